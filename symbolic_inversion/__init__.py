@@ -1,0 +1,7 @@
+"""symbolic_inversion: recover training data from what training leaks."""
+__version__ = "0.1.0"
+from .errors import InputError, NotSupportedError
+from .network import ACTIVATIONS, Activation, Network
+from .codegen import CompiledNetwork, compile_network
+from .trace import Trace, read_trace, simulate
+from .system import InversionSystem, system_counts
