@@ -5,3 +5,5 @@ from .network import ACTIVATIONS, Activation, Network
 from .codegen import CompiledNetwork, compile_network
 from .trace import Trace, read_trace, simulate
 from .system import InversionSystem, system_counts
+from .closed_form import OneSampleClosedForm, one_sample_closed_form
+from .solvers import RecoveryError, Solution, Status, recover

@@ -253,6 +253,31 @@ class InversionSystem:
                         J[step * P + p, i * width + c] = block[p][c]
         return J
 
+    def solve_labels(self, inputs):
+        """Labels that best explain the trace given the inputs (linear least squares).
+
+        For MSE the system is affine in the labels: step ``j`` reads
+        ``sum_i B_i y_i = sum_i B_i f_i - c_j``.  Eliminating the labels this way leaves
+        only the inputs to search for (variable projection).  Returns the labels as one
+        list per sample.
+        """
+        m, P = self.network.output_width, self.network.num_parameters
+        sides = self.observed()
+        A = mpmath.zeros(self.steps * P, self.samples * m)
+        rhs = mpmath.zeros(self.steps * P, 1)
+        for step in range(self.steps):
+            theta = self.trace.theta(step)
+            for p in range(P):
+                rhs[step * P + p] = -sides[step][p]
+            for i in self.batch(step):
+                f, B = self.compiled.terms(theta, inputs[i])
+                for p in range(P):
+                    rhs[step * P + p] += sum(b * v for b, v in zip(B[p], f))
+                    for o in range(m):
+                        A[step * P + p, i * m + o] = B[p][o]
+        labels, _ = mpmath.qr_solve(A, rhs)
+        return [[labels[i * m + o] for o in range(m)] for i in range(self.samples)]
+
     def rhs_uncertainty(self):
         """Bound on the error of each right-hand side caused by the trace's rounding.
 

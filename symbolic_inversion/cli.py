@@ -1,0 +1,242 @@
+"""Step 7 of the workflow: the command line, a thin shell over the Python API.
+
+Every subcommand parses its options, calls one public function and prints text or,
+with ``--json``, one JSON object on stdout.  Bad input exits with status 2 and a one-line
+message on stderr; a recovery or proof that failed exits with status 1.
+"""
+
+import argparse
+import csv
+import json
+import sys
+
+from . import __version__
+from .errors import InputError
+from .network import ACTIVATIONS, Network
+from .trace import Trace, simulate, to_decimal
+
+__all__ = ["main", "build_parser"]
+
+
+def _widths(text):
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise InputError(f"--layers: expected comma-separated widths like 3,4,2, got {text!r}") \
+            from None
+
+
+def _network(args):
+    layers = _widths(args.layers)
+    activations = args.activation.split(",")
+    if len(activations) == 1:
+        activations = activations * (len(layers) - 1)
+    return Network(layers, activations, bias=not args.no_bias)
+
+
+def _numbers(text, option):
+    return [to_decimal(part, option) for part in text.split(",") if part.strip()]
+
+
+def _read_csv(path, network):
+    """Samples from a CSV file: one row per sample, inputs then labels (no header)."""
+    d, m = network.input_width, network.output_width
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = [row for row in csv.reader(handle) if row and not row[0].startswith("#")]
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"--data: cannot read {path}: {error}") from None
+    inputs, labels = [], []
+    for r, row in enumerate(rows, 1):
+        if len(row) != d + m:
+            raise InputError(f"--data row {r}: expected {d} inputs and {m} labels, "
+                             f"got {len(row)} values")
+        values = [to_decimal(v, f"--data row {r}") for v in row]
+        inputs.append(values[:d])
+        labels.append(values[d:])
+    if not inputs:
+        raise InputError(f"--data: {path} has no samples")
+    return inputs, labels
+
+
+def _print_json(data):
+    print(json.dumps(data, indent=1))
+
+
+def _add_network_options(parser):
+    parser.add_argument("--layers", default="1,1",
+                        help="widths from input to output, e.g. 3,4,2 (default 1,1)")
+    parser.add_argument("--activation", default="tanh",
+                        help=f"one name, or one per weight layer comma-separated "
+                             f"({', '.join(ACTIVATIONS)}; default tanh)")
+    parser.add_argument("--no-bias", action="store_true", help="layers without bias")
+
+
+# -- commands -------------------------------------------------------------------------
+
+def run_reproduce(args):
+    from .paper import format_table, reproduce
+    result = reproduce(dps=args.dps)
+    if args.json:
+        _print_json(result)
+        return 0
+    for number, table in enumerate(result["tables"], 1):
+        xs, ys = ", ".join(table["x"]), ", ".join(table["y"])
+        print(f"Table {number}: x = ({xs}) and y = ({ys})")
+        print(format_table(table))
+        print()
+    first = result["examples"]["example1"]
+    print("Example 1 (Table 1, one sample), the ratio trick:")
+    print(f"  x = {first['closed_form']['x']}")
+    print(f"  y = {first['closed_form']['y']}   (c = (b0 - b1) / (2 lr))")
+    for label, key in (("from the 3-decimal table, first step", "from_table"),
+                       (f"from an exact {args.dps}-digit trace", "exact")):
+        solution = first[key]
+        print(f"  {label}: x = {solution['samples'][0]['x'][0]}, "
+              f"y = {solution['samples'][0]['y'][0]}  "
+              f"[{solution['status']}, {solution['digits']} digits vouched for]")
+    second = result["examples"]["example2"]
+    print()
+    print("Example 2 (Table 2 at 7 digits, the paper's eq. (12)):")
+    print(second["system_latex"])
+    if "root" in second:
+        root = second["root"]
+        print(f"  cold-start root: {root}")
+    return 0
+
+
+def run_simulate(args):
+    network = _network(args)
+    if args.data:
+        if args.x or args.y:
+            raise InputError("simulate: give either --data or --x/--y, not both")
+        inputs, labels = _read_csv(args.data, network)
+    else:
+        if not args.x or not args.y:
+            raise InputError("simulate: need --x and --y (or --data FILE.csv)")
+        if network.input_width != 1 or network.output_width != 1:
+            raise InputError("simulate: --x/--y are for one-dimensional samples; "
+                             "use --data FILE.csv")
+        inputs, labels = _numbers(args.x, "--x"), _numbers(args.y, "--y")
+        if len(inputs) != len(labels):
+            raise InputError(f"simulate: {len(inputs)} inputs but {len(labels)} labels")
+    init = _numbers(args.init, "--init") if args.init else None
+    trace = simulate(network, inputs, labels, args.lr, args.epochs, init=init, dps=args.dps,
+                     backend=args.backend, optimizer=args.optimizer,
+                     batch_size=args.batch_size, momentum=args.momentum,
+                     weight_decay=args.weight_decay, seed=args.seed,
+                     record_batches=not args.hide_batches)
+    if args.output:
+        trace.write(args.output)
+        print(f"wrote {args.output}: {trace!r}", file=sys.stderr)
+    else:
+        print(trace.to_json())
+    return 0
+
+
+def run_derive(args):
+    from .system import InversionSystem
+    if args.trace:
+        trace = Trace.read(args.trace)
+        system = InversionSystem.from_trace(trace, args.epochs)
+    else:
+        system = InversionSystem(_network(args), args.samples, args.epochs)
+    counts = system.counts
+    latex = system.latex()
+    if args.json:
+        _print_json(dict(counts, latex=latex, network=system.network.to_dict()))
+        return 0
+    print(f"network {list(system.network.layers)} {list(system.network.activations)} "
+          f"bias={system.network.bias}: {counts['parameters']} parameters")
+    print(f"{counts['samples']} samples, {counts['steps']} steps: "
+          f"{counts['unknowns']} unknowns, {counts['equations']} equations; "
+          f"a square system needs at least {counts['min_steps']} steps")
+    if args.latex:
+        print(latex)
+    else:
+        equations = system.equations() if system.trace is not None \
+            else system.general_equations()
+        for equation in equations:
+            print(equation)
+    return 0
+
+
+def run_recover(args):
+    from .solvers import recover
+    trace = Trace.read(args.trace)
+    solution = recover(trace, method=args.method, dps=args.dps, steps=args.steps)
+    if args.json:
+        _print_json(solution.to_dict())
+    else:
+        print(solution)
+    return 0 if solution.ok else 1
+
+
+# -- wiring ---------------------------------------------------------------------------
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="symbolic-inversion",
+        description="Recover training data from neural-network parameter traces.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    p = commands.add_parser("reproduce", help="the paper's Tables 1-4 and Examples 1-2")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--dps", type=int, default=50, help="working precision (default 50)")
+    p.set_defaults(run=run_reproduce)
+
+    p = commands.add_parser("simulate", help="train a network and write its trace")
+    _add_network_options(p)
+    p.add_argument("--x", help="one-dimensional inputs, comma-separated")
+    p.add_argument("--y", help="one-dimensional labels, comma-separated")
+    p.add_argument("--data", help="CSV file, one sample per row: inputs then labels")
+    p.add_argument("--lr", default="0.1", help="learning rate (default 0.1)")
+    p.add_argument("--init", help="initial parameters in trace order (default: uniform "
+                                  "in [0, 1] from --seed)")
+    p.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
+    p.add_argument("--dps", type=int, default=50, help="digits recorded (default 50)")
+    p.add_argument("--backend", choices=("mpmath", "numpy"), default="mpmath")
+    p.add_argument("--optimizer", choices=("gd", "sgd"), default="gd")
+    p.add_argument("--batch-size", type=int, help="minibatch size (sgd)")
+    p.add_argument("--momentum", default="0", help="heavy-ball momentum (PyTorch convention)")
+    p.add_argument("--weight-decay", default="0", help="L2 weight decay")
+    p.add_argument("--seed", type=int, help="seed for the initial parameters and shuffles")
+    p.add_argument("--hide-batches", action="store_true",
+                   help="do not record the sgd schedule (the observer does not know it)")
+    p.add_argument("-o", "--output", help="write the trace here (default stdout)")
+    p.set_defaults(run=run_simulate)
+
+    p = commands.add_parser("derive", help="the symbolic inversion system and its counts")
+    _add_network_options(p)
+    p.add_argument("--samples", type=int, default=1, help="number of samples n")
+    p.add_argument("--epochs", type=int, help="steps used (default: the fewest for a "
+                                              "square system, or all steps of --trace)")
+    p.add_argument("--trace", help="instantiate the system with this trace's numbers")
+    p.add_argument("--latex", action="store_true", help="print LaTeX")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(run=run_derive)
+
+    p = commands.add_parser("recover", help="the training data that produced a trace")
+    p.add_argument("trace", metavar="TRACE", help="trace file (JSON)")
+    p.add_argument("--dps", type=int, help="working precision (default: trace digits + 20)")
+    p.add_argument("--steps", type=int, help="use only the first STEPS steps")
+    p.add_argument("--method", default="auto", help="solver name (default auto)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(run=run_recover)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except InputError as error:
+        print(f"symbolic-inversion {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,129 @@
+r"""Exact solutions: the ratio trick for one sample, as SymPy expressions.
+
+For one sample the per-sample gradient of a first-layer weight ``W1[k, i]`` is
+``delta_k x_i`` and that of the bias ``b1[k]`` is ``delta_k``: their ratio is ``x_i``
+whatever the rest of the network.  Since every gradient is seen in the trace
+(``g = (theta_j - theta_{j+1}) / lr`` for plain GD), the input is
+
+.. math:: x_i = \frac{W1^{(j)}_{k,i} - W1^{(j+1)}_{k,i}}{b1^{(j)}_k - b1^{(j+1)}_k}
+
+for every neuron ``k`` whose bias moved.  The labels follow linearly from the output
+layer: with an output bias, ``y_o = f_o(x) - c_o / sigma'(z_o)`` where ``c_o`` is half
+the observed gradient of the output bias (the paper's ``y = T - c / (1 - T^2)``).
+
+:func:`one_sample_closed_form` derives these formulas symbolically (the ratio is
+simplified from the backpropagated gradient, not typed in); numeric evaluation with
+error bounds is :mod:`symbolic_inversion.solvers.closed_form`.
+"""
+
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .errors import InputError, NotSupportedError
+
+__all__ = ["OneSampleClosedForm", "one_sample_closed_form"]
+
+
+@dataclass
+class OneSampleClosedForm:
+    """Closed-form inversion of one GD step with one sample.
+
+    Attributes
+    ==========
+
+    inputs : list of sympy.Expr
+        ``x_i`` in terms of the parameters at steps ``j`` and ``j + 1`` (neuron ``row``).
+    labels : list of sympy.Expr
+        ``y_o`` in terms of ``x``, the parameters at step ``j`` and ``c`` (half the
+        observed gradient of the output bias), when the output layer has a bias.
+    ratios : list of sympy.Expr
+        The derivation: per-sample gradient of ``W1[row, i]`` over that of ``b1[row]``,
+        simplified; equals ``x_i``.
+    symbols : dict
+        The symbols used: ``x``, ``c``, ``now`` and ``next`` parameter vectors, ``lr``.
+    """
+
+    inputs: list
+    labels: list
+    ratios: list
+    symbols: dict
+
+    def latex(self):
+        """The formulas as LaTeX ``aligned`` rows."""
+        rows = [f"{sp.latex(x)} &= {sp.latex(e)}"
+                for x, e in zip(self.symbols["x"], self.inputs)]
+        rows += [f"{sp.latex(y)} &= {sp.latex(e)}"
+                 for y, e in zip(self.symbols["y"], self.labels)]
+        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
+def one_sample_closed_form(network, row=0, step=0):
+    """Derive the ratio trick for ``network`` (first layer needs a bias).
+
+    Parameters
+    ==========
+
+    network : Network
+    row : int
+        The first-layer neuron whose weights and bias are used.
+    step : int or str
+        Step label ``j`` used in the parameter symbols.
+
+    Examples
+    ========
+
+    The paper's Example 1 in symbols:
+
+    >>> from symbolic_inversion import Network, one_sample_closed_form
+    >>> form = one_sample_closed_form(Network([1, 1], "tanh"))
+    >>> form.ratios
+    [x_0]
+    >>> form.inputs
+    [(w^{(0)} - w^{(1)})/(b^{(0)} - b^{(1)})]
+    >>> form.labels
+    [-c_0/(1 - tanh(b^{(0)} + w^{(0)}*x_0)**2) + tanh(b^{(0)} + w^{(0)}*x_0)]
+
+    Any network with a first-layer bias, e.g. 3-4-2:
+
+    >>> form = one_sample_closed_form(Network([3, 4, 2], ["sigmoid", "identity"]), row=1)
+    >>> form.ratios
+    [x_{0,0}, x_{0,1}, x_{0,2}]
+    >>> form.inputs[2]
+    (W1^{(0)}_{1,2} - W1^{(1)}_{1,2})/(b1^{(0)}_{1} - b1^{(1)}_{1})
+    """
+    if not network.bias:
+        raise NotSupportedError("closed form: the ratio trick needs a first-layer bias; "
+                                "this network has none")
+    if not 0 <= row < network.layers[1]:
+        raise InputError(f"row: the first layer has neurons 0..{network.layers[1] - 1}")
+    x, y = network.sample_symbols(0)
+    theta = network.parameter_symbols()
+    gradient = network.half_gradient(x, y)
+    weights, bias = network.layer_slices()[0]
+    d = network.input_width
+    weight_index = [weights.start + row * d + i for i in range(d)]
+    bias_index = bias.start + row
+    # The derivation: backprop puts delta_k * x_i and delta_k in these entries, so the
+    # ratio cancels to x_i without being told to.
+    ratios = [sp.cancel(gradient[p] / gradient[bias_index]) for p in weight_index]
+    if ratios != list(x):
+        raise AssertionError(f"ratio trick failed to simplify: {ratios}")  # invariant
+
+    now = network.parameter_symbols(step=step)
+    later = network.parameter_symbols(step=step + 1 if isinstance(step, int) else f"{step} + 1")
+    inputs = [(now[p] - later[p]) / (now[bias_index] - later[bias_index])
+              for p in weight_index]
+
+    c = sp.symbols(f"c_0:{network.output_width}")
+    labels = []
+    last_bias = network.layer_slices()[-1][1]
+    f = network.forward(x, now)
+    B = network.output_jacobian_transpose(x, now)
+    for o in range(network.output_width):
+        slope = B[last_bias.start + o, o]  # d f_o / d b_o = sigma'(z_o)
+        labels.append(f[o] - c[o] / slope)
+    return OneSampleClosedForm(
+        inputs=inputs, labels=labels, ratios=ratios,
+        symbols={"x": list(x), "y": list(y), "c": list(c), "now": now, "next": later,
+                 "theta": theta})

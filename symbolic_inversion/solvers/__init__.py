@@ -1,0 +1,81 @@
+"""Step 5 of the workflow: solvers for the inversion system, picked by name.
+
+``recover(trace)`` chooses a method from the problem (``method="auto"``); every method
+returns a :class:`Solution` whose status says whether the data can be trusted.
+
+=============== ==========================================================
+name            when
+=============== ==========================================================
+``closed_form`` one sample, first-layer bias: the ratio trick (exact)
+=============== ==========================================================
+"""
+
+import mpmath
+
+from ..errors import InputError, NotSupportedError
+from ..trace import Trace
+from .closed_form import solve_closed_form
+from .solution import RecoveryError, Solution, Status
+
+__all__ = ["recover", "SOLVERS", "default_dps", "Solution", "Status", "RecoveryError"]
+
+SOLVERS = {"closed_form": solve_closed_form}
+
+
+def default_dps(trace):
+    """Working precision for a trace: its digits plus 20 guard digits, at least 30."""
+    return max(30, trace.digits + 20)
+
+
+def _choose(trace):
+    if trace.samples == 1 and trace.network.bias and trace.optimizer["name"] == "gd":
+        return "closed_form"
+    raise NotSupportedError(
+        f"recover: a trace with {trace.samples} samples is not supported yet "
+        "(this version recovers one sample per trace, in closed form)")
+
+
+def recover(trace, method="auto", dps=None, steps=None, verify=False):
+    """Recover the training data behind ``trace``.
+
+    Parameters
+    ==========
+
+    trace : Trace
+    method : str
+        A name from ``SOLVERS`` or ``"auto"``.
+    dps : int, optional
+        Working precision in decimal digits (default :func:`default_dps`).  mpmath's
+        global precision is restored afterwards.
+    steps : int, optional
+        Use only the first ``steps`` steps of the trace (default: all).
+    verify : bool
+        Raise :class:`RecoveryError` unless the status is ``converged``.
+
+    Examples
+    ========
+
+    One sample through the paper's neuron, from an exact 60-digit trace:
+
+    >>> from symbolic_inversion import Network, simulate, recover
+    >>> trace = simulate(Network([1, 1], "tanh"), [0.6], [0.5], lr="0.1", epochs=3,
+    ...                  init=[0.5, 0.5], dps=60)
+    >>> solution = recover(trace)
+    >>> solution.status.value, solution.digits >= 50
+    ('converged', True)
+    >>> [mpmath.nstr(v[0], 30) for v in solution.samples[0]]
+    ['0.6', '0.5']
+    """
+    if not isinstance(trace, Trace):
+        raise InputError("recover: expected a Trace")
+    if dps is None:
+        dps = default_dps(trace)
+    if isinstance(dps, bool) or not isinstance(dps, int) or dps < 10:
+        raise InputError(f"dps: must be an integer of at least 10, got {dps!r}")
+    name = _choose(trace) if method == "auto" else method
+    if name not in SOLVERS:
+        raise InputError(f"method: unknown solver {name!r}; known: {', '.join(SOLVERS)}")
+    solution = SOLVERS[name](trace, dps=dps, steps=steps)
+    if verify:
+        solution.raise_for_status()
+    return solution

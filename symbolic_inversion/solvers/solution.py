@@ -1,0 +1,124 @@
+"""The result of every solver: value, status, residual, digits vouched for, statistics.
+
+Modelled on optimistix's ``Solution(value, result, stats)``: the status is an enum whose
+members map to readable messages, and ``verify=True`` turns a failure into an exception
+with advice, as ``mpmath.findroot`` does.
+"""
+
+import enum
+from dataclasses import dataclass, field
+
+import mpmath
+
+__all__ = ["Status", "Solution", "RecoveryError"]
+
+
+class Status(enum.Enum):
+    """How a recovery ended.  Only ``CONVERGED`` means the data can be trusted."""
+
+    CONVERGED = "converged"
+    NOT_CONVERGED = "not_converged"
+    NOT_UNIQUE = "not_unique"
+    UNDERDETERMINED = "underdetermined"
+    UNIDENTIFIABLE = "unidentifiable"
+    INCONSISTENT = "inconsistent"
+
+    @property
+    def message(self):
+        return _MESSAGES[self]
+
+
+_MESSAGES = {
+    Status.CONVERGED: "recovered: the data explain every step of the trace to its precision",
+    Status.NOT_CONVERGED: "the solver did not converge; the values are not a solution",
+    Status.NOT_UNIQUE: "more than one dataset explains the trace; none is reported as the answer",
+    Status.UNDERDETERMINED: "fewer independent equations than unknowns: the trace cannot "
+                            "determine the data",
+    Status.UNIDENTIFIABLE: "the data are not identifiable from this trace",
+    Status.INCONSISTENT: "no dataset of this size explains the trace (noise, a wrong sample "
+                         "count, or a different network or optimizer)",
+}
+
+
+class RecoveryError(RuntimeError):
+    """Raised by ``recover(..., verify=True)`` when the status is not ``CONVERGED``."""
+
+    def __init__(self, solution):
+        self.solution = solution
+        super().__init__(f"{solution.status.value}: {solution.message}")
+
+
+@dataclass
+class Solution:
+    """A recovered dataset and how far it can be trusted.
+
+    Attributes
+    ==========
+
+    samples : list of (x, y)
+        Inputs and labels as lists of mpmath numbers.  Samples form a multiset: their
+        order is not identifiable.
+    status : Status
+    residual : mpf
+        Largest absolute residual of the inversion system at ``samples``.
+    digits : int
+        Decimal digits (absolute) of the data that the trace's precision supports, from
+        a first-order error bound; ``0`` when nothing can be vouched for.
+    stats : dict
+        Method, working precision, iterations, time, error bound, steps used, ...
+    detail : str
+        What happened, in words, beyond the status message.
+    """
+
+    samples: list
+    status: Status
+    residual: object = None
+    digits: int = 0
+    stats: dict = field(default_factory=dict)
+    detail: str = ""
+
+    @property
+    def ok(self):
+        return self.status is Status.CONVERGED
+
+    @property
+    def message(self):
+        return self.status.message + (f" ({self.detail})" if self.detail else "")
+
+    @property
+    def inputs(self):
+        return [x for x, _ in self.samples]
+
+    @property
+    def labels(self):
+        return [y for _, y in self.samples]
+
+    def raise_for_status(self):
+        if not self.ok:
+            raise RecoveryError(self)
+        return self
+
+    def to_dict(self, digits=None):
+        """JSON-ready: numbers as decimal strings with ``digits`` significant digits
+        (default: the digits vouched for plus a few guard digits)."""
+        shown = digits if digits is not None else max(self.digits + 3, 10)
+
+        def text(value):
+            return mpmath.nstr(value, shown, strip_zeros=False) if value is not None else None
+
+        stats = {k: (text(v) if isinstance(v, mpmath.mpf) else v) for k, v in self.stats.items()}
+        return {"status": self.status.value, "message": self.message,
+                "samples": [{"x": [text(v) for v in x], "y": [text(v) for v in y]}
+                            for x, y in self.samples],
+                "residual": text(self.residual), "digits": self.digits, "stats": stats}
+
+    def __str__(self):
+        lines = [f"status: {self.status.value}: {self.message}"]
+        for i, (x, y) in enumerate(self.samples):
+            shown = max(min(self.digits + 2, 30), 6)
+            lines.append(f"  sample {i}: x = [{', '.join(mpmath.nstr(v, shown) for v in x)}]"
+                         f"  y = [{', '.join(mpmath.nstr(v, shown) for v in y)}]")
+        if self.residual is not None:
+            lines.append(f"residual: {mpmath.nstr(self.residual, 3)}   digits vouched for: "
+                         f"{self.digits}")
+        return "\n".join(lines)
