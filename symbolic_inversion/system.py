@@ -24,7 +24,7 @@ from .errors import InputError
 from .network import Network
 from .trace import Trace
 
-__all__ = ["InversionSystem", "system_counts"]
+__all__ = ["InversionSystem", "system_counts", "least_squares"]
 
 
 def system_counts(network, samples, steps=None):
@@ -275,21 +275,24 @@ class InversionSystem:
                     rhs[step * P + p] += sum(b * v for b, v in zip(B[p], f))
                     for o in range(m):
                         A[step * P + p, i * m + o] = B[p][o]
-        labels, _ = mpmath.qr_solve(A, rhs)
+        labels = least_squares(A, rhs)
         return [[labels[i * m + o] for o in range(m)] for i in range(self.samples)]
 
     def rhs_uncertainty(self):
         """Bound on the error of each right-hand side caused by the trace's rounding.
 
         Each recorded parameter is within half a unit in its last place; a gradient is a
-        difference of two of them over ``lr`` (momentum adds the previous step's).
+        difference of two of them over ``lr`` (momentum adds the previous step's, weight
+        decay a rounded parameter).
         """
         trace = self.trace
         resolution = mpmath.mpf(str(trace.resolution))
         lr = mpmath.mpf(str(trace.lr))
         mu = mpmath.mpf(str(trace.momentum))
+        wd = mpmath.mpf(str(trace.weight_decay))
         size = max(len(self.batch(j)) for j in range(self.steps))
-        return size / 2 * resolution * (1 + mu) / lr
+        # weight decay subtracts wd * theta_j, itself rounded by half a unit
+        return size / 2 * resolution * ((1 + mu) / lr + wd / 2)
 
     def error_estimate(self, inputs, labels):
         r"""First-order bound on the error of ``(inputs, labels)`` due to the trace's digits.
@@ -308,6 +311,26 @@ class InversionSystem:
             return mpmath.inf, sigma_min
         error = mpmath.sqrt(J.rows) * self.rhs_uncertainty() / sigma_min
         return error, sigma_min
+
+
+def least_squares(A, b):
+    """Least-squares solution of ``A x = b`` (mpmath matrices, ``A`` of full column rank).
+
+    Uses :func:`mpmath.qr`: ``mpmath.qr_solve`` divides by zero when a diagonal entry is
+    exactly zero during its Householder sweep, which the block-sparse systems of SGD
+    schedules (a sample absent from a step) produce.
+
+    >>> import mpmath
+    >>> print(least_squares(mpmath.matrix([[1, 0], [0, 0], [0, 2]]), mpmath.matrix([1, 5, 4])))
+    [1.0]
+    [2.0]
+    """
+    Q, R = mpmath.qr(A, mode="skinny")
+    c = Q.H * b
+    x = mpmath.matrix(A.cols, 1)
+    for i in reversed(range(A.cols)):
+        x[i] = (c[i] - sum((R[i, k] * x[k] for k in range(i + 1, A.cols)), 0)) / R[i, i]
+    return x
 
 
 def digits_from_error(error):
