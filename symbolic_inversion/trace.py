@@ -56,7 +56,7 @@ def to_decimal(value, field):
     elif isinstance(value, int):
         number = Decimal(value)
     elif isinstance(value, float):
-        number = Decimal(repr(value)) if math.isfinite(value) else Decimal("NaN")
+        number = Decimal(repr(float(value))) if math.isfinite(value) else Decimal("NaN")
     elif isinstance(value, str):
         text = value.strip()
         if len(text) > _MAX_NUMBER_LENGTH or not _DECIMAL.fullmatch(text):
