@@ -296,7 +296,8 @@ class Trace:
             raise InputError("trace: expected a JSON object at the top level")
         if data.get("format") != FORMAT_NAME:
             raise InputError(f"format: expected {FORMAT_NAME!r}, got {data.get('format')!r}")
-        if data.get("version") != FORMAT_VERSION:
+        # ``true == 1`` and ``Decimal("1.0") == 1`` in Python: insist on the integer.
+        if type(data.get("version")) is not int or data.get("version") != FORMAT_VERSION:
             raise InputError(f"version: only version {FORMAT_VERSION} is known, "
                              f"got {data.get('version')!r}")
         if data.get("loss", "mse") != "mse":
