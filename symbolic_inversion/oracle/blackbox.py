@@ -1,0 +1,241 @@
+r"""Loss black boxes: the MSE loss of a ReLU network on a fixed dataset.
+
+A :class:`LossOracle` is what :func:`~symbolic_inversion.oracle.reconstruct_from_loss`
+is pointed at in demonstrations and tests: a callable that takes a parameter vector in
+the trace order and returns ``L(theta) = (1/n) sum_i ||f_theta(x_i) - y_i||^2``.  The
+reconstruction sees only these values; the dataset stays inside the oracle.
+
+The exact oracle runs a direct ReLU forward pass in rational arithmetic (``gmpy2.mpq``
+when available, else :class:`fractions.Fraction`), which is orders of magnitude faster
+than substituting into a SymPy expression.  With ``dps`` it computes in mpmath at that
+many digits and returns an ``mpf``, as a float-valued loss would.
+
+Numbers given to the oracle are parsed strictly: ints, Fractions, SymPy Rationals,
+decimal strings and ``"p/q"`` strings.  Text is never evaluated as code.
+"""
+
+import re
+from fractions import Fraction
+
+import mpmath
+
+from ..errors import InputError
+from ..network import Network
+
+try:  # gmpy2's rationals are several times faster than Fraction
+    from gmpy2 import mpq as _mpq
+except ImportError:  # pragma: no cover - gmpy2 is an optional extra
+    _mpq = Fraction
+
+__all__ = ["LossOracle", "parse_rational", "to_fraction"]
+
+_RATIONAL = re.compile(r"\s*([+-]?\d+)\s*/\s*(\d+)\s*")
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,6})?")
+_MAX_LENGTH = 10_000
+
+
+def parse_rational(value, field):
+    """An exact :class:`~fractions.Fraction` from a number or a number written as text.
+
+    Accepts ints, Fractions, SymPy Rationals, finite floats (their exact binary value),
+    decimal strings (``"0.25"``, ``"1e-3"``) and ratios of integers (``"3/7"``).
+    Anything else is refused with an :class:`~symbolic_inversion.errors.InputError`
+    naming ``field``; text is matched against a pattern, never evaluated.
+
+    Examples
+    ========
+
+    >>> from symbolic_inversion.oracle import parse_rational
+    >>> parse_rational("3/7", "x"), parse_rational("-0.25", "x"), parse_rational(2, "x")
+    (Fraction(3, 7), Fraction(-1, 4), Fraction(2, 1))
+    >>> parse_rational("__import__('os')", "samples[0].x[1]")
+    Traceback (most recent call last):
+    ...
+    symbolic_inversion.errors.InputError: samples[0].x[1]: not a rational number: "__import__('os')"
+    """
+    if isinstance(value, bool):
+        raise InputError(f"{field}: expected a number, got {value!r}")
+    if isinstance(value, str):
+        text = value.strip()
+        if len(text) <= _MAX_LENGTH:
+            ratio = _RATIONAL.fullmatch(text)
+            if ratio:
+                denominator = int(ratio.group(2))
+                if denominator == 0:
+                    raise InputError(f"{field}: zero denominator in {text!r}")
+                return Fraction(int(ratio.group(1)), denominator)
+            if _DECIMAL.fullmatch(text):
+                return Fraction(text)
+        shown = text if len(text) < 60 else text[:57] + "..."
+        raise InputError(f'{field}: not a rational number: "{shown}"')
+    try:
+        return to_fraction(value)
+    except (TypeError, ValueError):
+        raise InputError(f"{field}: expected a rational number, got {value!r}") from None
+
+
+def to_fraction(value):
+    """Convert an exact rational of any supported type to a :class:`~fractions.Fraction`.
+
+    >>> import sympy
+    >>> from symbolic_inversion.oracle import to_fraction
+    >>> to_fraction(sympy.Rational(-3, 4)), to_fraction(5)
+    (Fraction(-3, 4), Fraction(5, 1))
+    """
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, bool):
+        raise TypeError("a boolean is not a number")
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"not a finite number: {value}")
+        return Fraction(value)
+    numerator = getattr(value, "numerator", None)
+    denominator = getattr(value, "denominator", None)
+    if numerator is None:  # SymPy Rational spells them p and q
+        numerator, denominator = getattr(value, "p", None), getattr(value, "q", None)
+    if numerator is None or denominator is None:
+        raise TypeError(f"not an exact rational: {value!r}")
+    numerator, denominator = int(numerator), int(denominator)
+    return Fraction(numerator, denominator)
+
+
+def _relu_network(network):
+    if not isinstance(network, Network):
+        raise InputError(f"network: expected a Network, got {type(network).__name__}")
+    unsupported = sorted(set(network.activations) - {"relu", "identity"})
+    if unsupported:
+        raise InputError(f"network.activations: the loss oracle is piecewise polynomial only "
+                         f"for relu and identity, got {', '.join(unsupported)}")
+    return network
+
+
+class LossOracle:
+    r"""The MSE loss of a ReLU network on a hidden dataset, as a black box.
+
+    Parameters
+    ==========
+
+    network : Network
+        Widths, activations (``relu`` or ``identity``) and bias flag.
+    inputs, labels : sequences of sequences of numbers
+        The training samples; numbers are parsed exactly (see :func:`parse_rational`).
+    dps : int, optional
+        If given, compute in mpmath at ``dps`` digits and return ``mpf`` values, as a
+        float-valued loss would; otherwise compute and return exact Fractions.
+
+    Attributes
+    ==========
+
+    evaluations : int
+        How many times the loss has been evaluated (reset with :meth:`reset_count`).
+
+    Examples
+    ========
+
+    >>> from fractions import Fraction
+    >>> from symbolic_inversion import Network
+    >>> from symbolic_inversion.oracle import LossOracle
+    >>> network = Network([1, 1, 1], ["relu", "identity"])
+    >>> oracle = LossOracle(network, inputs=[["2"]], labels=[["3"]])
+    >>> oracle.num_parameters
+    4
+    >>> oracle([1, 0, 1, 0])     # f(2) = relu(2) = 2, loss (2 - 3)^2
+    Fraction(1, 1)
+    >>> oracle([Fraction(1, 2), 0, 3, 1]), oracle.evaluations
+    (Fraction(1, 1), 2)
+    """
+
+    def __init__(self, network, inputs, labels, dps=None):
+        self.network = _relu_network(network)
+        inputs, labels = list(inputs), list(labels)
+        if not inputs:
+            raise InputError("samples: need at least one sample")
+        if len(inputs) != len(labels):
+            raise InputError(f"samples: {len(inputs)} inputs but {len(labels)} labels")
+        self.inputs = [self._vector(x, network.input_width, f"samples[{i}].x")
+                       for i, x in enumerate(inputs)]
+        self.labels = [self._vector(y, network.output_width, f"samples[{i}].y")
+                       for i, y in enumerate(labels)]
+        if dps is not None and (isinstance(dps, bool) or not isinstance(dps, int) or dps < 5):
+            raise InputError(f"dps: expected an integer of at least 5, got {dps!r}")
+        self.dps = dps
+        self.evaluations = 0
+        self._exact_inputs = [[_mpq(v.numerator, v.denominator) for v in x] for x in self.inputs]
+        self._exact_labels = [[_mpq(v.numerator, v.denominator) for v in y] for y in self.labels]
+
+    @staticmethod
+    def _vector(values, width, field):
+        values = list(values) if not isinstance(values, (str, bytes)) else None
+        if values is None or len(values) != width:
+            raise InputError(f"{field}: expected {width} numbers")
+        return [parse_rational(v, f"{field}[{d}]") for d, v in enumerate(values)]
+
+    @property
+    def num_parameters(self):
+        return self.network.num_parameters
+
+    @property
+    def num_samples(self):
+        return len(self.inputs)
+
+    def reset_count(self):
+        self.evaluations = 0
+
+    def __repr__(self):
+        mode = "exact" if self.dps is None else f"dps={self.dps}"
+        return f"LossOracle({self.network!r}, n={self.num_samples}, {mode})"
+
+    def __call__(self, theta):
+        theta = list(theta)
+        if len(theta) != self.num_parameters:
+            raise InputError(f"parameters: expected {self.num_parameters} values, "
+                             f"got {len(theta)}")
+        self.evaluations += 1
+        if self.dps is None:
+            params = [_mpq(*_ratio(v)) for v in theta]
+            total = mse(self.network, params, self._exact_inputs, self._exact_labels)
+            return Fraction(int(total.numerator), int(total.denominator))
+        with mpmath.workdps(self.dps):
+            params = [mpmath.mpf(v) if not isinstance(v, Fraction)
+                      else mpmath.mpf(v.numerator) / v.denominator for v in theta]
+            inputs = [[mpmath.mpf(v.numerator) / v.denominator for v in x] for x in self.inputs]
+            labels = [[mpmath.mpf(v.numerator) / v.denominator for v in y] for y in self.labels]
+            return +mse(self.network, params, inputs, labels)
+
+
+def _ratio(value):
+    fraction = to_fraction(value)
+    return fraction.numerator, fraction.denominator
+
+
+def forward(network, params, x):
+    """ReLU forward pass on plain numbers (any field: mpq, Fraction, mpf).
+
+    ``params`` is the flat vector in trace order.  Hidden and output activations are
+    ``relu`` or ``identity`` as the network says.
+    """
+    layers, bias = network.layers, network.bias
+    position, h = 0, x
+    for layer, (fan_in, fan_out) in enumerate(zip(layers[:-1], layers[1:])):
+        weights = params[position:position + fan_in * fan_out]
+        position += fan_in * fan_out
+        z = [sum(w * v for w, v in zip(weights[k * fan_in:(k + 1) * fan_in], h))
+             for k in range(fan_out)]
+        if bias:
+            z = [zk + b for zk, b in zip(z, params[position:position + fan_out])]
+            position += fan_out
+        if network.activations[layer] == "relu":
+            z = [zk if zk > 0 else zk * 0 for zk in z]
+        h = z
+    return h
+
+
+def mse(network, params, inputs, labels):
+    """``(1/n) sum_i ||f(x_i) - y_i||^2`` with :func:`forward`."""
+    total = 0
+    for x, y in zip(inputs, labels):
+        total += sum((o - t) ** 2 for o, t in zip(forward(network, params, x), y))
+    return total / len(inputs)
