@@ -1,0 +1,519 @@
+r"""Randomized learning: minibatch SGD, momentum and weight decay (Open Question 3).
+
+The paper expects randomized learning to make the inversion system infeasible to even
+form.  What the trace reveals per step is the mean gradient over that step's batch
+(:meth:`Trace.observed_gradients` undoes momentum and weight decay exactly), so the
+difficulty depends on the case:
+
+``per_sample``
+    Batch size 1, schedule known or not: every step is a one-sample closed form (the
+    ratio trick).  The samples of all steps are merged into the dataset when they agree
+    within their error bounds; each sample comes with how often it was seen.
+``joint``
+    Known schedule (or full batch, e.g. with momentum): one joint system in which step
+    ``j`` involves only its batch, solved by multistart variable projection in float64
+    and Gauss-Newton refinement at the working precision.
+``schedule_search``
+    Unknown schedule with batches larger than 1: every schedule consistent with "each
+    sample once per epoch" (up to relabelling the samples) gets its own joint system;
+    all consistent datasets are reported, and one dataset is reported as *the* answer
+    only when it is the only consistent dataset found.
+
+:func:`solve_sgd` picks the case from the trace.
+"""
+
+import itertools
+import math
+import time
+
+import mpmath
+import numpy as np
+
+from ..errors import InputError, NotSupportedError
+from ..system import InversionSystem, least_squares
+from ..trace import Trace
+from .assess import assess
+from .closed_form import one_sample_input
+from .solution import Solution, Status
+
+__all__ = ["solve_sgd", "solve_per_sample", "solve_joint", "solve_schedule_search",
+           "epoch_schedules", "same_dataset"]
+
+# Unknown-schedule search stops before more schedules than this: each one is a cold solve.
+MAX_SCHEDULES = 400
+
+
+def _elapsed(started):
+    return round(time.perf_counter() - started, 4)
+
+
+def _text(value, digits=25):
+    return mpmath.nstr(value, digits, strip_zeros=False)
+
+
+def _dataset_text(samples, digits=25):
+    return [{"x": [_text(v, digits) for v in x], "y": [_text(v, digits) for v in y]}
+            for x, y in samples]
+
+
+def _with_schedule(trace, batches):
+    """The same observation with a schedule attached (an assignment being tested)."""
+    return Trace(trace.network, trace.lr, trace.samples, trace.parameters,
+                 optimizer=trace.optimizer, batches=batches, extra=trace.extra)
+
+
+def same_dataset(first, second, tolerance):
+    """Whether two datasets agree as multisets of samples, within ``tolerance`` (max norm).
+
+    >>> same_dataset([([1], [2]), ([3], [4])], [([3.0], [4.0]), ([1.0], [2.0])], 1e-9)
+    True
+    >>> same_dataset([([1], [2]), ([3], [4])], [([1], [2]), ([1], [2])], 1e-9)
+    False
+    """
+    if len(first) != len(second):
+        return False
+    flat_first = [list(x) + list(y) for x, y in first]
+    flat_second = [list(x) + list(y) for x, y in second]
+    # Optimal matching by brute force for small sets, greedy beyond (datasets here are small).
+    orders = (itertools.permutations(range(len(flat_second))) if len(flat_second) <= 7
+              else [None])
+    for order in orders:
+        if order is None:
+            unused = list(range(len(flat_second)))
+            order = []
+            for a in flat_first:
+                best = min(unused, key=lambda k: max(abs(u - v) for u, v in zip(a, flat_second[k])))
+                unused.remove(best)
+                order.append(best)
+        if all(max(abs(u - v) for u, v in zip(a, flat_second[k])) <= tolerance
+               for a, k in zip(flat_first, order)):
+            return True
+    return False
+
+
+# -- batch size 1: closed form per step, then merge repeats ---------------------------------
+
+def _one_step_labels(trace, step, x, gradient):
+    """Labels of the single sample behind ``step``: ``B y = B f - g / 2`` (least squares)."""
+    from ..codegen import compile_network
+    compiled = compile_network(trace.network)
+    f, B = compiled.terms(trace.theta(step), x)
+    m, P = trace.network.output_width, trace.network.num_parameters
+    A = mpmath.matrix(P, m)
+    rhs = mpmath.matrix(P, 1)
+    for p in range(P):
+        rhs[p] = sum(b * v for b, v in zip(B[p], f)) - gradient[p] / 2
+        for o in range(m):
+            A[p, o] = B[p][o]
+    labels = least_squares(A, rhs)
+    return [labels[o] for o in range(m)]
+
+
+def solve_per_sample(trace, dps, steps=None):
+    """Batch size 1: one closed form per step, repeats merged into the dataset.
+
+    The schedule is not needed.  Every step whose first-layer bias moved measurably gives
+    ``(x, y)`` with an error bound; estimates that agree within their bounds are the same
+    sample seen again.  The merged assignment of steps to samples is then checked as one
+    joint system over all steps (:func:`~symbolic_inversion.solvers.assess.assess`).
+
+    ``stats["counts"]`` says how often each sample was seen; ``stats["epoch_consistent"]``
+    whether every complete epoch saw every sample exactly once.
+
+    Examples
+    ========
+
+    >>> from symbolic_inversion import Network, simulate
+    >>> trace = simulate(Network([1, 1], "tanh"), [0.1, 0.5, 0.9], [0.3, 0.6, 0.2],
+    ...                  lr="0.1", epochs=2, init=[0.5, 0.5], dps=40, optimizer="sgd",
+    ...                  batch_size=1, seed=1, record_batches=False)
+    >>> solution = solve_per_sample(trace, dps=60)
+    >>> solution.status.value, solution.digits >= 30, solution.stats["counts"]
+    ('converged', True, [2, 2, 2])
+    >>> sorted(round(float(x[0]), 12) for x in solution.inputs)
+    [0.1, 0.5, 0.9]
+    """
+    started = time.perf_counter()
+    if not trace.network.bias:
+        raise NotSupportedError("per-sample recovery: the ratio trick needs a first-layer bias")
+    if trace.optimizer.get("batch_size", trace.samples) != 1:
+        raise NotSupportedError("per-sample recovery: needs batch size 1")
+    total_steps = trace.steps if steps is None else steps
+    if not 1 <= total_steps <= trace.steps:
+        raise InputError(f"steps: the trace has {trace.steps} steps, asked for {total_steps}")
+    n = trace.samples
+    with mpmath.workdps(dps):
+        gradients = trace.observed_gradients()[:total_steps]
+        clusters = []  # each: {"x", "bound", "steps"}
+        silent = []
+        for step in range(total_steps):
+            x, bound, _ = one_sample_input(trace, gradients, step)
+            if x is None:
+                silent.append(step)
+                continue
+            for cluster in clusters:
+                gap = max(abs(a - b) for a, b in zip(cluster["x"], x))
+                if gap <= 2 * (cluster["bound"] + bound) + mpmath.mpf(10) ** (5 - dps):
+                    cluster["steps"].append(step)
+                    if bound < cluster["bound"]:
+                        cluster["x"], cluster["bound"] = x, bound
+                    break
+            else:
+                clusters.append({"x": x, "bound": bound, "steps": [step]})
+        stats = {"method": "per_sample", "dps": dps, "steps_used": total_steps,
+                 "distinct_samples_seen": len(clusters), "silent_steps": silent}
+        if len(clusters) > n:
+            stats["time"] = _elapsed(started)
+            return Solution([], Status.INCONSISTENT, None, 0, stats,
+                            f"{len(clusters)} different samples were seen but the trace "
+                            f"declares {n}")
+        _assign_silent_steps(clusters, silent, n, total_steps)
+        assigned = [None] * total_steps
+        for index, cluster in enumerate(clusters):
+            for step in cluster["steps"]:
+                assigned[step] = index
+        counts = [len(cluster["steps"]) for cluster in clusters]
+        stats["counts"] = counts
+        stats["epoch_consistent"] = _epoch_consistent(assigned, len(clusters), n)
+        inputs = [cluster["x"] for cluster in clusters]
+        if len(clusters) < n or None in assigned:
+            labels = [_one_step_labels(trace, c["steps"][0], c["x"], gradients[c["steps"][0]])
+                      for c in clusters]
+            stats["time"] = _elapsed(started)
+            unplaced = [s for s, a in enumerate(assigned) if a is None]
+            why = (f"only {len(clusters)} of the {n} samples were seen distinctly in "
+                   f"{total_steps} steps" if len(clusters) < n else
+                   f"steps {unplaced} moved no first-layer bias and could not be assigned")
+            return Solution(list(zip(inputs, labels)), Status.UNIDENTIFIABLE, None, 0, stats,
+                            why + "; the samples listed are those seen, not the whole dataset")
+        # The assignment found is a schedule: judge it as one joint system.
+        system = InversionSystem.from_trace(
+            _with_schedule(trace, [[index] for index in assigned]
+                           + _tail_batches(trace, total_steps)), total_steps)
+        labels = system.solve_labels(inputs)
+        solution = assess(system, inputs, labels, "per_sample", started, dps, stats)
+    if solution.ok and not stats["epoch_consistent"]:
+        solution.detail = ("every step is explained, but some epoch did not see every sample "
+                           "exactly once: the trace may not come from shuffled epochs")
+    return solution
+
+
+def _tail_batches(trace, used):
+    """Placeholder batches for steps beyond those used (never evaluated)."""
+    return [[0]] * (trace.steps - used)
+
+
+def _assign_silent_steps(clusters, silent, n, total_steps):
+    """Steps that moved no bias belong, by "each sample once per epoch", to the one sample
+    their epoch has not seen yet, when exactly one is missing."""
+    if not silent or len(clusters) != n:
+        return
+    owner = {step: k for k, c in enumerate(clusters) for step in c["steps"]}
+    for step in silent:
+        epoch = range(step - step % n, min(step - step % n + n, total_steps))
+        seen = {owner[s] for s in epoch if s in owner}
+        missing = [k for k in range(n) if k not in seen]
+        if len(missing) == 1 and sum(1 for s in epoch if s not in owner) == 1:
+            clusters[missing[0]]["steps"].append(step)
+            owner[step] = missing[0]
+
+
+def _epoch_consistent(assigned, distinct, n):
+    for start in range(0, len(assigned) - n + 1, n):
+        if sorted(a for a in assigned[start:start + n] if a is not None) != list(range(n)):
+            return False
+    return distinct == n
+
+
+# -- known schedule: one joint system --------------------------------------------------
+
+class _FloatSystem:
+    """The inversion system in float64 with the labels eliminated (variable projection),
+    for cheap multistart; the answer is refined at full precision afterwards."""
+
+    def __init__(self, system):
+        self.system = system
+        self.network = system.network
+        self.compiled = system.compiled
+        trace = system.trace
+        with mpmath.workdps(30):
+            sides = system.observed()
+            self.thetas = [[float(v) for v in trace.theta(j)] for j in range(system.steps)]
+            self.sides = np.array([[float(v) for v in side] for side in sides])
+        self.batches = [system.batch(j) for j in range(system.steps)]
+
+    def linear_parts(self, inputs):
+        """``A y = rhs`` for the labels given the inputs (``inputs`` is ``n x d``)."""
+        n, d = inputs.shape
+        m, P = self.network.output_width, self.network.num_parameters
+        E = len(self.thetas)
+        A = np.zeros((E * P, n * m))
+        rhs = np.zeros(E * P)
+        columns = [inputs[:, k] for k in range(d)]
+        for j, theta in enumerate(self.thetas):
+            f, B = self.compiled.terms(theta, columns, "numpy")
+            batch = self.batches[j]
+            for p in range(P):
+                rhs[j * P + p] = sum(B[p][o][batch] @ f[o][batch] for o in range(m)) \
+                    - self.sides[j, p]
+                for o in range(m):
+                    A[j * P + p, np.array(batch) * m + o] = B[p][o][batch]
+        return A, rhs
+
+    def projected_residual(self, flat_inputs, n):
+        A, rhs = self.linear_parts(np.asarray(flat_inputs).reshape(n, -1))
+        labels, *_ = np.linalg.lstsq(A, rhs, rcond=None)
+        return A @ labels - rhs
+
+
+def _multistart_inputs(system, starts, seed, box):
+    """Candidate inputs from float64 Levenberg-Marquardt on the projected residual."""
+    from scipy.optimize import least_squares
+    floats = _FloatSystem(system)
+    n, d = system.samples, system.network.input_width
+    rng = np.random.default_rng(seed)
+    scale = max(float(np.max(np.abs(floats.sides))), 1e-300)
+    found = []
+    for _ in range(starts):
+        start = rng.uniform(box[0], box[1], n * d)
+        with np.errstate(all="ignore"):
+            try:
+                fit = least_squares(floats.projected_residual, start, args=(n,),
+                                    method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15,
+                                    max_nfev=200 * (n * d + 1))
+            except (ValueError, np.linalg.LinAlgError):
+                continue
+        if not np.all(np.isfinite(fit.x)) or np.max(np.abs(fit.fun)) > 1e-6 * scale:
+            continue
+        candidate = fit.x.reshape(n, d)
+        if not any(np.max(np.abs(candidate - other)) < 1e-7 for other in found):
+            found.append(candidate)
+    return found
+
+
+def _refine(system, inputs, dps, iterations=40):
+    """Gauss-Newton on all unknowns (inputs and labels) at ``dps`` digits."""
+    n, d, m = system.samples, system.network.input_width, system.network.output_width
+    with mpmath.workdps(dps):
+        X = [[mpmath.mpf(float(v)) for v in row] for row in inputs]
+        Y = system.solve_labels(X)
+        target = mpmath.mpf(10) ** (10 - dps)
+        for _ in range(iterations):
+            r = mpmath.matrix(system.residual(X, Y))
+            J = system.jacobian(X, Y)
+            delta = least_squares(J, -r)
+            for i in range(n):
+                X[i] = [X[i][k] + delta[i * (d + m) + k] for k in range(d)]
+                Y[i] = [Y[i][o] + delta[i * (d + m) + d + o] for o in range(m)]
+            size = max(abs(v) for v in delta)
+            if not mpmath.isfinite(size) or size > 1e6:
+                return None
+            if size < target:
+                break
+        return X, Y
+
+
+def _joint_solutions(system, dps, starts, seed, box):
+    """Every distinct assessed solution of one joint system found from ``starts`` starts."""
+    started = time.perf_counter()
+    solutions = []
+    for inputs in _multistart_inputs(system, starts, seed, box):
+        refined = _refine(system, inputs, dps)
+        if refined is None:
+            continue
+        with mpmath.workdps(dps):
+            solution = assess(system, refined[0], refined[1], "joint", started, dps)
+        if solution.status in (Status.CONVERGED, Status.UNIDENTIFIABLE) and not any(
+                same_dataset(solution.samples, other.samples, _match_tolerance(solution, dps))
+                for other in solutions):
+            solutions.append(solution)
+    return solutions
+
+
+def _match_tolerance(solution, dps):
+    return max(mpmath.mpf(10) ** -max(solution.digits - 2, 3), mpmath.mpf(10) ** (8 - dps))
+
+
+def solve_joint(trace, dps, steps=None, starts=30, seed=0, box=(-1.0, 2.0)):
+    """Known schedule (or full batch, e.g. with momentum): one joint system.
+
+    Step ``j`` involves only the samples of ``trace.batch(j)``.  Candidates come from
+    ``starts`` random starts in ``box`` (float64 Levenberg-Marquardt with the labels
+    eliminated), then Gauss-Newton at ``dps`` digits and an honest assessment.  Distinct
+    consistent datasets are all kept: more than one gives ``NOT_UNIQUE``.
+
+    Examples
+    ========
+
+    Momentum 0.9, full batch, two samples:
+
+    >>> from symbolic_inversion import Network, simulate
+    >>> trace = simulate(Network([1, 1], "tanh"), [0.6, 0.2], [0.5, 0.4], lr="0.1",
+    ...                  epochs=4, init=[0.5, 0.5], dps=50, momentum="0.9")
+    >>> solution = solve_joint(trace, dps=70, starts=8)
+    >>> solution.status.value, solution.digits >= 30
+    ('converged', True)
+    >>> sorted(round(float(x[0]), 12) for x in solution.inputs)
+    [0.2, 0.6]
+    """
+    started = time.perf_counter()
+    system = InversionSystem.from_trace(trace, steps)
+    solutions = _joint_solutions(system, dps, starts, seed, box)
+    stats = {"method": "joint", "dps": dps, "starts": starts, "steps_used": system.steps,
+             "consistent_datasets": len(solutions)}
+    return _verdict(solutions, stats, started, dps,
+                    f"no start of {starts} converged to data explaining the trace")
+
+
+def _verdict(solutions, stats, started, dps, none_found):
+    stats["time"] = _elapsed(started)
+    if not solutions:
+        return Solution([], Status.NOT_CONVERGED, None, 0, stats, none_found)
+    if len(solutions) > 1:
+        stats["datasets"] = [_dataset_text(s.samples) for s in solutions]
+        return Solution([], Status.NOT_UNIQUE, min(s.residual for s in solutions), 0, stats,
+                        f"{len(solutions)} different datasets explain the trace equally well; "
+                        f"all are listed in stats['datasets']")
+    only = solutions[0]
+    only.stats.update(stats)
+    return only
+
+
+# -- unknown schedule, batches larger than 1 -------------------------------------------
+
+def _epoch_partitions(n, sizes):
+    """Every ordered partition of ``range(n)`` into consecutive batches of ``sizes``."""
+    if not sizes:
+        yield []
+        return
+    remaining = list(range(n))
+
+    def extend(rest, sizes):
+        if not sizes:
+            yield []
+            return
+        for first in itertools.combinations(rest, sizes[0]):
+            left = [i for i in rest if i not in first]
+            for tail in extend(left, sizes[1:]):
+                yield [list(first)] + tail
+    yield from extend(remaining, list(sizes))
+
+
+def epoch_schedules(n, batch_size, steps):
+    """All schedules of ``steps`` steps in which every epoch uses each sample once, up to
+    relabelling the samples (the first epoch is fixed to ``[0..B-1], [B..2B-1], ...``).
+
+    >>> len(epoch_schedules(4, 2, 4))   # two epochs: second epoch free, up to swaps in a batch
+    3
+    >>> epoch_schedules(4, 2, 4)[0]
+    [[0, 1], [2, 3], [0, 1], [2, 3]]
+    """
+    per_epoch = -(-n // batch_size)
+    sizes = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
+    first = [list(range(k * batch_size, min((k + 1) * batch_size, n))) for k in range(per_epoch)]
+    epochs = -(-steps // per_epoch)
+    later = []
+    for e in range(1, epochs):
+        count = min(per_epoch, steps - e * per_epoch)
+        later.append([p[:count] for p in _epoch_partitions(n, sizes)])
+    # Relabellings that keep the first epoch's batches: permutations inside each batch.
+    symmetries = [sum(parts, ()) for parts in itertools.product(
+        *[itertools.permutations(batch) for batch in first])]
+    seen, schedules = set(), []
+    for choice in itertools.product(*later):
+        canonical = min(
+            tuple(tuple(sorted(relabel[i] for i in batch)) for epoch in choice for batch in epoch)
+            for relabel in symmetries)
+        if canonical not in seen:
+            seen.add(canonical)
+            schedule = (first + [list(b) for b in canonical])[:steps]
+            schedules.append(schedule)
+    return schedules
+
+
+def _schedule_count(n, batch_size, steps):
+    per_epoch = -(-n // batch_size)
+    sizes = [batch_size] * (n // batch_size) + ([n % batch_size] if n % batch_size else [])
+    ways = math.factorial(n)
+    for size in sizes:
+        ways //= math.factorial(size)
+    return ways ** max(-(-steps // per_epoch) - 1, 0)
+
+
+def solve_schedule_search(trace, dps, steps=None, starts=12, seed=0, box=(-1.0, 2.0),
+                          max_schedules=MAX_SCHEDULES):
+    """Unknown schedule, batches larger than 1: search every consistent schedule.
+
+    Each schedule in which every epoch uses each sample exactly once (up to relabelling)
+    gets a joint system solved from ``starts`` random starts.  The consistent datasets are
+    compared as multisets: one dataset (possibly from several schedules) is reported as
+    ``CONVERGED`` with ``stats["consistent_schedules"]``; several give ``NOT_UNIQUE``
+    with all of them in ``stats["datasets"]`` and no dataset as the answer.  The search
+    is local per schedule, so "only consistent dataset" means "only one found";
+    ``stats`` records how hard it looked.
+    """
+    started = time.perf_counter()
+    total = trace.steps if steps is None else steps
+    n, size = trace.samples, trace.optimizer.get("batch_size", trace.samples)
+    count = _schedule_count(n, size, total)
+    stats = {"method": "schedule_search", "dps": dps, "starts": starts, "steps_used": total,
+             "schedules": count}
+    if count > max_schedules:
+        stats["time"] = _elapsed(started)
+        return Solution([], Status.NOT_CONVERGED, None, 0, stats,
+                        f"{count} schedules are consistent with shuffled epochs, more than "
+                        f"the {max_schedules} this search tries; record the schedule "
+                        f"(batches) or train with batch size 1")
+    schedules = epoch_schedules(n, size, total)
+    stats["schedules"] = len(schedules)
+    found, consistent = [], []
+    for number, schedule in enumerate(schedules):
+        system = InversionSystem.from_trace(
+            _with_schedule(trace, schedule + [[0]] * (trace.steps - total)), total)
+        solutions = _joint_solutions(system, dps, starts, seed + number, box)
+        if solutions:
+            consistent.append(schedule)
+        for solution in solutions:
+            if solution.status is Status.UNIDENTIFIABLE:
+                stats["time"] = _elapsed(started)
+                stats["schedule"] = schedule
+                return Solution([], Status.UNIDENTIFIABLE, solution.residual, 0, stats,
+                                "under the schedule in stats['schedule'] the data are not "
+                                "locally identifiable: a continuum of datasets explains "
+                                "the trace")
+            match = next((f for f in found if same_dataset(
+                f[0].samples, solution.samples, _match_tolerance(solution, dps))), None)
+            if match is None:
+                found.append((solution, [schedule]))
+            else:
+                match[1].append(schedule)
+    stats["consistent_schedules"] = len(consistent)
+    if len(found) == 1:
+        stats["schedules_of_answer"] = found[0][1]
+    result = _verdict([s for s, _ in found], stats, started, dps,
+                      f"no dataset explains the trace under any of the {len(schedules)} "
+                      f"schedules searched ({starts} starts each)")
+    if result.ok:
+        result.stats["method"] = "schedule_search"
+        result.detail = (f"the only dataset found consistent with any of the "
+                         f"{len(schedules)} schedules ({starts} starts each)")
+    return result
+
+
+# -- dispatch ---------------------------------------------------------------------------
+
+def solve_sgd(trace, dps, steps=None):
+    """Randomized or momentum training: pick the case from what the trace records.
+
+    - batch size 1 (schedule known or not): :func:`solve_per_sample`;
+    - schedule known, or full batch: :func:`solve_joint`;
+    - schedule unknown, batches larger than 1: :func:`solve_schedule_search`.
+    """
+    size = trace.optimizer.get("batch_size", trace.samples)
+    if size == 1 and trace.network.bias:
+        return solve_per_sample(trace, dps, steps)
+    if trace.batches is not None or trace.optimizer["name"] == "gd" or size >= trace.samples:
+        if trace.batches is None and trace.optimizer["name"] == "sgd":
+            trace = _with_schedule(trace, [list(range(trace.samples))] * trace.steps)
+        return solve_joint(trace, dps, steps)
+    return solve_schedule_search(trace, dps, steps)
