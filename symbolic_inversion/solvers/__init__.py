@@ -7,6 +7,9 @@ returns a :class:`Solution` whose status says whether the data can be trusted.
 name            when
 =============== ==========================================================
 ``closed_form`` one sample, first-layer bias: the ratio trick (exact)
+``sgd``         sgd traces and gd with momentum or weight decay: picks one of
+                ``per_sample`` (batch size 1), ``known_schedule`` (batches recorded
+                or full batch), ``schedule_search`` (unknown schedule, batch > 1)
 =============== ==========================================================
 """
 
@@ -15,11 +18,14 @@ import mpmath
 from ..errors import InputError, NotSupportedError
 from ..trace import Trace
 from .closed_form import solve_closed_form
+from .sgd import solve_joint, solve_per_sample, solve_schedule_search, solve_sgd
 from .solution import RecoveryError, Solution, Status
 
 __all__ = ["recover", "SOLVERS", "default_dps", "Solution", "Status", "RecoveryError"]
 
 SOLVERS = {"closed_form": solve_closed_form}
+SOLVERS.update({"sgd": solve_sgd, "per_sample": solve_per_sample,
+                "known_schedule": solve_joint, "schedule_search": solve_schedule_search})
 
 
 def default_dps(trace):
@@ -30,6 +36,8 @@ def default_dps(trace):
 def _choose(trace):
     if trace.samples == 1 and trace.network.bias and trace.optimizer["name"] == "gd":
         return "closed_form"
+    if trace.optimizer["name"] == "sgd" or trace.momentum or trace.weight_decay:
+        return "sgd"
     raise NotSupportedError(
         f"recover: a trace with {trace.samples} samples is not supported yet "
         "(this version recovers one sample per trace, in closed form)")
