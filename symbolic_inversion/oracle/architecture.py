@@ -117,14 +117,20 @@ def _random_direction(field, rng, support, num_parameters):
     return direction
 
 
-def discover_architecture(probe, rng, max_depth=8, base_points=2, checks=6):
+def discover_architecture(probe, rng, max_depth=8, base_points=3, checks=6):
     """Depth, widths and bias of the network behind ``probe`` (a :class:`LossProbe`).
 
     Returns an :class:`ArchitectureFinding`; ``layers`` is ``None`` when no width
     vector is consistent with the measurements.
+
+    Every measurement is repeated at ``base_points`` parameter points and the largest
+    degree counts: a dead neuron only ever lowers a degree.  The first points have all
+    parameters positive, which keeps every neuron beyond the first layer alive (positive
+    weights of non-negative activations plus a positive bias); the last is random.
     """
     field, count = probe.field, probe.num_parameters
-    bases = [[field.random(rng) for _ in range(count)] for _ in range(base_points)]
+    bases = [[field.positive(rng) for _ in range(count)] for _ in range(base_points - 1)]
+    bases.append([field.random(rng) for _ in range(count)])
     everything = range(count)
 
     degrees = []

@@ -55,6 +55,10 @@ class ExactField:
     def random(self, rng, scale=1, denominator=256):
         return _mpq(rng.randint(-denominator, denominator), denominator) * scale
 
+    def positive(self, rng, denominator=256):
+        """A random number in ``[1/4, 5/4]``."""
+        return _mpq(rng.randint(denominator // 4, 5 * denominator // 4), denominator)
+
     def is_zero(self, value, scale=None):
         return value == 0
 
@@ -125,6 +129,9 @@ class FloatField:
 
     def random(self, rng, scale=1, denominator=256):
         return mpmath.mpf(rng.randint(-denominator, denominator)) / denominator * scale
+
+    def positive(self, rng, denominator=256):
+        return mpmath.mpf(rng.randint(denominator // 4, 5 * denominator // 4)) / denominator
 
     def is_zero(self, value, scale=None):
         scale = 1 if scale is None else max(abs(scale), mpmath.mpf(10) ** (-self.dps))

@@ -177,6 +177,12 @@ def _reconstruct(probe, rng, layers, bias, max_depth, output_activation, max_att
         neuron = attempt % width
         probe.phase = "inputs"
         base = [field.random(rng) for _ in range(probe.num_parameters)]
+        if attempt % 2 == 0:
+            # Positive weights and biases beyond the first layer keep every deeper
+            # neuron on: every sample reaches the output through neuron k, and the
+            # only kinks are neuron k's own.
+            start = layers[0] * layers[1] + (layers[1] if bias else 0)
+            base[start:] = [field.positive(rng) for _ in base[start:]]
         found, info = find_hyperplanes(probe, base, first_layer_indices(layers, bias, neuron),
                                        rng, bias)
         if not found:
