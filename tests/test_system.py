@@ -1,0 +1,243 @@
+"""The inversion system: counts, the paper's instantiated equations, residual, Jacobian, LaTeX.
+
+References: counts worked out by hand, the numbers printed in the paper's eqs. (10) and
+(12) (and its Mathematica code), the data that generated a trace, finite differences,
+and pdflatex.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+from fractions import Fraction
+
+import mpmath
+import pytest
+import sympy as sp
+
+from symbolic_inversion import InputError, InversionSystem, Network, Trace, simulate, system_counts
+
+NEURON = Network([1, 1], "tanh")
+
+
+@pytest.mark.parametrize("layers,bias,samples,steps,unknowns,equations,min_steps", [
+    # 3-4-2: 5 * (3 + 2) = 25 unknowns; 3*4 + 4 + 4*2 + 2 = 26 parameters, 3 steps -> 78
+    ([3, 4, 2], True, 5, 3, 25, 78, 1),
+    # the paper's neuron: 2n unknowns, 2 equations per step, n steps needed
+    ([1, 1], True, 2, 2, 4, 4, 2),
+    ([1, 1], True, 5, 7, 10, 14, 5),
+    # 4-1 without bias: 4 parameters; 7 samples -> 35 unknowns -> ceil(35/4) = 9 steps
+    ([4, 1], False, 7, 2, 35, 8, 9),
+    # 2-3-1: 6 + 3 + 3 + 1 = 13 parameters; 10 samples -> 30 unknowns -> 3 steps
+    ([2, 3, 1], True, 10, 4, 30, 52, 3),
+    # the paper's Section 3: l = 2 wide, L = 3 layers: l(l+1)(L-1) = 12 equations per step
+    ([2, 2, 2], True, 6, 1, 24, 12, 2),
+])
+def test_counts_by_hand(layers, bias, samples, steps, unknowns, equations, min_steps):
+    network = Network(layers, "tanh", bias)
+    counts = system_counts(network, samples, steps)
+    assert (counts["unknowns"], counts["equations"], counts["min_steps"]) == (
+        unknowns, equations, min_steps)
+    system = InversionSystem(network, samples, steps)
+    assert len(system.unknowns()) == unknowns
+    assert len(system.general_equations()) == network.num_parameters
+    assert system_counts(network, samples)["steps"] == min_steps
+
+
+def test_instantiated_counts_follow_the_trace():
+    trace = simulate(Network([2, 1], "sigmoid"), [[0.1, 0.2], [0.3, 0.4]], [[0.5], [0.6]],
+                     "0.1", epochs=3, dps=15, seed=0)
+    system = InversionSystem.from_trace(trace)
+    assert len(system.equations()) == 3 * 3 == system.counts["equations"]
+    assert len(InversionSystem.from_trace(trace, steps=2).equations()) == 6
+    with pytest.raises(InputError, match="steps"):
+        InversionSystem.from_trace(trace, steps=4)
+    with pytest.raises(InputError, match="samples"):
+        system_counts(Network([1, 1]), 0)
+
+
+def _paper_Z(x, y, w, b):
+    T = sp.tanh(w * x + b)
+    return (T - y) * (1 - T**2)
+
+
+def _numerically_equal(a, b, symbols):
+    # the instantiated coefficients are Floats of the trace's digits (at least 15)
+    for point in (["0.31", "-0.2", "0.77", "0.45"], ["0.9", "0.15", "-0.3", "0.6"]):
+        subs = {s: sp.Rational(v) for s, v in zip(symbols, point)}
+        assert abs(sp.N((a - b).xreplace(subs), 30)) < 1e-13
+
+
+def test_example_1_equations_are_the_papers_eq_10():
+    # Table 1 as printed: w, b = 0.500, 0.500 then 0.489, 0.482
+    trace = Trace(NEURON, "0.1", 1, [["0.500", "0.500"], ["0.489", "0.482"]])
+    system = InversionSystem.from_trace(trace)
+    first, second = system.equations()
+    (x,), (y,) = NEURON.sample_symbols(0)
+    Z = _paper_Z(x, y, sp.Rational(1, 2), sp.Rational(1, 2))
+    _numerically_equal(first.lhs, x * Z, [x, y])
+    _numerically_equal(second.lhs, Z, [x, y])
+    # right-hand sides 1/(2*0.1) * (0.500 - 0.489) = 0.055 and ... = 0.090, exactly
+    assert system.right_hand_sides() == [[Fraction("0.055"), Fraction("0.090")]]
+    assert sp.Rational(str(first.rhs)) == sp.Rational("0.055")
+    assert sp.Rational(str(second.rhs)) == sp.Rational("0.090")
+    latex = " ".join(system.latex().split())
+    assert r"\tanh{\left(0.5 x_{0} + 0.5 \right)}" in latex
+    assert "= 0.055" in latex
+
+
+@pytest.mark.parametrize("parameters,sides", [
+    # eq. (12) from the 3-decimal Table 2: 0.070, 0.190, 0.070, 0.180
+    ([["0.500", "0.500"], ["0.493", "0.481"], ["0.486", "0.463"]],
+     ["0.070", "0.190", "0.070", "0.180"]),
+    # the 7-digit numbers of the paper's Mathematica code: 10 * (0.5000000 - 0.4925472) ...
+    ([["0.5000000", "0.5000000"], ["0.4925472", "0.4810773"], ["0.4855530", "0.4634884"]],
+     ["0.074528", "0.189227", "0.069942", "0.175889"]),
+])
+def test_example_2_equations_are_the_papers_eq_12(parameters, sides):
+    trace = Trace(NEURON, "0.1", 2, parameters)
+    system = InversionSystem.from_trace(trace)
+    equations = system.equations()
+    (x0,), (y0,) = NEURON.sample_symbols(0)
+    (x1,), (y1,) = NEURON.sample_symbols(1)
+    for j in range(2):
+        w, b = (sp.Rational(v) for v in parameters[j])
+        Z0, Z1 = _paper_Z(x0, y0, w, b), _paper_Z(x1, y1, w, b)
+        _numerically_equal(equations[2 * j].lhs, x0 * Z0 + x1 * Z1, [x0, y0, x1, y1])
+        _numerically_equal(equations[2 * j + 1].lhs, Z0 + Z1, [x0, y0, x1, y1])
+    flat = [side for step in system.right_hand_sides() for side in step]
+    assert flat == [Fraction(s) for s in sides]
+    assert [sp.Rational(str(eq.rhs)) for eq in equations] == [sp.Rational(s) for s in sides]
+
+
+def test_general_form_is_the_papers_eq_9():
+    system = InversionSystem(NEURON, samples=3, steps=3)
+    i = sp.Symbol("i", integer=True)
+    n, eta = sp.symbols("n eta", positive=True)
+    x, y = sp.IndexedBase("x"), sp.IndexedBase("y")
+    w, b = NEURON.parameter_symbols(step="j")
+    w1, b1 = NEURON.parameter_symbols(step="j + 1")
+    Z = _paper_Z(x[i], y[i], w, b)
+    weight, bias = system.general_equations()
+    assert sp.simplify(weight.lhs.function - x[i] * Z) == 0
+    assert sp.simplify(bias.lhs.function - Z) == 0
+    assert weight.lhs.limits == ((i, 0, n - 1),) == bias.lhs.limits
+    assert sp.simplify(weight.rhs - n / (2 * eta) * (w - w1)) == 0
+    assert sp.simplify(bias.rhs - n / (2 * eta) * (b - b1)) == 0
+    assert " ".join(system.latex().split()).endswith(r"\text{for } j = 0, 1, \dots, 2")
+
+
+SYSTEM_CASES = [
+    (Network([1, 1], "tanh"), [["0.6"], ["0.2"], ["0.9"]], [["0.5"], ["0.4"], ["0.6"]]),
+    (Network([2, 2, 1], ["sigmoid", "tanh"]), [["0.3", "-0.6"], ["0.8", "0.1"]],
+     [["0.2"], ["-0.5"]]),
+    (Network([2, 2], "identity", bias=False), [["0.3", "-0.6"]], [["0.2", "0.7"]]),
+]
+
+
+def _trace(network, X, Y, dps=40):
+    return simulate(network, X, Y, "0.1", epochs=3, dps=dps, seed=11)
+
+
+def _mp(rows):
+    return [[mpmath.mpf(v) for v in row] for row in rows]
+
+
+@pytest.mark.parametrize("network,X,Y", SYSTEM_CASES)
+def test_residual_vanishes_at_the_true_data_to_trace_precision(network, X, Y):
+    trace = _trace(network, X, Y)
+    system = InversionSystem.from_trace(trace)
+    with mpmath.workdps(60):
+        residual = system.residual(_mp(X), _mp(Y))
+        assert len(residual) == system.counts["equations"]
+        # the trace's rounding (40 digits) moves a right-hand side by at most this
+        assert max(abs(r) for r in residual) <= system.rhs_uncertainty()
+        assert max(abs(r) for r in residual) < mpmath.mpf("1e-37")
+        moved = _mp(X)
+        moved[0][0] += mpmath.mpf("1e-6")
+        assert max(abs(r) for r in system.residual(moved, _mp(Y))) > mpmath.mpf("1e-9")
+        if network.bias:
+            # labels by linear least squares from the true inputs are the true labels
+            labels = system.solve_labels(_mp(X))
+            assert max(abs(a - b) for la, lb in zip(labels, _mp(Y))
+                       for a, b in zip(la, lb)) < mpmath.mpf("1e-35")
+
+
+@pytest.mark.parametrize("network,X,Y", SYSTEM_CASES)
+def test_jacobian_equals_central_finite_differences(network, X, Y):
+    trace = _trace(network, X, Y, dps=30)
+    system = InversionSystem.from_trace(trace)
+    with mpmath.workdps(50):
+        inputs, labels = _mp(X), _mp(Y)
+        inputs[0][0] += mpmath.mpf("0.05")  # away from the solution: a generic point
+        J = system.jacobian(inputs, labels)
+        assert (J.rows, J.cols) == (system.counts["equations"], system.counts["unknowns"])
+        h = mpmath.mpf("1e-15")
+        width = network.input_width + network.output_width
+        for column in range(J.cols):
+            sample, coordinate = divmod(column, width)
+
+            def shifted(delta):
+                xs = [list(x) for x in inputs]
+                ys = [list(y) for y in labels]
+                if coordinate < network.input_width:
+                    xs[sample][coordinate] += delta
+                else:
+                    ys[sample][coordinate - network.input_width] += delta
+                return system.residual(xs, ys)
+            up, down = shifted(h), shifted(-h)
+            for row in range(J.rows):
+                difference = (up[row] - down[row]) / (2 * h)
+                assert abs(difference - J[row, column]) < mpmath.mpf("1e-25"), (row, column)
+
+
+def test_residual_refuses_wrong_shapes():
+    trace = _trace(*SYSTEM_CASES[0])
+    system = InversionSystem.from_trace(trace)
+    with pytest.raises(InputError, match="expected 3 samples"):
+        system.residual([[0.1]], [[0.2]])
+    with pytest.raises(InputError, match="sample 0"):
+        system.residual([[0.1, 0.2]] * 3, [[0.2]] * 3)
+
+
+# -- LaTeX compiles ---------------------------------------------------------------------
+
+def _pdflatex():
+    path = shutil.which("pdflatex")
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail("pdflatex is required in CI (texlive-latex-base)")
+        pytest.skip("pdflatex not installed (set CI=1 to make this a failure)")
+    return path
+
+
+def _compile(tmp_path, blocks):
+    document = ("\\documentclass{article}\n\\usepackage{amsmath}\n\\begin{document}\n"
+                + "\n".join(f"\\[\n{block}\n\\]" for block in blocks) + "\n\\end{document}\n")
+    (tmp_path / "system.tex").write_text(document)
+    result = subprocess.run([_pdflatex(), "-interaction=nonstopmode", "-halt-on-error",
+                             "system.tex"], cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert (tmp_path / "system.pdf").stat().st_size > 1000
+    return result.stdout
+
+
+@pytest.mark.parametrize("network,samples", [
+    (Network([1, 1], "tanh"), 2),
+    (Network([2, 2, 1], ["sigmoid", "relu"]), 2),
+    (Network([3, 4, 2], ["tanh", "identity"]), 1),
+    (Network([2, 2], "identity", bias=False), 3),
+])
+def test_latex_compiles_in_general_and_instantiated_form(network, samples, tmp_path):
+    X = [[f"0.{3 + i + d}" for d in range(network.input_width)] for i in range(samples)]
+    Y = [[f"0.{1 + i + o}" for o in range(network.output_width)] for i in range(samples)]
+    trace = simulate(network, X, Y, "0.1", epochs=2, dps=12, seed=5)
+    general = InversionSystem(network, samples, 2).latex()
+    instantiated = InversionSystem.from_trace(trace).latex()
+    for block in (general, instantiated):
+        normal = " ".join(block.split())
+        assert normal.startswith(r"\begin{cases}") and r"\end{cases}" in normal
+    assert r"\sum_{i=0}^{n - 1}" in " ".join(general.split())
+    assert instantiated.count(r"\\") == 2 * network.num_parameters - 1
+    _compile(tmp_path, [general, instantiated])
