@@ -202,6 +202,22 @@ def solve(field, matrix, rhs):
     return [reduced[i][columns] for i in range(columns)], "unique"
 
 
+def determined(field, matrix, rhs):
+    """The unknowns of a consistent ``matrix @ u = rhs`` that every solution shares.
+
+    Returns a dict ``{column: value}`` (empty when the system is inconsistent).
+    """
+    augmented = [list(row) + [value] for row, value in zip(matrix, rhs)]
+    columns = len(matrix[0])
+    scale = max((abs(v) for r in augmented for v in r), default=1) or 1
+    reduced, pivots = row_reduce(field, augmented, scale)
+    if columns in pivots:
+        return {}
+    free = [c for c in range(columns) if c not in pivots]
+    return {pivot: reduced[i][columns] for i, pivot in enumerate(pivots)
+            if all(field.is_zero(reduced[i][c], scale) for c in free)}
+
+
 def nullspace(field, rows, columns):
     """A basis of the right null space of ``rows`` (``columns`` wide)."""
     reduced, pivots = row_reduce(field, rows) if rows else ([], [])

@@ -32,7 +32,7 @@ import mpmath
 
 from ..errors import InputError
 from ..network import Network
-from .arithmetic import ExactField, FloatField, make_rng, solve
+from .arithmetic import ExactField, FloatField, determined, make_rng, solve
 from .architecture import discover_architecture
 from .blackbox import forward, mse
 from .kinks import find_hyperplanes, first_layer_indices
@@ -147,7 +147,15 @@ def _reconstruct(probe, rng, layers, bias, max_depth, output_activation, max_att
         layers = _check_layers(layers, bias, probe.num_parameters)
         diagnostics.append("architecture given by the caller, not discovered")
     else:
-        finding = discover_architecture(probe, rng, max_depth=max_depth)
+        for base_points in (3, 6, 12):
+            # Dead neurons at every base point delay a layer boundary or hide an
+            # interaction; the self-consistency checks notice, and more points fix it.
+            finding = discover_architecture(probe, rng, max_depth=max_depth,
+                                            base_points=base_points)
+            if finding.consistent:
+                break
+            diagnostics.append(f"architecture with {base_points} base points not "
+                               f"self-consistent: {'; '.join(finding.mismatches)}")
         if finding.layers is None:
             return LossReconstruction(
                 "failed", "no architecture is consistent with the loss: "
@@ -259,25 +267,37 @@ def _fit_weights(probe, rng, network, directions, extra=2):
     points = _regressor_inputs(network, directions)
     outputs = network.output_width
     unknowns = len(points) * (1 + outputs) + 1
-    rows, values = [], []
+    values, squares, linear = [], [], []
     for _ in range(unknowns + extra):
         theta = [field.random(rng) for _ in range(network.num_parameters)]
         values.append(probe(theta))
-        row_squares, row_linear = [], []
-        for x in points:
-            f = forward(network, theta, x)
-            row_squares.append(sum(v * v for v in f))
-            row_linear += [-2 * v for v in f]
-        rows.append(row_squares + row_linear + [field.number(1)])
-    solution, _reason = solve(field, rows, values)
+        outs = [forward(network, theta, x) for x in points]
+        squares.append([sum(v * v for v in f) for f in outs])
+        linear.append([[-2 * v for v in f] for f in outs])
+
+    def system(keep):
+        return [[row[j] for j in keep] + [v for j in keep for v in lin[j]] + [field.number(1)]
+                for row, lin in zip(squares, linear)]
+
+    keep = list(range(len(points)))
+    solution, reason = solve(field, system(keep), values)
+    if solution is None and reason == "not unique" and not network.bias:
+        # f(u) - f(-u) is linear in u for a bias-free ReLU network, so with more
+        # directions than input dimensions the label regressors of +u and -u are
+        # dependent.  The weights c^2/n still are determined: keep the rays that
+        # carry a sample and solve again.
+        known = determined(field, system(keep), values)
+        if all(j in known for j in keep):
+            keep = [j for j in keep if not field.is_zero(known[j], 1)]
+            if keep:
+                solution, reason = solve(field, system(keep), values)
     if solution is None:
         return None
-    count = len(points)
+    count = len(keep)
     weights = []
-    for j, x in enumerate(points):
-        w = solution[j]
-        u = solution[count + j * outputs: count + (j + 1) * outputs]
-        weights.append((x, w, u))
+    for position, j in enumerate(keep):
+        u = solution[count + position * outputs: count + (position + 1) * outputs]
+        weights.append((points[j], solution[position], u))
     return network, (weights, solution[-1])
 
 
