@@ -358,11 +358,21 @@ def solve_joint(trace, dps, steps=None, starts=30, seed=0, box=(-1.0, 2.0)):
     """
     started = time.perf_counter()
     system = InversionSystem.from_trace(trace, steps)
+    stats = {"method": "joint", "dps": dps, "starts": starts, "steps_used": system.steps}
+    if system.counts["equations"] < system.counts["unknowns"]:
+        return _too_few_equations(system, stats, started)
     solutions = _joint_solutions(system, dps, starts, seed, box)
-    stats = {"method": "joint", "dps": dps, "starts": starts, "steps_used": system.steps,
-             "consistent_datasets": len(solutions)}
+    stats["consistent_datasets"] = len(solutions)
     return _verdict(solutions, stats, started, dps,
                     f"no start of {starts} converged to data explaining the trace")
+
+
+def _too_few_equations(system, stats, started):
+    stats["time"] = _elapsed(started)
+    counts = system.counts
+    return Solution([], Status.UNDERDETERMINED, None, 0, stats,
+                    f"{counts['steps']} steps give {counts['equations']} equations for "
+                    f"{counts['unknowns']} unknowns")
 
 
 def _verdict(solutions, stats, started, dps, none_found):
@@ -464,6 +474,9 @@ def solve_schedule_search(trace, dps, steps=None, starts=12, seed=0, box=(-1.0, 
                         f"{count} schedules are consistent with shuffled epochs, more than "
                         f"the {max_schedules} this search tries; record the schedule "
                         f"(batches) or train with batch size 1")
+    counts = InversionSystem(trace.network, n, total).counts
+    if counts["equations"] < counts["unknowns"]:
+        return _too_few_equations(InversionSystem(trace.network, n, total), stats, started)
     schedules = epoch_schedules(n, size, total)
     stats["schedules"] = len(schedules)
     found, consistent = [], []
