@@ -141,7 +141,8 @@ def discover_architecture(probe, rng, max_depth=8, base_points=3, checks=6):
     measured = [d for d in degrees if d is not None]
     if not measured:
         raise InputError("loss: not piecewise polynomial along lines (is it a ReLU "
-                         "network's loss in exact arithmetic?)")
+                         "network's loss? with dps, are there enough digits for the "
+                         "finite differences?)")
     top = max(measured)
     if top % 2 or top == 0:
         return ArchitectureFinding(None, None, None, [], [], 0,

@@ -145,7 +145,7 @@ class FloatField:
     def tiny(self, width, bits=20):
         # Finite differences of order 3 on points h apart lose about 3 log10(1/h)
         # digits, so the float field steps further than the exact one.
-        return mpmath.mpf(width) / 2 ** max(4, min(bits, self.dps // 6))
+        return mpmath.mpf(width) / 2 ** max(4, min(bits, self.dps // 4))
 
     def half(self):
         return mpmath.mpf(1) / 2

@@ -53,7 +53,9 @@ class LossProbe:
         evaluation repeated.
         """
         field = self.field
-        bits = 24
+        # Exact values allow tiny steps; floats lose about log10(1/h) digits per order
+        # of difference, so they start wide and shrink only on a suspected kink.
+        bits, growth = (24, 12) if field.exact else (5, 3)
         for _ in range(attempts):
             step = field.tiny(width, bits)
             values = [self.along(base, direction, j * step) for j in range(max_degree + 3)]
@@ -67,5 +69,5 @@ class LossProbe:
             degree = max(nonzero, default=0)
             if degree <= max_degree:
                 return degree
-            bits += 12
+            bits += growth
         return None
