@@ -225,6 +225,9 @@ def build_parser():
     p.add_argument("--method", default="auto", help="solver name (default auto)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(run=run_recover)
+
+    from .oracle.command import add_oracle_parser
+    add_oracle_parser(commands)
     return parser
 
 

@@ -124,6 +124,7 @@ def reconstruct_from_loss(loss, num_parameters, *, layers=None, bias=None, dps=N
     result.evaluation_counts = dict(probe.counts)
     result.time = time.perf_counter() - started
     result.arithmetic = field.description
+    result.dps = dps
     return result
 
 

@@ -13,11 +13,11 @@ __all__ = ["LossReconstruction", "STATUSES"]
 STATUSES = ("recovered", "ambiguous", "unverified", "failed")
 
 
-def _text(value):
+def _text(value, digits=None):
     if isinstance(value, Fraction):
         return str(value.numerator) if value.denominator == 1 else str(value)
     if isinstance(value, mpmath.mpf):
-        return mpmath.nstr(value, mpmath.mp.dps)
+        return mpmath.nstr(value, digits or mpmath.mp.dps)
     return str(value)
 
 
@@ -78,6 +78,7 @@ class LossReconstruction:
     evaluation_counts: dict = field(default_factory=dict)
     time: float = 0.0
     arithmetic: str = "exact rationals"
+    dps: int = None
 
     @property
     def inputs(self):
@@ -103,10 +104,10 @@ class LossReconstruction:
             "depth": self.depth,
             "bias": self.bias,
             "output_activation": self.output_activation,
-            "samples": [{"x": [_text(v) for v in s["x"]], "y": [_text(v) for v in s["y"]],
+            "samples": [{"x": [_text(v, self.dps) for v in s["x"]], "y": [_text(v, self.dps) for v in s["y"]],
                          "multiplicity": s.get("multiplicity", 1)} for s in self.samples],
             "num_samples": self.num_samples,
-            "directions": [[_text(v) for v in d] for d in self.directions],
+            "directions": [[_text(v, self.dps) for v in d] for d in self.directions],
             "unidentifiable": list(self.unidentifiable),
             "diagnostics": list(self.diagnostics),
             "verified": self.verified,
@@ -114,6 +115,7 @@ class LossReconstruction:
             "evaluation_counts": dict(self.evaluation_counts),
             "time": f"{self.time:.3f}",
             "arithmetic": self.arithmetic,
+            "dps": self.dps,
         }
 
     def __str__(self):
@@ -123,8 +125,8 @@ class LossReconstruction:
                  f"output {self.output_activation})"]
         for s in self.samples:
             times = f"  (x{s['multiplicity']})" if s.get("multiplicity", 1) != 1 else ""
-            lines.append(f"  x = [{', '.join(_text(v) for v in s['x'])}]   "
-                         f"y = [{', '.join(_text(v) for v in s['y'])}]{times}")
+            lines.append(f"  x = [{', '.join(_text(v, self.dps) for v in s['x'])}]   "
+                         f"y = [{', '.join(_text(v, self.dps) for v in s['y'])}]{times}")
         for reason in self.unidentifiable:
             lines.append(f"not identifiable: {reason}")
         lines.append(f"verified: {self.verified}; {self.evaluations} loss evaluations "
