@@ -35,8 +35,15 @@ def _mp_max(*args):
     return mpmath.mpf(max(args))
 
 
-_MPMATH_MODULES = [{"Heaviside": _mp_heaviside, "Max": _mp_max}, "mpmath"]
-_NUMPY_MODULES = [{"Max": lambda *args: reduce(np.maximum, args)}, "numpy"]
+def _mp_dirac_delta(z, order=0):
+    # The derivative of relu's step: zero wherever it is defined (off the kink).
+    return mpmath.mpf(0)
+
+
+_MPMATH_MODULES = [{"Heaviside": _mp_heaviside, "Max": _mp_max,
+                    "DiracDelta": _mp_dirac_delta}, "mpmath"]
+_NUMPY_MODULES = [{"Max": lambda *args: reduce(np.maximum, args),
+                   "DiracDelta": lambda z, order=0: np.zeros_like(z, dtype=float)}, "numpy"]
 
 
 class CompiledNetwork:
