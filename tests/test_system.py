@@ -132,6 +132,9 @@ SYSTEM_CASES = [
     (Network([2, 2, 1], ["sigmoid", "tanh"]), [["0.3", "-0.6"], ["0.8", "0.1"]],
      [["0.2"], ["-0.5"]]),
     (Network([2, 2], "identity", bias=False), [["0.3", "-0.6"]], [["0.2", "0.7"]]),
+    # relu: its Jacobian needs d/dx Heaviside (DiracDelta, zero off the kink)
+    (Network([2, 3, 1], ["relu", "identity"]), [["0.3", "0.6"], ["0.9", "0.2"]],
+     [["0.2"], ["0.5"]]),
 ]
 
 
