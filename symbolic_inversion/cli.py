@@ -165,11 +165,55 @@ def run_recover(args):
     from .solvers import recover
     trace = Trace.read(args.trace)
     solution = recover(trace, method=args.method, dps=args.dps, steps=args.steps)
+    certificate = None
+    if getattr(args, "certify", False):
+        from .verify import certify
+        certificate = certify(trace, solution, steps=args.steps)
     if args.json:
-        _print_json(solution.to_dict())
+        result = solution.to_dict()
+        if certificate is not None:
+            result["certificate"] = certificate.to_dict()
+        _print_json(result)
     else:
         print(solution)
+        if certificate is not None:
+            print(certificate)
+    if certificate is not None and not certificate.certified:
+        return 1
     return 0 if solution.ok else 1
+
+
+def run_certify(args):
+    from .verify import certify, read_samples, resimulate
+    trace = Trace.read(args.trace)
+    if args.data and args.solution:
+        raise InputError("certify: give either --data or --solution, not both")
+    recovery = None
+    if args.data:
+        inputs, labels = _read_csv(args.data, trace.network)
+        samples = list(zip(inputs, labels))
+    elif args.solution:
+        samples = read_samples(args.solution, trace.network)
+    else:
+        from .solvers import recover
+        recovery = recover(trace, steps=args.steps)
+        samples = recovery
+    certificate = certify(trace, samples, dps=args.dps, steps=args.steps,
+                          backend=args.backend, tolerance=args.tolerance)
+    try:
+        replay = resimulate(trace, samples)
+    except InputError as error:  # an sgd trace without its schedule cannot be replayed
+        replay, replay_error = None, str(error)
+    if args.json:
+        result = certificate.to_dict()
+        result["resimulation"] = replay.to_dict() if replay else {"error": replay_error}
+        if recovery is not None:
+            result["recovery"] = {"status": recovery.status.value, "digits": recovery.digits}
+        _print_json(result)
+    else:
+        print(certificate)
+        print(replay if replay else f"re-simulation: {replay_error}")
+    return 0 if certificate.certified else 1
 
 
 # -- wiring ---------------------------------------------------------------------------
@@ -224,7 +268,27 @@ def build_parser():
     p.add_argument("--steps", type=int, help="use only the first STEPS steps")
     p.add_argument("--method", default="auto", help="solver name (default auto)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.add_argument("--certify", action="store_true",
+                   help="also prove (interval arithmetic) that an exact solution is next to "
+                        "the result; exit 1 if the proof fails")
     p.set_defaults(run=run_recover)
+
+    p = commands.add_parser("certify", help="prove that an exact solution exists, and is "
+                                            "unique, next to the recovered data")
+    p.add_argument("trace", metavar="TRACE", help="trace file (JSON)")
+    p.add_argument("--data", help="certify these samples (CSV: inputs then labels per row) "
+                                  "instead of recovering them")
+    p.add_argument("--solution", help="certify the samples of a 'recover --json' output file")
+    p.add_argument("--dps", type=int, help="interval precision (default: trace digits + "
+                                           "3 per sample + 30)")
+    p.add_argument("--steps", type=int, help="use only the first STEPS steps")
+    p.add_argument("--backend", choices=("iv", "arb"), default="iv",
+                   help="interval arithmetic: mpmath iv (default) or python-flint arb")
+    p.add_argument("--tolerance", help="largest distance of the data from the exact "
+                                       "solution that counts as certified (default: what "
+                                       "the trace's digits determine)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(run=run_certify)
 
     from .oracle.command import add_oracle_parser
     add_oracle_parser(commands)

@@ -51,7 +51,7 @@ from .system import InversionSystem
 from .trace import Trace, to_decimal
 
 __all__ = ["Certificate", "certify", "default_certify_dps", "Resimulation", "resimulate",
-           "INTERVAL_BACKENDS", "NotDifferentiableError"]
+           "read_samples", "INTERVAL_BACKENDS", "NotDifferentiableError"]
 
 
 class NotDifferentiableError(ArithmeticError):
@@ -497,6 +497,28 @@ def _data_points(samples, network, field_name="samples"):
                 exact.append(Fraction(to_decimal(v, f"{field_name}[{i}][{k}]")))
         points.append(exact)
     return points
+
+
+def read_samples(path, network):
+    """Samples from a JSON file: the output of ``recover --json`` (its ``samples``) or a
+    list of ``{"x": [...], "y": [...]}``.  Numbers are decimal strings or JSON numbers,
+    read exactly; nothing in the file is evaluated."""
+    import json
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.loads(handle.read(), parse_float=Decimal)
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(f"--solution: cannot read {path}: {error}") from None
+    except json.JSONDecodeError as error:
+        raise InputError(f"--solution: not valid JSON ({error})") from None
+    if isinstance(data, dict):
+        data = data.get("samples")
+    if not isinstance(data, list) or not data:
+        raise InputError("--solution: expected a list of samples or an object with "
+                         "'samples' (the output of 'recover --json')")
+    _data_points(data, network, "samples")  # validates shapes and numbers
+    return [(sample["x"], sample["y"]) if isinstance(sample, dict) else sample
+            for sample in data]
 
 
 def _select_rows(J, count):
