@@ -126,11 +126,13 @@ def discover_architecture(probe, rng, max_depth=8, base_points=3, checks=6):
     Every measurement is repeated at ``base_points`` parameter points and the largest
     degree counts: a dead neuron only ever lowers a degree.  The first points have all
     parameters positive, which keeps every neuron beyond the first layer alive (positive
-    weights of non-negative activations plus a positive bias); the last is random.
+    weights of non-negative activations plus a positive bias); the others are random,
+    for first-layer neurons that positive weights switch off (e.g. all inputs negative).
     """
     field, count = probe.field, probe.num_parameters
-    bases = [[field.positive(rng) for _ in range(count)] for _ in range(base_points - 1)]
-    bases.append([field.random(rng) for _ in range(count)])
+    positive = min(2, base_points - 1)
+    bases = [[field.positive(rng) for _ in range(count)] for _ in range(positive)]
+    bases += [[field.random(rng) for _ in range(count)] for _ in range(base_points - positive)]
     everything = range(count)
 
     degrees = []

@@ -157,6 +157,8 @@ def _reconstruct(probe, rng, layers, bias, max_depth, output_activation, max_att
                 break
             diagnostics.append(f"architecture with {base_points} base points not "
                                f"self-consistent: {'; '.join(finding.mismatches)}")
+        if finding.layers is None and finding.depth == 1:
+            return _single_layer(depth=1, diagnostics=diagnostics)
         if finding.layers is None:
             return LossReconstruction(
                 "failed", "no architecture is consistent with the loss: "
@@ -170,11 +172,7 @@ def _reconstruct(probe, rng, layers, bias, max_depth, output_activation, max_att
     depth = len(layers) - 1
     base_result = dict(layers=layers, depth=depth, bias=bias, diagnostics=diagnostics)
     if depth < 2:
-        return LossReconstruction(
-            "failed", "a single weight layer has no kinks: the loss is a quadratic in the "
-            "parameters and reveals only moments of the data", **base_result,
-            unidentifiable=["with one weight layer the loss is polynomial: only the "
-                            "moments sum x x^T, sum y x^T, sum y y^T (over n) are determined"])
+        return _single_layer(**base_result)
 
     width = layers[1]
     attempts = max_attempts or 2 * width + 2
@@ -248,6 +246,15 @@ def _reconstruct(probe, rng, layers, bias, max_depth, output_activation, max_att
         status, message, output_activation=network.activations[-1], samples=user,
         num_samples=num_samples, directions=[[field.to_user(v) for v in d] for d in directions],
         unidentifiable=unidentifiable, verified=verified, **base_result)
+
+
+def _single_layer(**known):
+    return LossReconstruction(
+        "failed", "a single weight layer has no kinks: the loss is a quadratic in the "
+        "parameters and reveals only moments of the data", **known,
+        unidentifiable=["with one weight layer the loss is polynomial: only the moments "
+                        "sum x x^T, sum y x^T and sum y y^T (over n) are determined, and "
+                        "the widths only up to d_1 (d_0 + bias) = number of parameters"])
 
 
 def _same(field, u, v):
