@@ -77,9 +77,11 @@ class _Intervals:
 
     def namespace(self):
         def heaviside(z, at_zero=None):
+            if at_zero is not None and not self.is_interval(at_zero):
+                at_zero = self.exact(mpmath.mpf(at_zero))
             value = _heaviside_decision(self.lower(z), self.upper(z),
-                                        None if at_zero is None else self.lower(at_zero))
-            return self.exact(mpmath.mpf(value))
+                                        None if at_zero is None else at_zero)
+            return value if self.is_interval(value) else self.exact(mpmath.mpf(value))
 
         def dirac_delta(z):
             if self.lower(z) > 0 or self.upper(z) < 0:
@@ -673,7 +675,8 @@ def certify(trace, samples=None, dps=None, steps=None, backend="iv", tolerance=N
         rows, pivot = _select_rows(J0, N)
         if len(rows) < N or pivot < mpmath.mpf(10) ** (-dps // 2):
             return failed("the Jacobian is rank deficient at the data: they are not "
-                          "locally identifiable from these steps (two equal samples?)")
+                          "locally identifiable from these steps (for example two equal samples, or a "
+                          "sample no step's gradient depends on)")
         rest = [r for r in range(system.counts["equations"]) if r not in rows]
         center = _refine(system, list(given_mp), rows, dps) if refine else list(given_mp)
         _, Js, J = _square_part(system, center, rows)
