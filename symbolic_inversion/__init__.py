@@ -7,3 +7,5 @@ from .trace import Trace, read_trace, simulate
 from .system import InversionSystem, system_counts
 from .closed_form import OneSampleClosedForm, one_sample_closed_form
 from .solvers import RecoveryError, Solution, Status, recover
+from .oracle import (LossOracle, LossReconstruction, VirtualRegion, reconstruct_from_loss,
+                     virtual_region)
