@@ -643,6 +643,9 @@ def certify(trace, samples=None, dps=None, steps=None, backend="iv", tolerance=N
     if samples is None:
         from .solvers import recover
         samples = recover(trace, dps=dps, steps=steps)
+        if not samples.samples:
+            raise NotSupportedError(f"certify: recovery gave no data to certify "
+                                    f"({samples.status.value}: {samples.message})")
     given = [v for sample in _data_points(samples, network) for v in sample]
     if len(given) != system.counts["unknowns"]:
         raise InputError(f"samples: the trace has {trace.samples} samples, got "
