@@ -37,7 +37,7 @@ from .closed_form import one_sample_input
 from .solution import Solution, Status
 
 __all__ = ["solve_sgd", "solve_per_sample", "solve_joint", "solve_schedule_search",
-           "epoch_schedules", "same_dataset"]
+           "epoch_schedules", "same_dataset", "recovered_fraction"]
 
 # Unknown-schedule search stops before more schedules than this: each one is a cold solve.
 MAX_SCHEDULES = 400
@@ -89,6 +89,38 @@ def same_dataset(first, second, tolerance):
                for a, k in zip(flat_first, order)):
             return True
     return False
+
+
+def recovered_fraction(solution, inputs, labels, tolerance):
+    """Fraction of the true samples ``(inputs, labels)`` that ``solution`` determines.
+
+    A sample counts when it is within ``tolerance`` (max norm) of a sample of a
+    ``CONVERGED`` solution, or, for ``NOT_UNIQUE``, of a sample present in *every*
+    consistent dataset listed (what the trace pins down despite the ambiguity).  Any
+    other status recovers nothing.  For measurements against known data.
+
+    >>> from symbolic_inversion.solvers.solution import Solution, Status
+    >>> found = Solution([([0.5], [0.25]), ([0.7], [0.1])], Status.CONVERGED)
+    >>> recovered_fraction(found, [[0.5], [0.9]], [[0.25], [0.3]], 1e-9)
+    0.5
+    """
+    truth = [list(x) + list(y) for x, y in zip(_rows(inputs), _rows(labels))]
+
+    def near(sample, dataset):
+        return any(max(abs(a - b) for a, b in zip(sample, list(x) + list(y))) <= tolerance
+                   for x, y in dataset)
+    if solution.status is Status.CONVERGED:
+        datasets = [solution.samples]
+    elif solution.status is Status.NOT_UNIQUE and solution.stats.get("datasets"):
+        datasets = [[([mpmath.mpf(v) for v in s["x"]], [mpmath.mpf(v) for v in s["y"]])
+                     for s in d] for d in solution.stats["datasets"]]
+    else:
+        return 0.0
+    return sum(all(near(sample, d) for d in datasets) for sample in truth) / len(truth)
+
+
+def _rows(values):
+    return [v if isinstance(v, (list, tuple)) else [v] for v in values]
 
 
 # -- batch size 1: closed form per step, then merge repeats ---------------------------------
