@@ -232,3 +232,17 @@ def test_cli_recover_exit_status_follows_the_case(tmp_path):
             assert report["status"] == "converged" and len(report["samples"]) == 4
         else:
             assert report["status"] != "converged" and not report["samples"]
+
+
+def test_batch_size_one_with_momentum_and_weight_decay_is_still_closed_form():
+    inputs, labels = data(3, 8)
+    trace = simulate(NEURON, inputs, labels, lr="0.05", epochs=2, init=[0.5, 0.5], dps=50,
+                     optimizer="sgd", batch_size=1, momentum="0.9", weight_decay="0.001",
+                     seed=4, record_batches=False)
+    solution = recover(trace)
+    assert solution.ok and solution.stats["counts"] == [2, 2, 2]
+    assert error_digits(solution, inputs, labels) >= 40
+    # Reading the same parameters as if there were no momentum explains nothing.
+    plain = Trace(NEURON, trace.lr, 3, trace.parameters,
+                  optimizer={"name": "sgd", "batch_size": 1})
+    assert not solve_per_sample(plain, dps=70).ok
