@@ -265,3 +265,17 @@ def test_cli_certify_bad_input(tmp_path, trace_4_long, capsys):
     short.write_text("0.6,0.5\n")
     assert main(["certify", str(path), "--data", str(short)]) == 2
     assert "4 samples" in capsys.readouterr().err
+
+
+def test_sgd_with_momentum_and_weight_decay_and_the_order_of_samples():
+    trace = simulate(NEURON, X4, Y4, lr="0.1", epochs=4, init=[0.5, 0.5], dps=50,
+                     optimizer="sgd", batch_size=2, momentum="0.9", weight_decay="0.01",
+                     seed=3)
+    data = pairs(X4, Y4)
+    certificate = certify(trace, data)
+    assert certificate.certified and certificate.radius < mpmath.mpf("1e-40")
+    assert resimulate(trace, data).digits == [50] * trace.steps
+    # With a recorded minibatch schedule the order of samples is identifiable: the
+    # reversed order explains some steps but not the others.
+    reversed_order = certify(trace, data[::-1])
+    assert not reversed_order.certified
