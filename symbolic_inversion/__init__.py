@@ -9,3 +9,4 @@ from .closed_form import OneSampleClosedForm, one_sample_closed_form
 from .solvers import RecoveryError, Solution, Status, recover
 from .oracle import (LossOracle, LossReconstruction, VirtualRegion, reconstruct_from_loss,
                      virtual_region)
+from .verify import Certificate, Resimulation, certify, default_certify_dps, resimulate
