@@ -1,0 +1,166 @@
+"""The recovery pipeline shared by the global solvers.
+
+1. **Count**: fewer equations than unknowns is refused at once (``underdetermined``).
+2. **Global search** on a square subsystem (the first steps): one *path* per attempt
+   (moment homotopy, parameter homotopy or a least-squares start), each with its own
+   random ``gamma`` / start, in complex multiprecision at :func:`tracking_dps`.
+3. **Refinement**: Gauss-Newton on *all* steps at :func:`refine_dps` (labels and inputs
+   together; the labels enter linearly and converge in one step).
+4. **Judgement** by :func:`assess`: the candidate must explain every step of the trace
+   to its rounding, including the steps the global search did not use, and the Jacobian
+   must have full rank.  A wrong root of the square subsystem is rejected here and the
+   next attempt runs.
+5. **Uniqueness**: when the trace has no equations beyond the unknowns, nothing can
+   reject a wrong root; a second independent path must then reach the same dataset, and
+   two different datasets that both explain the trace give ``not_unique``.
+"""
+
+import random
+import time
+
+import mpmath
+
+from ..backends import get_backend
+from ..system import InversionSystem
+from .assess import assess
+from .homotopy import parameter_homotopy_path, solve_steps, tracking_dps
+from .refine import gauss_newton, refine_dps
+from .solution import Solution, Status
+
+__all__ = ["run_pipeline", "PATHS", "same_dataset"]
+
+
+def _moment_path(*args):
+    from .moments import moment_homotopy_path
+    return moment_homotopy_path(*args)
+
+
+def _least_squares_path(*args):
+    from .least_squares import least_squares_path
+    return least_squares_path(*args)
+
+
+PATHS = {"homotopy": parameter_homotopy_path, "moments": _moment_path,
+         "least_squares": _least_squares_path}
+
+
+def same_dataset(first, second, tolerance):
+    """Whether two lists of ``(x, y)`` samples agree as multisets, within ``tolerance``."""
+    if len(first) != len(second):
+        return False
+    remaining = list(second)
+    for x, y in first:
+        values = list(x) + list(y)
+        gaps = [max(abs(a - b) for a, b in zip(values, list(u) + list(v)))
+                for u, v in remaining]
+        best = min(range(len(gaps)), key=gaps.__getitem__)
+        if gaps[best] > tolerance:
+            return False
+        remaining.pop(best)
+    return True
+
+
+def _schedule(method, attempts):
+    """Which path to run at each attempt: ``auto`` mixes methods."""
+    if isinstance(method, (list, tuple)):
+        return [method[k % len(method)] for k in range(attempts)]
+    return [method] * attempts
+
+
+def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, seed=0,
+                 homotopy_steps=None):
+    """Recover the data of ``trace`` with global paths of kind ``method``.
+
+    Parameters
+    ==========
+
+    trace : Trace
+    method : str or list of str
+        A key of :data:`PATHS`, or a list tried in turn (one path per attempt).
+    dps : int, optional
+        Precision of the refinement (raised to :func:`refine_dps` if lower).
+    steps : int, optional
+        Use only the first ``steps`` steps.
+    backend : ``"mpmath"``, ``"flint"`` or ``None`` (flint if installed)
+    attempts : int
+        Paths tried before giving up.
+    seed : int
+        Seeds the random ``gamma`` and start data: results are reproducible.
+    """
+    started = time.perf_counter()
+    backend = get_backend(backend)
+    system = InversionSystem.from_trace(trace, steps)
+    counts = system.counts
+    name = method if isinstance(method, str) else "+".join(method)
+    base = {"method": name, "backend": backend.name, "equations": counts["equations"],
+            "unknowns": counts["unknowns"]}
+    if counts["equations"] < counts["unknowns"]:
+        base["time"] = round(time.perf_counter() - started, 4)
+        return Solution([], Status.UNDERDETERMINED, None, 0, base,
+                        f"{counts['equations']} equations for {counts['unknowns']} unknowns: "
+                        f"at least {counts['min_steps']} steps are needed")
+    spare = counts["equations"] > counts["unknowns"]
+    track_dps = tracking_dps(trace)
+    polish_dps = refine_dps(trace, dps)
+    square = solve_steps(trace, square=homotopy_steps)
+    history, accepted, rejected = [], [], []
+    for attempt, kind in enumerate(_schedule(method, attempts)):
+        rng = random.Random(1_000_003 * seed + attempt)
+        u, info = PATHS[kind](trace, square, backend, rng, track_dps)
+        info = dict(info, path=kind)
+        history.append(info)
+        if u is None:
+            continue
+        d = trace.network.input_width
+        width = d + trace.network.output_width
+        inputs = [u[i * width: i * width + d] for i in range(trace.samples)]
+        labels = [u[i * width + d: (i + 1) * width] for i in range(trace.samples)]
+        inputs, labels, polish = gauss_newton(trace, inputs, labels, polish_dps,
+                                              steps=system.steps, backend=backend)
+        info["refine_iterations"] = polish["iterations"]
+        with mpmath.workdps(polish_dps):
+            stats = dict(base, attempts=attempt + 1, tracking_dps=track_dps,
+                         refine_iterations=polish["iterations"], paths=history)
+            solution = assess(system, inputs, labels, name, started, polish_dps, stats)
+        info["status"] = solution.status.value
+        if not solution.ok:
+            rejected.append(solution)
+            continue
+        if spare:
+            return solution
+        if any(not same_dataset(solution.samples, other.samples,
+                                mpmath.mpf(10) ** (-max(other.digits, 3)))
+               for other in accepted):
+            first = accepted[0]
+            return Solution(first.samples + solution.samples, Status.NOT_UNIQUE,
+                            solution.residual, 0, solution.stats,
+                            "two different datasets explain every step (both listed); the "
+                            "trace has no spare steps to tell them apart, add steps")
+        accepted.append(solution)
+        if len(accepted) == 2:
+            accepted[0].detail = ("square system: no spare steps to reject other roots; "
+                                  "two independent paths reached this dataset")
+            accepted[0].stats["time"] = round(time.perf_counter() - started, 4)
+            return accepted[0]
+    stats = dict(base, attempts=len(history), paths=history,
+                 time=round(time.perf_counter() - started, 4))
+    if accepted:
+        solution = accepted[0]
+        solution.detail = ("square system: no spare steps to reject other roots and only one "
+                           "path reached this dataset")
+        return solution
+    if rejected:
+        best = min(rejected, key=lambda s: s.residual)
+        if best.status is Status.INCONSISTENT and spare:
+            best.stats.update(stats)
+            best.detail = (f"after {len(history)} paths, the best dataset found leaves residual "
+                           f"{mpmath.nstr(best.residual, 3)} (the trace's rounding allows "
+                           f"{mpmath.nstr(best.stats['tolerance'], 3)}): no dataset of "
+                           f"{trace.samples} samples was found that explains the trace")
+            return best
+        return Solution(best.samples, Status.NOT_CONVERGED, best.residual, 0, stats,
+                        f"{len(history)} paths tried; the best candidate is "
+                        f"{best.status.value}: {best.detail}")
+    reasons = "; ".join(sorted({h.get('reason') or '?' for h in history}))
+    return Solution([], Status.NOT_CONVERGED, None, 0, stats,
+                    f"none of {len(history)} paths reached a real root ({reasons})")
