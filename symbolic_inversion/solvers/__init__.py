@@ -7,6 +7,10 @@ returns a :class:`Solution` whose status says whether the data can be trusted.
 name            when
 =============== ==========================================================
 ``closed_form`` one sample, first-layer bias: the ratio trick (exact)
+``cold_start``  several samples, full-batch gd: homotopy paths from no initial guess,
+                Gauss-Newton refinement on every step, judged against the whole trace
+``moments``     the moment (tail) homotopy alone (one input, one output)
+``homotopy``    the parameter homotopy on the right-hand side alone (any network)
 ``sgd``         sgd traces and gd with momentum or weight decay: picks one of
                 ``per_sample`` (batch size 1), ``known_schedule`` (batches recorded
                 or full batch), ``schedule_search`` (unknown schedule, batch > 1)
@@ -20,10 +24,13 @@ from ..trace import Trace
 from .closed_form import solve_closed_form
 from .sgd import solve_joint, solve_per_sample, solve_schedule_search, solve_sgd
 from .solution import RecoveryError, Solution, Status
+from .pipeline import solve_cold_start, solve_homotopy, solve_moments
 
 __all__ = ["recover", "SOLVERS", "default_dps", "Solution", "Status", "RecoveryError"]
 
 SOLVERS = {"closed_form": solve_closed_form}
+SOLVERS.update({"cold_start": solve_cold_start, "moments": solve_moments,
+                "homotopy": solve_homotopy})
 SOLVERS.update({"sgd": solve_sgd, "per_sample": solve_per_sample,
                 "known_schedule": solve_joint, "schedule_search": solve_schedule_search})
 
@@ -38,9 +45,7 @@ def _choose(trace):
         return "closed_form"
     if trace.optimizer["name"] == "sgd" or trace.momentum or trace.weight_decay:
         return "sgd"
-    raise NotSupportedError(
-        f"recover: a trace with {trace.samples} samples is not supported yet "
-        "(this version recovers one sample per trace, in closed form)")
+    return "cold_start"
 
 
 def recover(trace, method="auto", dps=None, steps=None, verify=False):

@@ -27,7 +27,8 @@ from .homotopy import parameter_homotopy_path, solve_steps, tracking_dps
 from .refine import gauss_newton, refine_dps
 from .solution import Solution, Status
 
-__all__ = ["run_pipeline", "PATHS", "same_dataset"]
+__all__ = ["run_pipeline", "PATHS", "same_dataset", "solve_cold_start", "solve_moments",
+           "solve_homotopy"]
 
 
 def _moment_path(*args):
@@ -35,13 +36,7 @@ def _moment_path(*args):
     return moment_homotopy_path(*args)
 
 
-def _least_squares_path(*args):
-    from .least_squares import least_squares_path
-    return least_squares_path(*args)
-
-
-PATHS = {"homotopy": parameter_homotopy_path, "moments": _moment_path,
-         "least_squares": _least_squares_path}
+PATHS = {"homotopy": parameter_homotopy_path, "moments": _moment_path}
 
 
 def same_dataset(first, second, tolerance):
@@ -164,3 +159,40 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     reasons = "; ".join(sorted({h.get('reason') or '?' for h in history}))
     return Solution([], Status.NOT_CONVERGED, None, 0, stats,
                     f"none of {len(history)} paths reached a real root ({reasons})")
+
+
+def solve_moments(trace, dps=None, steps=None, backend=None, attempts=6, seed=0):
+    """Moment homotopy paths (one input, one output), refined and judged."""
+    return run_pipeline(trace, "moments", dps, steps, backend, attempts, seed)
+
+
+def solve_homotopy(trace, dps=None, steps=None, backend=None, attempts=6, seed=0):
+    """Parameter homotopy paths (any network), refined and judged."""
+    return run_pipeline(trace, "homotopy", dps, steps, backend, attempts, seed)
+
+
+def solve_cold_start(trace, dps=None, steps=None, backend=None, attempts=6, seed=0):
+    """The default for several samples: moment homotopy paths where the network has one
+    input and one output (two of every three attempts), parameter homotopy otherwise.
+
+    Examples
+    ========
+
+    The paper's Table 2 data from an exact 50-digit trace of four steps:
+
+    >>> import mpmath
+    >>> from symbolic_inversion import Network, simulate
+    >>> trace = simulate(Network([1, 1], "tanh"), ["0.6", "0.2"], ["0.5", "0.4"],
+    ...                  lr="0.1", epochs=4, init=["0.5", "0.5"], dps=50)
+    >>> solution = solve_cold_start(trace)
+    >>> solution.status.value, solution.digits >= 40
+    ('converged', True)
+    >>> sorted(mpmath.nstr(x[0], 30) for x in solution.inputs)
+    ['0.2', '0.6']
+    """
+    network = trace.network
+    if network.input_width == 1 and network.output_width == 1:
+        kinds = ["moments", "moments", "homotopy"]
+    else:
+        kinds = ["homotopy"]
+    return run_pipeline(trace, kinds, dps, steps, backend, attempts, seed)
