@@ -34,6 +34,7 @@ FORMAT_VERSION = 1
 OPTIMIZERS = ("gd", "sgd")
 _DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _MAX_NUMBER_LENGTH = 10_000
+_MAX_EXPONENT = 10_000
 
 
 def to_decimal(value, field):
@@ -72,6 +73,11 @@ def to_decimal(value, field):
         raise InputError(f"{field}: expected a number, got {type(value).__name__}")
     if not number.is_finite():
         raise InputError(f"{field}: not a finite number: {value}")
+    # Decimal arithmetic on the trace (resolution, exact right-hand sides) overflows its
+    # context far before this; no trained parameter is anywhere near these magnitudes.
+    if not -_MAX_EXPONENT <= number.adjusted() <= _MAX_EXPONENT:
+        raise InputError(f"{field}: exponent out of range (at most 1e+/-{_MAX_EXPONENT}): "
+                         f"{number:.3e}")
     return number
 
 
