@@ -221,6 +221,10 @@ MALFORMED = {
     "unknown loss": (_edited(lambda d: d.update(loss="cross-entropy")), "loss"),
     "unknown optimizer": (_edited(lambda d: d["optimizer"].update(name="adam")),
                           "optimizer.name"),
+    "absurd exponent": (_edited(lambda d: d["parameters"][1].__setitem__(0, "1e999999999")),
+                        "exponent out of range"),
+    "absurd exponent of zero": (_edited(lambda d: d["parameters"][1].__setitem__(
+        1, "0e999999999")), "exponent out of range"),
     "null in a vector": (_edited(lambda d: d["parameters"][0].__setitem__(0, None)),
                          r"parameters\[0\]\[0\]"),
 }
@@ -241,7 +245,7 @@ def test_malformed_files_are_refused_by_the_api_naming_the_field(case, tmp_path)
 CLI_CASES = ["not JSON", "shapes disagree with network", "NaN as a string", "bare NaN token",
              "negative learning rate", "zero learning rate", "zero samples",
              "unknown activation", "a single step", "code in a number field",
-             "missing parameters", "wrong format", "wrong version"]
+             "missing parameters", "wrong format", "wrong version", "absurd exponent"]
 
 
 def test_malformed_files_are_refused_by_the_cli_in_one_line(tmp_path):
