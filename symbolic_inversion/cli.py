@@ -101,7 +101,13 @@ def run_reproduce(args):
     print(second["system_latex"])
     if "root" in second:
         root = second["root"]
-        print(f"  cold-start root: {root}")
+        found = "; ".join(f"x = {sample['x'][0]}, y = {sample['y'][0]}"
+                          for sample in root["samples"])
+        print(f"  cold-start root [{root['status']}, {root['digits']} digits of the data "
+              f"vouched for by the 7-digit trace]: {found}")
+        printed = root["mathematica"]
+        print(f"  Mathematica's FindRoot (hand-picked start): x = {', '.join(printed['x'])}; "
+              f"y = {', '.join(printed['y'])}")
     return 0
 
 
@@ -181,6 +187,26 @@ def run_recover(args):
     if certificate is not None and not certificate.certified:
         return 1
     return 0 if solution.ok else 1
+
+
+def run_analyze(args):
+    from .analysis import analyze
+    trace = Trace.read(args.trace)
+    result = analyze(trace, dps=args.dps)
+    if args.json:
+        _print_json(result)
+        return 0 if result["ok"] else 1
+    print(f"recovery: {result['status']}: {result['message']}")
+    if not result["ok"]:
+        return 1
+    print(f"{result['samples']} samples, {result['steps']} steps, trace digits "
+          f"{result['trace_digits']}")
+    print(f"singular values of the Jacobian: {', '.join(result['singular_values'])}")
+    print(f"condition number: 1e{result['log10_condition']}")
+    print(f"accuracy the trace supports: {result['error_bound']} "
+          f"({result['digits_supported']} digits; {result['digits_lost']} of the trace's "
+          f"digits are lost to conditioning)")
+    return 0
 
 
 def run_certify(args):
@@ -272,6 +298,13 @@ def build_parser():
                    help="also prove (interval arithmetic) that an exact solution is next to "
                         "the result; exit 1 if the proof fails")
     p.set_defaults(run=run_recover)
+
+    p = commands.add_parser("analyze", help="conditioning: singular values at the recovered "
+                                            "data, the accuracy the trace supports")
+    p.add_argument("trace", metavar="TRACE", help="trace file (JSON)")
+    p.add_argument("--dps", type=int, help="working precision of the recovery")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(run=run_analyze)
 
     p = commands.add_parser("certify", help="prove that an exact solution exists, and is "
                                             "unique, next to the recovered data")

@@ -16,7 +16,8 @@ from .system import InversionSystem
 from .trace import Trace, simulate
 
 __all__ = ["PAPER_NETWORK", "PAPER_DATA", "paper_trace", "paper_table", "example_1",
-           "example_2_trace", "reproduce", "format_table"]
+           "example_2_trace", "example_2", "EXAMPLE_2_MATHEMATICA_ROOT", "reproduce",
+           "format_table"]
 
 PAPER_NETWORK = Network([1, 1], "tanh")
 PAPER_LR = "0.1"
@@ -115,6 +116,23 @@ def example_2_trace():
     return Trace(PAPER_NETWORK, PAPER_LR, 2, EXAMPLE_2_PARAMETERS)
 
 
+# What the paper's Mathematica FindRoot printed for Example 2 (started by hand at
+# x = (0.5, 0), y = (0, 0)); the toolkit must find this root with no starting point.
+EXAMPLE_2_MATHEMATICA_ROOT = {"x": ["0.599961", "0.200118"], "y": ["0.500027", "0.400007"]}
+
+
+def example_2(dps=50):
+    """Example 2 solved from a cold start: the root of the paper's 7-digit eq. (12).
+
+    Returns the :class:`Solution`, samples ordered as the paper prints them (largest
+    ``x`` first).  The root is computed to ``dps`` digits; the trace's 7 digits vouch
+    for about 3 of them as the *training data* (``solution.digits``).
+    """
+    solution = recover(example_2_trace(), dps=dps)
+    solution.samples.sort(key=lambda sample: -sample[0][0])
+    return solution
+
+
 def reproduce(dps=50):
     """Tables 1-4 and the examples, as the ``reproduce`` command prints them."""
     tables = [paper_table(k, dps) for k in (1, 2, 3, 4)]
@@ -131,4 +149,7 @@ def reproduce(dps=50):
                      "system_latex": system.latex(),
                      "counts": system.counts},
     }
+    root = example_2(dps)
+    examples["example2"]["root"] = dict(root.to_dict(digits=12),
+                                        mathematica=EXAMPLE_2_MATHEMATICA_ROOT)
     return {"tables": tables, "examples": examples}

@@ -307,7 +307,7 @@ def parameter_homotopy_path(trace, steps, backend, rng, dps):
 
         gamma = random_gamma(rng)
         path = track(homotopy, start, backend, gamma)
-        info = {"gamma": complex(gamma), "path_steps": path.steps, "newton": path.newton,
+        info = {"gamma": mpmath.nstr(gamma, 6), "path_steps": path.steps, "newton": path.newton,
                 "reason": path.reason}
         if not path.ok:
             return None, info

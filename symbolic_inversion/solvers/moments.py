@@ -191,7 +191,7 @@ def moment_homotopy_path(trace, steps, backend, rng, dps):
 
         gamma = random_gamma(rng)
         path = track(homotopy, start, backend, gamma)
-        info = {"gamma": complex(gamma), "radius": radius, "path_steps": path.steps,
+        info = {"gamma": mpmath.nstr(gamma, 6), "radius": radius, "path_steps": path.steps,
                 "newton": path.newton, "reason": path.reason}
         if not path.ok:
             return None, info
