@@ -333,7 +333,10 @@ def _refine(system, inputs, dps, iterations=40):
         for _ in range(iterations):
             r = mpmath.matrix(system.residual(X, Y))
             J = system.jacobian(X, Y)
-            delta = least_squares(J, -r)
+            try:
+                delta = least_squares(J, -r)
+            except ZeroDivisionError:  # exactly singular: e.g. two samples merged
+                return None
             for i in range(n):
                 X[i] = [X[i][k] + delta[i * (d + m) + k] for k in range(d)]
                 Y[i] = [Y[i][o] + delta[i * (d + m) + d + o] for o in range(m)]
