@@ -118,7 +118,8 @@ def run_findroot(trace):
         try:
             root = mpmath.findroot(F, start, J=J, maxsteps=50, verify=True)
             claimed = True
-        except (ValueError, ZeroDivisionError):
+        except (ValueError, ZeroDivisionError, TypeError, ArithmeticError):
+            # not converged, singular Jacobian, or mpmath's LU tripping over a NaN pivot
             return None, None, False
         inputs, labels = split([root[k] for k in range(2 * n)])
         return [[+v for v in x] for x in inputs], [[+v for v in y] for y in labels], claimed

@@ -1,0 +1,158 @@
+"""Cold-start recovery of several samples (issue 3): pipeline, statuses, backends, CLI.
+
+Reference values are independent of the solver: the data that generated each trace,
+the root Mathematica printed for the paper's Example 2, and residuals recomputed with
+:class:`InversionSystem` at high precision.
+"""
+
+import json
+import random
+
+import mpmath
+import pytest
+
+from symbolic_inversion import InversionSystem, Network, Trace, simulate
+from symbolic_inversion.backends import available_backends
+from symbolic_inversion.cli import main
+from symbolic_inversion.paper import example_2, example_2_trace
+from symbolic_inversion.solvers import SOLVERS, Status, recover
+from symbolic_inversion.solvers.pipeline import same_dataset, solve_cold_start
+from symbolic_inversion.solvers.refine import gauss_newton
+
+NEURON = Network([1, 1], "tanh")
+
+# The root of the paper's eq. (12) (7-digit trace) as FindRoot printed it, 12 digits.
+EXAMPLE_2_ROOT = [("0.599960998957", "0.500027133746"), ("0.200117798297", "0.400006731222")]
+
+
+def random_trace(n, seed, digits=None, epochs=None):
+    rng = random.Random(seed)
+    xs = [f"{rng.uniform(0, 1):.6f}" for _ in range(n)]
+    ys = [f"{rng.uniform(0, 1):.6f}" for _ in range(n)]
+    trace = simulate(NEURON, xs, ys, lr="0.1", epochs=epochs or 2 * n, init=["0.5", "0.5"],
+                     dps=digits or 40 + 4 * n)
+    return trace, xs, ys
+
+
+def max_error(solution, xs, ys, dps=200):
+    with mpmath.workdps(dps):
+        truth = sorted((mpmath.mpf(x), mpmath.mpf(y)) for x, y in zip(xs, ys))
+        found = sorted((x[0], y[0]) for x, y in solution.samples)
+        assert len(found) == len(truth)
+        return max(max(abs(a - c), abs(b - d)) for (a, b), (c, d) in zip(truth, found))
+
+
+def test_example_2_cold_start_finds_mathematicas_root():
+    solution = example_2(dps=50)
+    assert solution.status is Status.CONVERGED
+    with mpmath.workdps(50):
+        for (x, y), (x_ref, y_ref) in zip(solution.samples, EXAMPLE_2_ROOT):
+            assert abs(x[0] - mpmath.mpf(x_ref)) < 1e-9
+            assert abs(y[0] - mpmath.mpf(y_ref)) < 1e-9
+        # and it is a root of the 7-digit system itself, to the working precision
+        system = InversionSystem.from_trace(example_2_trace())
+        residual = system.residual(solution.inputs, solution.labels)
+        assert max(abs(r) for r in residual) < mpmath.mpf(10) ** -40
+    # the 7 digits of the trace vouch for only a few digits of the *training data*
+    assert 1 <= solution.digits <= 4
+    assert "square system" in solution.detail
+
+
+@pytest.mark.parametrize("n, seed", [(3, 1), (4, 2), (6, 3)])
+def test_exact_traces_recovered_to_the_precision_law(n, seed):
+    trace, xs, ys = random_trace(n, seed)
+    before = mpmath.mp.dps
+    solution = recover(trace)
+    assert mpmath.mp.dps == before
+    assert solution.status is Status.CONVERGED, solution.message
+    error = max_error(solution, xs, ys)
+    assert error <= mpmath.mpf(10) ** (2.2 * n - trace.digits + 5)
+    # the digits vouched for are honest: the true error is below what is claimed
+    assert error <= mpmath.mpf(10) ** (-solution.digits)
+    assert solution.stats["method"] == "moments+moments+homotopy"
+
+
+def test_rounded_trace_accuracy_is_vouched_honestly():
+    trace, xs, ys = random_trace(4, 7, digits=24)
+    solution = recover(trace)
+    assert solution.ok, solution.message
+    error = max_error(solution, xs, ys)
+    assert solution.digits >= 8
+    assert error <= mpmath.mpf(10) ** (-solution.digits)
+
+
+@pytest.mark.skipif("flint" not in available_backends(), reason="python-flint not installed")
+def test_mpmath_and_flint_backends_agree():
+    trace, xs, ys = random_trace(3, 11)
+    reference = solve_cold_start(trace, backend="mpmath")
+    fast = solve_cold_start(trace, backend="flint")
+    assert reference.ok and fast.ok
+    assert reference.stats["backend"] == "mpmath" and fast.stats["backend"] == "flint"
+    with mpmath.workdps(100):
+        assert same_dataset(reference.samples, fast.samples,
+                            mpmath.mpf(10) ** -min(reference.digits, fast.digits))
+    assert abs(reference.digits - fast.digits) <= 1
+
+
+def test_parameter_homotopy_for_a_network_with_two_inputs():
+    network = Network([2, 1], "tanh")
+    inputs, labels = [["0.3", "0.7"], ["0.9", "0.1"]], [["0.2"], ["0.6"]]
+    trace = simulate(network, inputs, labels, lr="0.1", epochs=4, dps=50, seed=1)
+    solution = SOLVERS["homotopy"](trace, dps=60)
+    assert solution.ok, solution.message
+    with mpmath.workdps(60):
+        expected = [[mpmath.mpf(v) for v in x + y] for x, y in zip(inputs, labels)]
+        assert same_dataset([(s[:2], s[2:]) for s in expected], solution.samples,
+                            mpmath.mpf(10) ** -40)
+
+
+def test_noise_trace_is_refused():
+    rng = random.Random(3)
+    parameters = [["0.5", "0.5"]] + [
+        [f"{0.5 - 0.01 * j + rng.uniform(-1e-3, 1e-3):.30f}",
+         f"{0.5 - 0.02 * j + rng.uniform(-1e-3, 1e-3):.30f}"] for j in range(1, 9)]
+    noise = Trace(NEURON, "0.1", 4, parameters)
+    solution = recover(noise)
+    assert not solution.ok
+    assert solution.status in (Status.INCONSISTENT, Status.NOT_CONVERGED)
+    assert solution.detail
+
+
+def test_wrong_sample_count_is_refused():
+    trace, _, _ = random_trace(3, 5, epochs=6)
+    claimed = Trace(NEURON, trace.lr, 2, trace.parameters)
+    solution = recover(claimed)
+    assert not solution.ok
+
+
+def test_too_few_equations_is_refused():
+    trace, _, _ = random_trace(3, 4, epochs=2)
+    solution = recover(trace)
+    assert solution.status is Status.UNDERDETERMINED
+    assert "4 equations for 6 unknowns" in solution.detail
+
+
+def test_gauss_newton_polishes_a_nearby_guess():
+    trace, xs, ys = random_trace(3, 9)
+    with mpmath.workdps(80):
+        inputs = [[mpmath.mpf(x) + mpmath.mpf("1e-7")] for x in xs]
+        labels = [[mpmath.mpf(y) - mpmath.mpf("1e-7")] for y in ys]
+    inputs, labels, info = gauss_newton(trace, inputs, labels, dps=100)
+    assert info["converged"]
+    with mpmath.workdps(100):
+        assert max(abs(a[0] - mpmath.mpf(x)) for a, x in zip(inputs, xs)) < 1e-40
+
+
+def test_cli_recover_exit_codes(tmp_path, capsys):
+    trace, xs, _ = random_trace(3, 1)
+    path = tmp_path / "trace.json"
+    trace.write(path)
+    assert main(["recover", str(path), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] == "converged"
+    assert sorted(round(float(s["x"][0]), 6) for s in result["samples"]) == \
+        sorted(float(x) for x in xs)
+    short, _, _ = random_trace(3, 4, epochs=2)
+    short.write(path)
+    assert main(["recover", str(path)]) == 1
+    assert "underdetermined" in capsys.readouterr().out
