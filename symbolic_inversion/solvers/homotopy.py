@@ -15,22 +15,18 @@ subsystem (the first steps, squared up by a random complex combination if needed
 steps left out are used afterwards to reject a wrong root.
 
 The tracker (:func:`track`) is generic: the moment homotopy of
-:mod:`symbolic_inversion.solvers.moments` reuses it.
+:mod:`symbolic_inversion.solvers.moments` reuses it.  The solver entry is
+``SOLVERS["homotopy"]`` (:func:`symbolic_inversion.solvers.pipeline.solve_homotopy`).
 """
 
-import cmath
 import math
-import random
-import time
 
 import mpmath
 
-from ..backends import SampleKernels, get_backend
-from .solution import Solution, Status
+from ..backends import SampleKernels
 
-DEBUG = False
-__all__ = ["TraceEquations", "track", "PathResult", "parameter_homotopy", "tracking_dps",
-           "square_rows"]
+__all__ = ["TraceEquations", "track", "PathResult", "parameter_homotopy_path",
+           "tracking_dps", "square_rows", "solve_steps"]
 
 
 def tracking_dps(trace):
@@ -247,8 +243,6 @@ def track(homotopy, start, backend, gamma, max_steps=600, min_step=1e-12,
             if backend.norm(u) > 1e8:
                 return PathResult(None, False, steps, newton, "the path went to infinity")
         else:
-            if DEBUG:
-                print(f"fail t={t:.4f} dt={dt:.2e} size={size:.2e} prev={previous}")
             dt, streak = dt / 2, 0
             if t >= endgame and jumps < 3:
                 # Endgame: near t = 1 the path is steep (the root is ill-conditioned);
@@ -324,15 +318,3 @@ def solve_steps(trace, square=None):
     unknowns = trace.samples * (trace.network.input_width + trace.network.output_width)
     needed = -(-unknowns // P)
     return list(range(min(needed if square is None else square, trace.steps)))
-
-
-def parameter_homotopy(trace, dps=None, steps=None, backend=None, attempts=4, seed=0,
-                       refine_dps=None):
-    """Recover the data of ``trace`` by parameter homotopy (general networks).
-
-    See :func:`symbolic_inversion.solvers.pipeline.run_pipeline` for the options; this
-    is the entry ``SOLVERS["homotopy"]``.
-    """
-    from .pipeline import run_pipeline
-    return run_pipeline(trace, "homotopy", dps=dps, steps=steps, backend=backend,
-                        attempts=attempts, seed=seed)

@@ -26,7 +26,6 @@ import math
 
 import mpmath
 
-from ..backends import SampleKernels
 from .homotopy import TraceEquations, combine, combine_matrix, random_gamma, real_endpoint, \
     square_rows, track
 

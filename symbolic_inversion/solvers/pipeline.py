@@ -146,7 +146,10 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
         return solution
     if rejected:
         best = min(rejected, key=lambda s: s.residual)
-        if best.status is Status.INCONSISTENT and spare:
+        # Only a residual far above the rounding allowance says "no such dataset"; just
+        # above it, the trace may be too short or too rounded for n samples.
+        if best.status is Status.INCONSISTENT and spare \
+                and best.residual > 1000 * best.stats["tolerance"]:
             best.stats.update(stats)
             best.detail = (f"after {len(history)} paths, the best dataset found leaves residual "
                            f"{mpmath.nstr(best.residual, 3)} (the trace's rounding allows "
