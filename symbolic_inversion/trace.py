@@ -215,15 +215,30 @@ class Trace:
 
     @property
     def digits(self):
-        """The fewest significant digits of any recorded parameter (the trace's precision)."""
-        return min(_significant_digits(v) for vector in self.parameters for v in vector if v)
+        """The trace's precision in significant digits: the median over recorded values.
+
+        Writers often drop trailing zeros (``"0.5"`` for ``0.50000000``, ``"0.4810773"``
+        for ``0.48107730``), so a value written with fewer digits than the others is
+        taken as exact at the trace's precision rather than as a 1-digit value.
+        """
+        counts = sorted(_significant_digits(v) for vector in self.parameters
+                        for v in vector if v)
+        return counts[(len(counts) - 1) // 2] if counts else 1
 
     @property
     def resolution(self):
-        """The largest unit in the last place of any recorded parameter: the trace's
-        absolute precision (a correctly rounded value is within half of it)."""
-        return max(Decimal(1).scaleb(v.as_tuple().exponent)
-                   for vector in self.parameters for v in vector)
+        """The trace's absolute precision: the largest unit in the last place of any
+        recorded value at the trace's :attr:`digits` (a value written with more digits
+        counts with its own, finer, last place).  A correctly rounded value is within
+        half of it."""
+        digits = self.digits
+
+        def last_place(value):
+            written = value.as_tuple().exponent
+            if not value:
+                return written
+            return min(written, value.adjusted() + 1 - digits)
+        return max(Decimal(1).scaleb(last_place(v)) for vector in self.parameters for v in vector)
 
     def theta(self, step):
         """Parameter vector ``step`` as mpmath numbers at the current precision."""
