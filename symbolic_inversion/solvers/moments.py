@@ -162,31 +162,36 @@ def moment_homotopy_path(trace, steps, backend, rng, dps):
         for z, y in zip(zs, labels):
             start += [backend.clean(center + half * z), backend.clean(y)]
 
+        rows, width = equations.rows, equations.unknowns
+        zero = number(0)
+
         def homotopy(u, s):
-            inputs, ys = equations.split(u)
+            # d = m = 1: u = (x_0, y_0, x_1, y_1, ...); assembled directly (hot loop)
+            inputs = [[u[2 * i]] for i in range(n)]
+            ys = [u[2 * i + 1] for i in range(n)]
             zs = [(x[0] - center) / half for x in inputs]
             values, slopes = heads.evaluate(zs)
             full = equations.sample_terms(inputs)
-            blended, tails = [], []
+            r = 1 - s
+            H = [-g for g in equations.rhs]
+            Hs = [zero] * rows
+            J = [[zero] * width for _ in range(rows)]
             for k, per_sample in enumerate(full):
-                mixed, tail = {}, {}
+                base = k * 2 * P
                 for i, (Bf, B, dBf, dB) in per_sample.items():
-                    hBf = [values[i][k * 2 * P + p] for p in range(P)]
-                    hB = [values[i][k * 2 * P + P + p] for p in range(P)]
-                    dhBf = [slopes[i][k * 2 * P + p] / half for p in range(P)]
-                    dhB = [slopes[i][k * 2 * P + P + p] / half for p in range(P)]
-                    mixed[i] = ([(1 - s) * h + s * f for h, f in zip(hBf, Bf)],
-                                [[(1 - s) * h + s * f[0]] for h, f in zip(hB, B)],
-                                [[(1 - s) * h + s * f[0]] for h, f in zip(dhBf, dBf)],
-                                [[[(1 - s) * h + s * f[0][0]]] for h, f in zip(dhB, dB)])
-                    tail[i] = ([f - h for h, f in zip(hBf, Bf)],
-                               [[f[0] - h] for h, f in zip(hB, B)], None, None)
-                blended.append(mixed)
-                tails.append(tail)
-            F, J = equations.evaluate(u, terms=blended)
-            Fs, _ = equations.evaluate(u, jacobian=False, terms=tails)
-            H = combine(R, [f - g for f, g in zip(F, equations.rhs)])
-            return H, combine_matrix(R, J, backend), combine(R, Fs)
+                    y, head, slope = ys[i], values[i], slopes[i]
+                    for p in range(P):
+                        row = k * P + p
+                        hBf, hB = head[base + p], head[base + P + p]
+                        bf, b = Bf[p], B[p][0]
+                        mixed_B = r * hB + s * b
+                        H[row] += r * hBf + s * bf - y * mixed_B
+                        Hs[row] += (bf - hBf) - y * (b - hB)
+                        target = J[row]
+                        target[2 * i] = (r * (slope[base + p] - y * slope[base + P + p]) / half
+                                         + s * (dBf[p][0] - y * dB[p][0][0]))
+                        target[2 * i + 1] = -mixed_B
+            return combine(R, H), combine_matrix(R, J, backend), combine(R, Hs)
 
         gamma = random_gamma(rng)
         path = track(homotopy, start, backend, gamma)
