@@ -192,11 +192,20 @@ def run_recover(args):
 def run_analyze(args):
     from .analysis import analyze
     trace = Trace.read(args.trace)
-    result = analyze(trace, dps=args.dps)
+    solution = None
+    if args.identifiability:
+        from .solvers import recover
+        solution = recover(trace, dps=args.dps)
+    result = analyze(trace, solution=solution, dps=args.dps)
+    if args.identifiability:
+        from .identifiability import analyze_identifiability, format_identifiability
+        result["identifiability"] = analyze_identifiability(trace, solution)
     if args.json:
         _print_json(result)
         return 0 if result["ok"] else 1
     print(f"recovery: {result['status']}: {result['message']}")
+    if args.identifiability:
+        print("\n".join(format_identifiability(result["identifiability"])))
     if not result["ok"]:
         return 1
     print(f"{result['samples']} samples, {result['steps']} steps, trace digits "
@@ -303,6 +312,9 @@ def build_parser():
                                             "data, the accuracy the trace supports")
     p.add_argument("trace", metavar="TRACE", help="trace file (JSON)")
     p.add_argument("--dps", type=int, help="working precision of the recovery")
+    p.add_argument("--identifiability", action="store_true",
+                   help="also: exact counts, generic rank and minimal steps for this "
+                        "architecture, and symmetries at the recovered data")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(run=run_analyze)
 

@@ -50,7 +50,8 @@ from .network import Network
 from .system import InversionSystem
 
 __all__ = ["exact_counts", "paper_counts", "generic_rank", "RankReport", "numerical_rank",
-           "data_symmetries", "identifiability_report"]
+           "data_symmetries", "identifiability_report", "analyze_identifiability",
+           "format_identifiability"]
 
 
 def _check_positive(value, name):
@@ -407,3 +408,43 @@ def identifiability_report(network, samples, steps=None, dps=40, seed=0, max_unk
         report["detail"] = (f"{counts['unknowns']} unknowns: the generic rank is not "
                             f"measured above {max_unknowns}")
     return report
+
+
+def analyze_identifiability(trace, solution=None, dps=40, max_unknowns=120):
+    """The identifiability part of ``analyze``: the trace's architecture, ``n`` and
+    steps (counts, generic rank, minimal steps) and, when ``solution`` holds data,
+    the symmetries found at it (:func:`data_symmetries`).  JSON-ready."""
+    report = identifiability_report(trace.network, trace.samples, trace.steps, dps=dps,
+                                    max_unknowns=max_unknowns)
+    report["observed_steps"] = trace.steps
+    if solution is not None and solution.samples:
+        report["symmetries"] = data_symmetries(trace, solution.inputs, solution.labels)
+    return report
+
+
+def format_identifiability(report):
+    """Readable lines for :func:`analyze_identifiability`'s report."""
+    c = report["counts"]
+    lines = [f"identifiability: {c['samples']} samples x {c['unknowns'] // c['samples']} "
+             f"values = {c['unknowns']} unknowns; {c['parameters']} equations per step",
+             f"  counting: at least {c['min_steps']} steps (the paper's count: "
+             f"{c['paper_min_steps']}; its rule E >= I / l: {c['paper_rule']})"]
+    rank = report.get("rank")
+    if rank is None:
+        lines.append(f"  generic rank: not measured ({report.get('detail', '')})")
+    else:
+        verdict = (f"locally identifiable from {rank['min_steps']} steps"
+                   if rank["min_steps"] else "not locally identifiable within "
+                   f"{len(rank['ranks'])} steps")
+        lines.append(f"  generic rank by steps 1..{len(rank['ranks'])}: {rank['ranks']} "
+                     f"({verdict}; {rank['detail']})")
+        if "observed_steps" in report:
+            seen = report["observed_steps"]
+            enough = rank["min_steps"] is not None and seen >= rank["min_steps"]
+            lines.append(f"  this trace has {seen} steps: "
+                         + ("enough" if enough else "not enough") + " for local identifiability")
+    for finding in report.get("symmetries", []):
+        lines.append(f"  at the recovered data: {finding['message']}")
+    if "symmetries" in report and not report["symmetries"]:
+        lines.append("  at the recovered data: no symmetry found, the Jacobian has full rank")
+    return lines

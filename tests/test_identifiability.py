@@ -146,3 +146,24 @@ def test_report_skips_the_rank_for_huge_problems_and_checks_input():
     assert small["rank"]["min_steps"] == 2
     with pytest.raises(InputError, match="samples"):
         exact_counts(Network([1, 1]), 0)
+
+
+def test_analyze_command_prints_the_identifiability_report(tmp_path, capsys):
+    import json
+
+    from symbolic_inversion.cli import main
+    network = Network([2, 3, 1], ["tanh", "identity"])
+    inputs = [[0.3, -0.6], [0.8, 0.1], [-0.4, 0.5]]
+    labels = [[0.2], [-0.5], [0.7]]
+    init = [0.5, -0.3, 0.8, 0.1, -0.7, 0.4, 0.1, -0.2, 0.3, 0.6, -0.4, 0.9, 0.05]
+    path = tmp_path / "trace.json"
+    _trace(network, inputs, labels, init).write(str(path))
+    assert main(["analyze", str(path), "--identifiability", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)["identifiability"]
+    assert report["counts"]["unknowns"] == 9 and report["counts"]["parameters"] == 13
+    assert report["rank"]["ranks"][0] == 9 and report["rank"]["min_steps"] == 1
+    assert report["symmetries"] == []
+    assert main(["analyze", str(path), "--identifiability"]) == 0
+    text = capsys.readouterr().out
+    assert "9 unknowns; 13 equations per step" in text
+    assert "locally identifiable from 1 steps" in text
