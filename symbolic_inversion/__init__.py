@@ -1,12 +1,65 @@
-"""symbolic_inversion: recover training data from what training leaks."""
+"""symbolic_inversion: recover training data from what training leaks.
+
+The workflow, one module per step:
+
+1. :mod:`~symbolic_inversion.network`: the network as SymPy expressions; MSE gradients
+   by symbolic backpropagation.
+2. :mod:`~symbolic_inversion.codegen`: SymPy compiled to numeric callables (mpmath at
+   any precision, numpy in float64).
+3. :mod:`~symbolic_inversion.trace`: what an observer of training sees; simulation of
+   GD, SGD and momentum; the trace file.
+4. :mod:`~symbolic_inversion.system`: the inversion system (the paper's eq. (9)):
+   counts, LaTeX, residual, Jacobian, label elimination.
+5. :mod:`~symbolic_inversion.closed_form` and :mod:`~symbolic_inversion.solvers`:
+   exact solutions and cold-start solvers; every result a ``Solution`` with a status.
+6. :mod:`~symbolic_inversion.analysis`, :mod:`~symbolic_inversion.identifiability`,
+   :mod:`~symbolic_inversion.verify`: conditioning, identifiability, certificates.
+7. :mod:`~symbolic_inversion.oracle`: reconstruction from the loss function alone.
+8. :mod:`~symbolic_inversion.paper`, :mod:`~symbolic_inversion.cli`: the paper
+   reproduced; the command line.
+"""
+
 __version__ = "0.1.0"
+
 from .errors import InputError, NotSupportedError
 from .network import ACTIVATIONS, Activation, Network
-from .codegen import CompiledNetwork, compile_network
+from .codegen import CompiledNetwork, LayerwiseFloat64, compile_network
 from .trace import Trace, read_trace, simulate
 from .system import InversionSystem, system_counts
 from .closed_form import OneSampleClosedForm, one_sample_closed_form
-from .solvers import RecoveryError, Solution, Status, recover
+from .solvers import SOLVERS, RecoveryError, Solution, Status, recover
+from .solvers.sgd import recovered_fraction
+from .analysis import (analyze, condition_number, conditioning_table, digits_needed,
+                       jacobian_singular_values, supported_accuracy)
+from .identifiability import (RankReport, analyze_identifiability, data_symmetries,
+                              exact_counts, generic_rank, identifiability_report,
+                              paper_counts)
+from .verify import Certificate, Resimulation, certify, default_certify_dps, resimulate
 from .oracle import (LossOracle, LossReconstruction, VirtualRegion, reconstruct_from_loss,
                      virtual_region)
-from .verify import Certificate, Resimulation, certify, default_certify_dps, resimulate
+from .backends import available_backends, get_backend
+
+__all__ = [
+    "__version__", "InputError", "NotSupportedError",
+    # 1. networks
+    "ACTIVATIONS", "Activation", "Network",
+    # 2. compiled numerics
+    "CompiledNetwork", "LayerwiseFloat64", "compile_network", "available_backends",
+    "get_backend",
+    # 3. traces
+    "Trace", "read_trace", "simulate",
+    # 4. the inversion system
+    "InversionSystem", "system_counts",
+    # 5. closed forms and solvers
+    "OneSampleClosedForm", "one_sample_closed_form", "SOLVERS", "RecoveryError",
+    "Solution", "Status", "recover", "recovered_fraction",
+    # 6. analysis, identifiability, verification
+    "analyze", "condition_number", "conditioning_table", "digits_needed",
+    "jacobian_singular_values", "supported_accuracy", "RankReport",
+    "analyze_identifiability", "data_symmetries", "exact_counts", "generic_rank",
+    "identifiability_report", "paper_counts", "Certificate", "Resimulation", "certify",
+    "default_certify_dps", "resimulate",
+    # 7. the loss oracle
+    "LossOracle", "LossReconstruction", "VirtualRegion", "reconstruct_from_loss",
+    "virtual_region",
+]
