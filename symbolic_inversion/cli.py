@@ -94,7 +94,8 @@ def run_reproduce(args):
         solution = first[key]
         print(f"  {label}: x = {solution['samples'][0]['x'][0]}, "
               f"y = {solution['samples'][0]['y'][0]}  "
-              f"[{solution['status']}, {solution['digits']} digits vouched for]")
+              f"[{solution['status']}, {solution['digits']} "
+              f"digit{'' if solution['digits'] == 1 else 's'} vouched for]")
     second = result["examples"]["example2"]
     print()
     print("Example 2 (Table 2 at 7 digits, the paper's eq. (12)):")
