@@ -106,16 +106,64 @@ def test_parameter_homotopy_for_a_network_with_two_inputs():
                             mpmath.mpf(10) ** -40)
 
 
-def test_noise_trace_is_refused():
-    rng = random.Random(3)
+def noise_trace(n, seed):
+    """Parameters that drift like training but follow no dataset (uniform jitter 1e-3)."""
+    rng = random.Random(seed)
     parameters = [["0.5", "0.5"]] + [
         [f"{0.5 - 0.01 * j + rng.uniform(-1e-3, 1e-3):.30f}",
-         f"{0.5 - 0.02 * j + rng.uniform(-1e-3, 1e-3):.30f}"] for j in range(1, 9)]
-    noise = Trace(NEURON, "0.1", 4, parameters)
-    solution = recover(noise)
-    assert not solution.ok
-    assert solution.status in (Status.INCONSISTENT, Status.NOT_CONVERGED)
-    assert solution.detail
+         f"{0.5 - 0.02 * j + rng.uniform(-1e-3, 1e-3):.30f}"] for j in range(1, 2 * n + 1)]
+    return Trace(NEURON, "0.1", n, parameters)
+
+
+@pytest.mark.parametrize("n, seed", [(3, 5), (4, 3)])
+def test_noise_trace_is_refused_as_inconsistent(n, seed):
+    solution = recover(noise_trace(n, seed))
+    assert solution.status is Status.INCONSISTENT, solution.message
+    assert "no dataset of" in solution.detail
+    # the reason is measured: recompute the best candidate's residual independently
+    with mpmath.workdps(60):
+        system = InversionSystem.from_trace(noise_trace(n, seed))
+        residual = max(abs(r) for r in system.residual(solution.inputs, solution.labels))
+        assert residual > 1000 * solution.stats["tolerance"]
+
+
+def test_cli_refuses_noise_with_the_reason(tmp_path, capsys):
+    path = tmp_path / "noise.json"
+    noise_trace(3, 5).write(path)
+    assert main(["recover", str(path)]) == 1
+    assert "inconsistent" in capsys.readouterr().out
+
+
+def _exact_path_stub(trace, xs, ys, outcome):
+    """A path that reports ``outcome`` for an exact trace (decision logic only)."""
+    def path(trace_, steps, backend, rng, dps):
+        if outcome == "stalled_near_end":
+            with mpmath.workdps(dps):
+                endpoint = [mpmath.mpf(v) + mpmath.mpf("1e-25") for pair in zip(xs, ys)
+                            for v in pair]
+            return None, {"reason": "step size fell below 1e-12 at t = 0.999990",
+                          "stalled_at": 0.99999, "endpoint": endpoint}
+        return None, {"reason": "step size fell below 1e-12 at t = 0.500000"}
+    return path
+
+
+def test_path_stalled_next_to_the_root_is_refined_to_the_data(monkeypatch):
+    from symbolic_inversion.solvers import pipeline
+    trace, xs, ys = random_trace(4, 21)
+    monkeypatch.setitem(pipeline.PATHS, "moments",
+                        _exact_path_stub(trace, xs, ys, "stalled_near_end"))
+    solution = pipeline.run_pipeline(trace, "moments", attempts=1)
+    assert solution.status is Status.CONVERGED, solution.message
+    assert max_error(solution, xs, ys) <= mpmath.mpf(10) ** (2.2 * 4 - trace.digits + 5)
+
+
+def test_exact_trace_whose_paths_stall_is_not_called_inconsistent(monkeypatch):
+    from symbolic_inversion.solvers import pipeline
+    trace, xs, ys = random_trace(4, 21)
+    monkeypatch.setitem(pipeline.PATHS, "moments", _exact_path_stub(trace, xs, ys, "midway"))
+    solution = pipeline.run_pipeline(trace, "moments", attempts=3)
+    assert solution.status is Status.NOT_CONVERGED
+    assert "none of 3 paths" in solution.detail
 
 
 def test_wrong_sample_count_is_refused():

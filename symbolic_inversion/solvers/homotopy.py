@@ -26,7 +26,7 @@ import mpmath
 from ..backends import SampleKernels
 
 __all__ = ["TraceEquations", "track", "PathResult", "parameter_homotopy_path",
-           "tracking_dps", "square_rows", "solve_steps"]
+           "tracking_dps", "square_rows", "solve_steps", "path_info"]
 
 
 def tracking_dps(trace):
@@ -137,8 +137,11 @@ def combine_matrix(R, rows, backend):
 class PathResult:
     """The end of one path: ``u`` (backend numbers, or ``None``), success, statistics."""
 
-    def __init__(self, u, ok, steps, newton, reason=""):
+    def __init__(self, u, ok, steps, newton, reason="", last=None, t=None):
         self.u, self.ok, self.steps, self.newton, self.reason = u, ok, steps, newton, reason
+        # where a failed path stopped: near t = 1 this is usually close to a root that the
+        # working precision cannot resolve (the pipeline refines it at higher precision)
+        self.last, self.t = last, t
 
 
 def track(homotopy, start, backend, gamma, max_steps=600, min_step=1e-12,
@@ -255,12 +258,43 @@ def track(homotopy, start, backend, gamma, max_steps=600, min_step=1e-12,
                     return PathResult(end, True, steps, newton, "endgame jump")
             if dt < min_step:
                 return PathResult(None, False, steps, newton, f"step size fell below "
-                                  f"{min_step} at t = {t:.6f}")
-    u, converged, used = final_newton(u)
+                                  f"{min_step} at t = {t:.6f}", last=u, t=t)
+    end, converged, used = final_newton(u)
     newton += used
-    if not converged or not all(math.isfinite(backend.magnitude(v)) for v in u):
-        return PathResult(None, False, steps, newton, "Newton did not converge at t = 1")
+    if not converged or not all(math.isfinite(backend.magnitude(v)) for v in end):
+        return PathResult(None, False, steps, newton, "Newton did not converge at t = 1",
+                          last=u, t=t)
+    u = end
     return PathResult(u, True, steps, newton)
+
+
+STALLED_NEAR_END = 0.999
+# far outside any data a network is trained on: the path heads for a root at infinity
+DIVERGED = 1e6
+
+
+def path_info(path, backend, gamma, **extra):
+    """The JSON-able summary of a path, plus ``endpoint`` (mpmath, complex) when the path
+    ended at a complex root or stalled near ``t = 1``; the pipeline removes it."""
+    info = dict({"gamma": mpmath.nstr(gamma, 6)}, **extra)
+    info.update({"path_steps": path.steps, "newton": path.newton, "reason": path.reason})
+    if not path.ok:
+        if path.last is not None and path.t is not None and path.t >= STALLED_NEAR_END:
+            size = backend.norm(path.last)
+            if size > DIVERGED:
+                info["reason"] = (f"the path went to infinity (|u| = {size:.1e} at "
+                                  f"t = {path.t:.6f})")
+            else:
+                info["stalled_at"] = path.t
+                info["endpoint"] = [backend.to_mpmath(v) for v in path.last]
+        return None, info
+    real, imaginary = real_endpoint(backend, path.u)
+    info["imaginary"] = float(imaginary)
+    if real is None:
+        info["reason"] = f"the path ended at a complex root (|Im| = {float(imaginary):.1e})"
+        # the real part starts a least-squares fit when no path reaches a real root
+        info["endpoint"] = [backend.to_mpmath(v) for v in path.u]
+    return real, info
 
 
 def random_gamma(rng):
@@ -301,15 +335,7 @@ def parameter_homotopy_path(trace, steps, backend, rng, dps):
 
         gamma = random_gamma(rng)
         path = track(homotopy, start, backend, gamma)
-        info = {"gamma": mpmath.nstr(gamma, 6), "path_steps": path.steps, "newton": path.newton,
-                "reason": path.reason}
-        if not path.ok:
-            return None, info
-        real, imaginary = real_endpoint(backend, path.u)
-        info["imaginary"] = float(imaginary)
-        if real is None:
-            info["reason"] = f"the path ended at a complex root (|Im| = {float(imaginary):.1e})"
-        return real, info
+        return path_info(path, backend, gamma)
 
 
 def solve_steps(trace, square=None):

@@ -26,8 +26,8 @@ import math
 
 import mpmath
 
-from .homotopy import TraceEquations, combine, combine_matrix, random_gamma, real_endpoint, \
-    square_rows, track
+from .homotopy import TraceEquations, combine, combine_matrix, path_info, \
+    random_gamma, square_rows, track
 
 __all__ = ["moment_homotopy_path", "taylor_radius", "power_sums_to_polynomial"]
 
@@ -195,12 +195,4 @@ def moment_homotopy_path(trace, steps, backend, rng, dps):
 
         gamma = random_gamma(rng)
         path = track(homotopy, start, backend, gamma)
-        info = {"gamma": mpmath.nstr(gamma, 6), "radius": radius, "path_steps": path.steps,
-                "newton": path.newton, "reason": path.reason}
-        if not path.ok:
-            return None, info
-        real, imaginary = real_endpoint(backend, path.u)
-        info["imaginary"] = float(imaginary)
-        if real is None:
-            info["reason"] = f"the path ended at a complex root (|Im| = {float(imaginary):.1e})"
-        return real, info
+        return path_info(path, backend, gamma, radius=radius)
