@@ -139,7 +139,13 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             return accepted[0]
         return None
 
-    for attempt, kind in enumerate(_schedule(method, attempts)):
+    schedule = _schedule(method, attempts)
+    for attempt in range(attempts):
+        kind = schedule[attempt]
+        if attempt and history[-1].get("refined_from_stall") and history[-1]["path"] == kind:
+            # a stall that refinement could not rescue means a nearly singular end of this
+            # kind's path (measured at n = 24: clustered inputs): give another kind a turn
+            kind = next((k for k in schedule[attempt:] if k != kind), kind)
         # string seeds: consecutive integer seeds give nearly equal first draws (gammas)
         rng = random.Random(f"symbolic_inversion:{seed}:{attempt}")
         u, info = PATHS[kind](trace, square, backend, rng, track_dps)
