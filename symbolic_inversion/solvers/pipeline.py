@@ -25,7 +25,7 @@ from ..system import InversionSystem
 from .assess import assess
 from .homotopy import parameter_homotopy_path, solve_steps, tracking_dps
 from .refine import gauss_newton, refine_dps
-from .solution import Solution, Status
+from .solution import Solution, Status, same_dataset
 
 __all__ = ["run_pipeline", "PATHS", "same_dataset", "solve_cold_start", "solve_moments",
            "solve_homotopy"]
@@ -37,22 +37,6 @@ def _moment_path(*args):
 
 
 PATHS = {"homotopy": parameter_homotopy_path, "moments": _moment_path}
-
-
-def same_dataset(first, second, tolerance):
-    """Whether two lists of ``(x, y)`` samples agree as multisets, within ``tolerance``."""
-    if len(first) != len(second):
-        return False
-    remaining = list(second)
-    for x, y in first:
-        values = list(x) + list(y)
-        gaps = [max(abs(a - b) for a, b in zip(values, list(u) + list(v)))
-                for u, v in remaining]
-        best = min(range(len(gaps)), key=gaps.__getitem__)
-        if gaps[best] > tolerance:
-            return False
-        remaining.pop(best)
-    return True
 
 
 def _schedule(method, attempts):

@@ -34,7 +34,7 @@ from ..system import InversionSystem, least_squares
 from ..trace import Trace
 from .assess import assess
 from .closed_form import one_sample_input
-from .solution import Solution, Status
+from .solution import Solution, Status, same_dataset
 
 __all__ = ["solve_sgd", "solve_per_sample", "solve_joint", "solve_schedule_search",
            "epoch_schedules", "same_dataset", "recovered_fraction"]
@@ -60,35 +60,6 @@ def _with_schedule(trace, batches):
     """The same observation with a schedule attached (an assignment being tested)."""
     return Trace(trace.network, trace.lr, trace.samples, trace.parameters,
                  optimizer=trace.optimizer, batches=batches, extra=trace.extra)
-
-
-def same_dataset(first, second, tolerance):
-    """Whether two datasets agree as multisets of samples, within ``tolerance`` (max norm).
-
-    >>> same_dataset([([1], [2]), ([3], [4])], [([3.0], [4.0]), ([1.0], [2.0])], 1e-9)
-    True
-    >>> same_dataset([([1], [2]), ([3], [4])], [([1], [2]), ([1], [2])], 1e-9)
-    False
-    """
-    if len(first) != len(second):
-        return False
-    flat_first = [list(x) + list(y) for x, y in first]
-    flat_second = [list(x) + list(y) for x, y in second]
-    # Optimal matching by brute force for small sets, greedy beyond (datasets here are small).
-    orders = (itertools.permutations(range(len(flat_second))) if len(flat_second) <= 7
-              else [None])
-    for order in orders:
-        if order is None:
-            unused = list(range(len(flat_second)))
-            order = []
-            for a in flat_first:
-                best = min(unused, key=lambda k: max(abs(u - v) for u, v in zip(a, flat_second[k])))
-                unused.remove(best)
-                order.append(best)
-        if all(max(abs(u - v) for u, v in zip(a, flat_second[k])) <= tolerance
-               for a, k in zip(flat_first, order)):
-            return True
-    return False
 
 
 def recovered_fraction(solution, inputs, labels, tolerance):

@@ -6,11 +6,12 @@ with advice, as ``mpmath.findroot`` does.
 """
 
 import enum
+import itertools
 from dataclasses import dataclass, field
 
 import mpmath
 
-__all__ = ["Status", "Solution", "RecoveryError"]
+__all__ = ["Status", "Solution", "RecoveryError", "same_dataset"]
 
 
 class Status(enum.Enum):
@@ -122,3 +123,34 @@ class Solution:
             lines.append(f"residual: {mpmath.nstr(self.residual, 3)}   digits vouched for: "
                          f"{self.digits}")
         return "\n".join(lines)
+
+
+def same_dataset(first, second, tolerance):
+    """Whether two datasets agree as multisets of samples, within ``tolerance`` (max norm).
+
+    Samples are unordered, so the best matching is searched: exhaustively up to 7
+    samples, greedily beyond.
+
+    >>> same_dataset([([1], [2]), ([3], [4])], [([3.0], [4.0]), ([1.0], [2.0])], 1e-9)
+    True
+    >>> same_dataset([([1], [2]), ([3], [4])], [([1], [2]), ([1], [2])], 1e-9)
+    False
+    """
+    if len(first) != len(second):
+        return False
+    flat_first = [list(x) + list(y) for x, y in first]
+    flat_second = [list(x) + list(y) for x, y in second]
+    orders = (itertools.permutations(range(len(flat_second))) if len(flat_second) <= 7
+              else [None])
+    for order in orders:
+        if order is None:
+            unused = list(range(len(flat_second)))
+            order = []
+            for a in flat_first:
+                best = min(unused, key=lambda k: max(abs(u - v) for u, v in zip(a, flat_second[k])))
+                unused.remove(best)
+                order.append(best)
+        if all(max(abs(u - v) for u, v in zip(a, flat_second[k])) <= tolerance
+               for a, k in zip(flat_first, order)):
+            return True
+    return False
