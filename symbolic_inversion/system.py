@@ -279,20 +279,10 @@ class InversionSystem:
         return [[labels[i * m + o] for o in range(m)] for i in range(self.samples)]
 
     def rhs_uncertainty(self):
-        """Bound on the error of each right-hand side caused by the trace's rounding.
-
-        Each recorded parameter is within half a unit in its last place; a gradient is a
-        difference of two of them over ``lr`` (momentum adds the previous step's, weight
-        decay a rounded parameter).
-        """
-        trace = self.trace
-        resolution = mpmath.mpf(str(trace.resolution))
-        lr = mpmath.mpf(str(trace.lr))
-        mu = mpmath.mpf(str(trace.momentum))
-        wd = mpmath.mpf(str(trace.weight_decay))
+        """Bound on the error of each right-hand side ``|B_j| / 2 * g_j`` caused by the
+        trace's rounding (see :meth:`Trace.gradient_uncertainty`)."""
         size = max(len(self.batch(j)) for j in range(self.steps))
-        # weight decay subtracts wd * theta_j, itself rounded by half a unit
-        return size / 2 * resolution * ((1 + mu) / lr + wd / 2)
+        return size / 2 * self.trace.gradient_uncertainty()
 
     def error_estimate(self, inputs, labels):
         r"""First-order bound on the error of ``(inputs, labels)`` due to the trace's digits.

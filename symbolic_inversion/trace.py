@@ -252,6 +252,20 @@ class Trace:
             return list(range(self.samples))
         raise InputError("batches: the schedule of this sgd trace is not recorded")
 
+    def gradient_uncertainty(self):
+        """Bound on the error of each entry of :meth:`observed_gradients` (mpmath number).
+
+        Each recorded parameter is within half a unit in its last place
+        (:attr:`resolution`); a gradient is a difference of two of them over ``lr``,
+        momentum adds the previous step's difference and weight decay subtracts
+        ``wd theta_j``, itself rounded by half a unit.
+        """
+        resolution = mpmath.mpf(str(self.resolution))
+        lr = mpmath.mpf(str(self.lr))
+        mu = mpmath.mpf(str(self.momentum))
+        wd = mpmath.mpf(str(self.weight_decay))
+        return resolution * ((1 + mu) / lr + wd / 2)
+
     def observed_gradients(self):
         r"""The loss gradient at every step, as the trace reveals it (mpmath numbers).
 

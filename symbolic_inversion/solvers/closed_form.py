@@ -26,8 +26,7 @@ def one_sample_input(trace, gradients, step):
     rounding noise, or ``(None, None, [])`` if no bias moved measurably.
     """
     network = trace.network
-    noise = (mpmath.mpf(str(trace.resolution)) * (1 + mpmath.mpf(str(trace.momentum)))
-             / mpmath.mpf(str(trace.lr)))
+    noise = trace.gradient_uncertainty()
     weights, bias = network.layer_slices()[0]
     d = network.input_width
     g = gradients[step]
