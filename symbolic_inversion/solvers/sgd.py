@@ -34,6 +34,7 @@ from ..system import InversionSystem, least_squares
 from ..trace import Trace
 from .assess import assess
 from .closed_form import one_sample_input
+from .refine import gauss_newton
 from .solution import Solution, Status, same_dataset
 
 __all__ = ["solve_sgd", "solve_per_sample", "solve_joint", "solve_schedule_search",
@@ -294,29 +295,16 @@ def _multistart_inputs(system, starts, seed, box):
     return found
 
 
-def _refine(system, inputs, dps, iterations=40):
-    """Gauss-Newton on all unknowns (inputs and labels) at ``dps`` digits."""
-    n, d, m = system.samples, system.network.input_width, system.network.output_width
+def _refine(system, inputs, dps):
+    """Gauss-Newton on all unknowns (inputs and labels) at ``dps`` digits, or ``None``
+    when the correction breaks down (e.g. two samples merged: singular)."""
     with mpmath.workdps(dps):
         X = [[mpmath.mpf(float(v)) for v in row] for row in inputs]
         Y = system.solve_labels(X)
-        target = mpmath.mpf(10) ** (10 - dps)
-        for _ in range(iterations):
-            r = mpmath.matrix(system.residual(X, Y))
-            J = system.jacobian(X, Y)
-            try:
-                delta = least_squares(J, -r)
-            except ZeroDivisionError:  # exactly singular: e.g. two samples merged
-                return None
-            for i in range(n):
-                X[i] = [X[i][k] + delta[i * (d + m) + k] for k in range(d)]
-                Y[i] = [Y[i][o] + delta[i * (d + m) + d + o] for o in range(m)]
-            size = max(abs(v) for v in delta)
-            if not mpmath.isfinite(size) or size > 1e6:
-                return None
-            if size < target:
-                break
-        return X, Y
+    X, Y, info = gauss_newton(system.trace, X, Y, dps, steps=system.steps, backend="mpmath")
+    if not mpmath.isfinite(info["residual"]) or info["correction"] != info["correction"]:
+        return None
+    return X, Y
 
 
 def _joint_solutions(system, dps, starts, seed, box):
