@@ -551,8 +551,9 @@ def _select_rows(J, count):
 
 
 def _square_part(system, point, rows):
-    residual = system.residual(*_split(point, system.network))
-    J = system.jacobian(*_split(point, system.network))
+    inputs, labels = _split(point, system.network)
+    residual = system.residual(inputs, labels)
+    J = system.jacobian(inputs, labels)
     F = mpmath.matrix([residual[r] for r in rows])
     Js = mpmath.matrix([[J[r, c] for c in range(J.cols)] for r in rows])
     return F, Js, J
