@@ -1,7 +1,10 @@
 """Cold-start recovery from exact single-neuron traces, next to the paper's baselines.
 
     python benchmarks/bench_recover.py [--sizes 2,4,8,12,16,24] [--datasets 5]
-                                       [--no-baselines] [--backend flint|mpmath]
+        [--no-baselines] [--backends auto,mpmath,flint] [--baseline REV]
+
+``--baseline REV`` runs the toolkit of that git revision beside this checkout's, case
+by case in the same run (see ``versions.py``).
 
 For every n: ``--datasets`` random datasets (x, y uniform in [0, 1], 6 decimals, seeded),
 the paper's neuron (w = b = 0.5, lr = 0.1), E = 2n steps of full-batch GD recorded to
@@ -31,8 +34,11 @@ import time
 import mpmath
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if "symbolic_inversion" not in sys.modules:  # a Versions worker has put its version first
+    sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from versions import Versions  # noqa: E402
 from symbolic_inversion import InversionSystem, Network, compile_network, simulate  # noqa: E402
 from symbolic_inversion.solvers import recover  # noqa: E402
 
@@ -125,56 +131,78 @@ def run_findroot(trace):
         return [[+v for v in x] for x in inputs], [[+v for v in y] for y in labels], claimed
 
 
+def recover_with(trace, backend):
+    """``recover`` on ``backend`` (``None``: the default), in either version's API."""
+    try:
+        return recover(trace, backend=backend)
+    except TypeError:  # versions before RecoverOptions: only the pipeline took a backend
+        from symbolic_inversion.solvers.pipeline import solve_cold_start
+        return solve_cold_start(trace, backend=backend) if backend else recover(trace)
+
+
+def run_case(n, seed, method="toolkit", backend=None):
+    """One dataset, one method, in the version this process imports (JSON in and out)."""
+    trace, xs, ys = instance(n, seed)
+    digits = trace.digits
+    started = time.perf_counter()
+    if method == "toolkit":
+        solution = recover_with(trace, backend)
+        inputs, labels, claimed = solution.inputs, solution.labels, solution.ok
+    elif method == "findroot":
+        inputs, labels, claimed = run_findroot(trace)
+    else:
+        inputs, labels, claimed = run_scipy(trace, method)
+    elapsed = time.perf_counter() - started
+    error = error_to_truth(inputs, labels, xs, ys, digits + 20) \
+        if inputs is not None else mpmath.inf
+    return {"claimed": bool(claimed), "error": mpmath.nstr(error, 5),
+            "ok": bool(claimed and error <= law(n, digits)), "near": bool(error <= 1e-3),
+            "time": elapsed}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="2,4,8,12,16,24")
     parser.add_argument("--datasets", type=int, default=5)
     parser.add_argument("--no-baselines", action="store_true")
-    parser.add_argument("--backend", default=None)
+    parser.add_argument("--backends", default="auto",
+                        help="comma-separated: auto, mpmath, flint (default: auto)")
+    parser.add_argument("--baseline", metavar="REV", default=None,
+                        help="also run the toolkit of this git revision, side by side "
+                             "(e.g. 0fc847c, the version before the numerical core)")
     args = parser.parse_args(argv)
     sizes = [int(v) for v in args.sizes.split(",")]
-    methods = ["toolkit"] + ([] if args.no_baselines else ["fsolve", "root-lm", "findroot"])
+    backends = [None if b == "auto" else b for b in args.backends.split(",")]
+    others = [] if args.no_baselines else ["fsolve", "root-lm", "findroot"]
     print(f"cold start, exact traces, E = 2n, trace digits 40 + 4n, "
           f"{args.datasets} datasets per n; success = converged and error <= "
           f"10^(2.2n - digits + 5)")
-    header = f"{'n':>3} {'digits':>6} {'method':>9} {'success':>8} {'located':>8} " \
-             f"{'max error':>10} " \
-             f"{'bound':>9} {'median s':>9} {'max s':>7}"
+    header = f"{'n':>3} {'digits':>6} {'version':>16} {'method':>15} {'success':>8} " \
+             f"{'located':>8} {'max error':>10} {'bound':>9} {'median s':>9} {'max s':>7}"
     print(header)
     print("-" * len(header))
-    for n in sizes:
-        results = {m: [] for m in methods}
-        for seed in range(args.datasets):
-            trace, xs, ys = instance(n, seed)
-            digits = trace.digits
-            for method in methods:
-                started = time.perf_counter()
-                if method == "toolkit":
-                    if args.backend:
-                        from symbolic_inversion.solvers.pipeline import solve_cold_start
-                        solution = solve_cold_start(trace, backend=args.backend)
-                    else:
-                        solution = recover(trace)
-                    inputs, labels, claimed = solution.inputs, solution.labels, solution.ok
-                elif method == "findroot":
-                    inputs, labels, claimed = run_findroot(trace)
-                else:
-                    inputs, labels, claimed = run_scipy(trace, method)
-                elapsed = time.perf_counter() - started
-                error = error_to_truth(inputs, labels, xs, ys, digits + 20) \
-                    if inputs is not None else mpmath.inf
-                ok = bool(claimed and error <= law(n, digits))
-                results[method].append((ok, error, elapsed, error <= 1e-3))
-        for method in methods:
-            rows = results[method]
-            good = [e for ok, e, _, _ in rows if ok]
-            times = [t for _, _, t, _ in rows]
-            worst = mpmath.nstr(max(good), 2) if good else "-"
-            located = sum(1 for _, _, _, near in rows if near)
-            print(f"{n:>3} {40 + 4 * n:>6} {method:>9} {len(good):>5}/{len(rows):<2} "
-                  f"{located:>5}/{len(rows):<2} "
-                  f"{worst:>10} {mpmath.nstr(law(n, 40 + 4 * n), 2):>9} "
-                  f"{statistics.median(times):>9.2f} {max(times):>7.2f}", flush=True)
+    with Versions(args.baseline) as versions:
+        for n in sizes:
+            rows = {}
+            for seed in range(args.datasets):
+                for backend in backends:
+                    name = f"toolkit/{backend or 'auto'}"
+                    for label, result in versions.call("bench_recover", "run_case", n=n,
+                                                       seed=seed, backend=backend):
+                        rows.setdefault((label, name), []).append(result)
+                for method in others:
+                    result = versions.workers[-1].call("bench_recover", "run_case", n=n,
+                                                       seed=seed, method=method)
+                    rows.setdefault(("current", method), []).append(result)
+            for (label, name), results in rows.items():
+                good = [mpmath.mpf(r["error"]) for r in results if r["ok"]]
+                times = [r["time"] for r in results]
+                worst = mpmath.nstr(max(good), 2) if good else "-"
+                located = sum(1 for r in results if r["near"])
+                print(f"{n:>3} {40 + 4 * n:>6} {label:>16} {name:>15} "
+                      f"{len(good):>5}/{len(results):<2} {located:>5}/{len(results):<2} "
+                      f"{worst:>10} {mpmath.nstr(law(n, 40 + 4 * n), 2):>9} "
+                      f"{statistics.median(times):>9.2f} {max(times):>7.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Speed of the symbolic layer on a 4-16-16-2 tanh network with 8 samples.
 
-Run: ``python benchmarks/bench_symbolic.py`` (about 30 s).  Prints two tables:
+Run: ``python benchmarks/bench_symbolic.py [--baseline REV]`` (about 30 s per version;
+``--baseline`` measures that git revision beside this checkout, see ``versions.py``).  Prints two tables:
 
 1. deriving the per-sample terms by symbolic backpropagation, then building the
    straight-line programs and lambdifying them (numpy and mpmath) for the terms
@@ -14,13 +15,20 @@ Run: ``python benchmarks/bench_symbolic.py`` (about 30 s).  Prints two tables:
    between them.
 """
 
+import argparse
+import os
 import sys
 import time
 
 import numpy as np
 
-from symbolic_inversion import Network
-from symbolic_inversion.codegen import CompiledNetwork, LayerwiseFloat64
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+if "symbolic_inversion" not in sys.modules:  # a Versions worker has put its version first
+    sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+from versions import Versions  # noqa: E402
+from symbolic_inversion import Network  # noqa: E402
+from symbolic_inversion.codegen import CompiledNetwork, LayerwiseFloat64  # noqa: E402
 
 LAYERS, SAMPLES, STEPS = [4, 16, 16, 2], 8, 2
 
@@ -134,7 +142,9 @@ def best_time(function, repeat=7):
     return min(times)
 
 
-def main():
+def measure():
+    """Derivation/compilation phases and float64 evaluation times (JSON), in the version
+    this process imports."""
     network = Network(LAYERS, "tanh")
     rng = np.random.default_rng(0)
     P = network.num_parameters
@@ -142,9 +152,6 @@ def main():
     X = rng.uniform(-1, 1, (SAMPLES, LAYERS[0]))
     Y = rng.uniform(-1, 1, (SAMPLES, LAYERS[-1]))
     sides = rng.normal(0, 0.1, (STEPS, P))
-
-    print(f"network {LAYERS} tanh, {P} parameters, {SAMPLES} samples, {STEPS} steps: "
-          f"{STEPS * P} equations, {SAMPLES * (LAYERS[0] + LAYERS[-1])} unknowns\n")
     phases = []
     started = time.perf_counter()
     compiled = CompiledNetwork(network)
@@ -160,13 +167,8 @@ def main():
     t = time.perf_counter()
     layerwise = LayerwiseFloat64(network)
     phases.append(("layer-wise float64 (activations)", time.perf_counter() - t))
-    total = time.perf_counter() - started
-    print(f"{'derivation and compilation':<42} {'seconds':>8}")
-    for name, seconds in phases:
-        print(f"{name:<42} {seconds:8.2f}")
-    print(f"{'total (goal < 10 s)':<42} {total:8.2f}\n")
+    phases.append(("total (goal < 10 s)", time.perf_counter() - started))
 
-    flat_sides = sides.ravel()
     reference_r = hand_residual(thetas, X, Y, sides)
     reference_J = hand_jacobian(thetas, X, Y)
     candidates = {
@@ -178,18 +180,66 @@ def main():
         "compiled, scalar program": (lambda: scalar_residual(compiled, thetas, X, Y, sides),
                                      lambda: scalar_jacobian(compiled, thetas, X, Y)),
     }
-    base = {}
-    print(f"{'float64 evaluation':<26} {'residual ms':>11} {'x hand':>7} "
-          f"{'Jacobian ms':>11} {'x hand':>7} {'max |diff|':>10}")
+    evaluations = []
     for name, (residual, jacobian) in candidates.items():
-        r_time, j_time = best_time(residual), best_time(jacobian)
         diff = max(np.abs(residual() - reference_r).max(),
                    np.abs(jacobian() - reference_J).max())
-        base.setdefault("r", r_time)
-        base.setdefault("j", j_time)
-        print(f"{name:<26} {1e3 * r_time:11.3f} {r_time / base['r']:7.2f} "
-              f"{1e3 * j_time:11.3f} {j_time / base['j']:7.2f} {diff:10.1e}")
-    assert flat_sides.shape == reference_r.shape
+        evaluations.append((name, best_time(residual), best_time(jacobian), float(diff)))
+    return {"phases": phases, "evaluations": evaluations,
+            "multiprecision": multiprecision_times()}
+
+
+def multiprecision_times(dps=60):
+    """``InversionSystem.residual`` and ``.jacobian`` at ``dps`` digits (public API in
+    every version): the path the solvers take at high precision."""
+    import mpmath
+    from symbolic_inversion import InversionSystem, simulate
+    rows = []
+    for layers, activations, n in (([1, 1], "tanh", 8), ([1, 1], "tanh", 24),
+                                   ([3, 5, 2], ["sigmoid", "identity"], 6)):
+        network = Network(layers, activations)
+        rng = np.random.default_rng(n)
+        xs = [[f"{v:.4f}" for v in rng.uniform(0, 1, layers[0])] for _ in range(n)]
+        ys = [[f"{v:.4f}" for v in rng.uniform(0, 1, layers[-1])] for _ in range(n)]
+        init = [f"{v:.4f}" for v in rng.uniform(-0.5, 0.5, network.num_parameters)]
+        steps = -(-2 * n * (layers[0] + layers[-1]) // network.num_parameters)
+        trace = simulate(network, xs, ys, lr="0.1", epochs=steps, init=init, dps=dps)
+        system = InversionSystem.from_trace(trace)
+        with mpmath.workdps(dps):
+            inputs = [[mpmath.mpf(v) for v in x] for x in xs]
+            labels = [[mpmath.mpf(v) for v in y] for y in ys]
+            residual = best_time(lambda: system.residual(inputs, labels), repeat=3)
+            jacobian = best_time(lambda: system.jacobian(inputs, labels), repeat=3)
+        rows.append((f"{'-'.join(map(str, layers))} n={n} E={steps}", residual, jacobian))
+    return rows
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", metavar="REV", default=None,
+                        help="also measure the package at this git revision, side by side")
+    args = parser.parse_args(argv)
+    network = Network(LAYERS, "tanh")
+    P = network.num_parameters
+    print(f"network {LAYERS} tanh, {P} parameters, {SAMPLES} samples, {STEPS} steps: "
+          f"{STEPS * P} equations, {SAMPLES * (LAYERS[0] + LAYERS[-1])} unknowns\n")
+    with Versions(args.baseline) as versions:
+        results = versions.call("bench_symbolic", "measure")
+    labels = [label for label, _ in results]
+    print(f"{'derivation and compilation (s)':<42}" + "".join(f"{l:>18}" for l in labels))
+    for k, (name, _) in enumerate(results[0][1]["phases"]):
+        print(f"{name:<42}" + "".join(f"{r['phases'][k][1]:18.2f}" for _, r in results))
+    print(f"\n{'float64 evaluation':<26} {'version':>16} {'residual ms':>11} {'x hand':>7} "
+          f"{'Jacobian ms':>11} {'x hand':>7} {'max |diff|':>10}")
+    for label, result in results:
+        (_, r_hand, j_hand, _) = result["evaluations"][0]
+        for name, r_time, j_time, diff in result["evaluations"]:
+            print(f"{name:<26} {label:>16} {1e3 * r_time:11.3f} {r_time / r_hand:7.2f} "
+                  f"{1e3 * j_time:11.3f} {j_time / j_hand:7.2f} {diff:10.1e}")
+    print(f"\n{'mpmath, 60 digits':<26} {'version':>16} {'residual ms':>11} {'Jacobian ms':>11}")
+    for label, result in results:
+        for name, r_time, j_time in result["multiprecision"]:
+            print(f"{name:<26} {label:>16} {1e3 * r_time:11.1f} {1e3 * j_time:11.1f}")
     return 0
 
 
