@@ -99,8 +99,15 @@ class MpmathBackend(Backend):
         return value
 
     def solve(self, rows, rhs):
+        """As flint's nonstop solve: NaNs (not an exception) for a singular matrix."""
+        failed = [mpmath.mpf("nan")] * len(rhs)
+        if not all(mpmath.isfinite(v) for row in rows for v in row):
+            return failed  # lu_solve's pivot search fails on NaN entries
         matrix = mpmath.matrix(rows)
-        solution = mpmath.lu_solve(matrix, mpmath.matrix(rhs))
+        try:
+            solution = mpmath.lu_solve(matrix, mpmath.matrix(rhs))
+        except ZeroDivisionError:  # "matrix is numerically singular"
+            return failed
         return [solution[k] for k in range(len(rhs))]
 
     def matmul(self, left, right):
