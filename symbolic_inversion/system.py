@@ -151,19 +151,11 @@ class InversionSystem:
         with momentum or weight decay the unrolled gradient, also exact)."""
         if self.trace is None:
             raise InputError("right-hand sides need a trace")
-        trace = self.trace
-        lr, mu = Fraction(trace.lr), Fraction(trace.momentum)
-        wd = Fraction(trace.weight_decay)
-        thetas = [[Fraction(v) for v in vector] for vector in trace.parameters]
-        sides, velocity = [], [Fraction(0)] * self.network.num_parameters
-        for step in range(self.steps):
-            new_velocity = [(a - b) / lr for a, b in zip(thetas[step], thetas[step + 1])]
-            gradient = [v - mu * old - wd * t
-                        for v, old, t in zip(new_velocity, velocity, thetas[step])]
-            size = len(self.batch(step))
-            sides.append([Fraction(size, 2) * g for g in gradient])
-            velocity = new_velocity
-        return sides
+        thetas = [[Fraction(v) for v in vector]
+                  for vector in self.trace.parameters[:self.steps + 1]]
+        gradients = self.trace.optimizer.observed_gradients(thetas, Fraction)
+        return [[Fraction(len(self.batch(step)), 2) * g for g in gradient]
+                for step, gradient in enumerate(gradients)]
 
     def equations(self):
         """The system instantiated with the trace's numbers (like the paper's eqs. (10), (12)).

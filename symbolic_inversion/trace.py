@@ -1,84 +1,33 @@
 """Step 3 of the workflow: training traces, what an observer of training sees.
 
 A :class:`Trace` holds the parameter vectors after every optimizer step, the network,
-the learning rate and the number of samples.  Numbers are kept as :class:`decimal.Decimal`
-so a 60-digit trace read from a file is written back character for character; numeric
-code asks for them as mpmath numbers at its own working precision.
+the optimizer (:class:`~symbolic_inversion.optimizers.Optimizer`) and the number of
+samples.  Numbers are kept as :class:`decimal.Decimal` so a 60-digit trace read from a
+file is written back character for character; numeric code asks for them as mpmath
+numbers at its own working precision.
 
-:func:`simulate` trains a network by full-batch gradient descent (the paper's eqs.
-(1)-(6)), minibatch SGD, momentum and weight decay, in mpmath at ``dps`` significant
-digits or in float64 with numpy.  Every step works from the *rounded* parameters the
-observer sees, so a ``dps``-digit trace satisfies the update equations to ``dps`` digits.
+This module reads, validates and writes traces; training itself (:func:`simulate`, kept
+importable from here) lives in :mod:`symbolic_inversion.simulate`.
 
 Reading a trace validates it field by field; the file is data, never code (no ``eval``,
 no ``sympify``, no pickle).
 """
 
-import contextlib
 import json
-import math
-import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 import mpmath
 import numpy as np
 
-from .codegen import compile_network
 from .errors import InputError
+from .exact import to_decimal
 from .network import Network
+from .optimizers import OPTIMIZERS, Optimizer
 
 __all__ = ["Trace", "simulate", "read_trace", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "symbolic-inversion-trace"
 FORMAT_VERSION = 1
-OPTIMIZERS = ("gd", "sgd")
-_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_MAX_NUMBER_LENGTH = 10_000
-_MAX_EXPONENT = 10_000
-
-
-def to_decimal(value, field):
-    """A finite :class:`Decimal` from a decimal string, an int, a float or a Decimal.
-
-    Anything else, including strings that are not plain decimal numbers, is refused
-    with a message naming ``field``.
-
-    >>> to_decimal("0.4925472", "lr")
-    Decimal('0.4925472')
-    >>> to_decimal("__import__('os')", "lr")
-    Traceback (most recent call last):
-    ...
-    symbolic_inversion.errors.InputError: lr: not a decimal number: "__import__('os')"
-    """
-    if isinstance(value, bool):
-        raise InputError(f"{field}: expected a number, got {json.dumps(value)}")
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, int):
-        number = Decimal(value)
-    elif isinstance(value, float):
-        number = Decimal(repr(float(value))) if math.isfinite(value) else Decimal("NaN")
-    elif isinstance(value, str):
-        text = value.strip()
-        if len(text) > _MAX_NUMBER_LENGTH or not _DECIMAL.fullmatch(text):
-            shown = text if len(text) < 60 else text[:57] + "..."
-            raise InputError(f"{field}: not a decimal number: {json.dumps(shown)}")
-        try:
-            number = Decimal(text)
-        except InvalidOperation:  # pragma: no cover - the pattern admits only valid text
-            raise InputError(f"{field}: not a decimal number: {json.dumps(text)}") from None
-    elif isinstance(value, (mpmath.mpf, np.floating)):
-        return to_decimal(str(value) if isinstance(value, mpmath.mpf) else float(value), field)
-    else:
-        raise InputError(f"{field}: expected a number, got {type(value).__name__}")
-    if not number.is_finite():
-        raise InputError(f"{field}: not a finite number: {value}")
-    # Decimal arithmetic on the trace (resolution, exact right-hand sides) overflows its
-    # context far before this; no trained parameter is anywhere near these magnitudes.
-    if not -_MAX_EXPONENT <= number.adjusted() <= _MAX_EXPONENT:
-        raise InputError(f"{field}: exponent out of range (at most 1e+/-{_MAX_EXPONENT}): "
-                         f"{number:.3e}")
-    return number
 
 
 def _significant_digits(number):
@@ -98,8 +47,10 @@ class Trace:
         ``n``, the number of training samples (public, as in the paper).
     parameters : list of lists
         ``parameters[j]`` is the parameter vector after ``j`` steps, in trace order.
-    optimizer : dict, optional
-        ``{"name": "gd" | "sgd", "batch_size": B, "momentum": mu, "weight_decay": wd}``.
+    optimizer : Optimizer or dict, optional
+        An :class:`~symbolic_inversion.optimizers.Optimizer` or the file's object
+        ``{"name": "gd" | "sgd", "batch_size": B, "momentum": mu, "weight_decay": wd}``
+        (default plain ``gd``); its learning rate is ``lr``.
     batches : list of lists of int, optional
         The sample indices of each step, when the observer knows the schedule.
 
@@ -126,15 +77,19 @@ class Trace:
         if not isinstance(network, Network):
             raise InputError("network: expected a Network")
         self.network = network
-        self.lr = to_decimal(lr, "optimizer.lr")
-        if self.lr <= 0:
+        lr = to_decimal(lr, "optimizer.lr")
+        if lr <= 0:
             raise InputError(f"optimizer.lr: the learning rate must be positive, got {lr}")
         if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) \
                 or samples < 1:
             raise InputError(f"samples: must be a positive integer, got {samples!r}")
         self.samples = int(samples)
         self.parameters = self._check_parameters(parameters)
-        self.optimizer = self._check_optimizer(dict(optimizer or {"name": "gd"}))
+        if isinstance(optimizer, Optimizer):
+            optimizer = optimizer if optimizer.lr == lr else optimizer.replace(lr=lr)
+        else:
+            optimizer = Optimizer.from_dict(dict(optimizer or {"name": "gd"}, lr=lr))
+        self.optimizer = optimizer.check_samples(self.samples)
         self.batches = self._check_batches(batches)
         self.extra = dict(extra or {})
 
@@ -156,29 +111,6 @@ class Trace:
                     f"parameters[{j}]: expected {size} values for network "
                     f"{list(self.network.layers)} (bias={self.network.bias}), got {got}")
             checked.append([to_decimal(v, f"parameters[{j}][{p}]") for p, v in enumerate(vector)])
-        return checked
-
-    def _check_optimizer(self, optimizer):
-        name = optimizer.get("name", "gd")
-        if name not in OPTIMIZERS:
-            raise InputError(f"optimizer.name: unknown optimizer {name!r}; known: "
-                             f"{', '.join(OPTIMIZERS)}")
-        checked = {"name": name}
-        if "batch_size" in optimizer and optimizer["batch_size"] is not None:
-            size = optimizer["batch_size"]
-            if isinstance(size, bool) or not isinstance(size, int) or not 1 <= size <= self.samples:
-                raise InputError(f"optimizer.batch_size: must be an integer in 1..{self.samples}, "
-                                 f"got {size!r}")
-            checked["batch_size"] = size
-        elif name == "sgd":
-            raise InputError("optimizer.batch_size: required for sgd")
-        for key in ("momentum", "weight_decay"):
-            if optimizer.get(key) is not None:
-                value = to_decimal(optimizer[key], f"optimizer.{key}")
-                if value < 0 or (key == "momentum" and value >= 1):
-                    raise InputError(f"optimizer.{key}: out of range: {value}")
-                if value != 0:
-                    checked[key] = value
         return checked
 
     def _check_batches(self, batches):
@@ -206,12 +138,17 @@ class Trace:
         return len(self.parameters) - 1
 
     @property
+    def lr(self):
+        """The learning rate (a Decimal), ``optimizer.lr``."""
+        return self.optimizer.lr
+
+    @property
     def momentum(self):
-        return self.optimizer.get("momentum", Decimal(0))
+        return self.optimizer.momentum
 
     @property
     def weight_decay(self):
-        return self.optimizer.get("weight_decay", Decimal(0))
+        return self.optimizer.weight_decay
 
     @property
     def digits(self):
@@ -248,7 +185,7 @@ class Trace:
         """Sample indices used by ``step`` (all samples for full-batch training)."""
         if self.batches is not None:
             return self.batches[step]
-        if self.optimizer["name"] == "gd":
+        if self.optimizer.name == "gd":
             return list(range(self.samples))
         raise InputError("batches: the schedule of this sgd trace is not recorded")
 
@@ -256,44 +193,26 @@ class Trace:
         """Bound on the error of each entry of :meth:`observed_gradients` (mpmath number).
 
         Each recorded parameter is within half a unit in its last place
-        (:attr:`resolution`); a gradient is a difference of two of them over ``lr``,
-        momentum adds the previous step's difference and weight decay subtracts
-        ``wd theta_j``, itself rounded by half a unit.
+        (:attr:`resolution`); :meth:`Optimizer.gradient_uncertainty
+        <symbolic_inversion.optimizers.Optimizer.gradient_uncertainty>` carries it
+        through the inverse step.
         """
-        resolution = mpmath.mpf(str(self.resolution))
-        lr = mpmath.mpf(str(self.lr))
-        mu = mpmath.mpf(str(self.momentum))
-        wd = mpmath.mpf(str(self.weight_decay))
-        return resolution * ((1 + mu) / lr + wd / 2)
+        return self.optimizer.gradient_uncertainty(self.resolution)
 
     def observed_gradients(self):
         r"""The loss gradient at every step, as the trace reveals it (mpmath numbers).
 
-        Undoes the optimizer: for plain GD ``g_j = (theta_j - theta_{j+1}) / lr``; with
-        momentum ``mu`` (PyTorch's convention) ``v_{j+1} = (theta_j - theta_{j+1}) / lr``
-        and ``g_j = v_{j+1} - mu v_j``; with weight decay ``wd`` the term
-        ``wd theta_j`` is removed.
+        Undoes the optimizer (:meth:`Optimizer.observed_gradients
+        <symbolic_inversion.optimizers.Optimizer.observed_gradients>`): for plain GD
+        ``g_j = (theta_j - theta_{j+1}) / lr``; momentum and weight decay are removed.
         """
-        lr = mpmath.mpf(str(self.lr))
-        mu = mpmath.mpf(str(self.momentum))
-        wd = mpmath.mpf(str(self.weight_decay))
         thetas = [self.theta(j) for j in range(self.steps + 1)]
-        gradients, velocity = [], [mpmath.mpf(0)] * self.network.num_parameters
-        for j in range(self.steps):
-            new_velocity = [(a - b) / lr for a, b in zip(thetas[j], thetas[j + 1])]
-            gradients.append([v - mu * old - wd * t for v, old, t
-                              in zip(new_velocity, velocity, thetas[j])])
-            velocity = new_velocity
-        return gradients
+        return self.optimizer.observed_gradients(thetas, mpmath.mpf)
 
     # -- file format ---------------------------------------------------------------
 
     def to_dict(self):
-        optimizer = {"name": self.optimizer["name"], "lr": str(self.lr)}
-        for key in ("batch_size", "momentum", "weight_decay"):
-            if key in self.optimizer:
-                value = self.optimizer[key]
-                optimizer[key] = value if isinstance(value, int) else str(value)
+        optimizer = self.optimizer.to_dict()
         data = {"format": FORMAT_NAME, "version": FORMAT_VERSION,
                 "network": self.network.to_dict(), "loss": "mse",
                 "optimizer": optimizer, "samples": self.samples,
@@ -385,7 +304,7 @@ class Trace:
 
     def __repr__(self):
         return (f"<Trace {self.network!r}, lr={self.lr}, samples={self.samples}, "
-                f"steps={self.steps}, digits={self.digits}, optimizer={self.optimizer['name']}>")
+                f"steps={self.steps}, digits={self.digits}, optimizer={self.optimizer.name}>")
 
 
 def read_trace(path):
@@ -393,143 +312,12 @@ def read_trace(path):
     return Trace.read(path)
 
 
-# -- simulation -----------------------------------------------------------------------
-
-def _as_samples(values, width, name, count=None):
-    """Samples as a list of lists; a flat list is accepted for one-dimensional data."""
-    values = list(values)
-    if values and not isinstance(values[0], (list, tuple, np.ndarray)):
-        if width != 1:
-            raise InputError(f"{name}: expected one list of {width} values per sample")
-        values = [[v] for v in values]
-    if not values:
-        raise InputError(f"{name}: need at least one sample")
-    if count is not None and len(values) != count:
-        raise InputError(f"{name}: expected {count} samples (one per input), got {len(values)}")
-    for i, sample in enumerate(values):
-        if len(sample) != width:
-            raise InputError(f"{name}[{i}]: expected {width} values, got {len(sample)}")
-    return [[to_decimal(v, f"{name}[{i}][{d}]") for d, v in enumerate(sample)]
-            for i, sample in enumerate(values)]
 
 
-def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mpmath",
-             optimizer="gd", batch_size=None, momentum=0, weight_decay=0, seed=None,
-             record_batches=True):
-    """Train ``network`` on ``(inputs, labels)`` and record the trace.
-
-    Parameters
-    ==========
-
-    network : Network
-    inputs, labels : sequences
-        One list per sample (a flat list for one-dimensional data).
-    lr : number or decimal string
-    epochs : int
-        Passes over the data.  Full-batch GD makes one step per epoch; SGD makes
-        ``ceil(n / batch_size)`` steps per epoch, on a fresh shuffle each epoch.
-    init : sequence, optional
-        Initial parameters in trace order; default uniform in ``[0, 1]`` from ``seed``.
-    dps : int
-        Significant digits of the recorded parameters (mpmath backend); the gradient is
-        computed with guard digits from the rounded parameters.
-    backend : ``"mpmath"`` or ``"numpy"``
-        ``"numpy"`` trains in float64 (``dps`` is then 17, round-trip digits).
-    optimizer : ``"gd"`` or ``"sgd"``
-    batch_size, momentum, weight_decay, seed :
-        SGD options (PyTorch's momentum convention); ``seed`` drives a numpy
-        ``Generator`` for the initial parameters and the shuffles.
-    record_batches : bool
-        Record the per-step sample indices (the schedule) in the trace.
-
-    Examples
-    ========
-
-    The paper's Table 1 (``x = 0.6, y = 0.5``, ``w = b = 0.5``, ``lr = 0.1``):
-
-    >>> from symbolic_inversion import Network, simulate
-    >>> trace = simulate(Network([1, 1], "tanh"), [0.6], [0.5], lr="0.1", epochs=4,
-    ...                  init=[0.5, 0.5], dps=20)
-    >>> [[f"{float(v):.3f}" for v in theta] for theta in trace.parameters]
-    [['0.500', '0.500'], ['0.489', '0.482'], ['0.479', '0.464'], ['0.469', '0.448'], ['0.460', '0.433']]
-    """
-    if not isinstance(network, Network):
-        raise InputError("network: expected a Network")
-    X = _as_samples(inputs, network.input_width, "x")
-    Y = _as_samples(labels, network.output_width, "y", count=len(X))
-    n = len(X)
-    lr_decimal = to_decimal(lr, "lr")
-    if lr_decimal <= 0:
-        raise InputError(f"lr: the learning rate must be positive, got {lr}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise InputError(f"epochs: must be a positive integer, got {epochs!r}")
-    if backend not in ("mpmath", "numpy"):
-        raise InputError(f"backend: expected 'mpmath' or 'numpy', got {backend!r}")
-    if isinstance(dps, bool) or not isinstance(dps, int) or not 5 <= dps <= 100_000:
-        raise InputError(f"dps: must be an integer of at least 5, got {dps!r}")
-    if optimizer not in OPTIMIZERS:
-        raise InputError(f"optimizer: expected one of {OPTIMIZERS}, got {optimizer!r}")
-    if optimizer == "sgd":
-        if batch_size is None:
-            raise InputError("batch_size: required for sgd")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) \
-                or not 1 <= batch_size <= n:
-            raise InputError(f"batch_size: must be an integer in 1..{n}, got {batch_size!r}")
-    rng = np.random.default_rng(seed)
-    if init is None:
-        init = [repr(float(v)) for v in rng.uniform(0, 1, network.num_parameters)]
-    init = list(init)
-    if len(init) != network.num_parameters:
-        raise InputError(f"init: expected {network.num_parameters} parameters for "
-                         f"{list(network.layers)}, got {len(init)}")
-    init = [to_decimal(v, f"init[{p}]") for p, v in enumerate(init)]
-    mu, wd = to_decimal(momentum, "momentum"), to_decimal(weight_decay, "weight_decay")
-    if not 0 <= mu < 1:
-        raise InputError(f"momentum: must be in [0, 1), got {momentum}")
-    if wd < 0:
-        raise InputError(f"weight_decay: must be non-negative, got {weight_decay}")
-
-    schedule = []
-    for _ in range(epochs):
-        if optimizer == "gd":
-            schedule.append(list(range(n)))
-        else:
-            order = [int(i) for i in rng.permutation(n)]
-            schedule += [order[k:k + batch_size] for k in range(0, n, batch_size)]
-
-    compiled = compile_network(network)
-    if backend == "numpy":
-        record = lambda v: f"{float(v):.16e}"  # noqa: E731 - all 17 digits of a double
-        convert = float
-        target = "numpy"
-        working = contextlib.nullcontext()
-    else:
-        record = lambda v: mpmath.nstr(v, dps, strip_zeros=False)  # noqa: E731
-        convert = lambda d: mpmath.mpf(str(d))  # noqa: E731
-        target = "mpmath"
-        working = mpmath.workdps(dps + 15)
-    with working:
-        xs = [[convert(v) for v in x] for x in X]
-        ys = [[convert(v) for v in y] for y in Y]
-        theta = [convert(v) for v in init]
-        lr_value, mu_value, wd_value = convert(lr_decimal), convert(mu), convert(wd)
-        velocity = [0 * t for t in theta]
-        recorded = [[record(t) for t in theta]]
-        for batch in schedule:
-            gradient = compiled.mean_gradient(theta, [xs[i] for i in batch],
-                                              [ys[i] for i in batch], target)
-            velocity = [mu_value * v + g + wd_value * t
-                        for v, g, t in zip(velocity, gradient, theta)]
-            theta = [t - lr_value * v for t, v in zip(theta, velocity)]
-            recorded.append([record(t) for t in theta])
-            theta = [convert(text) for text in recorded[-1]]
-
-    options = {"name": optimizer}
-    if optimizer == "sgd":
-        options["batch_size"] = batch_size
-    if mu:
-        options["momentum"] = mu
-    if wd:
-        options["weight_decay"] = wd
-    batches = schedule if (optimizer == "sgd" and record_batches) else None
-    return Trace(network, lr_decimal, n, recorded, optimizer=options, batches=batches)
+def __getattr__(name):
+    # ``from symbolic_inversion.trace import simulate`` keeps working; training lives in
+    # :mod:`symbolic_inversion.simulate` (imported lazily: it needs this module).
+    if name == "simulate":
+        from .simulate import simulate
+        return simulate
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -48,7 +48,12 @@ from sympy.printing.lambdarepr import LambdaPrinter
 from .codegen import compile_network
 from .errors import InputError, NotSupportedError
 from .system import InversionSystem
-from .trace import Trace, to_decimal
+from .exact import mpf_fraction as _mpf_fraction
+from .exact import to_decimal
+from .samples import exact_points as _data_points
+from .samples import read_samples
+from .simulate import Resimulation, resimulate
+from .trace import Trace
 
 __all__ = ["Certificate", "certify", "default_certify_dps", "Resimulation", "resimulate",
            "read_samples", "INTERVAL_BACKENDS", "NotDifferentiableError"]
@@ -358,17 +363,6 @@ def _upper_text(value, digits=3):
     return f"{number:.{digits - 1}e}"
 
 
-def _mpf_fraction(value):
-    """The exact binary value of an mpf (``man_exp`` drops the sign; ``_mpf_`` keeps it)."""
-    # mpmath.mpf(value) would round to the current precision: read the bits directly.
-    value = value if isinstance(value, mpmath.mpf) else mpmath.mpf(value)
-    sign, man, exp, _ = value._mpf_
-    if not man and exp:
-        raise InputError(f"not a finite number: {value}")
-    number = Fraction(int(man)) * (Fraction(2) ** int(exp))
-    return -number if sign else number
-
-
 @dataclass
 class Certificate:
     """The outcome of :func:`certify`.
@@ -468,59 +462,6 @@ def default_certify_dps(trace):
     """Working precision of :func:`certify`: the trace's digits, plus room for the
     conditioning (about ``2.2 n`` digits are lost, see ``numerics.md``) and guard digits."""
     return max(trace.digits, 16) + 3 * trace.samples + 30
-
-
-def _data_points(samples, network, field_name="samples"):
-    """Samples as ``[(x, y)]`` of exact values: mpf kept, everything else via Decimal."""
-    from .solvers.solution import Solution
-    if isinstance(samples, Solution):
-        samples = samples.samples
-    d, m = network.input_width, network.output_width
-    points = []
-    for i, sample in enumerate(samples):
-        if isinstance(sample, dict):
-            if "x" not in sample or "y" not in sample:
-                raise InputError(f"{field_name}[{i}]: expected an object with x and y")
-            sample = (sample["x"], sample["y"])
-        try:
-            x, y = sample
-        except (TypeError, ValueError):
-            raise InputError(f"{field_name}[{i}]: expected a pair (x, y)") from None
-        x = list(x) if isinstance(x, (list, tuple)) else [x]
-        y = list(y) if isinstance(y, (list, tuple)) else [y]
-        if len(x) != d or len(y) != m:
-            raise InputError(f"{field_name}[{i}]: expected {d} input and {m} label values, "
-                             f"got {len(x)} and {len(y)}")
-        exact = []
-        for k, v in enumerate(x + y):
-            if isinstance(v, mpmath.mpf):
-                exact.append(_mpf_fraction(v))
-            else:
-                exact.append(Fraction(to_decimal(v, f"{field_name}[{i}][{k}]")))
-        points.append(exact)
-    return points
-
-
-def read_samples(path, network):
-    """Samples from a JSON file: the output of ``recover --json`` (its ``samples``) or a
-    list of ``{"x": [...], "y": [...]}``.  Numbers are decimal strings or JSON numbers,
-    read exactly; nothing in the file is evaluated."""
-    import json
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.loads(handle.read(), parse_float=Decimal)
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"--solution: cannot read {path}: {error}") from None
-    except json.JSONDecodeError as error:
-        raise InputError(f"--solution: not valid JSON ({error})") from None
-    if isinstance(data, dict):
-        data = data.get("samples")
-    if not isinstance(data, list) or not data:
-        raise InputError("--solution: expected a list of samples or an object with "
-                         "'samples' (the output of 'recover --json')")
-    _data_points(data, network, "samples")  # validates shapes and numbers
-    return [(sample["x"], sample["y"]) if isinstance(sample, dict) else sample
-            for sample in data]
 
 
 def _select_rows(J, count):
@@ -863,119 +804,3 @@ def _krawczyk(intervals, rows, rest, center, C, given, prec):
         values = intervals.evaluate(rest, enclosure)
         outcome["rest_residual"] = max(b.magnitude(v) for v in values)
     return outcome
-
-
-# -- re-simulation ----------------------------------------------------------------------
-
-@dataclass
-class Resimulation:
-    """Training replayed from recovered data, compared with the trace step by step.
-
-    Attributes
-    ==========
-
-    digits : list of int
-        For every step ``j = 1..E``: the fewest significant digits, over all
-        parameters, in which the replayed ``theta_j`` agrees with the trace (the
-        trace's own digits when it rounds to exactly the recorded number).
-    differences : list of mpf
-        The largest absolute difference per step.
-    """
-
-    digits: list
-    differences: list
-    dps: int
-
-    @property
-    def min_digits(self):
-        return min(self.digits)
-
-    def to_dict(self):
-        return {"digits": self.digits, "min_digits": self.min_digits,
-                "differences": [mpmath.nstr(v, 3) for v in self.differences],
-                "dps": self.dps}
-
-    def __str__(self):
-        return "digits matching per step: " + " ".join(
-            f"{j}:{d}" for j, d in enumerate(self.digits, 1))
-
-
-def _matching_digits(value, recorded):
-    """Significant digits of ``recorded`` (a Decimal) that ``value`` reproduces."""
-    exponent = recorded.as_tuple().exponent
-    significant = len(recorded.as_tuple().digits)
-    if _to_decimal_places(value, exponent) == recorded:
-        return significant
-    difference = abs(value - mpmath.mpf(str(recorded)))
-    scale = abs(mpmath.mpf(str(recorded))) or mpmath.mpf(10) ** exponent
-    digits = int(mpmath.floor(-mpmath.log10(difference / scale)))
-    return max(0, min(significant, digits))
-
-
-def _to_decimal_places(value, exponent):
-    """``value`` rounded to the decimal place ``10**exponent`` (half even)."""
-    text = mpmath.nstr(value, mpmath.mp.dps, strip_zeros=False, min_fixed=1, max_fixed=0)
-    with localcontext() as context:
-        context.prec = mpmath.mp.dps + 10
-        return Decimal(text).quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_EVEN)
-
-
-def resimulate(trace, samples, dps=None, rounding=True):
-    """Train again from ``samples`` and compare with the trace, step by step.
-
-    Parameters
-    ==========
-
-    trace : Trace
-    samples : list of (x, y) or Solution
-    dps : int, optional
-        Working precision (default: the trace's digits plus 20).
-    rounding : bool
-        Continue every step from the parameters rounded to the trace's decimal places,
-        as an observer's records (and :func:`~symbolic_inversion.simulate`) do;
-        ``False`` trains at full working precision.
-
-    Examples
-    ========
-
-    >>> from symbolic_inversion import Network, simulate
-    >>> from symbolic_inversion.verify import resimulate
-    >>> trace = simulate(Network([1, 1], "tanh"), [0.6, 0.2], [0.5, 0.4], lr="0.1",
-    ...                  epochs=3, init=[0.5, 0.5], dps=30)
-    >>> resimulate(trace, [([0.6], [0.5]), ([0.2], [0.4])]).digits
-    [30, 30, 30]
-    >>> resimulate(trace, [([0.6], [0.5]), ([0.2], [0.401])]).digits
-    [3, 3, 3]
-    """
-    if not isinstance(trace, Trace):
-        raise InputError("resimulate: expected a Trace")
-    network = trace.network
-    points = _data_points(samples, network)
-    if len(points) != trace.samples:
-        raise InputError(f"samples: the trace has {trace.samples} samples, got {len(points)}")
-    if dps is None:
-        dps = max(trace.digits, 15) + 20
-    compiled = compile_network(network)
-    d = network.input_width
-    digits, differences = [], []
-    with mpmath.workdps(dps):
-        data = [[mpmath.mpf(v.numerator) / v.denominator for v in point] for point in points]
-        inputs, labels = [p[:d] for p in data], [p[d:] for p in data]
-        lr = mpmath.mpf(str(trace.lr))
-        mu, wd = mpmath.mpf(str(trace.momentum)), mpmath.mpf(str(trace.weight_decay))
-        theta = trace.theta(0)
-        velocity = [mpmath.mpf(0)] * network.num_parameters
-        for step in range(trace.steps):
-            batch = trace.batch(step)
-            gradient = compiled.mean_gradient(theta, [inputs[i] for i in batch],
-                                              [labels[i] for i in batch])
-            velocity = [mu * v + g + wd * t for v, g, t in zip(velocity, gradient, theta)]
-            theta = [t - lr * v for t, v in zip(theta, velocity)]
-            recorded = trace.parameters[step + 1]
-            digits.append(min(_matching_digits(t, r) for t, r in zip(theta, recorded)))
-            differences.append(max(abs(t - mpmath.mpf(str(r)))
-                                   for t, r in zip(theta, recorded)))
-            if rounding:
-                theta = [mpmath.mpf(str(_to_decimal_places(t, r.as_tuple().exponent)))
-                         for t, r in zip(theta, recorded)]
-    return Resimulation(digits, differences, dps)

@@ -41,9 +41,9 @@ def default_dps(trace):
 
 
 def _choose(trace):
-    if trace.samples == 1 and trace.network.bias and trace.optimizer["name"] == "gd":
+    if trace.samples == 1 and trace.network.bias and trace.optimizer.name == "gd":
         return "closed_form"
-    if trace.optimizer["name"] == "sgd" or trace.momentum or trace.weight_decay:
+    if trace.optimizer.name == "sgd" or trace.momentum or trace.weight_decay:
         return "sgd"
     return "cold_start"
 

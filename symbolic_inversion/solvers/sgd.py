@@ -140,7 +140,7 @@ def solve_per_sample(trace, dps, steps=None):
     started = time.perf_counter()
     if not trace.network.bias:
         raise NotSupportedError("per-sample recovery: the ratio trick needs a first-layer bias")
-    if trace.optimizer.get("batch_size", trace.samples) != 1:
+    if (trace.optimizer.batch_size or trace.samples) != 1:
         raise NotSupportedError("per-sample recovery: needs batch size 1")
     total_steps = trace.steps if steps is None else steps
     if not 1 <= total_steps <= trace.steps:
@@ -458,7 +458,7 @@ def solve_schedule_search(trace, dps, steps=None, starts=12, seed=0, box=(-1.0, 
     """
     started = time.perf_counter()
     total = trace.steps if steps is None else steps
-    n, size = trace.samples, trace.optimizer.get("batch_size", trace.samples)
+    n, size = trace.samples, trace.optimizer.batch_size or trace.samples
     count = _schedule_count(n, size, total)
     stats = {"method": "schedule_search", "dps": dps, "starts": starts, "steps_used": total,
              "schedules": count}
@@ -516,11 +516,11 @@ def solve_sgd(trace, dps, steps=None):
     - schedule known, or full batch: :func:`solve_joint`;
     - schedule unknown, batches larger than 1: :func:`solve_schedule_search`.
     """
-    size = trace.optimizer.get("batch_size", trace.samples)
+    size = trace.optimizer.batch_size or trace.samples
     if size == 1 and trace.network.bias:
         return solve_per_sample(trace, dps, steps)
-    if trace.batches is not None or trace.optimizer["name"] == "gd" or size >= trace.samples:
-        if trace.batches is None and trace.optimizer["name"] == "sgd":
+    if trace.batches is not None or trace.optimizer.name == "gd" or size >= trace.samples:
+        if trace.batches is None and trace.optimizer.name == "sgd":
             trace = _with_schedule(trace, [list(range(trace.samples))] * trace.steps)
         return solve_joint(trace, dps, steps)
     return solve_schedule_search(trace, dps, steps)

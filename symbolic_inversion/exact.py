@@ -1,0 +1,86 @@
+"""Exact numbers from user input: decimal strings in, :class:`~decimal.Decimal` or
+:class:`~fractions.Fraction` out, never code.
+
+Files and command lines give numbers as text; a trace's 60 digits must survive a round
+trip, so they are read as decimals (exact) and refused, with a message naming the field,
+when they are anything but a plain finite decimal number.
+"""
+
+import json
+import math
+import re
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+
+from .errors import InputError
+
+__all__ = ["to_decimal", "mpf_fraction"]
+
+_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_MAX_NUMBER_LENGTH = 10_000
+_MAX_EXPONENT = 10_000
+
+
+def to_decimal(value, field):
+    """A finite :class:`Decimal` from a decimal string, an int, a float or a Decimal.
+
+    Anything else, including strings that are not plain decimal numbers, is refused
+    with a message naming ``field``.
+
+    >>> to_decimal("0.4925472", "lr")
+    Decimal('0.4925472')
+    >>> to_decimal("__import__('os')", "lr")
+    Traceback (most recent call last):
+    ...
+    symbolic_inversion.errors.InputError: lr: not a decimal number: "__import__('os')"
+    """
+    if isinstance(value, bool):
+        raise InputError(f"{field}: expected a number, got {json.dumps(value)}")
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        number = Decimal(repr(float(value))) if math.isfinite(value) else Decimal("NaN")
+    elif isinstance(value, str):
+        text = value.strip()
+        if len(text) > _MAX_NUMBER_LENGTH or not _DECIMAL.fullmatch(text):
+            shown = text if len(text) < 60 else text[:57] + "..."
+            raise InputError(f"{field}: not a decimal number: {json.dumps(shown)}")
+        try:
+            number = Decimal(text)
+        except InvalidOperation:  # pragma: no cover - the pattern admits only valid text
+            raise InputError(f"{field}: not a decimal number: {json.dumps(text)}") from None
+    elif isinstance(value, (mpmath.mpf, np.floating)):
+        return to_decimal(str(value) if isinstance(value, mpmath.mpf) else float(value), field)
+    else:
+        raise InputError(f"{field}: expected a number, got {type(value).__name__}")
+    if not number.is_finite():
+        raise InputError(f"{field}: not a finite number: {value}")
+    # Decimal arithmetic on the trace (resolution, exact right-hand sides) overflows its
+    # context far before this; no trained parameter is anywhere near these magnitudes.
+    if not -_MAX_EXPONENT <= number.adjusted() <= _MAX_EXPONENT:
+        raise InputError(f"{field}: exponent out of range (at most 1e+/-{_MAX_EXPONENT}): "
+                         f"{number:.3e}")
+    return number
+
+
+def mpf_fraction(value):
+    """The exact binary value of an mpf as a :class:`Fraction`.
+
+    ``mpmath.mpf(value)`` would round to the current precision, so the bits are read
+    directly (``man_exp`` drops the sign; ``_mpf_`` keeps it).
+
+    >>> import mpmath
+    >>> mpf_fraction(mpmath.mpf("-0.75"))
+    Fraction(-3, 4)
+    """
+    value = value if isinstance(value, mpmath.mpf) else mpmath.mpf(value)
+    sign, man, exp, _ = value._mpf_
+    if not man and exp:
+        raise InputError(f"not a finite number: {value}")
+    number = Fraction(int(man)) * (Fraction(2) ** int(exp))
+    return -number if sign else number

@@ -1,0 +1,256 @@
+r"""Training at any precision, and training replayed from recovered data.
+
+:func:`simulate` trains a network by full-batch gradient descent (the paper's eqs.
+(1)-(6)), minibatch SGD, momentum and weight decay, in mpmath at ``dps`` significant
+digits or in float64 with numpy.  Every step works from the *rounded* parameters the
+observer sees, so a ``dps``-digit trace satisfies the update equations to ``dps`` digits.
+
+:func:`resimulate` trains again from recovered data and reports, step by step, how many
+digits of the trace it reproduces.
+
+The update equations are those of :class:`~symbolic_inversion.optimizers.Optimizer`
+(written once there); the gradient is the network's compiled program
+(:mod:`symbolic_inversion.codegen`).
+"""
+
+import contextlib
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+
+import mpmath
+import numpy as np
+
+from .codegen import compile_network
+from .errors import InputError
+from .exact import to_decimal
+from .network import Network
+from .optimizers import OPTIMIZERS, Optimizer
+from .samples import exact_points, sample_columns
+from .trace import Trace
+
+__all__ = ["simulate", "resimulate", "Resimulation"]
+
+
+def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mpmath",
+             optimizer="gd", batch_size=None, momentum=0, weight_decay=0, seed=None,
+             record_batches=True):
+    """Train ``network`` on ``(inputs, labels)`` and record the trace.
+
+    Parameters
+    ==========
+
+    network : Network
+    inputs, labels : sequences
+        One list per sample (a flat list for one-dimensional data).
+    lr : number or decimal string
+    epochs : int
+        Passes over the data.  Full-batch GD makes one step per epoch; SGD makes
+        ``ceil(n / batch_size)`` steps per epoch, on a fresh shuffle each epoch.
+    init : sequence, optional
+        Initial parameters in trace order; default uniform in ``[0, 1]`` from ``seed``.
+    dps : int
+        Significant digits of the recorded parameters (mpmath backend); the gradient is
+        computed with guard digits from the rounded parameters.
+    backend : ``"mpmath"`` or ``"numpy"``
+        ``"numpy"`` trains in float64 (``dps`` is then 17, round-trip digits).
+    optimizer : ``"gd"`` or ``"sgd"``
+    batch_size, momentum, weight_decay, seed :
+        SGD options (PyTorch's momentum convention); ``seed`` drives a numpy
+        ``Generator`` for the initial parameters and the shuffles.
+    record_batches : bool
+        Record the per-step sample indices (the schedule) in the trace.
+
+    Examples
+    ========
+
+    The paper's Table 1 (``x = 0.6, y = 0.5``, ``w = b = 0.5``, ``lr = 0.1``):
+
+    >>> from symbolic_inversion import Network
+    >>> from symbolic_inversion.simulate import simulate
+    >>> trace = simulate(Network([1, 1], "tanh"), [0.6], [0.5], lr="0.1", epochs=4,
+    ...                  init=[0.5, 0.5], dps=20)
+    >>> [[f"{float(v):.3f}" for v in theta] for theta in trace.parameters]
+    [['0.500', '0.500'], ['0.489', '0.482'], ['0.479', '0.464'], ['0.469', '0.448'], ['0.460', '0.433']]
+    """
+    if not isinstance(network, Network):
+        raise InputError("network: expected a Network")
+    X = sample_columns(inputs, network.input_width, "x")
+    Y = sample_columns(labels, network.output_width, "y", count=len(X))
+    n = len(X)
+    lr_decimal = to_decimal(lr, "lr")
+    if lr_decimal <= 0:
+        raise InputError(f"lr: the learning rate must be positive, got {lr}")
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise InputError(f"epochs: must be a positive integer, got {epochs!r}")
+    if backend not in ("mpmath", "numpy"):
+        raise InputError(f"backend: expected 'mpmath' or 'numpy', got {backend!r}")
+    if isinstance(dps, bool) or not isinstance(dps, int) or not 5 <= dps <= 100_000:
+        raise InputError(f"dps: must be an integer of at least 5, got {dps!r}")
+    if optimizer not in OPTIMIZERS:
+        raise InputError(f"optimizer: expected one of {OPTIMIZERS}, got {optimizer!r}")
+    if optimizer == "sgd":
+        if batch_size is None:
+            raise InputError("batch_size: required for sgd")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) \
+                or not 1 <= batch_size <= n:
+            raise InputError(f"batch_size: must be an integer in 1..{n}, got {batch_size!r}")
+    rng = np.random.default_rng(seed)
+    if init is None:
+        init = [repr(float(v)) for v in rng.uniform(0, 1, network.num_parameters)]
+    init = list(init)
+    if len(init) != network.num_parameters:
+        raise InputError(f"init: expected {network.num_parameters} parameters for "
+                         f"{list(network.layers)}, got {len(init)}")
+    init = [to_decimal(v, f"init[{p}]") for p, v in enumerate(init)]
+    mu, wd = to_decimal(momentum, "momentum"), to_decimal(weight_decay, "weight_decay")
+    if not 0 <= mu < 1:
+        raise InputError(f"momentum: must be in [0, 1), got {momentum}")
+    if wd < 0:
+        raise InputError(f"weight_decay: must be non-negative, got {weight_decay}")
+    rule = Optimizer(optimizer, lr_decimal, mu, wd,
+                     batch_size if optimizer == "sgd" else None)
+
+    schedule = []
+    for _ in range(epochs):
+        if optimizer == "gd":
+            schedule.append(list(range(n)))
+        else:
+            order = [int(i) for i in rng.permutation(n)]
+            schedule += [order[k:k + batch_size] for k in range(0, n, batch_size)]
+
+    compiled = compile_network(network)
+    if backend == "numpy":
+        record = lambda v: f"{float(v):.16e}"  # noqa: E731 - all 17 digits of a double
+        convert = float
+        target = "numpy"
+        working = contextlib.nullcontext()
+    else:
+        record = lambda v: mpmath.nstr(v, dps, strip_zeros=False)  # noqa: E731
+        convert = lambda d: mpmath.mpf(str(d))  # noqa: E731
+        target = "mpmath"
+        working = mpmath.workdps(dps + 15)
+    with working:
+        xs = [[convert(v) for v in x] for x in X]
+        ys = [[convert(v) for v in y] for y in Y]
+        theta = [convert(v) for v in init]
+        velocity = None
+        recorded = [[record(t) for t in theta]]
+        for batch in schedule:
+            gradient = compiled.mean_gradient(theta, [xs[i] for i in batch],
+                                              [ys[i] for i in batch], target)
+            theta, velocity = rule.step(theta, gradient, velocity, number=convert)
+            recorded.append([record(t) for t in theta])
+            theta = [convert(text) for text in recorded[-1]]
+
+    batches = schedule if (optimizer == "sgd" and record_batches) else None
+    return Trace(network, lr_decimal, n, recorded, optimizer=rule, batches=batches)
+
+
+@dataclass
+class Resimulation:
+    """Training replayed from recovered data, compared with the trace step by step.
+
+    Attributes
+    ==========
+
+    digits : list of int
+        For every step ``j = 1..E``: the fewest significant digits, over all
+        parameters, in which the replayed ``theta_j`` agrees with the trace (the
+        trace's own digits when it rounds to exactly the recorded number).
+    differences : list of mpf
+        The largest absolute difference per step.
+    """
+
+    digits: list
+    differences: list
+    dps: int
+
+    @property
+    def min_digits(self):
+        return min(self.digits)
+
+    def to_dict(self):
+        return {"digits": self.digits, "min_digits": self.min_digits,
+                "differences": [mpmath.nstr(v, 3) for v in self.differences],
+                "dps": self.dps}
+
+    def __str__(self):
+        return "digits matching per step: " + " ".join(
+            f"{j}:{d}" for j, d in enumerate(self.digits, 1))
+
+
+def _matching_digits(value, recorded):
+    """Significant digits of ``recorded`` (a Decimal) that ``value`` reproduces."""
+    exponent = recorded.as_tuple().exponent
+    significant = len(recorded.as_tuple().digits)
+    if _to_decimal_places(value, exponent) == recorded:
+        return significant
+    difference = abs(value - mpmath.mpf(str(recorded)))
+    scale = abs(mpmath.mpf(str(recorded))) or mpmath.mpf(10) ** exponent
+    digits = int(mpmath.floor(-mpmath.log10(difference / scale)))
+    return max(0, min(significant, digits))
+
+
+def _to_decimal_places(value, exponent):
+    """``value`` rounded to the decimal place ``10**exponent`` (half even)."""
+    text = mpmath.nstr(value, mpmath.mp.dps, strip_zeros=False, min_fixed=1, max_fixed=0)
+    with localcontext() as context:
+        context.prec = mpmath.mp.dps + 10
+        return Decimal(text).quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_EVEN)
+
+
+def resimulate(trace, samples, dps=None, rounding=True):
+    """Train again from ``samples`` and compare with the trace, step by step.
+
+    Parameters
+    ==========
+
+    trace : Trace
+    samples : list of (x, y) or Solution
+    dps : int, optional
+        Working precision (default: the trace's digits plus 20).
+    rounding : bool
+        Continue every step from the parameters rounded to the trace's decimal places,
+        as an observer's records (and :func:`~symbolic_inversion.simulate`) do;
+        ``False`` trains at full working precision.
+
+    Examples
+    ========
+
+    >>> from symbolic_inversion import Network
+    >>> from symbolic_inversion.simulate import simulate, resimulate
+    >>> trace = simulate(Network([1, 1], "tanh"), [0.6, 0.2], [0.5, 0.4], lr="0.1",
+    ...                  epochs=3, init=[0.5, 0.5], dps=30)
+    >>> resimulate(trace, [([0.6], [0.5]), ([0.2], [0.4])]).digits
+    [30, 30, 30]
+    >>> resimulate(trace, [([0.6], [0.5]), ([0.2], [0.401])]).digits
+    [3, 3, 3]
+    """
+    if not isinstance(trace, Trace):
+        raise InputError("resimulate: expected a Trace")
+    network = trace.network
+    points = exact_points(samples, network)
+    if len(points) != trace.samples:
+        raise InputError(f"samples: the trace has {trace.samples} samples, got {len(points)}")
+    if dps is None:
+        dps = max(trace.digits, 15) + 20
+    compiled = compile_network(network)
+    d = network.input_width
+    digits, differences = [], []
+    with mpmath.workdps(dps):
+        data = [[mpmath.mpf(v.numerator) / v.denominator for v in point] for point in points]
+        inputs, labels = [p[:d] for p in data], [p[d:] for p in data]
+        theta, velocity = trace.theta(0), None
+        for step in range(trace.steps):
+            batch = trace.batch(step)
+            gradient = compiled.mean_gradient(theta, [inputs[i] for i in batch],
+                                              [labels[i] for i in batch])
+            theta, velocity = trace.optimizer.step(theta, gradient, velocity, mpmath.mpf)
+            recorded = trace.parameters[step + 1]
+            digits.append(min(_matching_digits(t, r) for t, r in zip(theta, recorded)))
+            differences.append(max(abs(t - mpmath.mpf(str(r)))
+                                   for t, r in zip(theta, recorded)))
+            if rounding:
+                theta = [mpmath.mpf(str(_to_decimal_places(t, r.as_tuple().exponent)))
+                         for t, r in zip(theta, recorded)]
+    return Resimulation(digits, differences, dps)

@@ -1,0 +1,125 @@
+"""The optimizer step and its inverse (symbolic_inversion.optimizers).
+
+References are written out by hand from PyTorch's documented update
+(``torch.optim.SGD``: d = g + wd * p; buf = mu * buf + d, buf = d at the first step;
+p = p - lr * buf), not taken from the code under test.
+"""
+
+from decimal import Decimal
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+import pytest
+
+from symbolic_inversion import InputError, Network, Trace
+from symbolic_inversion.optimizers import Optimizer
+
+THETAS = [[Fraction(1, 2), Fraction(-3, 4)], [Fraction(1, 3), Fraction(1, 5)]]
+GRADS = [[Fraction(2, 7), Fraction(-1, 9)], [Fraction(5, 11), Fraction(3, 13)],
+         [Fraction(-1, 17), Fraction(1, 19)]]
+
+
+def pytorch_sgd(theta, gradients, lr, mu, wd):
+    """Three steps of torch.optim.SGD's update, written out with Fractions."""
+    path, buf = [list(theta)], None
+    for g in gradients:
+        d = [gi + wd * p for gi, p in zip(g, theta)]
+        buf = d if buf is None else [mu * b + di for b, di in zip(buf, d)]
+        theta = [p - lr * b for p, b in zip(theta, buf)]
+        path.append(theta)
+    return path
+
+
+@pytest.mark.parametrize("momentum,weight_decay", [("0", "0"), ("0.9", "0"),
+                                                   ("0", "0.01"), ("0.5", "0.02")])
+def test_step_is_pytorch_sgd_and_the_inverse_undoes_it_exactly(momentum, weight_decay):
+    opt = Optimizer("sgd", "0.1", momentum, weight_decay, batch_size=1)
+    lr, mu, wd = (Fraction(v) for v in ("0.1", momentum, weight_decay))
+    expected = pytorch_sgd(THETAS[0], GRADS, lr, mu, wd)
+    theta, velocity, path = THETAS[0], None, [THETAS[0]]
+    for g in GRADS:
+        theta, velocity = opt.step(theta, g, velocity)
+        path.append(theta)
+    assert path == expected
+    assert opt.observed_gradients(path) == GRADS
+
+
+def test_generic_over_mpmath_float_and_numpy_dtypes():
+    opt = Optimizer("gd", "0.1", "0.9", "0.01")
+    exact = pytorch_sgd(THETAS[0], GRADS, Fraction("0.1"), Fraction("0.9"), Fraction("0.01"))
+    with mpmath.workdps(50):
+        path, theta, velocity = [], [mpmath.mpf(t.numerator) / t.denominator
+                                     for t in THETAS[0]], None
+        for g in GRADS:
+            g = [mpmath.mpf(v.numerator) / v.denominator for v in g]
+            theta, velocity = opt.step(theta, g, velocity)
+            path.append(theta)
+        assert all(isinstance(v, mpmath.mpf) for v in theta)
+        assert max(abs(a - mpmath.mpf(b.numerator) / b.denominator)
+                   for got, ref in zip(path, exact[1:]) for a, b in zip(got, ref)) < 1e-45
+    for dtype in (np.float64, np.float32):
+        theta, velocity = np.array([float(t) for t in THETAS[0]], dtype=dtype), None
+        for g in GRADS:
+            theta, velocity = opt.step(theta, np.array([float(v) for v in g], dtype=dtype),
+                                       velocity)
+        assert theta.dtype == dtype  # the coefficients are rounded to the data's format
+        assert np.allclose(theta, [float(v) for v in exact[-1]],
+                           atol=10 * np.finfo(dtype).eps)
+    floats = opt.observed_gradients([[float(v) for v in t] for t in exact])
+    assert np.allclose(floats, [[float(v) for v in g] for g in GRADS], atol=1e-13)
+    arrays = opt.observed_gradients([np.array([float(v) for v in t]) for t in exact])
+    assert np.allclose(np.array(arrays), np.array(floats), atol=0)
+
+
+def test_exact_fields_and_file_object_round_trip():
+    opt = Optimizer.from_dict({"name": "sgd", "lr": "0.10", "batch_size": 2,
+                               "momentum": Decimal("0.9"), "weight_decay": "0"})
+    assert opt.lr == Decimal("0.10") and str(opt.lr) == "0.10"
+    assert opt.to_dict() == {"name": "sgd", "lr": "0.10", "batch_size": 2, "momentum": "0.9"}
+    assert Optimizer.from_dict(opt.to_dict()) == opt
+    assert opt.replace(momentum="0").to_dict() == {"name": "sgd", "lr": "0.10",
+                                                   "batch_size": 2}
+    with pytest.raises(Exception):
+        opt.lr = Decimal(1)  # frozen
+    # compatibility with the 0.1 dictionaries
+    assert opt["name"] == "sgd" and opt.get("weight_decay", 7) == 7
+
+
+@pytest.mark.parametrize("fields,named", [
+    ({"name": "adam", "lr": "0.1"}, "optimizer.name"),
+    ({"name": "gd", "lr": "-0.1"}, "optimizer.lr"),
+    ({"name": "gd", "lr": "exp(1)"}, "optimizer.lr"),
+    ({"name": "gd"}, "optimizer.lr"),
+    ({"name": "gd", "lr": "0.1", "momentum": "1"}, "optimizer.momentum"),
+    ({"name": "gd", "lr": "0.1", "weight_decay": "-1e-3"}, "optimizer.weight_decay"),
+    ({"name": "sgd", "lr": "0.1"}, "optimizer.batch_size"),
+    ({"name": "sgd", "lr": "0.1", "batch_size": 0}, "optimizer.batch_size"),
+    ({"name": "sgd", "lr": "0.1", "batch_size": True}, "optimizer.batch_size"),
+    ([], "optimizer"),
+])
+def test_bad_fields_are_input_errors_naming_the_field(fields, named):
+    with pytest.raises(InputError, match=f"^{named}"):
+        Optimizer.from_dict(fields)
+
+
+def test_trace_carries_a_typed_optimizer_and_writes_the_same_file():
+    trace = Trace(Network([1, 1]), "0.1", 2, [["0.5", "0.5"], ["0.49", "0.48"]],
+                  optimizer={"name": "sgd", "batch_size": 2, "momentum": "0.5"},
+                  batches=[[0, 1]])
+    assert isinstance(trace.optimizer, Optimizer) and trace.optimizer.name == "sgd"
+    assert trace.to_dict()["optimizer"] == {"name": "sgd", "lr": "0.1", "batch_size": 2,
+                                            "momentum": "0.5"}
+    with pytest.raises(InputError, match="optimizer.batch_size"):
+        Trace(Network([1, 1]), "0.1", 2, [["0.5", "0.5"], ["0.49", "0.48"]],
+              optimizer={"name": "sgd", "batch_size": 3})
+    same = Trace(trace.network, trace.lr, 2, trace.parameters, optimizer=trace.optimizer,
+                 batches=trace.batches)
+    assert same.to_json() == trace.to_json()
+
+
+def test_gradient_uncertainty_of_the_inverse():
+    opt = Optimizer("gd", "0.1", momentum="0.5", weight_decay="0.2")
+    with mpmath.workdps(30):
+        assert opt.gradient_uncertainty(Decimal("1e-7")) == \
+            mpmath.mpf("1e-7") * (mpmath.mpf("1.5") / mpmath.mpf("0.1") + mpmath.mpf("0.1"))
