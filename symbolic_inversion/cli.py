@@ -12,8 +12,10 @@ import sys
 
 from . import __version__
 from .errors import InputError
+from .exact import to_decimal
 from .network import ACTIVATIONS, Network
-from .trace import Trace, simulate, to_decimal
+from .simulate import simulate
+from .trace import Trace
 
 __all__ = ["main", "build_parser"]
 
@@ -171,7 +173,12 @@ def run_derive(args):
 def run_recover(args):
     from .solvers import recover
     trace = Trace.read(args.trace)
-    solution = recover(trace, method=args.method, dps=args.dps, steps=args.steps)
+    if args.attempts is not None and args.attempts < 1:
+        raise InputError(f"--attempts: must be a positive integer, got {args.attempts}")
+    # Only what the user chose is passed: the defaults are recover()'s own.
+    chosen = {key: getattr(args, key) for key in ("backend", "seed", "attempts")
+              if getattr(args, key) is not None}
+    solution = recover(trace, method=args.method, dps=args.dps, steps=args.steps, **chosen)
     certificate = None
     if getattr(args, "certify", False):
         from .verify import certify
@@ -254,8 +261,16 @@ def run_certify(args):
 
 # -- wiring ---------------------------------------------------------------------------
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: bad options exit 2 with one line on stderr,
+    like every other bad input (``--help`` shows the usage)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="symbolic-inversion",
         description="Recover training data from neural-network parameter traces.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -303,6 +318,13 @@ def build_parser():
     p.add_argument("--dps", type=int, help="working precision (default: trace digits + 20)")
     p.add_argument("--steps", type=int, help="use only the first STEPS steps")
     p.add_argument("--method", default="auto", help="solver name (default auto)")
+    p.add_argument("--backend", choices=("auto", "mpmath", "flint"),
+                   help="arithmetic of the solvers: python-flint's arb when installed "
+                        "(auto, the default), or mpmath (no extra dependency)")
+    p.add_argument("--seed", type=int, help="seed of the random start systems and "
+                                            "directions (default 0: reproducible)")
+    p.add_argument("--attempts", type=int, help="how many starts/paths a solver tries "
+                                                "before giving up (default: the solver's own)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--certify", action="store_true",
                    help="also prove (interval arithmetic) that an exact solution is next to "

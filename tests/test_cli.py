@@ -152,3 +152,37 @@ def test_unknown_method_and_too_little_precision_are_input_errors(tmp_path):
     simulate(Network([1, 1]), ["0.6"], ["0.5"], "0.1", 2, init=["0.5", "0.5"], dps=20).write(path)
     assert_clean_error(run("recover", path, "--method", "magic"), 2, "magic")
     assert_clean_error(run("recover", path, "--dps", "3"), 2, "dps")
+
+
+def test_recover_passes_backend_seed_and_attempts(tmp_path, monkeypatch, capsys):
+    """The options reach recover() unchanged; only the ones given are passed."""
+    import symbolic_inversion.solvers as solvers
+    from symbolic_inversion.cli import main
+    path = tmp_path / "trace.json"
+    simulate(Network([1, 1]), ["0.6"], ["0.5"], "0.1", 2, init=["0.5", "0.5"], dps=20).write(path)
+    calls = []
+    real = solvers.recover
+
+    def spy(trace, **options):
+        calls.append(options)
+        return real(trace, method=options["method"], dps=options["dps"],
+                    steps=options["steps"])
+    monkeypatch.setattr(solvers, "recover", spy)
+    assert main(["recover", str(path), "--backend", "mpmath", "--seed", "7",
+                 "--attempts", "3", "--json"]) == 0
+    assert main(["recover", str(path), "--json"]) == 0
+    capsys.readouterr()
+    assert calls[0] == {"method": "auto", "dps": None, "steps": None, "backend": "mpmath",
+                        "seed": 7, "attempts": 3}
+    assert calls[1] == {"method": "auto", "dps": None, "steps": None}
+
+
+@pytest.mark.parametrize("args,mentions", [
+    (["--backend", "gmpy"], "--backend"),
+    (["--seed", "x"], "--seed"),
+    (["--attempts", "0"], "--attempts"),
+])
+def test_bad_recover_options_exit_2(tmp_path, args, mentions):
+    path = tmp_path / "trace.json"
+    simulate(Network([1, 1]), ["0.6"], ["0.5"], "0.1", 2, init=["0.5", "0.5"], dps=20).write(path)
+    assert_clean_error(run("recover", path, *args), 2, mentions)
