@@ -1,0 +1,55 @@
+"""Shared small problems for the certificate tests.
+
+Reference values come from outside the code under test: the data that generated a
+simulated trace, the root of the paper's Example 2 printed by Mathematica's FindRoot
+(refined here by a plain Newton iteration, which the certificate does not trust), and
+exact rationals for the enclosures of decimal numbers.
+"""
+
+import importlib.util
+
+import mpmath
+import pytest
+
+from symbolic_inversion import InversionSystem, Network, simulate
+from symbolic_inversion.paper import example_2_trace
+
+HAVE_FLINT = importlib.util.find_spec("flint") is not None
+# python-flint is an optional extra: on a core install the arb back end is not there to
+# test (and certify(..., backend="arb") refuses it with an InputError, tested below).
+BACKENDS = ["iv", pytest.param("arb", marks=pytest.mark.skipif(
+    not HAVE_FLINT, reason="python-flint not installed (core install)"))]
+NEURON = Network([1, 1], "tanh")
+X4, Y4 = [0.6, 0.2, 0.1, 0.9], [0.5, 0.4, 0.3, 0.6]
+# Mathematica's FindRoot on the paper's eq. (12) (shared/notes/numerics.md, 12 digits).
+FINDROOT = {"x": ["0.599960998957", "0.200117798297"],
+            "y": ["0.500027133746", "0.400006731222"]}
+
+
+def pairs(xs, ys):
+    return [([x], [y]) for x, y in zip(xs, ys)]
+
+
+@pytest.fixture(scope="session")
+def example_2_root():
+    """The root of the 7-digit system, refined from FindRoot's digits by Newton at 80
+    digits (an input to the proof, not part of it)."""
+    system = InversionSystem.from_trace(example_2_trace())
+    with mpmath.workdps(80):
+        X = [[mpmath.mpf(v)] for v in FINDROOT["x"]]
+        Y = [[mpmath.mpf(v)] for v in FINDROOT["y"]]
+        for _ in range(6):
+            step = mpmath.lu_solve(system.jacobian(X, Y), mpmath.matrix(system.residual(X, Y)))
+            X = [[X[i][0] - step[2 * i]] for i in range(2)]
+            Y = [[Y[i][0] - step[2 * i + 1]] for i in range(2)]
+    return list(zip(X, Y))
+
+
+@pytest.fixture(scope="session")
+def trace_4_square():
+    return simulate(NEURON, X4, Y4, lr="0.1", epochs=4, init=[0.5, 0.5], dps=60)
+
+
+@pytest.fixture(scope="session")
+def trace_4_long():
+    return simulate(NEURON, X4, Y4, lr="0.1", epochs=6, init=[0.5, 0.5], dps=60)
