@@ -10,7 +10,7 @@ import sympy as sp
 from symbolic_inversion import (InversionSystem, Network, compile_network,
                                 one_sample_closed_form, recover, simulate)
 from symbolic_inversion.codegen import LayerwiseFloat64, shared_subexpressions
-from symbolic_inversion.solvers.closed_form import one_sample_input
+from symbolic_inversion.solvers.ratio import one_sample_input
 
 NET_342 = Network([3, 4, 2], ["sigmoid", "identity"])
 X_342, Y_342 = ["0.3", "-0.7", "0.45"], ["0.2", "-0.9"]

@@ -17,7 +17,7 @@ from symbolic_inversion.cli import main
 from symbolic_inversion.paper import example_2, example_2_trace
 from symbolic_inversion.solvers import SOLVERS, Status, recover
 from symbolic_inversion.solvers.pipeline import same_dataset, solve_cold_start
-from symbolic_inversion.solvers.refine import gauss_newton
+from symbolic_inversion.solvers.newton import gauss_newton
 
 NEURON = Network([1, 1], "tanh")
 
@@ -136,14 +136,17 @@ def test_cli_refuses_noise_with_the_reason(tmp_path, capsys):
 
 def _exact_path_stub(trace, xs, ys, outcome):
     """A path that reports ``outcome`` for an exact trace (decision logic only)."""
-    def path(trace_, steps, backend, rng, dps):
+    from symbolic_inversion.solvers.tracking import PathCode, PathResult
+
+    def path(trace_, steps, arithmetic, rng, dps):
         if outcome == "stalled_near_end":
-            with mpmath.workdps(dps):
-                endpoint = [mpmath.mpf(v) + mpmath.mpf("1e-25") for pair in zip(xs, ys)
-                            for v in pair]
-            return None, {"reason": "step size fell below 1e-12 at t = 0.999990",
-                          "stalled_at": 0.99999, "endpoint": endpoint}
-        return None, {"reason": "step size fell below 1e-12 at t = 0.500000"}
+            with arithmetic.workdps(dps):
+                endpoint = arithmetic.asarray([mpmath.mpf(v) + mpmath.mpf("1e-25")
+                                               for pair in zip(xs, ys) for v in pair])
+            return PathResult(PathCode.STALLED, reason="step size fell below 1e-12 at "
+                              "t = 0.999990", t=0.99999, last=endpoint), {}
+        return PathResult(PathCode.STALLED, reason="step size fell below 1e-12 at "
+                          "t = 0.500000", t=0.5), {}
     return path
 
 

@@ -20,24 +20,22 @@ name            when
 import mpmath
 
 from ..errors import InputError, NotSupportedError
+from ..precision import default_dps
 from ..trace import Trace
-from .closed_form import solve_closed_form
+from .options import RecoverOptions, make_options
+from .ratio import solve_closed_form
 from .sgd import solve_joint, solve_per_sample, solve_schedule_search, solve_sgd
 from .solution import RecoveryError, Solution, Status
 from .pipeline import solve_cold_start, solve_homotopy, solve_moments
 
-__all__ = ["recover", "SOLVERS", "default_dps", "Solution", "Status", "RecoveryError"]
+__all__ = ["recover", "SOLVERS", "default_dps", "Solution", "Status", "RecoveryError",
+           "RecoverOptions"]
 
 SOLVERS = {"closed_form": solve_closed_form}
 SOLVERS.update({"cold_start": solve_cold_start, "moments": solve_moments,
                 "homotopy": solve_homotopy})
 SOLVERS.update({"sgd": solve_sgd, "per_sample": solve_per_sample,
                 "known_schedule": solve_joint, "schedule_search": solve_schedule_search})
-
-
-def default_dps(trace):
-    """Working precision for a trace: its digits plus 20 guard digits, at least 30."""
-    return max(30, trace.digits + 20)
 
 
 def _choose(trace):
@@ -48,7 +46,8 @@ def _choose(trace):
     return "cold_start"
 
 
-def recover(trace, method="auto", dps=None, steps=None, verify=False):
+def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, attempts=None,
+            verify=False):
     """Recover the training data behind ``trace``.
 
     Parameters
@@ -58,10 +57,17 @@ def recover(trace, method="auto", dps=None, steps=None, verify=False):
     method : str
         A name from ``SOLVERS`` or ``"auto"``.
     dps : int, optional
-        Working precision in decimal digits (default :func:`default_dps`).  mpmath's
-        global precision is restored afterwards.
+        Working precision in decimal digits (default
+        :func:`~symbolic_inversion.precision.default_dps`).  mpmath's global precision is
+        never changed.
     steps : int, optional
         Use only the first ``steps`` steps of the trace (default: all).
+    backend : ``"mpmath"``, ``"arb"`` (alias ``"flint"``) or ``None``/``"auto"``
+        Arithmetic of the solvers (arb if python-flint is installed).
+    seed : int
+        Seeds every random choice (paths, starts): results are reproducible.
+    attempts : int, optional
+        Paths (cold start) or starts (SGD solvers) to try; default: the solver's own.
     verify : bool
         Raise :class:`RecoveryError` unless the status is ``converged``.
 
@@ -81,14 +87,11 @@ def recover(trace, method="auto", dps=None, steps=None, verify=False):
     """
     if not isinstance(trace, Trace):
         raise InputError("recover: expected a Trace")
-    if dps is None:
-        dps = default_dps(trace)
-    if isinstance(dps, bool) or not isinstance(dps, int) or dps < 10:
-        raise InputError(f"dps: must be an integer of at least 10, got {dps!r}")
+    options = make_options(trace, method, dps, steps, backend, seed, attempts)
     name = _choose(trace) if method == "auto" else method
     if name not in SOLVERS:
         raise InputError(f"method: unknown solver {name!r}; known: {', '.join(SOLVERS)}")
-    solution = SOLVERS[name](trace, dps=dps, steps=steps)
+    solution = SOLVERS[name](trace, options)
     if verify:
         solution.raise_for_status()
     return solution

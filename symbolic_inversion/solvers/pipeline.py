@@ -20,30 +20,77 @@ import time
 
 import mpmath
 
-from ..backends import get_backend
+from ..precision import refine_dps, tracking_dps
 from ..system import InversionSystem
-from .assess import assess
-from .homotopy import parameter_homotopy_path, solve_steps, tracking_dps
-from .refine import gauss_newton, refine_dps
+from .evaluation import real_arithmetic, trace_evaluator
+from .homotopies import MomentHomotopy, ParameterHomotopy, solve_steps, taylor_radius
+from .judge import Judge, elapsed
+from .options import solver
 from .solution import Solution, Status, same_dataset
+from .tracking import PathCode, PathResult, Tracker, TrackerOptions, random_gamma
 
 __all__ = ["run_pipeline", "PATHS", "same_dataset", "solve_cold_start", "solve_moments",
-           "solve_homotopy"]
+           "solve_homotopy", "parameter_homotopy_path", "moment_homotopy_path"]
 
 
-def _moment_path(*args):
-    from .moments import moment_homotopy_path
-    return moment_homotopy_path(*args)
+def _track(homotopy_of, trace, steps, arithmetic, rng, dps, **info):
+    """Track one path in the complex sibling of ``arithmetic`` at ``dps`` digits."""
+    complex_ = arithmetic.complexify()
+    with complex_.workdps(dps):
+        evaluator = trace_evaluator(trace, complex_, steps)
+        homotopy = homotopy_of(evaluator, complex_)
+        gamma = random_gamma(rng)
+        path = Tracker(complex_, TrackerOptions(dps)).track(homotopy, gamma)
+    return path, dict({"gamma": mpmath.nstr(gamma, 6)}, **info)
 
 
-PATHS = {"homotopy": parameter_homotopy_path, "moments": _moment_path}
+def parameter_homotopy_path(trace, steps, arithmetic, rng, dps):
+    """One path of the parameter homotopy on ``steps``: ``(PathResult, info)``."""
+    return _track(lambda ev, A: ParameterHomotopy(ev, A, rng), trace, steps, arithmetic,
+                  rng, dps)
+
+
+def moment_homotopy_path(trace, steps, arithmetic, rng, dps):
+    """One path of the moment homotopy on ``steps``: ``(PathResult, info)``."""
+    network = trace.network
+    if network.input_width != 1 or network.output_width != 1:
+        return PathResult(PathCode.NO_START, reason="the moment homotopy needs one input "
+                          "and one output"), {}
+    radius = taylor_radius(trace, steps)
+    return _track(lambda ev, A: MomentHomotopy(ev, A, rng, radius, len(steps)), trace,
+                  steps, arithmetic, rng, dps, radius=radius)
+
+
+PATHS = {"homotopy": parameter_homotopy_path, "moments": moment_homotopy_path}
 
 
 def _schedule(method, attempts):
-    """Which path to run at each attempt: ``auto`` mixes methods."""
+    """Which path to run at each attempt: a list of kinds is tried in turn."""
     if isinstance(method, (list, tuple)):
         return [method[k % len(method)] for k in range(attempts)]
     return [method] * attempts
+
+
+def _record(path, info, kind):
+    """The JSON-able summary of a path."""
+    info = dict(info, path=kind, code=path.code.value, path_steps=path.steps,
+                newton=path.newton, reason=path.reason)
+    if path.imaginary is not None:
+        info["imaginary"] = path.imaginary
+    if path.stalled_near_end:
+        info["stalled_at"] = path.t
+    return info
+
+
+def _endpoint(path, arithmetic):
+    """Where a path that did not reach a real root ended (complex root or a stall next to
+    ``t = 1``), as mpmath numbers; ``None`` otherwise."""
+    to_mp = arithmetic.to_mpmath
+    if path.code is PathCode.COMPLEX_END:
+        return [to_mp(v) for v in path.u]
+    if path.stalled_near_end:
+        return [to_mp(v) for v in path.last]
+    return None
 
 
 def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, seed=0,
@@ -57,72 +104,36 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     method : str or list of str
         A key of :data:`PATHS`, or a list tried in turn (one path per attempt).
     dps : int, optional
-        Precision of the refinement (raised to :func:`refine_dps` if lower).
+        Precision of the refinement (raised to :func:`~symbolic_inversion.precision.
+        refine_dps` if lower).
     steps : int, optional
         Use only the first ``steps`` steps.
-    backend : ``"mpmath"``, ``"flint"`` or ``None`` (flint if installed)
+    backend : ``"mpmath"``, ``"arb"`` (``"flint"``) or ``None`` (arb if installed)
     attempts : int
         Paths tried before giving up.
     seed : int
         Seeds the random ``gamma`` and start data: results are reproducible.
     """
     started = time.perf_counter()
-    backend = get_backend(backend)
+    arithmetic = real_arithmetic(backend)
     system = InversionSystem.from_trace(trace, steps)
     counts = system.counts
     name = method if isinstance(method, str) else "+".join(method)
-    base = {"method": name, "backend": backend.name, "equations": counts["equations"],
-            "unknowns": counts["unknowns"]}
+    base = {"method": name, "backend": arithmetic.backend.name,
+            "equations": counts["equations"], "unknowns": counts["unknowns"]}
     if counts["equations"] < counts["unknowns"]:
-        base["time"] = round(time.perf_counter() - started, 4)
+        base["time"] = elapsed(started)
         return Solution([], Status.UNDERDETERMINED, None, 0, base,
                         f"{counts['equations']} equations for {counts['unknowns']} unknowns: "
                         f"at least {counts['min_steps']} steps are needed")
     spare = counts["equations"] > counts["unknowns"]
     track_dps = tracking_dps(trace)
-    polish_dps = refine_dps(trace, dps)
+    history = []
+    judge = Judge(system, refine_dps(trace, dps), arithmetic, name,
+                  policy="first" if spare else "confirm", started=started,
+                  stats=dict(base, tracking_dps=track_dps, paths=history))
     square = solve_steps(trace, square=homotopy_steps)
-    history, accepted, rejected, complex_ends = [], [], [], []
-    d = trace.network.input_width
-    width = d + trace.network.output_width
-
-    def judge(u, attempt, info):
-        """Refine ``u`` on every step and let :func:`assess` decide."""
-        inputs = [u[i * width: i * width + d] for i in range(trace.samples)]
-        labels = [u[i * width + d: (i + 1) * width] for i in range(trace.samples)]
-        inputs, labels, polish = gauss_newton(trace, inputs, labels, polish_dps,
-                                              steps=system.steps, backend=backend)
-        info["refine_iterations"] = polish["iterations"]
-        with mpmath.workdps(polish_dps):
-            stats = dict(base, attempts=attempt + 1, tracking_dps=track_dps,
-                         refine_iterations=polish["iterations"], paths=history)
-            solution = assess(system, inputs, labels, name, started, polish_dps, stats)
-        info["status"] = solution.status.value
-        return solution
-
-    def settle(solution):
-        """``None`` to go on searching, or the final :class:`Solution`."""
-        if not solution.ok:
-            rejected.append(solution)
-            return None
-        if spare:
-            return solution
-        if any(not same_dataset(solution.samples, other.samples,
-                                mpmath.mpf(10) ** (-max(other.digits, 3)))
-               for other in accepted):
-            first = accepted[0]
-            return Solution(first.samples + solution.samples, Status.NOT_UNIQUE,
-                            solution.residual, 0, solution.stats,
-                            "two different datasets explain every step (both listed); the "
-                            "trace has no spare steps to tell them apart, add steps")
-        accepted.append(solution)
-        if len(accepted) == 2:
-            accepted[0].detail = ("square system: no spare steps to reject other roots; "
-                                  "two independent paths reached this dataset")
-            accepted[0].stats["time"] = round(time.perf_counter() - started, 4)
-            return accepted[0]
-        return None
-
+    complex_ends = []
     schedule = _schedule(method, attempts)
     for attempt in range(attempts):
         kind = schedule[attempt]
@@ -132,26 +143,27 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             kind = next((k for k in schedule[attempt:] if k != kind), kind)
         # string seeds: consecutive integer seeds give nearly equal first draws (gammas)
         rng = random.Random(f"symbolic_inversion:{seed}:{attempt}")
-        u, info = PATHS[kind](trace, square, backend, rng, track_dps)
-        endpoint = info.pop("endpoint", None)
-        info = dict(info, path=kind)
+        path, info = PATHS[kind](trace, square, arithmetic, rng, track_dps)
+        info = _record(path, info, kind)
         history.append(info)
-        if u is None and endpoint is not None and "stalled_at" in info:
+        u = path.real
+        endpoint = _endpoint(path, arithmetic.complexify())
+        if u is None and path.stalled_near_end:
             # Stalled just before t = 1: usually next to a root that is too ill-conditioned
             # for the tracking precision (measured at n = 24); refine it on every step at
-            # the refinement precision, and let assess judge.
+            # the refinement precision, and let the judge decide.
             u = [mpmath.re(v) for v in endpoint]
             info["refined_from_stall"] = True
         if u is None:
             if endpoint is not None:
                 complex_ends.append((attempt, info, endpoint))
             continue
-        final = settle(judge(u, attempt, info))
+        final = judge.add(judge.judge_vector(u, info, attempts=attempt + 1))
         if final is not None:
             return final
-    if not accepted and complex_ends:
+    if not judge.accepted and complex_ends:
         # No path reached a real root.  The real parts of the complex roots start a real
-        # least-squares fit on every step: it may still reach the data (then assess
+        # least-squares fit on every step: it may still reach the data (then the judge
         # vouches for it), and otherwise its residual measures how far the trace is from
         # anything a dataset of this size explains.
         tried = []
@@ -161,24 +173,19 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                 continue
             tried.append(start)
             info["least_squares_from_real_part"] = True
-            final = settle(judge(start, attempt, info))
+            final = judge.add(judge.judge_vector(start, info, attempts=attempt + 1))
             if final is not None:
                 return final
-    stats = dict(base, attempts=len(history), paths=history,
-                 time=round(time.perf_counter() - started, 4))
-    if accepted:
-        solution = accepted[0]
-        solution.detail = ("square system: no spare steps to reject other roots and only one "
-                           "path reached this dataset")
-        return solution
+    stats = dict(base, attempts=len(history), paths=history)
+    if judge.accepted:
+        return judge.verdict(stats, "")
+    stats["time"] = elapsed(started)
     # A path "decides" when it ends at a root of the square subsystem (a real one, then
     # refined and judged, or a complex one) or diverges to infinity.  Paths that stalled
     # say nothing about the trace.
-    decided = sum(1 for h in history
-                  if "imaginary" in h or "went to infinity" in (h.get("reason") or ""))
-    if rejected:
-        best = min(rejected, key=lambda s: s.residual if mpmath.isfinite(s.residual)
-                   else mpmath.inf)
+    decided = sum(1 for h in history if h["code"] in ("success", "complex_end", "at_infinity"))
+    best = judge.best_rejected()
+    if best is not None:
         # Only a residual far above the rounding allowance, from at least two paths that
         # ended at roots, says "no such dataset"; just above it, the trace may be too
         # short or too rounded for n samples.
@@ -186,10 +193,11 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                 and best.residual > 1000 * best.stats["tolerance"]:
             best.stats.update(stats)
             best.detail = (f"{decided} of {len(history)} paths ended at roots of the square "
-                           f"subsystem or at infinity, none of them a dataset that explains the trace; the "
-                           f"best real least-squares fit found on all {system.steps} steps leaves "
-                           f"residual {mpmath.nstr(best.residual, 3)} (the trace's rounding "
-                           f"allows {mpmath.nstr(best.stats['tolerance'], 3)}): no dataset of "
+                           f"subsystem or at infinity, none of them a dataset that explains "
+                           f"the trace; the best real least-squares fit found on all "
+                           f"{system.steps} steps leaves residual "
+                           f"{mpmath.nstr(best.residual, 3)} (the trace's rounding allows "
+                           f"{mpmath.nstr(best.stats['tolerance'], 3)}): no dataset of "
                            f"{trace.samples} samples was found that explains the trace")
             return best
         return Solution(best.samples, Status.NOT_CONVERGED, best.residual, 0, stats,
@@ -200,17 +208,25 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                     f"none of {len(history)} paths reached a real root ({reasons})")
 
 
-def solve_moments(trace, dps=None, steps=None, backend=None, attempts=6, seed=0):
+def _run(trace, kinds, options):
+    return run_pipeline(trace, kinds, options.dps, options.steps, options.backend,
+                        options.attempts_or(6), options.seed)
+
+
+@solver
+def solve_moments(trace, options):
     """Moment homotopy paths (one input, one output), refined and judged."""
-    return run_pipeline(trace, "moments", dps, steps, backend, attempts, seed)
+    return _run(trace, "moments", options)
 
 
-def solve_homotopy(trace, dps=None, steps=None, backend=None, attempts=6, seed=0):
+@solver
+def solve_homotopy(trace, options):
     """Parameter homotopy paths (any network), refined and judged."""
-    return run_pipeline(trace, "homotopy", dps, steps, backend, attempts, seed)
+    return _run(trace, "homotopy", options)
 
 
-def solve_cold_start(trace, dps=None, steps=None, backend=None, attempts=6, seed=0):
+@solver
+def solve_cold_start(trace, options):
     """The default for several samples: moment homotopy paths where the network has one
     input and one output (two of every three attempts), parameter homotopy otherwise.
 
@@ -234,4 +250,4 @@ def solve_cold_start(trace, dps=None, steps=None, backend=None, attempts=6, seed
         kinds = ["moments", "moments", "homotopy"]
     else:
         kinds = ["homotopy"]
-    return run_pipeline(trace, kinds, dps, steps, backend, attempts, seed)
+    return _run(trace, kinds, options)

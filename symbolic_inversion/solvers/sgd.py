@@ -30,11 +30,13 @@ import mpmath
 import numpy as np
 
 from ..errors import InputError, NotSupportedError
+from ..precision import screening_dps
 from ..system import InversionSystem, least_squares
 from ..trace import Trace
-from .assess import assess
-from .closed_form import one_sample_input
-from .refine import gauss_newton
+from .evaluation import real_arithmetic
+from .judge import Judge, assess, dataset_text, elapsed
+from .options import solver
+from .ratio import one_sample_input
 from .solution import Solution, Status, same_dataset
 
 __all__ = ["solve_sgd", "solve_per_sample", "solve_joint", "solve_schedule_search",
@@ -42,19 +44,6 @@ __all__ = ["solve_sgd", "solve_per_sample", "solve_joint", "solve_schedule_searc
 
 # Unknown-schedule search stops before more schedules than this: each one is a cold solve.
 MAX_SCHEDULES = 400
-
-
-def _elapsed(started):
-    return round(time.perf_counter() - started, 4)
-
-
-def _text(value, digits=25):
-    return mpmath.nstr(value, digits, strip_zeros=False)
-
-
-def _dataset_text(samples, digits=25):
-    return [{"x": [_text(v, digits) for v in x], "y": [_text(v, digits) for v in y]}
-            for x, y in samples]
 
 
 def _with_schedule(trace, batches):
@@ -113,7 +102,8 @@ def _one_step_labels(trace, step, x, gradient):
     return [labels[o] for o in range(m)]
 
 
-def solve_per_sample(trace, dps, steps=None):
+@solver
+def solve_per_sample(trace, options):
     """Batch size 1: one closed form per step, repeats merged into the dataset.
 
     The schedule is not needed.  Every step whose first-layer bias moved measurably gives
@@ -137,6 +127,7 @@ def solve_per_sample(trace, dps, steps=None):
     >>> sorted(round(float(x[0]), 12) for x in solution.inputs)
     [0.1, 0.5, 0.9]
     """
+    dps, steps = options.dps, options.steps
     started = time.perf_counter()
     if not trace.network.bias:
         raise NotSupportedError("per-sample recovery: the ratio trick needs a first-layer bias")
@@ -167,7 +158,7 @@ def solve_per_sample(trace, dps, steps=None):
         stats = {"method": "per_sample", "dps": dps, "steps_used": total_steps,
                  "distinct_samples_seen": len(clusters), "silent_steps": silent}
         if len(clusters) > n:
-            stats["time"] = _elapsed(started)
+            stats["time"] = elapsed(started)
             return Solution([], Status.INCONSISTENT, None, 0, stats,
                             f"{len(clusters)} different samples were seen but the trace "
                             f"declares {n}")
@@ -183,7 +174,7 @@ def solve_per_sample(trace, dps, steps=None):
         if len(clusters) < n or None in assigned:
             labels = [_one_step_labels(trace, c["steps"][0], c["x"], gradients[c["steps"][0]])
                       for c in clusters]
-            stats["time"] = _elapsed(started)
+            stats["time"] = elapsed(started)
             unplaced = [s for s, a in enumerate(assigned) if a is None]
             why = (f"only {len(clusters)} of the {n} samples were seen distinctly in "
                    f"{total_steps} steps" if len(clusters) < n else
@@ -240,7 +231,7 @@ class _FloatSystem:
         self.network = system.network
         self.compiled = system.compiled
         trace = system.trace
-        with mpmath.workdps(30):
+        with mpmath.workdps(screening_dps()):
             sides = system.observed()
             self.thetas = [[float(v) for v in trace.theta(j)] for j in range(system.steps)]
             self.sides = np.array([[float(v) for v in side] for side in sides])
@@ -295,40 +286,21 @@ def _multistart_inputs(system, starts, seed, box):
     return found
 
 
-def _refine(system, inputs, dps):
-    """Gauss-Newton on all unknowns (inputs and labels) at ``dps`` digits, or ``None``
-    when the correction breaks down (e.g. two samples merged: singular)."""
-    with mpmath.workdps(dps):
-        X = [[mpmath.mpf(float(v)) for v in row] for row in inputs]
-        Y = system.solve_labels(X)
-    X, Y, info = gauss_newton(system.trace, X, Y, dps, steps=system.steps, backend="mpmath")
-    if not mpmath.isfinite(info["residual"]) or info["correction"] != info["correction"]:
-        return None
-    return X, Y
-
-
-def _joint_solutions(system, dps, starts, seed, box):
-    """Every distinct assessed solution of one joint system found from ``starts`` starts."""
-    started = time.perf_counter()
-    solutions = []
+def _joint_solutions(system, options, starts, seed, box):
+    """The judge of one joint system after every candidate from ``starts`` starts: every
+    distinct consistent (or unidentifiable) dataset is kept in ``judge.accepted``."""
+    judge = Judge(system, options.dps, real_arithmetic(options.backend), "joint",
+                  policy="all", accept=(Status.CONVERGED, Status.UNIDENTIFIABLE))
     for inputs in _multistart_inputs(system, starts, seed, box):
-        refined = _refine(system, inputs, dps)
-        if refined is None:
-            continue
-        with mpmath.workdps(dps):
-            solution = assess(system, refined[0], refined[1], "joint", started, dps)
-        if solution.status in (Status.CONVERGED, Status.UNIDENTIFIABLE) and not any(
-                same_dataset(solution.samples, other.samples, _match_tolerance(solution, dps))
-                for other in solutions):
-            solutions.append(solution)
-    return solutions
+        with mpmath.workdps(options.dps):
+            X = [[mpmath.mpf(float(v)) for v in row] for row in inputs]
+            Y = system.solve_labels(X)
+        judge.add(judge.judge(X, Y))
+    return judge
 
 
-def _match_tolerance(solution, dps):
-    return max(mpmath.mpf(10) ** -max(solution.digits - 2, 3), mpmath.mpf(10) ** (8 - dps))
-
-
-def solve_joint(trace, dps, steps=None, starts=30, seed=0, box=(-1.0, 2.0)):
+@solver
+def solve_joint(trace, options, starts=None, box=(-1.0, 2.0)):
     """Known schedule (or full batch, e.g. with momentum): one joint system.
 
     Step ``j`` involves only the samples of ``trace.batch(j)``.  Candidates come from
@@ -351,36 +323,25 @@ def solve_joint(trace, dps, steps=None, starts=30, seed=0, box=(-1.0, 2.0)):
     [0.2, 0.6]
     """
     started = time.perf_counter()
-    system = InversionSystem.from_trace(trace, steps)
-    stats = {"method": "joint", "dps": dps, "starts": starts, "steps_used": system.steps}
+    starts = starts or options.attempts_or(30)
+    system = InversionSystem.from_trace(trace, options.steps)
+    stats = {"method": "joint", "dps": options.dps, "starts": starts,
+             "steps_used": system.steps}
     if system.counts["equations"] < system.counts["unknowns"]:
         return _too_few_equations(system, stats, started)
-    solutions = _joint_solutions(system, dps, starts, seed, box)
-    stats["consistent_datasets"] = len(solutions)
-    return _verdict(solutions, stats, started, dps,
-                    f"no start of {starts} converged to data explaining the trace")
+    judge = _joint_solutions(system, options, starts, options.seed, box)
+    judge.started = started
+    stats["consistent_datasets"] = len(judge.accepted)
+    return judge.verdict(stats, f"no start of {starts} converged to data explaining the "
+                         f"trace")
 
 
 def _too_few_equations(system, stats, started):
-    stats["time"] = _elapsed(started)
+    stats["time"] = elapsed(started)
     counts = system.counts
     return Solution([], Status.UNDERDETERMINED, None, 0, stats,
                     f"{counts['steps']} steps give {counts['equations']} equations for "
                     f"{counts['unknowns']} unknowns")
-
-
-def _verdict(solutions, stats, started, dps, none_found):
-    stats["time"] = _elapsed(started)
-    if not solutions:
-        return Solution([], Status.NOT_CONVERGED, None, 0, stats, none_found)
-    if len(solutions) > 1:
-        stats["datasets"] = [_dataset_text(s.samples) for s in solutions]
-        return Solution([], Status.NOT_UNIQUE, min(s.residual for s in solutions), 0, stats,
-                        f"{len(solutions)} different datasets explain the trace equally well; "
-                        f"all are listed in stats['datasets']")
-    only = solutions[0]
-    only.stats.update(stats)
-    return only
 
 
 # -- unknown schedule, batches larger than 1 -------------------------------------------
@@ -444,7 +405,8 @@ def _schedule_count(n, batch_size, steps):
     return ways ** max(-(-steps // per_epoch) - 1, 0)
 
 
-def solve_schedule_search(trace, dps, steps=None, starts=12, seed=0, box=(-1.0, 2.0),
+@solver
+def solve_schedule_search(trace, options, starts=None, box=(-1.0, 2.0),
                           max_schedules=MAX_SCHEDULES):
     """Unknown schedule, batches larger than 1: search every consistent schedule.
 
@@ -457,13 +419,14 @@ def solve_schedule_search(trace, dps, steps=None, starts=12, seed=0, box=(-1.0, 
     ``stats`` records how hard it looked.
     """
     started = time.perf_counter()
-    total = trace.steps if steps is None else steps
+    dps, seed, starts = options.dps, options.seed, starts or options.attempts_or(12)
+    total = trace.steps if options.steps is None else options.steps
     n, size = trace.samples, trace.optimizer.batch_size or trace.samples
     count = _schedule_count(n, size, total)
     stats = {"method": "schedule_search", "dps": dps, "starts": starts, "steps_used": total,
              "schedules": count}
     if count > max_schedules:
-        stats["time"] = _elapsed(started)
+        stats["time"] = elapsed(started)
         return Solution([], Status.NOT_CONVERGED, None, 0, stats,
                         f"{count} schedules are consistent with shuffled epochs, more than "
                         f"the {max_schedules} this search tries; record the schedule "
@@ -477,19 +440,21 @@ def solve_schedule_search(trace, dps, steps=None, starts=12, seed=0, box=(-1.0, 
     for number, schedule in enumerate(schedules):
         system = InversionSystem.from_trace(
             _with_schedule(trace, schedule + [[0]] * (trace.steps - total)), total)
-        solutions = _joint_solutions(system, dps, starts, seed + number, box)
+        judge = _joint_solutions(system, options, starts, seed + number, box)
+        solutions = judge.accepted
         if solutions:
             consistent.append(schedule)
         for solution in solutions:
             if solution.status is Status.UNIDENTIFIABLE:
-                stats["time"] = _elapsed(started)
+                stats["time"] = elapsed(started)
                 stats["schedule"] = schedule
                 return Solution([], Status.UNIDENTIFIABLE, solution.residual, 0, stats,
                                 "under the schedule in stats['schedule'] the data are not "
                                 "locally identifiable: a continuum of datasets explains "
                                 "the trace")
             match = next((f for f in found if same_dataset(
-                f[0].samples, solution.samples, _match_tolerance(solution, dps))), None)
+                f[0].samples, solution.samples, judge.match_tolerance(solution, f[0]))),
+                None)
             if match is None:
                 found.append((solution, [schedule]))
             else:
@@ -497,9 +462,10 @@ def solve_schedule_search(trace, dps, steps=None, starts=12, seed=0, box=(-1.0, 
     stats["consistent_schedules"] = len(consistent)
     if len(found) == 1:
         stats["schedules_of_answer"] = found[0][1]
-    result = _verdict([s for s, _ in found], stats, started, dps,
-                      f"no dataset explains the trace under any of the {len(schedules)} "
-                      f"schedules searched ({starts} starts each)")
+    merged = Judge(None, dps, None, "schedule_search", policy="all", started=started)
+    merged.accepted = [s for s, _ in found]
+    result = merged.verdict(stats, f"no dataset explains the trace under any of the "
+                            f"{len(schedules)} schedules searched ({starts} starts each)")
     if result.ok:
         result.stats["method"] = "schedule_search"
         result.detail = (f"the only dataset found consistent with any of the "
@@ -509,7 +475,8 @@ def solve_schedule_search(trace, dps, steps=None, starts=12, seed=0, box=(-1.0, 
 
 # -- dispatch ---------------------------------------------------------------------------
 
-def solve_sgd(trace, dps, steps=None):
+@solver
+def solve_sgd(trace, options):
     """Randomized or momentum training: pick the case from what the trace records.
 
     - batch size 1 (schedule known or not): :func:`solve_per_sample`;
@@ -518,9 +485,9 @@ def solve_sgd(trace, dps, steps=None):
     """
     size = trace.optimizer.batch_size or trace.samples
     if size == 1 and trace.network.bias:
-        return solve_per_sample(trace, dps, steps)
+        return solve_per_sample(trace, options)
     if trace.batches is not None or trace.optimizer.name == "gd" or size >= trace.samples:
         if trace.batches is None and trace.optimizer.name == "sgd":
             trace = _with_schedule(trace, [list(range(trace.samples))] * trace.steps)
-        return solve_joint(trace, dps, steps)
-    return solve_schedule_search(trace, dps, steps)
+        return solve_joint(trace, options)
+    return solve_schedule_search(trace, options)

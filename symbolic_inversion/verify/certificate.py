@@ -292,7 +292,7 @@ def certify(trace, samples=None, dps=None, steps=None, backend="iv", tolerance=N
         # their own rounding plus that of the square part carried through J_rest C.
         rest_tolerance = None
         if rest:
-            from ..solvers.assess import RESIDUAL_SLACK
+            from ..solvers.judge import RESIDUAL_SLACK
             gain = max(mpmath.fsum(abs(mpmath.fsum(J[r, k] * C[k, c] for k in range(N)))
                                    for c in range(N)) for r in rest)
             rest_tolerance = RESIDUAL_SLACK * system.rhs_uncertainty() * (1 + gain)

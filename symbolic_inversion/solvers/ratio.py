@@ -1,21 +1,42 @@
 """The ratio trick evaluated numerically, with error bounds (one sample per step).
 
-The symbolic formulas live in :mod:`symbolic_inversion.closed_form`; here they are
-evaluated on the observed gradients at the working precision.  Every first-layer neuron
-and every step whose bias gradient is clearly above the trace's rounding gives an
-estimate of ``x``; the best-conditioned one is used and all must agree.
+The formula is the one :func:`symbolic_inversion.closed_form.one_sample_closed_form`
+derives from the network's backpropagated gradient (``x_i`` = first-layer weight
+gradient over bias gradient of one neuron), lambdified once per network and evaluated on
+the observed gradients (which undo momentum and weight decay) at the working precision.
+Every first-layer neuron and every step whose bias gradient is clearly above the trace's
+rounding gives an estimate of ``x``; the best-conditioned one is used and all must agree.
+The labels then follow by linear least squares over every step.
 """
 
 import time
+from functools import lru_cache
 
 import mpmath
+import sympy as sp
 
+from ..closed_form import one_sample_closed_form
 from ..errors import NotSupportedError
 from ..system import InversionSystem
-from .assess import assess
+from .judge import assess
+from .options import solver
 from .solution import Solution, Status
 
-__all__ = ["one_sample_input", "solve_closed_form"]
+__all__ = ["one_sample_input", "solve_closed_form", "ratio_formula"]
+
+
+@lru_cache(maxsize=32)
+def ratio_formula(network):
+    """The derived ratio ``x_i(now_w, next_w, now_b, next_b)`` of neuron 0, input 0, as an
+    mpmath function.  Every neuron and input has the same formula (the derivation shows
+    the ratio cancels to ``x_i`` for each); it is applied to observed gradients as
+    ``(g_w, 0, g_b, 0)``, the parameter differences of plain GD over the learning rate.
+    """
+    form = one_sample_closed_form(network, row=0)
+    weights, bias = network.layer_slices()[0]
+    arguments = [form.symbols["now"][weights.start], form.symbols["next"][weights.start],
+                 form.symbols["now"][bias.start], form.symbols["next"][bias.start]]
+    return sp.lambdify(arguments, form.inputs[0], modules="mpmath")
 
 
 def one_sample_input(trace, gradients, step):
@@ -31,12 +52,14 @@ def one_sample_input(trace, gradients, step):
     d = network.input_width
     g = gradients[step]
     estimates = []
+    ratio = ratio_formula(network)
+    zero = mpmath.mpf(0)
     for k in range(network.layers[1]):
         g_bias = g[bias.start + k]
         if abs(g_bias) <= 2 * noise:
             continue
         row = g[weights.start + k * d: weights.start + (k + 1) * d]
-        x = [gw / g_bias for gw in row]
+        x = [ratio(gw, zero, g_bias, zero) for gw in row]
         bound = max((noise + abs(xi) * noise) / (abs(g_bias) - noise) for xi in x)
         estimates.append((x, bound))
     if not estimates:
@@ -45,8 +68,10 @@ def one_sample_input(trace, gradients, step):
     return best, bound, estimates
 
 
-def solve_closed_form(trace, dps, steps=None):
+@solver
+def solve_closed_form(trace, options):
     """Recover the single sample of a full-batch trace in closed form."""
+    dps, steps = options.dps, options.steps
     started = time.perf_counter()
     if trace.samples != 1:
         raise NotSupportedError("closed form: needs a trace with one sample")

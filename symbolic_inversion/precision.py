@@ -1,0 +1,123 @@
+r"""Every working-precision rule of the toolkit, each with the measurement behind it.
+
+Precision is decided once, at an entry point, from the functions below, and passed down
+(:class:`~symbolic_inversion.solvers.options.RecoverOptions`, keyword ``dps``); numeric
+code then works inside ``arithmetic.workdps(dps)`` / ``mpmath.workdps(dps)`` and never reads
+or leaves changed mpmath's global precision.  The measurements are those of
+``shared/notes/numerics.md`` (single neuron, full-batch GD): the Jacobian of the ``2n``
+unknowns has condition number about ``10^(2.2 n)``.
+
+Besides the working precisions, the stopping and acceptance thresholds that follow from
+a working precision live here too (:func:`newton_tolerance`, :func:`precision_floor`,
+:func:`residual_allowance`), so that "converged to the working precision" means one thing.
+
+>>> from symbolic_inversion import Network, simulate
+>>> trace = simulate(Network([1, 1], "tanh"), ["0.6", "0.2"], ["0.5", "0.4"], lr="0.1",
+...                  epochs=4, init=["0.5", "0.5"], dps=50)
+>>> default_dps(trace), tracking_dps(trace), refine_dps(trace), certify_dps(trace)
+(70, 36, 74, 86)
+"""
+
+__all__ = ["unknowns_of", "default_dps", "tracking_dps", "refine_dps", "certify_dps",
+           "resimulate_dps", "analysis_dps", "symmetry_dps", "screening_dps",
+           "newton_tolerance", "precision_floor", "residual_allowance_digits"]
+
+
+def unknowns_of(trace):
+    """Number of unknowns of the inversion system of ``trace``: ``n (d + m)``."""
+    return trace.samples * (trace.network.input_width + trace.network.output_width)
+
+
+def default_dps(trace):
+    """Working precision of :func:`~symbolic_inversion.recover` when none is given.
+
+    The trace's digits plus 20 guard digits, at least 30: the closed form (one sample)
+    loses no digits to conditioning, and every other solver raises its own stages to
+    :func:`tracking_dps` / :func:`refine_dps` as the conditioning requires.
+    """
+    return max(30, trace.digits + 20)
+
+
+def tracking_dps(trace):
+    """Precision of path tracking: ``1.5`` digits per unknown plus 30.
+
+    Square solves lose ``log10 cond ~ 2.2 n`` digits for the single neuron (``2n``
+    unknowns, i.e. 1.1 per unknown); ``3n + 30`` digits keep 30 digits of the corrector's
+    Newton steps meaningful up to n = 24 (measured: all paths of the n <= 24 benchmark
+    track at this precision; stalls next to t = 1 are refined at :func:`refine_dps`).
+    """
+    return int(1.5 * unknowns_of(trace)) + 30
+
+
+def refine_dps(trace, dps=None):
+    """Precision of the Gauss-Newton refinement on every step.
+
+    The largest of: ``2.5`` digits per unknown plus 40 (``5n + 40`` for the single
+    neuron: the normal equations square the condition number ``10^(2.2 n)``); the trace's
+    digits plus ``1.1`` digits per unknown plus 20; and ``dps``.  The second term is the
+    noise floor: rounding in the residual (relative ``10^-dps``) is amplified by
+    ``1 / sigma_min^2`` in the normal equations and leaves a residual of about
+    ``10^-dps / sigma_min`` with ``sigma_min ~ 10^(-2.2 n)``; it must stay below the
+    trace's rounding (measured at n = 24: 160 digits left residual 5e-130 against an
+    allowance of 5e-134).
+    """
+    unknowns = unknowns_of(trace)
+    return max(int(2.5 * unknowns) + 40, trace.digits + int(1.1 * unknowns) + 20, dps or 0)
+
+
+def certify_dps(trace):
+    """Precision of the interval certificate: the trace's digits (at least 16), plus
+    ``3n`` for the conditioning (about ``2.2 n`` digits are lost, numerics.md section 2)
+    and 30 guard digits for the interval widths."""
+    return max(trace.digits, 16) + 3 * trace.samples + 30
+
+
+def resimulate_dps(trace):
+    """Precision of re-simulation: the trace's digits (at least 15) plus 20 guard digits
+    (training is well conditioned: a step loses no more than a few digits)."""
+    return max(trace.digits, 15) + 20
+
+
+def analysis_dps(unknowns):
+    """Precision of singular values in :mod:`~symbolic_inversion.analysis`: 3 digits per
+    unknown plus 30, at least 60 (``sigma_min ~ 10^(-1.1 unknowns)`` must be resolved
+    next to ``sigma_max ~ 1`` with digits to spare; enough up to ~24 samples of the
+    single neuron, whose condition number is ``1e54`` there)."""
+    return max(60, 3 * unknowns + 30)
+
+
+def symmetry_dps(trace):
+    """Precision of :func:`~symbolic_inversion.identifiability.data_symmetries`: the
+    trace's digits plus 10, at least 30 (null directions are read from a rank gap; the
+    data are known to the trace's digits)."""
+    return max(30, trace.digits + 10)
+
+
+def screening_dps():
+    """Digits used to turn a trace's numbers into float64 for screening (multistart): 30,
+    comfortably above float64's 16 so the conversion itself rounds only once."""
+    return 30
+
+
+def newton_tolerance(dps, guard=12):
+    """Relative size of a Newton correction that counts as "converged to the working
+    precision": ``10^(guard - dps)``.  12 guard digits at the end of a path (room for
+    the growth of rounding through a square solve of a path's endpoint; measured on the
+    n <= 24 paths: final corrections reach 1e-(dps - 8)); 8 for the refinement at
+    :func:`refine_dps` (which already holds the conditioning's digits); 3 for the
+    certificate's centre (its dps holds them too).  Beyond the tolerance an iteration ends
+    at the precision floor (:func:`precision_floor`)."""
+    return 10.0 ** (guard - dps)
+
+
+def precision_floor(dps):
+    """Relative size below which a Newton iteration that stopped contracting is at the
+    precision floor (converged as far as the working precision allows) rather than
+    stalled: ``10^(-dps / 3)``."""
+    return 10.0 ** (-dps / 3)
+
+
+def residual_allowance_digits(dps):
+    """Exponent of the rounding allowance of a residual computed at ``dps`` digits:
+    ``10^(5 - dps)`` is added to the trace's own rounding allowance when judging."""
+    return 5 - dps

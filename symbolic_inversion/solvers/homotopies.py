@@ -1,0 +1,235 @@
+r"""The homotopies the tracker follows: each gives ``start()`` and ``evaluate(u, s)``.
+
+Both are built on the system evaluator (residual and Jacobian of the inversion system on
+the chosen steps, in a complex arithmetic) and squared up by
+:class:`~symbolic_inversion.solvers.randomized.RandomizedSystem` when the steps give more
+equations than unknowns.  ``evaluate(u, s)`` returns ``(H, H_u, H_s)``.
+
+:class:`ParameterHomotopy` (any network)
+    The system reads ``F(u) = G`` with ``F`` the sum of the per-sample terms ``B (f - y)``
+    at the observed parameters and ``G`` the observed (half, batch-scaled) gradients.
+    Random data ``u~`` solves ``F(u) = G~`` with ``G~ = F(u~)``; the homotopy is
+    ``H(u, s) = F(u) - (1 - s) G~ - s G``.
+
+:class:`MomentHomotopy` (one input, one output)
+    With ``z = (x - 1/2) / (1/2)`` each step's equations are sums over the samples of two
+    kernels, ``[B f]_p(x)`` and ``B_p(x)`` (the latter times the label).  Expand every
+    kernel in its Taylor series in ``z`` and keep the *head* (degree ``<= n`` for
+    ``B f``, ``<= n - 1`` for ``B``):
+
+    .. math:: \sum_i \mathrm{head}[Bf]_p(z_i) - y_i\, \mathrm{head}[B]_p(z_i)
+              = \sum_{k=1}^{n} a_{pk}\,\mu_k - \sum_{k=0}^{n-1} b_{pk}\,\nu_k + n\,a_{p0},
+
+    linear in the power sums ``mu_k = sum_i z_i^k`` and ``nu_k = sum_i y_i z_i^k``.
+    Newton's identities turn the ``mu_k`` into the polynomial with roots ``z_i``, a
+    Vandermonde solve turns the ``nu_k`` into the labels: the start.  The homotopy then
+    switches the *tail* (kernel minus head) on,
+    ``H(x, y, s) = sum_i [(1-s) head + s kernel](x_i, y_i) - G``: at ``s = 1`` it is
+    exactly the inversion system.  Taylor coefficients come from the trapezoid rule on a
+    circle inside the kernels' disk of analyticity, the kernel values at the circle's
+    nodes from the evaluator (complex arithmetic).  Measured on the single neuron: paths
+    of a few dozen steps, reliable up to at least n = 24.
+"""
+
+import math
+
+import mpmath
+import numpy as np
+
+from .randomized import RandomizedSystem
+
+__all__ = ["ParameterHomotopy", "MomentHomotopy", "taylor_radius",
+           "power_sums_to_polynomial", "solve_steps"]
+
+CENTER = mpmath.mpf(1) / 2
+HALF_WIDTH = mpmath.mpf(1) / 2
+
+
+def solve_steps(trace, square=None):
+    """The steps a square solve uses: the fewest leading steps with enough equations."""
+    P = trace.network.num_parameters
+    unknowns = trace.samples * (trace.network.input_width + trace.network.output_width)
+    needed = -(-unknowns // P)
+    return list(range(min(needed if square is None else square, trace.steps)))
+
+
+class ParameterHomotopy:
+    """``F(u) - (1 - s) G~ - s G`` from random data ``u~`` (uniform in [0, 1]).
+
+    ``evaluator`` is the system evaluator on the square subsystem's steps in a complex
+    arithmetic; ``rng`` draws the squaring-up matrix, then the start data.
+    """
+
+    def __init__(self, evaluator, arithmetic, rng):
+        self.evaluator = evaluator
+        self.randomized = RandomizedSystem(evaluator.rows, evaluator.unknowns, arithmetic, rng)
+        # sample by sample, inputs then labels: the order of the unknowns
+        self._start = arithmetic.asarray([mpmath.mpf(rng.uniform(0, 1))
+                                          for _ in range(evaluator.unknowns)])
+        start_residual = evaluator.residual(self._start)
+        # residual = F - G; G~ - G = residual(u~)
+        self.offset = -start_residual                 # G - G~
+        self.direction = self.randomized.vector(start_residual)   # dH/ds = G~ - G
+
+    def start(self):
+        return self._start
+
+    def evaluate(self, u, s):
+        residual, J = self.evaluator.evaluate(u)
+        H = residual + (1 - s) * self.offset
+        return self.randomized.vector(H), self.randomized.matrix(J), self.direction
+
+
+def taylor_radius(trace, steps):
+    """A radius (in ``z``) inside which every step's kernels are analytic.
+
+    For ``tanh`` and ``sigmoid`` first layers the pre-activation ``W_k x + b_k`` must stay
+    away from the poles at ``i pi / 2`` (``tanh``) or ``i pi`` (``sigmoid``); deeper layers
+    are not examined, so the radius is also capped at 2 (data in ``[0, 1]`` is ``|z| <= 1``).
+    """
+    network = trace.network
+    weights, bias = network.layer_slices()[0]
+    pole = {"tanh": math.pi / 2, "sigmoid": math.pi}.get(network.activations[0])
+    radius = 2.0
+    if pole is None:
+        return 1.5
+    for j in steps:
+        theta = [float(v) for v in trace.parameters[j]]
+        for k in range(network.layers[1]):
+            w = theta[weights.start + k]
+            b = theta[bias.start + k] if network.bias else 0.0
+            if w == 0:
+                continue
+            # nearest singularity in x: (i*pole - b) / w ; in z: (x - 1/2) / (1/2)
+            x_pole = complex(-b, pole) / w
+            radius = min(radius, 0.6 * abs((x_pole - 0.5) / 0.5))
+    return max(radius, 0.25)
+
+
+def power_sums_to_polynomial(power_sums):
+    """Coefficients (constant term first) of the monic polynomial whose roots have the
+    given power sums ``p_1..p_n`` (Newton's identities).
+
+    >>> import mpmath
+    >>> [int(c) for c in power_sums_to_polynomial([mpmath.mpf(3), mpmath.mpf(5)])]
+    [2, -3, 1]
+    """
+    n = len(power_sums)
+    e = [power_sums[0] * 0 + 1]
+    for k in range(1, n + 1):
+        total = 0 * power_sums[0]
+        for i in range(1, k + 1):
+            term = e[k - i] * power_sums[i - 1]
+            total = total + term if i % 2 == 1 else total - term
+        e.append(total / k)
+    coefficients = [None] * (n + 1)
+    for k in range(n + 1):
+        coefficients[n - k] = e[k] if k % 2 == 0 else -e[k]
+    return coefficients
+
+
+def _polynomial_roots(arithmetic, coefficients):
+    """Roots of ``sum coefficients[k] z^k`` in ``arithmetic`` (acb_poly with python-flint,
+    mpmath's polyroots otherwise or when the roots cluster)."""
+    roots = getattr(arithmetic, "roots", None)
+    if roots is not None:
+        return arithmetic.asarray(roots(coefficients))
+    values = [arithmetic.to_mpmath(c) for c in coefficients]
+    found = mpmath.polyroots(values[::-1], maxsteps=200, extraprec=2 * mpmath.mp.prec)
+    return arithmetic.asarray(found)
+
+
+class MomentHomotopy:
+    """The moment ("tail") homotopy of a one-input, one-output network.
+
+    ``evaluator``: the system evaluator on the square subsystem's steps, complex
+    arithmetic, every sample in every step (full batch), ``steps`` of them; ``radius``:
+    the Taylor circle's radius in ``z`` (:func:`taylor_radius`).  ``rng`` draws the
+    squaring-up matrix.
+    """
+
+    def __init__(self, evaluator, arithmetic, rng, radius, steps):
+        self.evaluator = evaluator
+        self.arithmetic = arithmetic
+        self.randomized = RandomizedSystem(evaluator.rows, evaluator.unknowns, arithmetic, rng)
+        self.radius = radius
+        self.n = n = evaluator.unknowns // 2
+        self.steps = steps
+        self.P = evaluator.rows // steps
+        self.half = arithmetic.asarray([HALF_WIDTH])[0]
+        self.center = arithmetic.asarray([CENTER])[0]
+        self.start_failure = ""
+        # Taylor coefficients of every kernel: a_k = (1/N) sum_l K(z_l) z_l^{-k}
+        points = max(4 * n + 16, 64)
+        nodes = [mpmath.mpf(radius) * mpmath.expjpi(2 * mpmath.mpf(l) / points)
+                 for l in range(points)]
+        x_nodes = arithmetic.asarray([[CENTER + HALF_WIDTH * z] for z in nodes])
+        Bf, B = evaluator.sample_terms(x_nodes)           # (E, N, P), (E, N, P, 1)
+        values = np.concatenate([Bf, B[..., 0]], axis=2)  # (E, N, 2P)
+        values = values.transpose(1, 0, 2).reshape(points, -1)
+        inverse = arithmetic.asarray([[z ** (-k) / points for z in nodes]
+                                      for k in range(n + 1)])
+        coefficients = self._matmul(inverse, values)       # (n + 1, E * 2P)
+        coefficients = coefficients.reshape(n + 1, self.steps, 2, self.P)
+        coefficients[n, :, 1, :] = 0 * coefficients[n, :, 1, :]  # B heads: degree n - 1
+        self.coefficients = coefficients.reshape(n + 1, -1)
+        self._slope_matrix = np.array([[k] for k in range(1, n + 1)], dtype=object)
+
+    def _matmul(self, A, B):
+        matmul = getattr(self.arithmetic, "matmul", None)
+        return matmul(A, B) if matmul is not None else np.dot(A, B)
+
+    def start(self):
+        """The root at ``s = 0`` (heads only: linear in the moments), or ``None``."""
+        A, n, P = self.arithmetic, self.n, self.P
+        c = self.coefficients.reshape(n + 1, self.steps, 2, P)
+        # row (k, p): sum_q a_q mu_q - sum_q b_q nu_q = G_kp - n a_0
+        a, b = c[:, :, 0, :], c[:, :, 1, :]                     # (n + 1, E, P)
+        rows = np.concatenate([a[1:].reshape(n, -1).T, -b[:n].reshape(n, -1).T], axis=1)
+        rhs = self.evaluator.rhs - n * a[0].reshape(-1)
+        solved = A.solve(self.randomized.matrix(rows), self.randomized.vector(rhs))
+        if not solved.ok:
+            self.start_failure = "the truncated (linear) system is singular"
+            return None
+        moments = solved.x
+        zs = _polynomial_roots(A, power_sums_to_polynomial(list(moments[:n])))
+        if hasattr(A, "clean"):
+            zs = A.clean(zs)
+        vandermonde = A.asarray([[z ** q for z in zs] for q in range(n)])
+        labels = A.solve(vandermonde, moments[n:])
+        if not labels.ok:
+            self.start_failure = "the start's Vandermonde system is singular (equal roots)"
+            return None
+        u = np.empty(2 * n, dtype=object)
+        u[0::2] = self.center + self.half * zs
+        u[1::2] = labels.x
+        return A.clean(u) if hasattr(A, "clean") else u
+
+    def evaluate(self, u, s):
+        n, P, E = self.n, self.P, self.steps
+        xs, ys = u[0::2], u[1::2]
+        zs = (xs - self.center) / self.half
+        one = zs[0] ** 0
+        powers = np.empty((n, n + 1), dtype=object)
+        powers[:, 0] = one
+        for k in range(1, n + 1):
+            powers[:, k] = powers[:, k - 1] * zs
+        slopes = np.empty((n, n + 1), dtype=object)
+        slopes[:, 0] = 0 * one
+        slopes[:, 1:] = powers[:, :n] * self._slope_matrix.T
+        head = self._matmul(powers, self.coefficients).reshape(n, E, 2, P)
+        slope = self._matmul(slopes, self.coefficients).reshape(n, E, 2, P)
+        y = ys[:, None, None]
+        head_lhs = (head[:, :, 0, :] - y * head[:, :, 1, :]).sum(axis=0).reshape(-1)
+        residual, J_full = self.evaluator.evaluate(u)
+        lhs = residual + self.evaluator.rhs
+        r = 1 - s
+        H = r * head_lhs + s * lhs - self.evaluator.rhs
+        Hs = lhs - head_lhs
+        J_head = np.empty((E * P, 2 * n), dtype=object)
+        J_head[:, 0::2] = ((slope[:, :, 0, :] - y * slope[:, :, 1, :]) / self.half
+                           ).reshape(n, -1).T
+        J_head[:, 1::2] = (-head[:, :, 1, :]).reshape(n, -1).T
+        Hu = r * J_head + s * J_full
+        R = self.randomized
+        return R.vector(H), R.matrix(Hu), R.vector(Hs)

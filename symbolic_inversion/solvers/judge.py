@@ -1,0 +1,217 @@
+"""The one judge loop: candidates -> refine -> assess -> dedupe -> verdict.
+
+Every global solver (the cold-start pipeline's homotopy paths, the SGD solvers'
+multistart) produces *candidates*; the :class:`Judge` turns them into one answer:
+
+1. **Refine**: Gauss-Newton (:func:`~symbolic_inversion.solvers.newton.gauss_newton`) on
+   *all* steps at the refinement precision (labels and inputs together).
+2. **Assess** (:func:`assess`): the candidate must explain every step to the trace's
+   rounding, and the Jacobian must have full column rank so the trace's digits bound the
+   error of the data (first order).
+3. **Dedupe**: datasets are multisets of samples; candidates that agree (after matching)
+   within their digits are one dataset.
+4. **Verdict**: the policy says when to stop.  ``"first"``: the first accepted dataset
+   is the answer (spare equations reject wrong roots); ``"confirm"``: with no spare
+   equations nothing rejects a wrong root, so a second independent candidate must reach
+   the same dataset, and two different ones give ``not_unique``; ``"all"``: every
+   candidate is judged and every distinct accepted dataset kept (more than one:
+   ``not_unique``).
+"""
+
+import time
+
+import mpmath
+
+from ..precision import residual_allowance_digits
+from ..system import digits_from_error
+from .newton import gauss_newton
+from .solution import Solution, Status, same_dataset
+
+__all__ = ["assess", "Judge", "RESIDUAL_SLACK", "elapsed"]
+
+# Rounding of the trace moves each right-hand side by at most ``rhs_uncertainty``; a
+# candidate may be off by that much at the truth, and a least-squares fit of the labels
+# or a trace rounded from a longer computation (the paper's tables) adds a little more.
+RESIDUAL_SLACK = 4
+
+
+def elapsed(started):
+    return round(time.perf_counter() - started, 4)
+
+
+def assess(system, inputs, labels, method, started, dps, stats=None, detail=""):
+    """A :class:`Solution` for ``(inputs, labels)``: status, residual, digits, stats.
+
+    Call inside ``mpmath.workdps(dps)``.
+    """
+    stats = dict(stats or {})
+    residual = max(abs(r) for r in system.residual(inputs, labels))
+    tolerance = RESIDUAL_SLACK * system.rhs_uncertainty() + mpmath.mpf(10) ** \
+        residual_allowance_digits(dps)
+    error, sigma_min = system.error_estimate(inputs, labels)
+    stats.update({"method": method, "dps": dps, "steps_used": system.steps,
+                  "tolerance": tolerance, "error_bound": error,
+                  "sigma_min": sigma_min, "time": elapsed(started)})
+    samples = list(zip(inputs, labels))
+    if residual > tolerance:
+        return Solution(samples, Status.INCONSISTENT, residual, 0, stats,
+                        detail or f"residual {mpmath.nstr(residual, 3)} exceeds what the "
+                        f"trace's rounding allows ({mpmath.nstr(tolerance, 3)})")
+    if not mpmath.isfinite(error):
+        return Solution(samples, Status.UNIDENTIFIABLE, residual, 0, stats,
+                        detail or "the Jacobian of the system is rank deficient at this "
+                        "dataset: other data nearby explain the trace equally well")
+    digits = min(digits_from_error(error), dps - 5)
+    return Solution(samples, Status.CONVERGED, residual, digits, stats, detail)
+
+
+class Judge:
+    """Refines, assesses and dedupes candidates of one system under a verdict policy.
+
+    Parameters
+    ==========
+
+    system : InversionSystem
+        The system on every step used (the one the answer must explain).
+    dps : int
+        Refinement precision (:func:`~symbolic_inversion.precision.refine_dps`).
+    arithmetic : Arithmetic
+        Real arithmetic of the refinement.
+    method : str
+        Name recorded in the solutions' stats.
+    policy : ``"first"``, ``"confirm"`` or ``"all"`` (module docstring)
+    accept : tuple of Status
+        Statuses kept as datasets (``"all"`` keeps ``UNIDENTIFIABLE`` too).
+    stats : dict
+        Merged into every solution's stats.
+    """
+
+    def __init__(self, system, dps, arithmetic, method, policy="first",
+                 accept=(Status.CONVERGED,), stats=None, started=None):
+        self.system, self.dps, self.arithmetic = system, dps, arithmetic
+        self.method, self.policy, self.accept = method, policy, accept
+        self.stats = stats if stats is not None else {}
+        self.started = time.perf_counter() if started is None else started
+        self.accepted, self.rejected = [], []
+        self.final = None
+
+    # -- refine and assess --------------------------------------------------------------
+
+    def refine(self, inputs, labels):
+        """Gauss-Newton on every step: ``(inputs, labels, info)`` (mpmath numbers)."""
+        return gauss_newton(self.system.trace, inputs, labels, self.dps,
+                            steps=self.system.steps, arithmetic=self.arithmetic)
+
+    def judge(self, inputs, labels, info=None, **stats):
+        """Refine ``(inputs, labels)`` and assess the result; ``info`` (a path's record)
+        gets the refinement iterations and the status."""
+        inputs, labels, polish = self.refine(inputs, labels)
+        if not mpmath.isfinite(polish["residual"]):
+            solution = Solution([], Status.NOT_CONVERGED, None, 0, dict(self.stats, **stats),
+                                f"the refinement broke down: {polish['reason']}")
+            if info is not None:
+                info["status"] = solution.status.value
+            return solution
+        with mpmath.workdps(self.dps):
+            merged = dict(self.stats, refine_iterations=polish["iterations"], **stats)
+            solution = assess(self.system, inputs, labels, self.method, self.started,
+                              self.dps, merged)
+        solution.stats["refine_converged"] = polish["converged"]
+        if info is not None:
+            info["refine_iterations"] = polish["iterations"]
+            info["status"] = solution.status.value
+        return solution
+
+    def judge_vector(self, u, info=None, **stats):
+        """:meth:`judge` for a flat vector of unknowns (sample by sample, inputs then
+        labels)."""
+        network = self.system.network
+        d, width = network.input_width, network.input_width + network.output_width
+        n = self.system.samples
+        inputs = [list(u[i * width: i * width + d]) for i in range(n)]
+        labels = [list(u[i * width + d: (i + 1) * width]) for i in range(n)]
+        return self.judge(inputs, labels, info, **stats)
+
+    # -- dedupe and verdict ---------------------------------------------------------------
+
+    def match_tolerance(self, solution, other):
+        """Two datasets are the same when they agree to the digits vouched for."""
+        if self.policy == "confirm":
+            return mpmath.mpf(10) ** (-max(other.digits, 3))
+        return max(mpmath.mpf(10) ** -max(solution.digits - 2, 3),
+                   mpmath.mpf(10) ** (8 - self.dps))
+
+    def add(self, solution):
+        """Record a judged candidate; returns the final :class:`Solution` once the policy
+        decides, else ``None`` (go on)."""
+        if self.final is not None:
+            return self.final
+        if solution.status not in self.accept:
+            self.rejected.append(solution)
+            return None
+        if self.policy == "first":
+            self.final = solution
+            return solution
+        same = next((other for other in self.accepted if same_dataset(
+            solution.samples, other.samples, self.match_tolerance(solution, other))), None)
+        if self.policy == "all":
+            if same is None:
+                self.accepted.append(solution)
+            else:
+                same.stats.setdefault("sightings", 1)
+                same.stats["sightings"] += 1
+            return None
+        # "confirm"
+        if self.accepted and same is None:
+            first = self.accepted[0]
+            self.final = Solution(first.samples + solution.samples, Status.NOT_UNIQUE,
+                                  solution.residual, 0, solution.stats,
+                                  "two different datasets explain every step (both listed); "
+                                  "the trace has no spare steps to tell them apart, add steps")
+            return self.final
+        self.accepted.append(solution)
+        if len(self.accepted) == 2:
+            first = self.accepted[0]
+            first.detail = ("square system: no spare steps to reject other roots; "
+                            "two independent paths reached this dataset")
+            first.stats["time"] = elapsed(self.started)
+            self.final = first
+            return first
+        return None
+
+    def best_rejected(self):
+        """The rejected candidate with the smallest residual (``None`` if none)."""
+        if not self.rejected:
+            return None
+        return min(self.rejected, key=lambda s: s.residual if mpmath.isfinite(s.residual)
+                   else mpmath.inf)
+
+    def verdict(self, stats, none_found):
+        """The answer after every candidate: ``"all"``: none -> ``NOT_CONVERGED``, several
+        -> ``NOT_UNIQUE`` (listed in ``stats["datasets"]``), one -> it; ``"confirm"``: the
+        one unconfirmed dataset, said so."""
+        stats["time"] = elapsed(self.started)
+        if self.final is not None:
+            return self.final
+        if self.policy == "confirm" and self.accepted:
+            solution = self.accepted[0]
+            solution.detail = ("square system: no spare steps to reject other roots and only "
+                               "one path reached this dataset")
+            return solution
+        if not self.accepted:
+            return Solution([], Status.NOT_CONVERGED, None, 0, stats, none_found)
+        if len(self.accepted) > 1:
+            stats["datasets"] = [dataset_text(s.samples) for s in self.accepted]
+            return Solution([], Status.NOT_UNIQUE, min(s.residual for s in self.accepted), 0,
+                            stats, f"{len(self.accepted)} different datasets explain the "
+                            f"trace equally well; all are listed in stats['datasets']")
+        only = self.accepted[0]
+        only.stats.update(stats)
+        return only
+
+
+def dataset_text(samples, digits=25):
+    """A dataset as decimal strings (``{"x": [...], "y": [...]}`` per sample)."""
+    def text(value):
+        return mpmath.nstr(value, digits, strip_zeros=False)
+    return [{"x": [text(v) for v in x], "y": [text(v) for v in y]} for x, y in samples]

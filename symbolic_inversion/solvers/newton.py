@@ -1,0 +1,234 @@
+r"""The one Newton / Gauss-Newton iteration of the toolkit, with one stopping rule.
+
+``newton(evaluate, u, arithmetic)`` iterates ``u <- u + lambda * delta`` where ``delta``
+solves ``J delta = -F`` (``method="lu"``: square), or minimises ``|J delta + F|``
+(``"qr"`` or ``"normal"``: the normal equations ``J^T J delta = -J^T F``, Gauss-Newton).
+Every solver uses it: the tracker's corrector and its final Newton at ``t = 1``, the
+refinement on every step of a trace (:func:`gauss_newton`), the SGD solvers' polishing
+and the certificate's square Newton (:func:`square_newton`).
+
+The stopping rule (``corr`` is the max-norm of the correction, ``scale = 1 + |u|``):
+
+- ``corr <= tolerance * scale``: ``CONVERGED``;
+- the correction stopped contracting (``corr > contraction * previous``): at the precision
+  floor (``corr < floor * scale``, ``PRECISION_FLOOR``: converged as far as the working
+  precision allows) or else ``STALLED``;
+- ``corr > max_correction * scale`` or not finite: ``DIVERGED``;
+- the linear solve failed (numerically singular matrix): ``SINGULAR``;
+- a damped step that never decreased the residual: ``STALLED``;
+- ``max_iterations`` used up: ``MAX_ITERATIONS``.
+
+Nothing here raises on a singular matrix or a diverging iteration: they are codes with a
+reason, for the caller to report.  Precision: run inside ``arithmetic.workdps(dps)``
+(or pass ``dps=`` and it does so); ``tolerance`` and ``floor`` default to
+:func:`~symbolic_inversion.precision.newton_tolerance` and
+:func:`~symbolic_inversion.precision.precision_floor` of ``dps``.
+
+Examples
+========
+
+Start 1e-6 away from Example 2's data and polish (exact 40-digit trace):
+
+>>> import mpmath
+>>> from symbolic_inversion import Network, simulate
+>>> trace = simulate(Network([1, 1], "tanh"), ["0.6", "0.2"], ["0.5", "0.4"], lr="0.1",
+...                  epochs=4, init=["0.5", "0.5"], dps=40)
+>>> start = [[mpmath.mpf("0.600001")], [mpmath.mpf("0.2")]], [[mpmath.mpf("0.5")],
+...                                                          [mpmath.mpf("0.4")]]
+>>> inputs, labels, info = gauss_newton(trace, *start, dps=60)
+>>> info["converged"], mpmath.nstr(inputs[0][0], 25), mpmath.nstr(labels[1][0], 25)
+(True, '0.6', '0.4')
+"""
+
+import contextlib
+import enum
+import math
+from dataclasses import dataclass
+
+from ..precision import newton_tolerance, precision_floor
+
+__all__ = ["NewtonCode", "NewtonResult", "newton", "gauss_newton", "square_newton"]
+
+
+class NewtonCode(enum.Enum):
+    CONVERGED = "converged"
+    PRECISION_FLOOR = "precision_floor"
+    STALLED = "stalled"
+    DIVERGED = "diverged"
+    SINGULAR = "singular"
+    MAX_ITERATIONS = "max_iterations"
+
+    @property
+    def converged(self):
+        return self in (NewtonCode.CONVERGED, NewtonCode.PRECISION_FLOOR)
+
+
+@dataclass
+class NewtonResult:
+    """Where the iteration stopped and why.
+
+    ``u`` is the last accepted point (the start if no step was accepted); ``residual`` and
+    ``correction`` are max-norms (Python floats) of the residual at ``u`` and of the last
+    correction; ``F`` and ``J`` the residual and Jacobian at ``u`` when known.
+    """
+
+    u: object
+    converged: bool
+    iterations: int
+    residual: float
+    correction: float
+    code: NewtonCode
+    reason: str = ""
+    F: object = None
+    J: object = None
+
+
+def _finite(value):
+    return value == value and value != math.inf
+
+
+def newton(evaluate, u, arithmetic, method="lu", dps=None, tolerance=None, floor=None,
+           max_iterations=40, contraction=0.5, max_correction=None, damping=0, rows=None,
+           first=None, stop_on_stall=True, evaluate_end=True):
+    """Newton (``method="lu"``) or Gauss-Newton (``"qr"``, ``"normal"``) from ``u``.
+
+    Parameters
+    ==========
+
+    evaluate : callable
+        ``evaluate(u) -> (F, J)``: residual (1-D array) and Jacobian (2-D array).
+    u : 1-D array of the arithmetic's numbers
+    arithmetic : Arithmetic
+        Supplies ``solve`` / ``lstsq`` (results with ``ok``), ``norm`` and ``workdps``.
+    dps : int, optional
+        Working precision: the iteration runs inside ``arithmetic.workdps(dps)`` and the
+        default ``tolerance`` / ``floor`` follow from it.  ``None``: already inside.
+    tolerance, floor : float, optional
+        Relative thresholds of the stopping rule (module docstring); ``floor=0`` turns
+        "stopped contracting" into ``STALLED`` always (the tracker's corrector).
+    max_correction : float, optional
+        Relative size of a correction that counts as divergence.
+    damping : int
+        Halve a step that increases the residual at most this many times (line search);
+        ``0`` takes full steps.
+    rows : list of int, optional
+        Use only these rows of ``F`` and ``J`` (a square subsystem for ``"lu"``).
+    first : (F, J), optional
+        The residual and Jacobian at ``u`` when the caller already has them.
+    stop_on_stall : bool
+        Whether a correction that stopped contracting above the floor ends the iteration
+        (``STALLED``); damped Gauss-Newton (whose residual never grows) may go on instead,
+        as its convergence is only linear when the residual is not zero.
+    evaluate_end : bool
+        Evaluate the residual at the final point (``residual``, ``F``, ``J`` of the
+        result); ``False`` saves that evaluation (the tracker), and the result then
+        reports the residual before the last correction, with ``F = J = None``.
+    """
+    if dps is not None:
+        with arithmetic.workdps(dps):
+            return newton(evaluate, u, arithmetic, method, None,
+                          newton_tolerance(dps) if tolerance is None else tolerance,
+                          precision_floor(dps) if floor is None else floor,
+                          max_iterations, contraction, max_correction, damping, rows, first,
+                          stop_on_stall, evaluate_end)
+    if tolerance is None or floor is None:
+        raise TypeError("newton: give dps, or both tolerance and floor")
+    norm = arithmetic.norm
+    clean = getattr(arithmetic, "clean", None)
+
+    def system(point):
+        F, J = evaluate(point)
+        if rows is not None:
+            F, J = F[rows], J[rows]
+        return F, J
+
+    F, J = system(u) if first is None else first
+    size = norm(F)
+    previous, correction = None, math.inf
+    for iteration in range(1, max_iterations + 1):
+        step = (arithmetic.solve(J, -F) if method == "lu"
+                else arithmetic.lstsq(J, -F, method=method))
+        correction = norm(step.x) if step.ok else math.nan
+        if not step.ok or not _finite(correction):
+            return NewtonResult(u, False, iteration, size, correction, NewtonCode.SINGULAR,
+                                step.reason or "the linear system is numerically singular",
+                                F, J)
+        scale = 1.0 + norm(u)
+        if max_correction is not None and correction > max_correction * scale:
+            return NewtonResult(u, False, iteration, size, correction, NewtonCode.DIVERGED,
+                                f"correction {correction:.1e} exceeds {max_correction:g} "
+                                f"(relative)", F, J)
+        delta, factor = step.x, 1
+        for _ in range(damping + 1):
+            trial = u + delta if factor == 1 else u + delta * factor
+            if clean is not None:
+                trial = clean(trial)
+            if not damping:
+                break
+            F_trial, J_trial = system(trial)
+            trial_size = norm(F_trial)
+            if trial_size <= size * (1 + 1e-6) or correction <= tolerance * scale:
+                break
+            factor = factor / 2
+        else:
+            return NewtonResult(u, False, iteration, size, correction, NewtonCode.STALLED,
+                                "no step along the correction decreased the residual", F, J)
+        u = trial
+        if damping:
+            F, J, size = F_trial, J_trial, trial_size
+        if correction <= tolerance * scale:
+            code = NewtonCode.CONVERGED
+        elif previous is not None and correction > contraction * previous and (
+                stop_on_stall or correction < floor * scale):
+            code = (NewtonCode.PRECISION_FLOOR if correction < floor * scale
+                    else NewtonCode.STALLED)
+        else:
+            previous = correction
+            if not damping:
+                F, J = system(u)
+                size = norm(F)
+            continue
+        if not damping:
+            F, J = (system(u) if evaluate_end else (None, None))
+            size = norm(F) if evaluate_end else size
+        reason = "" if code.converged else (f"the correction stopped contracting at "
+                                            f"{correction:.1e}")
+        return NewtonResult(u, code.converged and (not evaluate_end or _finite(size)),
+                            iteration, size, correction, code, reason, F, J)
+    return NewtonResult(u, False, max_iterations, size, correction, NewtonCode.MAX_ITERATIONS,
+                        f"{max_iterations} iterations without convergence", F, J)
+
+
+def gauss_newton(trace, inputs, labels, dps, steps=None, backend=None, max_iterations=30,
+                 arithmetic=None):
+    """Polish ``(inputs, labels)`` against the first ``steps`` steps (default all) by
+    Gauss-Newton on the normal equations at ``dps`` digits, with step halving.
+
+    Returns ``(inputs, labels, info)`` as mpmath numbers; ``info`` has ``iterations``,
+    ``converged``, ``code``, ``reason``, ``residual`` (max norm, mpf) and ``correction``.
+    """
+    from .evaluation import real_arithmetic, trace_evaluator
+    arithmetic = arithmetic or real_arithmetic(backend)
+    steps = trace.steps if steps is None else steps
+    with arithmetic.workdps(dps):
+        evaluator = trace_evaluator(trace, arithmetic, range(steps))
+        u = evaluator.join(arithmetic.asarray([list(x) for x in inputs]),
+                           arithmetic.asarray([list(y) for y in labels]))
+        result = newton(evaluator.evaluate, u, arithmetic, method="normal",
+                        tolerance=newton_tolerance(dps, guard=8), floor=precision_floor(dps),
+                        max_iterations=max_iterations, damping=8, stop_on_stall=False)
+        X, Y = evaluator.split(result.u)
+        to_mp = arithmetic.to_mpmath
+        info = {"iterations": result.iterations, "converged": result.converged,
+                "code": result.code.value, "reason": result.reason,
+                "backend": arithmetic.name, "dps": dps, "correction": result.correction,
+                "residual": max((abs(to_mp(v)) for v in result.F), default=0)}
+        return ([[to_mp(v) for v in x] for x in X], [[to_mp(v) for v in y] for y in Y],
+                info)
+
+
+def square_newton(evaluate, u, arithmetic, rows, dps, max_iterations=60):
+    """Newton on the square subsystem ``rows`` of ``evaluate`` at ``dps`` digits (the
+    certificate's centre refinement): a :class:`NewtonResult`, never an exception."""
+    return newton(evaluate, u, arithmetic, method="lu", dps=dps, rows=rows,
+                  tolerance=newton_tolerance(dps, guard=3), max_iterations=max_iterations)

@@ -1,0 +1,88 @@
+"""The options of one recovery, built once in :func:`~symbolic_inversion.recover` and
+passed down to every solver (``solver(trace, options)``).
+
+Precision is decided here, once (:mod:`symbolic_inversion.precision`); solvers take
+``options.dps`` and raise their own stages (tracking, refinement) by the rules of that
+module, never by reading mpmath's global precision.
+"""
+
+from dataclasses import dataclass, replace
+
+from ..errors import InputError
+from ..precision import default_dps
+
+__all__ = ["RecoverOptions", "make_options"]
+
+BACKENDS = (None, "auto", "mpmath", "flint", "arb")
+
+
+@dataclass(frozen=True)
+class RecoverOptions:
+    """What a user can choose about a recovery.
+
+    method : solver name or ``"auto"``; dps : working precision (digits); steps : use only
+    the first ``steps`` steps (``None``: all); backend : ``"mpmath"``, ``"arb"`` (alias
+    ``"flint"``) or ``None``/``"auto"`` (arb if python-flint is installed); seed : seeds
+    every random choice (paths, starts); attempts : paths or starts per solver (``None``:
+    the solver's default); executor, progress : reserved (parallel paths, reporting).
+    """
+
+    method: str = "auto"
+    dps: int = None
+    steps: int = None
+    backend: str = None
+    seed: int = 0
+    attempts: int = None
+    executor: object = None
+    progress: object = None
+
+    def with_(self, **changes):
+        return replace(self, **changes)
+
+    def attempts_or(self, default):
+        return default if self.attempts is None else self.attempts
+
+
+def make_options(trace, method="auto", dps=None, steps=None, backend=None, seed=0,
+                 attempts=None, executor=None, progress=None):
+    """Validated :class:`RecoverOptions` for ``trace`` (``dps`` defaults to
+    :func:`~symbolic_inversion.precision.default_dps`)."""
+    if dps is None:
+        dps = default_dps(trace)
+    if isinstance(dps, bool) or not isinstance(dps, int) or dps < 10:
+        raise InputError(f"dps: must be an integer of at least 10, got {dps!r}")
+    if backend not in BACKENDS:
+        raise InputError(f"backend: expected 'mpmath', 'arb' (or 'flint') or 'auto', "
+                         f"got {backend!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InputError(f"seed: must be an integer, got {seed!r}")
+    if attempts is not None and (isinstance(attempts, bool) or not isinstance(attempts, int)
+                                 or attempts < 1):
+        raise InputError(f"attempts: must be a positive integer, got {attempts!r}")
+    return RecoverOptions(method, dps, steps, backend, seed, attempts, executor, progress)
+
+
+_OPTION_NAMES = ("method", "dps", "steps", "backend", "seed", "attempts", "executor",
+                 "progress")
+
+
+def solver(function):
+    """Decorator: the solver ``function(trace, options, **own)`` may also be called the
+    old way, ``function(trace, dps=..., steps=..., backend=..., attempts=..., seed=...)``
+    (``dps`` and ``steps`` also positionally); keywords that are not options (``starts``,
+    ``box``, ...) pass through."""
+    import functools
+
+    @functools.wraps(function)
+    def wrapper(trace, options=None, *args, **keywords):
+        if not isinstance(options, RecoverOptions):
+            given = dict(zip(("dps", "steps"), (options,) + args))
+            args = ()
+            given.update({k: keywords.pop(k) for k in _OPTION_NAMES if k in keywords})
+            options = make_options(trace, **given)
+        else:
+            changes = {k: keywords.pop(k) for k in _OPTION_NAMES if k in keywords}
+            if changes:
+                options = options.with_(**changes)
+        return function(trace, options, *args, **keywords)
+    return wrapper
