@@ -11,9 +11,10 @@ import mpmath
 from .closed_form import one_sample_closed_form
 from .codegen import compile_network
 from .network import Network
+from .simulate import simulate
 from .solvers import recover
 from .system import InversionSystem
-from .trace import Trace, simulate
+from .trace import Trace
 
 __all__ = ["PAPER_NETWORK", "PAPER_DATA", "paper_trace", "paper_table", "example_1",
            "example_2_trace", "example_2", "EXAMPLE_2_MATHEMATICA_ROOT", "reproduce",
