@@ -57,7 +57,12 @@ def _converter(sample):
 
 
 def _map(function, *vectors):
-    """``function`` elementwise: vectorised on numpy arrays, a list for sequences."""
+    """``function`` elementwise: vectorised on numpy arrays, a list for sequences.
+
+    The functions put the coefficient on the right (``v * mu``): a scalar on the left
+    would get the first say, and an mpmath interval reads a 2-element array as the
+    endpoints of an interval instead of deferring to numpy.
+    """
     if isinstance(vectors[0], np.ndarray):
         return function(*vectors)
     return [function(*values) for values in zip(*vectors)]
@@ -208,12 +213,15 @@ class Optimizer:
         array([0.45, 1.9 ])
         """
         lr, mu, wd = self.coefficients(number or _converter(theta))
-        direction = _map(lambda g, t: g + wd * t, gradient, theta) if wd else gradient
-        if velocity is None or not mu:
+        # Zero momentum and decay are skipped by their exact value (an interval or ball
+        # zero is not falsy, and skipping keeps float rounding to PyTorch's own).
+        direction = (_map(lambda g, t: g + t * wd, gradient, theta) if self.weight_decay
+                     else gradient)
+        if velocity is None or not self.momentum:
             velocity = direction
         else:
-            velocity = _map(lambda v, d: mu * v + d, velocity, direction)
-        return _map(lambda t, v: t - lr * v, theta, velocity), velocity
+            velocity = _map(lambda v, d: v * mu + d, velocity, direction)
+        return _map(lambda t, v: t - v * lr, theta, velocity), velocity
 
     def observed_gradients(self, thetas, number=None):
         """The gradient of every step, undone from consecutive parameter vectors.
@@ -234,10 +242,10 @@ class Optimizer:
         for now, later in zip(thetas, thetas[1:]):
             new_velocity = _map(lambda a, b: (a - b) / lr, now, later)
             gradient = new_velocity
-            if mu and velocity is not None:
-                gradient = _map(lambda g, v: g - mu * v, gradient, velocity)
-            if wd:
-                gradient = _map(lambda g, t: g - wd * t, gradient, now)
+            if self.momentum and velocity is not None:
+                gradient = _map(lambda g, v: g - v * mu, gradient, velocity)
+            if self.weight_decay:
+                gradient = _map(lambda g, t: g - t * wd, gradient, now)
             gradients.append(gradient)
             velocity = new_velocity
         return gradients

@@ -123,3 +123,26 @@ def test_gradient_uncertainty_of_the_inverse():
     with mpmath.workdps(30):
         assert opt.gradient_uncertainty(Decimal("1e-7")) == \
             mpmath.mpf("1e-7") * (mpmath.mpf("1.5") / mpmath.mpf("0.1") + mpmath.mpf("0.1"))
+
+
+def test_interval_arrays_enclose_the_exact_gradient():
+    """mpmath intervals in numpy arrays of two entries (an iv number on the left of an
+    array would read it as the endpoints of one interval)."""
+    opt = Optimizer("gd", "0.1", "0.9", "0.01")
+    exact = pytorch_sgd(THETAS[0], GRADS, Fraction("0.1"), Fraction("0.9"), Fraction("0.01"))
+    saved = mpmath.iv.prec
+    try:
+        mpmath.iv.prec = 200
+        enclose = lambda q: mpmath.iv.mpf(q.numerator) / q.denominator  # noqa: E731
+        thetas = [np.array([enclose(v) for v in theta], dtype=object) for theta in exact]
+        observed = opt.observed_gradients(thetas, number=mpmath.iv.mpf)
+        for got, ref in zip(observed, GRADS):
+            for interval, value in zip(got, ref):
+                low, high = (mpmath.mpf(e) for e in interval._mpi_)
+                assert low <= mpmath.mpf(value.numerator) / value.denominator <= high
+                assert high - low < 1e-50
+        theta, velocity = opt.step(thetas[0], np.array([enclose(v) for v in GRADS[0]]))
+        assert all(mpmath.mpf(t._mpi_[0]) <= mpmath.mpf(e.numerator) / e.denominator
+                   <= mpmath.mpf(t._mpi_[1]) for t, e in zip(theta, exact[1]))
+    finally:
+        mpmath.iv.prec = saved
