@@ -36,6 +36,7 @@ import mpmath
 
 from .errors import InputError
 from .network import Network
+from .precision import analysis_dps
 from .system import InversionSystem, digits_from_error
 from .trace import Trace, simulate
 
@@ -53,14 +54,15 @@ def _as_data(values):
 def jacobian_singular_values(trace, inputs, labels, dps=None, steps=None):
     """Singular values (largest first) of the system's Jacobian at ``(inputs, labels)``.
 
-    Computed with mpmath's SVD at ``dps`` digits (default: enough for the condition
-    numbers of up to ~24 samples of the single neuron); global precision is restored.
+    Computed with mpmath's SVD at ``dps`` digits (default
+    :func:`~symbolic_inversion.precision.analysis_dps`: enough for the condition numbers of
+    up to ~24 samples of the single neuron); mpmath's global precision is not changed.
     """
     if not isinstance(trace, Trace):
         raise InputError("trace: expected a Trace")
     system = InversionSystem.from_trace(trace, steps)
     if dps is None:
-        dps = max(60, 3 * system.counts["unknowns"] + 30)
+        dps = analysis_dps(system.counts["unknowns"])
     with mpmath.workdps(dps):
         J = system.jacobian(_as_data(inputs), _as_data(labels))
         values = mpmath.svd_r(J, compute_uv=False)
@@ -84,7 +86,7 @@ def supported_accuracy(trace, inputs, labels, dps=None, steps=None):
     that bound vouches for.
     """
     system = InversionSystem.from_trace(trace, steps)
-    with mpmath.workdps(dps or max(60, 3 * system.counts["unknowns"] + 30)):
+    with mpmath.workdps(dps or analysis_dps(system.counts["unknowns"])):
         error, _ = system.error_estimate(_as_data(inputs), _as_data(labels))
         return +error, digits_from_error(error)
 
@@ -107,7 +109,7 @@ def digits_needed(samples, accuracy=6, steps=None, trials=3, seed=0, network=Non
     rng = random.Random(seed)
     worst_cond, worst_digits = 0.0, 0
     unknowns = samples * (network.input_width + network.output_width)
-    dps = max(60, 3 * unknowns + 30)
+    dps = analysis_dps(unknowns)
     for _ in range(trials):
         inputs = [[f"{rng.uniform(0, 1):.6f}" for _ in range(network.input_width)]
                   for _ in range(samples)]

@@ -47,6 +47,7 @@ import numpy as np
 
 from .errors import InputError
 from .network import Network
+from .precision import rank_dps, symmetry_dps
 from .system import InversionSystem
 
 __all__ = ["exact_counts", "paper_counts", "generic_rank", "RankReport", "numerical_rank",
@@ -223,7 +224,7 @@ def _random_trace(network, samples, steps, dps, seed, lr):
     return trace, inputs, labels
 
 
-def generic_rank(network, samples, max_steps=None, dps=40, seed=0, lr="0.5"):
+def generic_rank(network, samples, max_steps=None, dps=None, seed=0, lr="0.5"):
     """Rank of the inversion system's Jacobian at random data, for ``E = 1..max_steps``.
 
     Random inputs and labels in ``[-1, 1]``, a random initialization scaled by the
@@ -241,7 +242,7 @@ def generic_rank(network, samples, max_steps=None, dps=40, seed=0, lr="0.5"):
     counts = exact_counts(network, samples)
     max_steps = counts["min_steps"] + 2 if max_steps is None else \
         _check_positive(max_steps, "max_steps")
-    dps = _check_positive(dps, "dps")
+    dps = _check_positive(rank_dps() if dps is None else dps, "dps")
     trace, inputs, labels = _random_trace(network, samples, max_steps, dps, seed, lr)
     rng = np.random.default_rng(seed + 1)
     ranks, gaps, smallest = [], [], []
@@ -314,7 +315,7 @@ def data_symmetries(trace, inputs, labels, dps=None, steps=None):
     An empty list means none was found and the Jacobian has full column rank.
     """
     network = trace.network
-    dps = dps or max(30, trace.digits + 10)
+    dps = dps or symmetry_dps(trace)
     system = InversionSystem.from_trace(trace, steps)
     findings = []
     tolerance = 10 * mpmath.mpf(str(trace.resolution))
@@ -392,7 +393,8 @@ def _null_directions(J, rank, network, dps):
                         f"changing the trace to first order, involving {', '.join(names)}"}]
 
 
-def identifiability_report(network, samples, steps=None, dps=40, seed=0, max_unknowns=120):
+def identifiability_report(network, samples, steps=None, dps=None, seed=0,
+                           max_unknowns=120):
     """Counts, generic rank and minimal steps for an architecture: what ``analyze`` prints.
 
     The rank is measured only when ``n (d + m) <= max_unknowns`` (a multiprecision
@@ -410,7 +412,7 @@ def identifiability_report(network, samples, steps=None, dps=40, seed=0, max_unk
     return report
 
 
-def analyze_identifiability(trace, solution=None, dps=40, max_unknowns=120):
+def analyze_identifiability(trace, solution=None, dps=None, max_unknowns=120):
     """The identifiability part of ``analyze``: the trace's architecture, ``n`` and
     steps (counts, generic rank, minimal steps) and, when ``solution`` holds data,
     the symmetries found at it (:func:`data_symmetries`).  JSON-ready."""

@@ -19,7 +19,8 @@ a working precision live here too (:func:`newton_tolerance`, :func:`precision_fl
 """
 
 __all__ = ["unknowns_of", "default_dps", "tracking_dps", "refine_dps", "certify_dps",
-           "resimulate_dps", "analysis_dps", "symmetry_dps", "screening_dps",
+           "simulate_dps", "resimulate_dps", "analysis_dps", "symmetry_dps", "rank_dps",
+           "screening_dps",
            "newton_tolerance", "precision_floor", "residual_allowance_digits"]
 
 
@@ -72,6 +73,13 @@ def certify_dps(trace):
     return max(trace.digits, 16) + 3 * trace.samples + 30
 
 
+def simulate_dps(dps):
+    """Precision of simulation recording ``dps`` digits: 15 guard digits above them, so
+    every recorded value is the correctly rounded one except in a ``1e-15`` fraction of
+    cases (a step's arithmetic loses only a few digits)."""
+    return dps + 15
+
+
 def resimulate_dps(trace):
     """Precision of re-simulation: the trace's digits (at least 15) plus 20 guard digits
     (training is well conditioned: a step loses no more than a few digits)."""
@@ -91,6 +99,14 @@ def symmetry_dps(trace):
     trace's digits plus 10, at least 30 (null directions are read from a rank gap; the
     data are known to the trace's digits)."""
     return max(30, trace.digits + 10)
+
+
+def rank_dps():
+    """Default precision of :func:`~symbolic_inversion.identifiability.generic_rank`: 40
+    digits.  Exact zeros of a Jacobian at random data come out near ``10^-40`` and the
+    smallest nonzero singular values of the networks measured (up to 4-16-16-2, n <= 8)
+    stay above ``10^-15``, so the gap (read at ``10^(-dps/2)``) is wide."""
+    return 40
 
 
 def screening_dps():
