@@ -1,19 +1,9 @@
-"""Arithmetic backends for the solvers: mpmath (the reference) and python-flint.
+"""Compatibility: the backends of version 0.1.0 over :mod:`symbolic_inversion.arithmetic`.
 
-The solvers of :mod:`symbolic_inversion.solvers` do their heavy arithmetic, per-sample
-network terms and dense linear solves, through a :class:`Backend`.  Two are provided:
-
-``"mpmath"``
-    always available; the reference.
-``"flint"``
-    python-flint's ``arb``/``acb`` numbers and matrices (optional, ``pip install
-    python-flint``): the same computation 10-50 times faster.  Only ball midpoints are
-    used (no error bounds are claimed from them), so both backends follow the same
-    floating-point algorithm at the same precision and agree to that precision.
-
-Both take the precision from :meth:`Backend.workdps`, which also sets mpmath's and
-restores both afterwards.  Numbers cross the boundary as mpmath numbers
-(:meth:`Backend.number`, :meth:`Backend.to_mpmath`).
+A backend is a real arithmetic (``"mpmath"``, or ``"flint"`` = ``arb``) whose numbers
+may also be complex (``mpc``/``acb``), with list-based linear algebra.  New code uses
+:func:`symbolic_inversion.arithmetic.get_arithmetic` and the system evaluator
+(:meth:`InversionSystem.evaluator`); this module only forwards.
 
 Examples
 ========
@@ -27,177 +17,84 @@ Examples
 ['0.8', '1.4']
 """
 
-import contextlib
-
 import mpmath
+import numpy as np
 import sympy as sp
 
+from .arithmetic import flint, get_arithmetic
 from .codegen import compile_network
 from .errors import InputError
 
-try:  # optional accelerator
-    import flint
-except ImportError:  # pragma: no cover - exercised only without python-flint
-    flint = None
-
-__all__ = ["Backend", "MpmathBackend", "FlintBackend", "get_backend", "available_backends",
-           "SampleKernels"]
+__all__ = ["Backend", "get_backend", "available_backends", "SampleKernels"]
 
 
 class Backend:
-    """Numbers, precision and dense linear algebra for one arithmetic library."""
+    """Numbers, precision and list-based linear algebra of one real arithmetic and its
+    complex sibling (the interface of version 0.1.0)."""
 
-    name = None
+    def __init__(self, name, arithmetic):
+        self.name = name
+        self.arithmetic = arithmetic
+        self.complex = arithmetic.complexify()
 
     def workdps(self, dps):
-        raise NotImplementedError
+        return self.arithmetic.workdps(dps)
+
+    def _for(self, values):
+        values = list(values)
+        return self.complex if any(_is_complex(v) for v in values) else self.arithmetic
 
     def number(self, value):
         """A backend number from an mpmath number, int, or decimal string."""
-        raise NotImplementedError
+        return (self.complex if _is_complex(value) else self.arithmetic).number(value)
 
     def to_mpmath(self, value):
-        raise NotImplementedError
+        return self.complex.to_mpmath(value)
 
     def solve(self, rows, rhs):
-        """Solve the square system ``rows @ u = rhs`` (lists), returning a list."""
-        raise NotImplementedError
+        """Solve ``rows @ u = rhs`` (lists): a list, NaNs for a singular matrix."""
+        arithmetic = self._for([v for row in rows for v in row] + list(rhs))
+        result = arithmetic.solve(np.array(rows, dtype=object), np.array(list(rhs), dtype=object))
+        if not result.ok:
+            return [arithmetic.number(mpmath.nan)] * len(rhs)
+        return list(result.x)
 
     def matmul(self, left, right):
         """The product of two matrices given as lists of rows."""
-        raise NotImplementedError
+        arithmetic = self._for([v for row in list(left) + list(right) for v in row])
+        left, right = arithmetic.asarray(left), arithmetic.asarray(right)
+        product = arithmetic.mid(arithmetic.matmul(left, right))
+        return [list(row) for row in np.asarray(product, dtype=object)]
 
     def least_squares(self, rows, rhs):
         """``u`` minimizing ``||rows @ u - rhs||`` by the normal equations."""
-        transpose = [list(column) for column in zip(*rows)]
-        normal = self.matmul(transpose, rows)
-        projected = [row[0] for row in self.matmul(transpose, [[v] for v in rhs])]
-        return self.solve(normal, projected)
+        arithmetic = self._for([v for row in rows for v in row] + list(rhs))
+        result = arithmetic.lstsq(np.array(rows, dtype=object),
+                                  np.array(list(rhs), dtype=object), method="normal")
+        if not result.ok:
+            return [arithmetic.number(mpmath.nan)] * len(rows[0])
+        return list(result.x)
 
     def magnitude(self, value):
         """``|value|`` as a Python float (for step-size control only)."""
-        return float(abs(self.to_mpmath(value)))
+        return float(self.complex.magnitudes(np.array([value], dtype=object))[0])
 
     def norm(self, values):
         return max((self.magnitude(v) for v in values), default=0.0)
 
     def clean(self, value):
         """``value`` without accumulated error information (ball midpoints for flint)."""
-        return value
-
-
-class MpmathBackend(Backend):
-    name = "mpmath"
-
-    def workdps(self, dps):
-        return mpmath.workdps(dps)
-
-    def number(self, value):
-        return mpmath.mpmathify(value if not hasattr(value, "as_tuple") else str(value))
-
-    def to_mpmath(self, value):
-        return value
-
-    def solve(self, rows, rhs):
-        """As flint's nonstop solve: NaNs (not an exception) for a singular matrix."""
-        failed = [mpmath.mpf("nan")] * len(rhs)
-        if not all(mpmath.isfinite(v) for row in rows for v in row):
-            return failed  # lu_solve's pivot search fails on NaN entries
-        matrix = mpmath.matrix(rows)
-        try:
-            solution = mpmath.lu_solve(matrix, mpmath.matrix(rhs))
-        except ZeroDivisionError:  # "matrix is numerically singular"
-            return failed
-        return [solution[k] for k in range(len(rhs))]
-
-    def matmul(self, left, right):
-        product = mpmath.matrix(left) * mpmath.matrix(right)
-        return [[product[i, j] for j in range(product.cols)] for i in range(product.rows)]
-
-    def magnitude(self, value):
-        return float(abs(value))
+        return self.arithmetic.mid(value) if flint is not None and isinstance(
+            value, (flint.arb, flint.acb)) else value
 
     def roots(self, coefficients):
         """Roots of ``sum coefficients[k] z^k`` (complex, at the working precision)."""
-        return mpmath.polyroots(coefficients[::-1], maxsteps=200, extraprec=2 * mpmath.mp.prec)
+        return self.arithmetic.roots(coefficients)
 
 
-def _to_arb(value):
-    value = mpmath.mpf(value)
-    if not mpmath.isfinite(value):
-        return flint.arb("nan")
-    sign, man, exp, _ = value._mpf_
-    return flint.arb((-int(man) if sign else int(man), int(exp)))
-
-
-def _from_arb(value):
-    man, exp = value.mid().man_exp()
-    return mpmath.mpf((int(man), int(exp)))
-
-
-class FlintBackend(Backend):
-    name = "flint"
-
-    def __init__(self):
-        if flint is None:
-            raise InputError("backend: python-flint is not installed "
-                             "(pip install python-flint), use backend='mpmath'")
-
-    @contextlib.contextmanager
-    def workdps(self, dps):
-        with mpmath.workdps(dps), flint.ctx.workdps(dps):
-            yield
-
-    def number(self, value):
-        if isinstance(value, (flint.arb, flint.acb)):
-            return value
-        value = mpmath.mpmathify(value if not hasattr(value, "as_tuple") else str(value))
-        if isinstance(value, mpmath.mpc):
-            return flint.acb(_to_arb(value.real), _to_arb(value.imag))
-        return _to_arb(value)
-
-    def to_mpmath(self, value):
-        if isinstance(value, flint.acb):
-            real, imag = _from_arb(value.real), _from_arb(value.imag)
-            return mpmath.mpc(real, imag) if imag else real
-        if isinstance(value, flint.arb):
-            return _from_arb(value)
-        return mpmath.mpmathify(value)
-
-    def solve(self, rows, rhs):
-        complex_ = any(isinstance(v, flint.acb) for row in rows for v in row) or any(
-            isinstance(v, flint.acb) for v in rhs)
-        kind = flint.acb_mat if complex_ else flint.arb_mat
-        matrix = kind([[v for v in row] for row in rows])
-        column = kind([[v] for v in rhs])
-        solution = matrix.solve(column, nonstop=True, algorithm="approx")
-        return [solution[k, 0] for k in range(len(rhs))]
-
-    def _matrix(self, rows):
-        complex_ = any(isinstance(v, flint.acb) for row in rows for v in row)
-        return (flint.acb_mat if complex_ else flint.arb_mat)(rows)
-
-    def matmul(self, left, right):
-        left, right = self._matrix(left), self._matrix(right)
-        if isinstance(left, flint.acb_mat) or isinstance(right, flint.acb_mat):
-            left, right = flint.acb_mat(left), flint.acb_mat(right)
-        product = left * right
-        return [[product[i, j].mid() for j in range(product.ncols())]
-                for i in range(product.nrows())]
-
-    def magnitude(self, value):
-        return float(abs(value).mid()) if not isinstance(value, int) else float(abs(value))
-
-    def clean(self, value):
-        return value.mid() if isinstance(value, (flint.arb, flint.acb)) else value
-
-    def roots(self, coefficients):
-        polynomial = flint.acb_poly([flint.acb(c).mid() for c in coefficients])
-        try:
-            return [r.mid() for r in polynomial.roots(maxprec=4 * flint.ctx.prec + 256)]
-        except ValueError:  # clustered roots: fall back to mpmath's iteration
-            found = MpmathBackend.roots(self, [self.to_mpmath(c) for c in coefficients])
-            return [self.number(r) for r in found]
+def _is_complex(value):
+    return isinstance(value, (complex, mpmath.mpc)) or (
+        flint is not None and isinstance(value, flint.acb))
 
 
 _BACKENDS = {}
@@ -217,7 +114,7 @@ def get_backend(name=None):
     if name not in ("mpmath", "flint"):
         raise InputError(f"backend: expected 'mpmath', 'flint' or 'auto', got {name!r}")
     if name not in _BACKENDS:
-        _BACKENDS[name] = MpmathBackend() if name == "mpmath" else FlintBackend()
+        _BACKENDS[name] = Backend(name, get_arithmetic("arb" if name == "flint" else "mpmath"))
     return _BACKENDS[name]
 
 
@@ -228,7 +125,7 @@ def _flint_namespace():
         return lambda z: getattr(z, method)()
     return {"tanh": call("tanh"), "exp": call("exp"), "log": call("log"),
             "sqrt": call("sqrt"), "sin": call("sin"), "cos": call("cos"),
-            "mpf": lambda v: _to_arb(mpmath.mpf(v))}
+            "mpf": get_arithmetic("arb").number}
 
 
 class SampleKernels:

@@ -19,11 +19,14 @@ from functools import lru_cache, reduce
 import mpmath
 import numpy as np
 import sympy as sp
+from sympy.printing.lambdarepr import LambdaPrinter
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pycode import MpmathPrinter
 
+from .errors import InputError, NotSupportedError
+
 __all__ = ["CompiledNetwork", "compile_network", "shared_subexpressions",
-           "differentiate_program", "LayerwiseFloat64"]
+           "differentiate_program", "LayerwiseProgram", "LayerwiseFloat64", "layerwise_program"]
 
 
 def _mp_heaviside(z, at_zero=sp.S.Half):
@@ -322,139 +325,385 @@ def compile_network(network):
     return CompiledNetwork(network)
 
 
-class LayerwiseFloat64:
-    """The inversion system's residual and Jacobian in float64, vectorized by layer.
+class _ArrayPrinter(LambdaPrinter):
+    """Python code calling the functions of an arithmetic's namespace by bare name.
 
-    The scalar programs of :class:`CompiledNetwork` cost one numpy call per neuron
-    and connection; here every layer is one matrix product over all steps and samples
-    at once, and only the activations come from SymPy: each activation, its slope and
-    the slope's derivative are derived symbolically (``Activation.symbolic`` and
-    ``.derivative``) and lambdified.  The Jacobian with respect to the data is the
-    forward-mode derivative of backpropagation (one tangent per input and label
-    coordinate).  Use it for float64 work (multistart, screening); the mpmath programs
-    remain the reference at high precision.
+    Rationals and Floats become ``Rational(p, q)`` (the arithmetic's exact or enclosing
+    number), integer powers ``ipow(base, n)`` (products: tight for intervals, and arb's
+    ``**`` is nan for balls around zero).
+    """
+
+    def _module_format(self, fqn, register=True):
+        return fqn.split(".")[-1]
+
+    def _print_Rational(self, expr):
+        return f"Rational({expr.p}, {expr.q})"
+
+    _print_Half = _print_Rational
+
+    def _print_Float(self, expr):
+        return self._print_Rational(sp.Rational(expr))
+
+    def _print_Pow(self, expr, rational=False):
+        if expr.exp == sp.S.Half:
+            return f"sqrt({self._print(expr.base)})"
+        if not expr.exp.is_Integer:
+            raise NotSupportedError(f"layer-wise program: non-integer power in {expr}")
+        return f"ipow({self._print(expr.base)}, {int(expr.exp)})"
+
+    def _print_call(self, expr):
+        return f"{type(expr).__name__}({', '.join(self._print(a) for a in expr.args)})"
+
+    _print_Heaviside = _print_Max = _print_Min = _print_DiracDelta = _print_call
+
+
+class _Activation:
+    """One activation compiled for one arithmetic: ``value(z)``, ``slope(z, a)`` and
+    ``curvature(z, a)`` (d/dz of the slope along the activation) on arrays; ``slope`` is
+    ``None`` when it is 1 and ``curvature`` ``None`` when it is 0 (nothing to multiply)."""
+
+    def __init__(self, name, arithmetic):
+        from .network import ACTIVATIONS
+        activation = ACTIVATIONS[name]
+        z, a = sp.Symbol("z"), sp.Symbol("a")
+        value = activation.symbolic(z)
+        slope = sp.sympify(activation.derivative(z, a))
+        curvature = sp.diff(slope, z) + sp.diff(slope, a) * slope
+        kinked = value.has(sp.Heaviside, sp.Max, sp.Min)
+        if kinked and arithmetic.is_complex:
+            raise NotSupportedError(f"activation {name} is not analytic: no {arithmetic.name} "
+                                    f"(complex) evaluation; use a real arithmetic")
+        if not arithmetic.is_interval:
+            # The kink has measure zero; off it the step's derivative vanishes.
+            curvature = curvature.replace(lambda e: isinstance(e, sp.DiracDelta),
+                                          lambda e: sp.Integer(0))
+        namespace = arithmetic.functions()
+
+        def compile_(args, expr):
+            return sp.lambdify(args, expr, modules=[namespace], printer=_ArrayPrinter)
+
+        self.name = name
+        self.value = compile_([z], value)
+        self.slope = None if slope == 1 else compile_([z, a], slope)
+        self.curvature = None if curvature == 0 else compile_([z, a], curvature)
+
+
+def _times(array, factor):
+    """``array * factor``, where a factor of ``None`` means 1."""
+    return array if factor is None else array * factor
+
+
+def _infer_arithmetic(*arrays):
+    """The arithmetic of the entries of ``arrays`` (complex wins over real)."""
+    from .arithmetic import get_arithmetic
+    names = []
+    for array in arrays:
+        array = np.asarray(array)
+        if array.dtype == complex:
+            names.append("complex128")
+        elif array.dtype.kind in "fiub":
+            names.append("float64")
+        elif array.size:
+            names.append(_number_kind(array.flat[0]))
+    for complex_name in ("acb", "mpc", "complex128"):
+        if complex_name in names:
+            return get_arithmetic(complex_name)
+    for name in ("iv", "arb", "mpmath", "float64"):
+        if name in names:
+            return get_arithmetic(name)
+    return get_arithmetic("float64")
+
+
+def _number_kind(value):
+    if isinstance(value, mpmath.mpc):
+        return "mpc"
+    if isinstance(value, mpmath.mpf):
+        return "mpmath"
+    if isinstance(value, mpmath.iv.mpf):
+        return "iv"
+    kind = type(value).__name__
+    if kind in ("arb", "acb"):
+        return kind
+    return "complex128" if isinstance(value, complex) else "float64"
+
+
+class LayerwiseProgram:
+    """The inversion system's terms for one network, layer by layer, in any arithmetic.
+
+    Every layer is one (batched) matrix product over all steps and samples at once; only
+    the activations come from SymPy: each activation, its slope and the slope's
+    derivative are derived symbolically (``Activation.symbolic`` and ``.derivative``)
+    and compiled for the arithmetic (:meth:`Arithmetic.functions`: numpy ufuncs for
+    float64/complex128, elementwise mpmath, python-flint or interval functions on
+    ``dtype=object`` arrays).  The Jacobian with respect to the data is the forward-mode
+    derivative of backpropagation for the inputs, and backpropagation alone for the
+    labels (they enter linearly).
+
+    The methods take ``thetas`` ``(E, P)``, inputs ``X`` ``(n, d)``, labels ``Y``
+    ``(n, m)`` and ``batches``: ``None`` (every step uses every sample), one list of
+    sample indices per step, or an ``(E, n)`` 0/1 mask.  ``arithmetic`` (an
+    :class:`~symbolic_inversion.arithmetic.Arithmetic` or a name) defaults to the one of
+    the arrays' entries; precision is whatever the caller's ``arithmetic.workdps`` set.
 
     Examples
     ========
 
     >>> import numpy as np
     >>> from symbolic_inversion import Network, compile_network
-    >>> from symbolic_inversion.codegen import LayerwiseFloat64
+    >>> from symbolic_inversion.codegen import LayerwiseProgram
     >>> net = Network([2, 3, 1], ["tanh", "identity"])
     >>> theta = np.linspace(-0.5, 0.7, net.num_parameters)
     >>> X, Y = np.array([[0.3, -0.6], [0.8, 0.1]]), np.array([[0.2], [-0.5]])
-    >>> fast = LayerwiseFloat64(net).half_gradient_sums(theta[None, :], X, Y)[0]
+    >>> fast = LayerwiseProgram(net).half_gradient_sums(theta[None, :], X, Y)[0]
     >>> slow = [sum(g) for g in compile_network(net).half_gradient(theta, X.T, Y.T, "numpy")]
     >>> bool(np.allclose(fast, slow, rtol=1e-13, atol=1e-15))
     True
     """
 
+    default_arithmetic = None
+
     def __init__(self, network):
-        from .network import ACTIVATIONS
         self.network = network
-        z, a = sp.Symbol("z"), sp.Symbol("a")
-        self._activations = []
-        for name in network.activations:
-            activation = ACTIVATIONS[name]
-            value = activation.symbolic(z)
-            slope = activation.derivative(z, a)
-            # d/dz of the slope along the activation: a depends on z through value.
-            curvature = sp.diff(slope, z) + sp.diff(slope, a) * slope
-            self._activations.append(tuple(
-                sp.lambdify(args, expr, modules=_NUMPY_MODULES)
-                for args, expr in (([z], value), ([z, a], slope), ([z, a], curvature))))
+        self._compiled = {}
+
+    # -- set-up ---------------------------------------------------------------------
+
+    def arithmetic(self, arithmetic, *arrays):
+        from .arithmetic import get_arithmetic
+        if arithmetic is None:
+            arithmetic = self.default_arithmetic
+        if arithmetic is None:
+            return _infer_arithmetic(*arrays)
+        return get_arithmetic(arithmetic)
+
+    def activations(self, arithmetic):
+        """The network's activations compiled for ``arithmetic`` (cached)."""
+        if arithmetic.name not in self._compiled:
+            self._compiled[arithmetic.name] = [_Activation(name, arithmetic)
+                                               for name in self.network.activations]
+        return self._compiled[arithmetic.name]
+
+    def _prepare(self, arithmetic, thetas, arrays):
+        arithmetic = self.arithmetic(arithmetic, thetas, *arrays)
+        convert = arithmetic.asarray if arithmetic.dtype != object else _object_array(
+            arithmetic)
+        thetas = np.atleast_2d(convert(thetas))
+        return arithmetic, thetas, [convert(a) for a in arrays]
 
     def _layers(self, thetas):
-        thetas = np.atleast_2d(np.asarray(thetas, dtype=float))
+        E = len(thetas)
         blocks = []
         for (weights, bias), fan_in, fan_out in zip(
                 self.network.layer_slices(), self.network.layers[:-1],
                 self.network.layers[1:]):
-            W = thetas[:, weights].reshape(len(thetas), fan_out, fan_in)
+            W = thetas[:, weights].reshape(E, fan_out, fan_in)
             b = thetas[:, bias] if bias is not None else None
             blocks.append((W, b))
         return blocks
 
-    @staticmethod
-    def _broadcast(value, like):
-        return np.broadcast_to(np.asarray(value, dtype=float), like.shape)
+    def layout(self, steps, samples, batches):
+        """``(S, valid)``: ``S[e, k]`` the ``k``-th sample of step ``e``'s batch (padded
+        with sample 0), ``valid`` the ``(E, nb)`` mask of real entries (``None``: all)."""
+        if batches is None:
+            return np.broadcast_to(np.arange(samples), (steps, samples)), None
+        if isinstance(batches, np.ndarray) and batches.ndim == 2:
+            batches = [np.flatnonzero(row) for row in batches]
+        batches = [list(batch) for batch in batches]
+        if len(batches) != steps:
+            raise InputError(f"batches: expected one batch per step ({steps}), "
+                             f"got {len(batches)}")
+        width = max((len(batch) for batch in batches), default=0)
+        S = np.zeros((steps, width), dtype=int)
+        valid = np.zeros((steps, width), dtype=bool)
+        for e, batch in enumerate(batches):
+            if len(set(batch)) != len(batch) or any(not 0 <= i < samples for i in batch):
+                raise InputError(f"batches[{e}]: sample indices must be distinct and in "
+                                 f"range(0, {samples}), got {batch}")
+            S[e, :len(batch)] = batch
+            valid[e, :len(batch)] = True
+        return S, (None if valid.all() else valid)
 
-    def _forward(self, blocks, X):
-        E = blocks[0][0].shape[0]
-        h = np.broadcast_to(np.asarray(X, dtype=float), (E,) + np.shape(X))
+    # -- forward and backward ----------------------------------------------------------
+
+    def _forward(self, arithmetic, blocks, X, S):
+        """Activations ``posts`` (input first) and ``(z, a, slope)`` per layer."""
+        h = X[S]                                                    # (E, nb, d)
         posts, slopes = [h], []
-        for (W, b), (value, slope, _) in zip(blocks, self._activations):
-            z = np.einsum("eoi,eni->eno", W, posts[-1])
+        for (W, b), activation in zip(blocks, self.activations(arithmetic)):
+            z = np.matmul(posts[-1], W.transpose(0, 2, 1))
             if b is not None:
                 z = z + b[:, None, :]
-            a = self._broadcast(value(z), z)
+            a = activation.value(z)
             posts.append(a)
-            slopes.append((z, a, self._broadcast(slope(z, a), z)))
+            slope = activation.slope(z, a) if activation.slope is not None else None
+            slopes.append((z, a, slope))
         return posts, slopes
 
-    def half_gradient_sums(self, thetas, X, Y):
-        """``sum_i B_i (f_i - y_i)`` at every step: an ``(E, P)`` array.
-
-        ``thetas`` is ``(E, P)``, ``X`` ``(n, d)``, ``Y`` ``(n, m)``.
-        """
-        blocks = self._layers(thetas)
-        posts, slopes = self._forward(blocks, X)
-        delta = (posts[-1] - np.asarray(Y, dtype=float)) * slopes[-1][2]
-        pieces = []
-        for layer in reversed(range(self.network.depth)):
-            grad_b = delta.sum(axis=1) if self.network.bias else None
-            pieces.append((np.einsum("eno,eni->eoi", delta, posts[layer]), grad_b))
-            if layer:
-                delta = np.einsum("eno,eoi->eni", delta, blocks[layer][0]) \
-                    * slopes[layer - 1][2]
-        E = len(blocks[0][0])
-        flat = []
-        for grad_W, grad_b in reversed(pieces):
-            flat.append(grad_W.reshape(E, -1))
-            if grad_b is not None:
-                flat.append(grad_b)
-        return np.concatenate(flat, axis=1)
-
-    def jacobian(self, thetas, X, Y):
-        """d/d(data) of the per-step sums: ``(E * P, n * (d + m))``, the layout of
-        :meth:`InversionSystem.jacobian` (rows step by step, columns sample by sample,
-        inputs then labels)."""
-        network = self.network
-        d, m = network.input_width, network.output_width
-        k = d + m
-        blocks = self._layers(thetas)
-        posts, slopes = self._forward(blocks, X)
-        E, n = posts[0].shape[:2]
-        # Tangents: one direction per input and label coordinate, for every sample.
-        directions = np.eye(k)
-        dposts = [np.broadcast_to(directions[:, :d], (E, n, k, d))]
-        for layer, ((W, b), (_, _, curvature)) in enumerate(zip(blocks, self._activations)):
-            z, a, s = slopes[layer]
-            dz = np.einsum("eoi,enki->enko", W, dposts[-1])
-            dposts.append(s[:, :, None, :] * dz)
-            slopes[layer] = (z, a, s, self._broadcast(curvature(z, a), z)[:, :, None, :] * dz)
-        residual = posts[-1] - np.asarray(Y, dtype=float)
-        dresidual = dposts[-1] - directions[None, None, :, d:]
-        z, a, s, ds = slopes[-1]
-        delta = residual * s
-        ddelta = dresidual * s[:, :, None, :] + residual[:, :, None, :] * ds
-        pieces = []
-        for layer in reversed(range(network.depth)):
-            h, dh = posts[layer], dposts[layer]
-            grad_W = (np.einsum("enko,eni->enkoi", ddelta, h)
-                      + np.einsum("eno,enki->enkoi", delta, dh))
-            pieces.append((grad_W.reshape(E, n, k, -1), ddelta if network.bias else None))
-            if layer:
-                W = blocks[layer][0]
-                _, _, s_prev, ds_prev = slopes[layer - 1]
-                back = np.einsum("eno,eoi->eni", delta, W)
-                dback = np.einsum("enko,eoi->enki", ddelta, W)
-                delta, ddelta = back * s_prev, dback * s_prev[:, :, None, :] \
-                    + back[:, :, None, :] * ds_prev
+    def _flatten(self, pieces, axis):
         flat = []
         for grad_W, grad_b in reversed(pieces):
             flat.append(grad_W)
             if grad_b is not None:
                 flat.append(grad_b)
-        J = np.concatenate(flat, axis=3)           # (E, n, k, P)
-        return J.transpose(0, 3, 1, 2).reshape(E * J.shape[3], n * k)
+        return np.concatenate(flat, axis=axis)
+
+    def forward(self, thetas, X, batches=None, arithmetic=None):
+        """The network's outputs ``f`` at every step and batch entry: ``(E, nb, m)``."""
+        arithmetic, thetas, (X,) = self._prepare(arithmetic, thetas, [X])
+        S, _ = self.layout(len(thetas), len(X), batches)
+        posts, _ = self._forward(arithmetic, self._layers(thetas), X, S)
+        return posts[-1]
+
+    def half_gradient_sums(self, thetas, X, Y, batches=None, arithmetic=None):
+        """``sum_{i in batch j} B_i (f_i - y_i)`` at every step ``j``: an ``(E, P)`` array.
+
+        ``thetas`` is ``(E, P)``, ``X`` ``(n, d)``, ``Y`` ``(n, m)``.
+        """
+        return self.evaluate(thetas, X, Y, batches, arithmetic, jacobian=False)[0]
+
+    def jacobian(self, thetas, X, Y, batches=None, arithmetic=None):
+        """d/d(data) of the per-step sums: ``(E * P, n * (d + m))``, the layout of
+        :meth:`InversionSystem.jacobian` (rows step by step, columns sample by sample,
+        inputs then labels)."""
+        return self.evaluate(thetas, X, Y, batches, arithmetic, jacobian=True)[1]
+
+    def evaluate(self, thetas, X, Y, batches=None, arithmetic=None, jacobian=True):
+        """``(sums, J)``: :meth:`half_gradient_sums` and (if asked) :meth:`jacobian`,
+        sharing one forward pass."""
+        arithmetic, thetas, (X, Y) = self._prepare(arithmetic, thetas, [X, Y])
+        E, n = len(thetas), len(X)
+        S, valid = self.layout(E, n, batches)
+        blocks = self._layers(thetas)
+        posts, slopes = self._forward(arithmetic, blocks, X, S)
+        residual = posts[-1] - Y[S]
+        delta = _times(residual, slopes[-1][2])
+        masked = delta if valid is None else delta * valid[:, :, None].astype(int)
+        sums = self._backward_sums(blocks, posts, slopes, masked)
+        if not jacobian:
+            return sums, None
+        J = self._jacobian(arithmetic, blocks, posts, slopes, residual, delta, S, valid, n)
+        return sums, J
+
+    def _backward_sums(self, blocks, posts, slopes, delta):
+        pieces = []
+        E = len(delta)
+        for layer in reversed(range(self.network.depth)):
+            grad_b = delta.sum(axis=1) if self.network.bias else None
+            grad_W = np.matmul(delta.transpose(0, 2, 1), posts[layer])
+            pieces.append((grad_W.reshape(E, -1), grad_b))
+            if layer:
+                delta = _times(np.matmul(delta, blocks[layer][0]), slopes[layer - 1][2])
+        return self._flatten(pieces, axis=1)
+
+    def _jacobian(self, arithmetic, blocks, posts, slopes, residual, delta, S, valid, n):
+        network = self.network
+        d, m = network.input_width, network.output_width
+        k = d + m
+        E, nb = S.shape
+        activations = self.activations(arithmetic)
+        # Forward tangents along the d input coordinates of each sample: dposts[l] is
+        # (E, nb, d, width_l); the first layer's tangent is the identity.
+        dposts, dslopes = [None], []
+        for layer, (W, _) in enumerate(blocks):
+            WT = W.transpose(0, 2, 1)[:, None]                       # (E, 1, in, out)
+            if layer == 0:
+                dz = np.broadcast_to(WT, (E, nb) + WT.shape[2:])
+            else:
+                dz = np.matmul(dposts[-1], WT)
+            z, a, s = slopes[layer]
+            dposts.append(dz if s is None else s[:, :, None, :] * dz)
+            curvature = activations[layer].curvature
+            dslopes.append(None if curvature is None else
+                           curvature(z, a)[:, :, None, :] * dz)
+        # Tangents of delta: inputs by the chain rule, labels d(f - y)/dy_o = -e_o.
+        s_out, ds_out = slopes[-1][2], dslopes[-1]
+        ddelta_x = _times(dposts[-1], None if s_out is None else s_out[:, :, None, :])
+        if ds_out is not None:
+            ddelta_x = ddelta_x + residual[:, :, None, :] * ds_out
+        eye = -np.eye(m, dtype=int)
+        if arithmetic.dtype == object:
+            eye = eye.astype(object)
+        ddelta_y = np.broadcast_to(eye, (E, nb, m, m)) if s_out is None \
+            else eye * s_out[:, :, None, :]
+        ddelta = np.concatenate([np.broadcast_to(ddelta_x, (E, nb, d, m)),
+                                 np.broadcast_to(ddelta_y, (E, nb, m, m))], axis=2)
+        pieces = []
+        for layer in reversed(range(network.depth)):
+            h = posts[layer]
+            grad_W = ddelta[:, :, :, :, None] * h[:, :, None, None, :]   # (E, nb, k, o, i)
+            if layer == 0:
+                for c in range(d):
+                    grad_W[:, :, c, :, c] += delta
+            else:
+                grad_W[:, :, :d] += delta[:, :, None, :, None] * dposts[layer][:, :, :, None, :]
+            pieces.append((grad_W.reshape(E, nb, k, -1), ddelta if network.bias else None))
+            if layer:
+                W = blocks[layer][0]
+                _, _, s_prev = slopes[layer - 1]
+                back = np.matmul(delta, W)
+                dback = np.matmul(ddelta, W[:, None])
+                delta = _times(back, s_prev)
+                ddelta = _times(dback, None if s_prev is None else s_prev[:, :, None, :])
+                if dslopes[layer - 1] is not None:
+                    ddelta[:, :, :d] += back[:, :, None, :] * dslopes[layer - 1]
+        values = self._flatten(pieces, axis=3)                        # (E, nb, k, P)
+        P = values.shape[3]
+        J = arithmetic.zeros((E, P, n, k))
+        if valid is None:
+            e_index, b_index = np.indices((E, nb)).reshape(2, -1)
+        else:
+            e_index, b_index = np.nonzero(valid)
+        J[e_index, :, S[e_index, b_index], :] = values[e_index, b_index].transpose(0, 2, 1)
+        return J.reshape(E * P, n * k)
+
+    def output_terms(self, thetas, X, batches=None, arithmetic=None):
+        """``(f, B, S, valid)``: outputs ``(E, nb, m)`` and ``B = J_theta f^T`` as
+        ``(E, nb, P, m)`` for every batch entry (sample ``S[e, k]``), by backpropagating
+        each output direction."""
+        arithmetic, thetas, (X,) = self._prepare(arithmetic, thetas, [X])
+        E, n = len(thetas), len(X)
+        S, valid = self.layout(E, n, batches)
+        blocks = self._layers(thetas)
+        posts, slopes = self._forward(arithmetic, blocks, X, S)
+        m = self.network.output_width
+        nb = S.shape[1]
+        eye = np.eye(m, dtype=int)
+        if arithmetic.dtype == object:
+            eye = eye.astype(object)
+        s_out = slopes[-1][2]
+        delta = np.broadcast_to(eye, (E, nb, m, m)) if s_out is None \
+            else eye * s_out[:, :, None, :]                          # (E, nb, m dirs, o)
+        pieces = []
+        for layer in reversed(range(self.network.depth)):
+            h = posts[layer]
+            grad_W = delta[:, :, :, :, None] * h[:, :, None, None, :]
+            pieces.append((grad_W.reshape(E, nb, m, -1),
+                           delta if self.network.bias else None))
+            if layer:
+                delta = _times(np.matmul(delta, blocks[layer][0][:, None]),
+                               None if slopes[layer - 1][2] is None
+                               else slopes[layer - 1][2][:, :, None, :])
+        B = self._flatten(pieces, axis=3).transpose(0, 1, 3, 2)      # (E, nb, P, m)
+        return posts[-1], B, S, valid
+
+
+def _object_array(arithmetic):
+    def convert(values):
+        array = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) \
+            else values
+        if array.dtype == object and array.size and _number_kind(array.flat[0]) != "float64":
+            return array  # already numbers of some arithmetic: used as they are
+        return arithmetic.asarray(array)
+    return convert
+
+
+class LayerwiseFloat64(LayerwiseProgram):
+    """:class:`LayerwiseProgram` in float64 (the name of version 0.1.0)."""
+
+    default_arithmetic = "float64"
+
+
+@lru_cache(maxsize=64)
+def layerwise_program(network):
+    """The cached :class:`LayerwiseProgram` of ``network``."""
+    return LayerwiseProgram(network)

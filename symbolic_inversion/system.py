@@ -17,6 +17,7 @@ import math
 from fractions import Fraction
 
 import mpmath
+import numpy as np
 import sympy as sp
 
 from .codegen import compile_network
@@ -24,7 +25,7 @@ from .errors import InputError
 from .network import Network
 from .trace import Trace
 
-__all__ = ["InversionSystem", "system_counts", "least_squares"]
+__all__ = ["InversionSystem", "SystemEvaluator", "system_counts", "least_squares"]
 
 
 def system_counts(network, samples, steps=None):
@@ -98,6 +99,7 @@ class InversionSystem:
         self.samples = samples
         self.steps = self.counts["steps"]
         self._compiled = None
+        self._evaluators = {}
 
     @classmethod
     def from_trace(cls, trace, steps=None):
@@ -213,37 +215,38 @@ class InversionSystem:
         return [[len(self.batch(j)) * g / 2 for g in gradient]
                 for j, gradient in enumerate(gradients)]
 
+    def evaluator(self, arithmetic=None, steps=None):
+        """The numeric system on ``steps`` (default: all of this system's) in ``arithmetic``
+        (an :class:`~symbolic_inversion.arithmetic.Arithmetic` or its name; default
+        ``"mpmath"``): a :class:`SystemEvaluator` (cached).  Evaluate inside
+        ``arithmetic.workdps``."""
+        from .arithmetic import get_arithmetic
+        if self.trace is None:
+            raise InputError("the numeric system needs a trace")
+        arithmetic = get_arithmetic(arithmetic or "mpmath")
+        steps = tuple(range(self.steps)) if steps is None else tuple(int(j) for j in steps)
+        key = (arithmetic.name, steps)
+        if key not in self._evaluators:
+            self._evaluators[key] = SystemEvaluator(self, arithmetic, steps)
+        return self._evaluators[key]
+
+    def _point(self, inputs, labels):
+        self._check_data(inputs, labels)
+        ev = self.evaluator("mpmath")
+        return ev, ev.join(inputs, labels)
+
     def residual(self, inputs, labels):
         """Left minus right side of every equation (``steps * parameters`` mpmath numbers).
 
         Evaluated at mpmath's current precision; wrap in ``mpmath.workdps``.
         """
-        self._check_data(inputs, labels)
-        sides = self.observed()
-        values = []
-        for step in range(self.steps):
-            theta = self.trace.theta(step)
-            total = [mpmath.mpf(0)] * self.network.num_parameters
-            for i in self.batch(step):
-                terms = self.compiled.half_gradient(theta, inputs[i], labels[i])
-                total = [t + g for t, g in zip(total, terms)]
-            values += [t - s for t, s in zip(total, sides[step])]
-        return values
+        ev, u = self._point(inputs, labels)
+        return list(ev.residual(u))
 
     def jacobian(self, inputs, labels):
         """Jacobian of :meth:`residual` with respect to the unknowns (an mpmath matrix)."""
-        self._check_data(inputs, labels)
-        width = self.network.input_width + self.network.output_width
-        P = self.network.num_parameters
-        J = mpmath.zeros(self.steps * P, self.samples * width)
-        for step in range(self.steps):
-            theta = self.trace.theta(step)
-            for i in self.batch(step):
-                block = self.compiled.sample_jacobian(theta, inputs[i], labels[i])
-                for p in range(P):
-                    for c in range(width):
-                        J[step * P + p, i * width + c] = block[p][c]
-        return J
+        ev, u = self._point(inputs, labels)
+        return mpmath.matrix(ev.jacobian(u).tolist())
 
     def solve_labels(self, inputs):
         """Labels that best explain the trace given the inputs (linear least squares).
@@ -251,24 +254,10 @@ class InversionSystem:
         For MSE the system is affine in the labels: step ``j`` reads
         ``sum_i B_i y_i = sum_i B_i f_i - c_j``.  Eliminating the labels this way leaves
         only the inputs to search for (variable projection).  Returns the labels as one
-        list per sample.
+        list per sample (mpmath numbers; NaN if the inputs do not determine them).
         """
-        m, P = self.network.output_width, self.network.num_parameters
-        sides = self.observed()
-        A = mpmath.zeros(self.steps * P, self.samples * m)
-        rhs = mpmath.zeros(self.steps * P, 1)
-        for step in range(self.steps):
-            theta = self.trace.theta(step)
-            for p in range(P):
-                rhs[step * P + p] = -sides[step][p]
-            for i in self.batch(step):
-                f, B = self.compiled.terms(theta, inputs[i])
-                for p in range(P):
-                    rhs[step * P + p] += sum(b * v for b, v in zip(B[p], f))
-                    for o in range(m):
-                        A[step * P + p, i * m + o] = B[p][o]
-        labels = least_squares(A, rhs)
-        return [[labels[i * m + o] for o in range(m)] for i in range(self.samples)]
+        labels = self.evaluator("mpmath").solve_labels(inputs)
+        return [list(row) for row in labels]
 
     def rhs_uncertainty(self):
         """Bound on the error of each right-hand side ``|B_j| / 2 * g_j`` caused by the
@@ -307,12 +296,12 @@ def least_squares(A, b):
     [1.0]
     [2.0]
     """
-    Q, R = mpmath.qr(A, mode="skinny")
-    c = Q.H * b
-    x = mpmath.matrix(A.cols, 1)
-    for i in reversed(range(A.cols)):
-        x[i] = (c[i] - sum((R[i, k] * x[k] for k in range(i + 1, A.cols)), 0)) / R[i, i]
-    return x
+    from .arithmetic import get_arithmetic
+    arithmetic = get_arithmetic("mpmath")
+    result = arithmetic.lstsq(arithmetic.asarray(A), arithmetic.asarray(b).reshape(-1))
+    if not result.ok:
+        raise ZeroDivisionError(f"least squares: {result.reason}")
+    return mpmath.matrix(list(result.x))
 
 
 def digits_from_error(error):
@@ -322,3 +311,194 @@ def digits_from_error(error):
     if not mpmath.isfinite(error) or error >= 1:
         return 0
     return int(math.floor(-mpmath.log10(error)))
+
+
+class SystemEvaluator:
+    """The inversion system of some steps, evaluated in one arithmetic.
+
+    Owns the layout of the unknowns (:meth:`split`, :meth:`join`: sample by sample,
+    inputs then labels), the steps, their parameters and batches, and the right-hand
+    sides ``|B_j| / 2 * g_j`` (the optimizer's inverse step applied to the trace's
+    parameters, in the arithmetic: enclosures for interval arithmetics).  The terms come
+    from the layer-wise program of :mod:`symbolic_inversion.codegen`, vectorised over
+    steps and samples.  Constants are converted once per working precision.
+
+    Examples
+    ========
+
+    >>> import mpmath
+    >>> from symbolic_inversion import InversionSystem, Network, Trace
+    >>> trace = Trace(Network([1, 1], "tanh"), "0.1", 2,
+    ...               [["0.5000000", "0.5000000"], ["0.4925472", "0.4810773"],
+    ...                ["0.4855530", "0.4634884"]])
+    >>> ev = InversionSystem.from_trace(trace).evaluator("mpmath")
+    >>> ev.rows, ev.unknowns
+    (4, 4)
+    >>> with ev.arithmetic.workdps(30):
+    ...     u = ev.join([["0.6"], ["0.2"]], [["0.5"], ["0.4"]])
+    ...     residual, J = ev.evaluate(u)
+    ...     print(mpmath.nstr(residual[1], 10), J.shape)
+    2.836435751e-8 (4, 4)
+    """
+
+    def __init__(self, system, arithmetic, steps):
+        from .codegen import layerwise_program
+        trace = system.trace
+        if any(not 0 <= j < trace.steps for j in steps):
+            raise InputError(f"steps: the trace has steps 0..{trace.steps - 1}, got "
+                             f"{list(steps)}")
+        self.system = system
+        self.network = network = system.network
+        self.arithmetic = arithmetic
+        self.steps = list(steps)
+        self.program = layerwise_program(network)
+        self.samples = n = system.samples
+        self.input_width, self.output_width = network.input_width, network.output_width
+        self.width = self.input_width + self.output_width
+        self.unknowns = n * self.width
+        self.rows = len(self.steps) * network.num_parameters
+        self.batches = [list(system.batch(j)) for j in self.steps]
+        self._full = all(batch == list(range(n)) for batch in self.batches)
+        self._constants = {}
+
+    # -- constants at the working precision -----------------------------------------
+
+    def _data(self):
+        key = self.arithmetic.precision()
+        if key not in self._constants:
+            self._constants[key] = self._convert()
+        return self._constants[key]
+
+    def _convert(self):
+        from .arithmetic import get_arithmetic
+        arithmetic, trace = self.arithmetic, self.system.trace
+        last = max(self.steps) + 1 if self.steps else 0
+        thetas = arithmetic.asarray(np.asarray(trace.parameters[:last + 1], dtype=object))
+        if arithmetic.dtype == object:
+            gradients = trace.optimizer.observed_gradients(list(thetas),
+                                                           number=arithmetic.number)
+            gradients = np.asarray(gradients, dtype=object)
+        else:  # undo the optimizer in multiprecision, then round once
+            reference = get_arithmetic("mpmath")
+            with reference.workdps(max(trace.digits, 15) + 15):
+                exact = reference.asarray(np.asarray(trace.parameters[:last + 1],
+                                                     dtype=object))
+                gradients = trace.optimizer.observed_gradients(list(exact),
+                                                               number=reference.number)
+                gradients = arithmetic.asarray(np.asarray(gradients, dtype=object))
+        sizes = [len(batch) for batch in self.batches]
+        rhs = np.concatenate([gradients[j] * arithmetic.rational(size, 2)
+                              for j, size in zip(self.steps, sizes)]) if self.steps \
+            else arithmetic.zeros(0)
+        return thetas[self.steps], rhs
+
+    @property
+    def thetas(self):
+        """The parameters of the steps, ``(steps, P)`` in the arithmetic."""
+        return self._data()[0]
+
+    @property
+    def rhs(self):
+        """``|B_j| / 2 * g_j`` for every step, flat (rows step by step)."""
+        return self._data()[1]
+
+    @property
+    def mask(self):
+        """The ``(steps, samples)`` 0/1 matrix of which sample each step uses."""
+        mask = np.zeros((len(self.steps), self.samples), dtype=int)
+        for e, batch in enumerate(self.batches):
+            mask[e, batch] = 1
+        return mask
+
+    # -- layout ---------------------------------------------------------------------
+
+    def _array(self, values):
+        array = values if isinstance(values, np.ndarray) else np.asarray(values, dtype=object)
+        if array.dtype != self.arithmetic.dtype or (
+                array.dtype == object and array.size
+                and not _native(self.arithmetic, array.flat[0])):
+            array = self.arithmetic.asarray(array)
+        return array
+
+    def split(self, u):
+        """``(inputs (n, d), labels (n, m))`` of the unknowns ``u``."""
+        U = self._array(u).reshape(self.samples, self.width)
+        return U[:, :self.input_width], U[:, self.input_width:]
+
+    def join(self, inputs, labels):
+        """The unknowns (1-D) of ``inputs`` and ``labels``, sample by sample."""
+        inputs = self._array(inputs).reshape(self.samples, self.input_width)
+        labels = self._array(labels).reshape(self.samples, self.output_width)
+        return np.concatenate([inputs, labels], axis=1).reshape(-1)
+
+    # -- evaluation -------------------------------------------------------------------
+
+    def _batches(self):
+        return None if self._full else self.batches
+
+    def evaluate(self, u, jacobian=True):
+        """``(residual, J)`` at ``u``; ``J`` is ``None`` unless ``jacobian``."""
+        inputs, labels = self.split(u)
+        thetas, rhs = self._data()
+        sums, J = self.program.evaluate(thetas, inputs, labels, self._batches(),
+                                        self.arithmetic, jacobian=jacobian)
+        return sums.reshape(-1) - rhs, J
+
+    def lhs(self, u):
+        """Per step, the sum over the step's batch of ``B_i (f_i - y_i)`` (flat)."""
+        inputs, labels = self.split(u)
+        sums = self.program.half_gradient_sums(self.thetas, inputs, labels, self._batches(),
+                                               self.arithmetic)
+        return sums.reshape(-1)
+
+    def residual(self, u):
+        return self.evaluate(u, jacobian=False)[0]
+
+    def jacobian(self, u):
+        """``(rows, unknowns)``: columns sample by sample, inputs then labels."""
+        return self.evaluate(u, jacobian=True)[1]
+
+    def label_system(self, inputs):
+        """``(A, b)`` with the residual ``= b - A y`` for the labels ``y`` (flat, sample by
+        sample): least squares of ``A y = b`` gives the labels for these inputs."""
+        X = self._array(inputs).reshape(self.samples, self.input_width)
+        thetas, rhs = self._data()
+        f, B, S, valid = self.program.output_terms(thetas, X, self._batches(), self.arithmetic)
+        E, nb, P, m = B.shape
+        Bf = np.matmul(B, f[:, :, :, None])[:, :, :, 0]               # (E, nb, P)
+        if valid is not None:
+            Bf = Bf * valid[:, :, None].astype(int)
+        b = Bf.sum(axis=1).reshape(-1) - rhs
+        A = self.arithmetic.zeros((E, P, self.samples, m))
+        if valid is None:
+            e_index, b_index = np.indices((E, nb)).reshape(2, -1)
+        else:
+            e_index, b_index = np.nonzero(valid)
+        A[e_index, :, S[e_index, b_index], :] = B[e_index, b_index]
+        return A.reshape(E * P, self.samples * m), b
+
+    def solve_labels(self, inputs, method="qr"):
+        """The least-squares labels for ``inputs``: ``(n, m)`` (NaN when not determined)."""
+        A, b = self.label_system(inputs)
+        result = self.arithmetic.lstsq(A, b, method=method)
+        if not result.ok:
+            return self.arithmetic.asarray(np.full((self.samples, self.output_width),
+                                                   float("nan")))
+        return result.x.reshape(self.samples, self.output_width)
+
+    def sample_terms(self, inputs):
+        """``(Bf, B)`` at any ``N`` points ``inputs`` ``(N, d)``, every step (batches
+        ignored): ``Bf`` ``(steps, N, P)``, ``B`` ``(steps, N, P, m)``."""
+        X = self._array(inputs).reshape(-1, self.input_width)
+        f, B, _, _ = self.program.output_terms(self.thetas, X, None, self.arithmetic)
+        return np.matmul(B, f[:, :, :, None])[:, :, :, 0], B
+
+
+def _native(arithmetic, value):
+    """Whether ``value`` is already a number of ``arithmetic`` (or of its real sibling)."""
+    from .codegen import _number_kind
+    kind = _number_kind(value)
+    if arithmetic.is_interval:
+        return kind == ("iv" if arithmetic.name == "iv" else "arb")
+    names = {arithmetic.name, arithmetic.realify().name}
+    return kind in names
