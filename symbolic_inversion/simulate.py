@@ -9,26 +9,48 @@ observer sees, so a ``dps``-digit trace satisfies the update equations to ``dps`
 digits of the trace it reproduces.
 
 The update equations are those of :class:`~symbolic_inversion.optimizers.Optimizer`
-(written once there); the gradient is the network's compiled program
-(:mod:`symbolic_inversion.codegen`).
+(written once there); the gradient is the network's layer-wise program
+(:func:`~symbolic_inversion.codegen.layerwise_program`), the same that evaluates the
+inversion system, in mpmath or float64 (:mod:`symbolic_inversion.arithmetic`).
 """
 
-import contextlib
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 import mpmath
 import numpy as np
 
-from .codegen import compile_network
+from .arithmetic import get_arithmetic
+from .codegen import layerwise_program
 from .errors import InputError
 from .exact import to_decimal
 from .network import Network
 from .optimizers import OPTIMIZERS, Optimizer
+from .precision import resimulate_dps, simulate_dps
 from .samples import exact_points, sample_columns
 from .trace import Trace
 
-__all__ = ["simulate", "resimulate", "Resimulation"]
+__all__ = ["simulate", "resimulate", "Resimulation", "mean_gradient"]
+
+
+def mean_gradient(program, arithmetic, theta, inputs, labels):
+    """The MSE gradient ``(2/n) sum_i B_i (f_i - y_i)`` at ``theta`` (1-D array) over the
+    ``n`` rows of ``inputs`` ``(n, d)`` and ``labels`` ``(n, m)``, from the network's
+    layer-wise program (:func:`~symbolic_inversion.codegen.layerwise_program`, the one
+    evaluator of the inversion system) in ``arithmetic``.
+
+    >>> import numpy as np
+    >>> from symbolic_inversion import Network
+    >>> from symbolic_inversion.arithmetic import get_arithmetic
+    >>> from symbolic_inversion.codegen import layerwise_program
+    >>> float64 = get_arithmetic("float64")
+    >>> g = mean_gradient(layerwise_program(Network([1, 1], "identity")), float64,
+    ...                   np.array([0.5, 0.5]), np.array([[1.0]]), np.array([[0.0]]))
+    >>> g  # f = w x + b = 1, (2/1) (f - y) (x, 1)
+    array([2., 2.])
+    """
+    sums = program.half_gradient_sums(theta[None, :], inputs, labels, arithmetic=arithmetic)
+    return sums[0] * arithmetic.rational(2, len(inputs))
 
 
 def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mpmath",
@@ -118,29 +140,22 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
             order = [int(i) for i in rng.permutation(n)]
             schedule += [order[k:k + batch_size] for k in range(0, n, batch_size)]
 
-    compiled = compile_network(network)
     if backend == "numpy":
+        arithmetic, working = get_arithmetic("float64"), 17
         record = lambda v: f"{float(v):.16e}"  # noqa: E731 - all 17 digits of a double
-        convert = float
-        target = "numpy"
-        working = contextlib.nullcontext()
     else:
+        arithmetic, working = get_arithmetic("mpmath"), simulate_dps(dps)
         record = lambda v: mpmath.nstr(v, dps, strip_zeros=False)  # noqa: E731
-        convert = lambda d: mpmath.mpf(str(d))  # noqa: E731
-        target = "mpmath"
-        working = mpmath.workdps(dps + 15)
-    with working:
-        xs = [[convert(v) for v in x] for x in X]
-        ys = [[convert(v) for v in y] for y in Y]
-        theta = [convert(v) for v in init]
-        velocity = None
+    program = layerwise_program(network)
+    with arithmetic.workdps(working):
+        xs, ys = arithmetic.asarray(X), arithmetic.asarray(Y)
+        theta, velocity = arithmetic.asarray(init), None
         recorded = [[record(t) for t in theta]]
         for batch in schedule:
-            gradient = compiled.mean_gradient(theta, [xs[i] for i in batch],
-                                              [ys[i] for i in batch], target)
-            theta, velocity = rule.step(theta, gradient, velocity, number=convert)
+            gradient = mean_gradient(program, arithmetic, theta, xs[batch], ys[batch])
+            theta, velocity = rule.step(theta, gradient, velocity, number=arithmetic.number)
             recorded.append([record(t) for t in theta])
-            theta = [convert(text) for text in recorded[-1]]
+            theta = arithmetic.asarray(recorded[-1])
 
     batches = schedule if (optimizer == "sgd" and record_batches) else None
     return Trace(network, lr_decimal, n, recorded, optimizer=rule, batches=batches)
@@ -208,7 +223,8 @@ def resimulate(trace, samples, dps=None, rounding=True):
     trace : Trace
     samples : list of (x, y) or Solution
     dps : int, optional
-        Working precision (default: the trace's digits plus 20).
+        Working precision (default
+        :func:`~symbolic_inversion.precision.resimulate_dps`: the trace's digits plus 20).
     rounding : bool
         Continue every step from the parameters rounded to the trace's decimal places,
         as an observer's records (and :func:`~symbolic_inversion.simulate`) do;
@@ -233,24 +249,26 @@ def resimulate(trace, samples, dps=None, rounding=True):
     if len(points) != trace.samples:
         raise InputError(f"samples: the trace has {trace.samples} samples, got {len(points)}")
     if dps is None:
-        dps = max(trace.digits, 15) + 20
-    compiled = compile_network(network)
+        dps = resimulate_dps(trace)
+    arithmetic, program = get_arithmetic("mpmath"), layerwise_program(network)
     d = network.input_width
     digits, differences = [], []
-    with mpmath.workdps(dps):
-        data = [[mpmath.mpf(v.numerator) / v.denominator for v in point] for point in points]
-        inputs, labels = [p[:d] for p in data], [p[d:] for p in data]
-        theta, velocity = trace.theta(0), None
+    with arithmetic.workdps(dps):
+        data = arithmetic.asarray([[mpmath.mpf(v.numerator) / v.denominator for v in point]
+                                   for point in points])
+        inputs, labels = data[:, :d], data[:, d:]
+        theta, velocity = arithmetic.asarray(trace.theta(0)), None
         for step in range(trace.steps):
             batch = trace.batch(step)
-            gradient = compiled.mean_gradient(theta, [inputs[i] for i in batch],
-                                              [labels[i] for i in batch])
-            theta, velocity = trace.optimizer.step(theta, gradient, velocity, mpmath.mpf)
+            gradient = mean_gradient(program, arithmetic, theta, inputs[batch], labels[batch])
+            theta, velocity = trace.optimizer.step(theta, gradient, velocity,
+                                                   number=arithmetic.number)
             recorded = trace.parameters[step + 1]
             digits.append(min(_matching_digits(t, r) for t, r in zip(theta, recorded)))
             differences.append(max(abs(t - mpmath.mpf(str(r)))
                                    for t, r in zip(theta, recorded)))
             if rounding:
-                theta = [mpmath.mpf(str(_to_decimal_places(t, r.as_tuple().exponent)))
-                         for t, r in zip(theta, recorded)]
+                theta = arithmetic.asarray(
+                    [_to_decimal_places(t, r.as_tuple().exponent)
+                     for t, r in zip(theta, recorded)])
     return Resimulation(digits, differences, dps)

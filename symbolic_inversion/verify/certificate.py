@@ -18,14 +18,17 @@ from decimal import ROUND_CEILING, Decimal, localcontext
 import mpmath
 from mpmath import libmp
 
+from ..arithmetic import get_arithmetic
 from ..errors import InputError, NotSupportedError
 from ..exact import mpf_fraction as _mpf_fraction
 from ..exact import to_decimal
+from ..precision import certify_dps
 from ..samples import exact_points as _data_points
+from ..solvers.judge import RESIDUAL_SLACK
+from ..solvers.newton import square_newton
 from ..system import InversionSystem
 from ..trace import Trace
-from .intervals import (INTERVAL_BACKENDS, IntervalSystem, NotDifferentiableError,
-                        interval_precision)
+from .intervals import IntervalSystem, NotDifferentiableError, interval_arithmetic
 from .krawczyk import krawczyk, select_rows
 
 __all__ = ["Certificate", "certify", "default_certify_dps"]
@@ -141,40 +144,15 @@ class Certificate:
 
 def default_certify_dps(trace):
     """Working precision of :func:`certify`: the trace's digits, plus room for the
-    conditioning (about ``2.2 n`` digits are lost, see ``numerics.md``) and guard digits."""
-    return max(trace.digits, 16) + 3 * trace.samples + 30
+    conditioning and guard digits (the rule and its measurement:
+    :func:`symbolic_inversion.precision.certify_dps`)."""
+    return certify_dps(trace)
 
 
-def _square_part(system, point, rows):
-    inputs, labels = _split(point, system.network)
-    residual = system.residual(inputs, labels)
-    J = system.jacobian(inputs, labels)
-    F = mpmath.matrix([residual[r] for r in rows])
-    Js = mpmath.matrix([[J[r, c] for c in range(J.cols)] for r in rows])
-    return F, Js, J
-
-
-def _split(point, network):
-    d, m = network.input_width, network.output_width
-    width = d + m
-    inputs = [point[i * width:i * width + d] for i in range(len(point) // width)]
-    labels = [point[i * width + d:(i + 1) * width] for i in range(len(point) // width)]
-    return inputs, labels
-
-
-def _refine(system, point, rows, dps):
-    """Newton's method on the square subsystem (plain mpmath, not part of the proof)."""
-    for _ in range(60):
-        F, Js, _ = _square_part(system, point, rows)
-        try:
-            step = mpmath.lu_solve(Js, F)
-        except ZeroDivisionError:
-            return point
-        point = [p - s for p, s in zip(point, step)]
-        size = max(abs(s) for s in step)
-        if size <= mpmath.mpf(10) ** (-dps + 3) * (1 + max(abs(p) for p in point)):
-            return point
-    return point
+def _mp_matrix(array, rows=None):
+    """An mpmath matrix of (some rows of) a 2-D array of mpf."""
+    array = array if rows is None else array[rows]
+    return mpmath.matrix(array.tolist())
 
 
 def certify(trace, samples=None, dps=None, steps=None, backend="iv", tolerance=None,
@@ -227,9 +205,7 @@ def certify(trace, samples=None, dps=None, steps=None, backend="iv", tolerance=N
     started = time.perf_counter()
     if not isinstance(trace, Trace):
         raise InputError("certify: expected a Trace")
-    if backend not in INTERVAL_BACKENDS:
-        raise InputError(f"backend: expected one of {', '.join(INTERVAL_BACKENDS)}, "
-                         f"got {backend!r}")
+    interval = interval_arithmetic(backend)  # refuses a bad or missing one first
     if dps is None:
         dps = default_certify_dps(trace)
     if isinstance(dps, bool) or not isinstance(dps, int) or dps < 15:
@@ -262,13 +238,15 @@ def certify(trace, samples=None, dps=None, steps=None, backend="iv", tolerance=N
                            extra.get("rest_residual"), extra.get("rest_tolerance"),
                            backend, dps, system.steps, reason, stats)
 
-    with mpmath.workdps(dps):
+    arithmetic = get_arithmetic("mpmath")
+    with arithmetic.workdps(dps):
+        evaluator = system.evaluator(arithmetic)
         given_mp = [mpmath.mpf(v.numerator) / v.denominator for v in given]
         if system.counts["equations"] < N:
             return failed(f"{system.counts['equations']} equations for {N} unknowns: "
                           "the system is underdetermined, nothing to prove")
         try:
-            J0 = system.jacobian(*_split(given_mp, network))
+            _, J0 = evaluator.evaluate(arithmetic.asarray(given_mp))
         except (ZeroDivisionError, ValueError) as error:
             return failed(f"the Jacobian cannot be evaluated at the data ({error})")
         rows, pivot = select_rows(J0, N)
@@ -277,10 +255,13 @@ def certify(trace, samples=None, dps=None, steps=None, backend="iv", tolerance=N
                           "locally identifiable from these steps (for example two equal samples, or a "
                           "sample no step's gradient depends on)")
         rest = [r for r in range(system.counts["equations"]) if r not in rows]
-        center = _refine(system, list(given_mp), rows, dps) if refine else list(given_mp)
-        _, Js, J = _square_part(system, center, rows)
+        center = arithmetic.asarray(given_mp)
+        if refine:  # Newton on the square part: where the proof starts, not part of it
+            center = square_newton(evaluator.evaluate, center, arithmetic, rows, dps).u
+        _, J = evaluator.evaluate(center)
+        center = [arithmetic.to_mpmath(v) for v in center]
         try:
-            C = mpmath.inverse(Js)
+            C = mpmath.inverse(_mp_matrix(J, rows))
         except ZeroDivisionError:
             return failed("the square subsystem's Jacobian is singular at the centre",
                           rows=rows, rest=rest)
@@ -292,16 +273,15 @@ def certify(trace, samples=None, dps=None, steps=None, backend="iv", tolerance=N
         # their own rounding plus that of the square part carried through J_rest C.
         rest_tolerance = None
         if rest:
-            from ..solvers.judge import RESIDUAL_SLACK
             gain = max(mpmath.fsum(abs(mpmath.fsum(J[r, k] * C[k, c] for k in range(N)))
                                    for c in range(N)) for r in rest)
             rest_tolerance = RESIDUAL_SLACK * system.rhs_uncertainty() * (1 + gain)
 
     prec = libmp.dps_to_prec(dps)
     try:
-        with interval_precision(backend, prec):
-            intervals = IntervalSystem(system, backend)
-            outcome = krawczyk(intervals, rows, rest, center, C, given, prec)
+        with interval.workdps(dps):
+            outcome = krawczyk(IntervalSystem(system, interval), rows, rest, center, C,
+                               given, prec)
     except NotDifferentiableError as error:
         return failed(f"not differentiable: {error}; interval Newton needs a smooth "
                       "system, so data on or near a relu kink cannot be certified",
@@ -341,6 +321,14 @@ def certify(trace, samples=None, dps=None, steps=None, backend="iv", tolerance=N
                        common["rest_residual"], rest_tolerance, backend, dps, system.steps,
                        reason, {"time": round(time.perf_counter() - started, 4),
                                 "inflations": outcome["inflations"]})
+
+
+def _split(point, network):
+    d, m = network.input_width, network.output_width
+    width = d + m
+    inputs = [point[i * width:i * width + d] for i in range(len(point) // width)]
+    labels = [point[i * width + d:(i + 1) * width] for i in range(len(point) // width)]
+    return inputs, labels
 
 
 def _split_samples(point, network):

@@ -24,14 +24,15 @@ __all__ = ["krawczyk", "select_rows", "UNIQUENESS_RESOLUTION"]
 
 def select_rows(J, count):
     """``count`` rows of ``J`` that are best conditioned together (pivoted Gram-Schmidt
-    on the normalized rows).  Returns ``(rows, smallest pivot)``."""
+    on the normalized rows).  ``J`` is an mpmath matrix or a 2-D array of mpf.
+    Returns ``(rows, smallest pivot)``."""
     rows = []
     vectors = []
-    for r in range(J.rows):
-        row = [J[r, c] for c in range(J.cols)]
+    matrix = J.tolist()
+    for row in matrix:
         norm = mpmath.sqrt(mpmath.fsum(v * v for v in row))
-        vectors.append([v / norm for v in row] if norm else row)
-    remaining = list(range(J.rows))
+        vectors.append([v / norm for v in row] if norm else list(row))
+    remaining = list(range(len(matrix)))
     smallest = mpmath.inf
     for _ in range(count):
         norms = {r: mpmath.sqrt(mpmath.fsum(v * v for v in vectors[r])) for r in remaining}
@@ -54,7 +55,7 @@ def _matrix_vector(b, A, v):
 
 
 def _dot(b, row, v):
-    total = b.exact(mpmath.mpf(0))
+    total = b.number(mpmath.mpf(0))
     for a, x in zip(row, v):
         total = total + a * x
     return total
@@ -68,14 +69,14 @@ def krawczyk(intervals, rows, rest, center, C, given, prec):
     """The Krawczyk test with epsilon inflation, then the widest box of uniqueness."""
     b = intervals.backend
     N = len(center)
-    center_iv = [b.exact(c) for c in center]
-    C_iv = [[b.exact(C[i, j]) for j in range(N)] for i in range(N)]
+    center_iv = [b.number(c) for c in center]
+    C_iv = [[b.number(C[i, j]) for j in range(N)] for i in range(N)]
     F_center = intervals.evaluate(rows, center_iv)
     correction = [-v for v in _matrix_vector(b, C_iv, F_center)]
     tiny = mpmath.ldexp(1, -prec + 8)
 
     def contraction(radii):
-        box = [c + b.symmetric(r) for c, r in zip(center_iv, radii)]
+        box = [c + b.interval(-r, r) for c, r in zip(center_iv, radii)]
         _, JX = intervals.evaluate(rows, box, jacobian=True)
         M = []
         for i in range(N):
@@ -90,7 +91,7 @@ def krawczyk(intervals, rows, rest, center, C, given, prec):
     outcome = {"proved": False, "why": "the box did not contract", "inflations": 0}
     for inflation in range(12):
         radii = [2 * b.magnitude(k) + tiny * (1 + abs(c)) for k, c in zip(K, center)]
-        deltas = [b.symmetric(r) for r in radii]
+        deltas = [b.interval(-r, r) for r in radii]
         M = contraction(radii)
         K = [k + _dot(b, row, deltas) for k, row in zip(correction, M)]
         outcome["inflations"] = inflation + 1
@@ -104,7 +105,7 @@ def krawczyk(intervals, rows, rest, center, C, given, prec):
     enclosure = [c + k for c, k in zip(center_iv, K)]
     outcome.update(proved=True, box_radius=box_radius,
                    enclosure_radius=max(b.magnitude(k) for k in K))
-    given_iv = [b.from_fraction(g) for g in given]
+    given_iv = [b.number(g) for g in given]
     outcome["radius"] = max(b.magnitude(g - z) for g, z in zip(given_iv, enclosure))
     outcome["distance"] = max(b.magnitude(g - c) for g, c in zip(given_iv, center_iv))
 

@@ -10,7 +10,9 @@ import mpmath
 import pytest
 
 from symbolic_inversion import Network, simulate
-from symbolic_inversion.verify import INTERVAL_BACKENDS, _mpf_fraction, certify
+from symbolic_inversion import InputError
+from symbolic_inversion.verify import _mpf_fraction, certify
+from symbolic_inversion.verify.intervals import interval_arithmetic
 
 from conftest import BACKENDS, HAVE_FLINT, X4, Y4, pairs
 
@@ -37,14 +39,13 @@ def test_relu_kink_inside_the_box_is_not_certified(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_decimal_numbers_become_their_smallest_enclosing_interval(backend):
-    intervals = INTERVAL_BACKENDS[backend]()
-    with mpmath.workprec(53):
-        saved = intervals.prec
-        with intervals.workprec(53):
-            enclosure = intervals.from_fraction(Fraction("0.1"))
-            low, high = _mpf_fraction(intervals.lower(enclosure)), \
-                _mpf_fraction(intervals.upper(enclosure))
-        assert intervals.prec == saved
+    arithmetic = interval_arithmetic(backend)
+    saved = mpmath.iv.prec
+    with arithmetic.workdps(15):  # 53 bits
+        enclosure = arithmetic.number(Fraction("0.1"))
+        low, high = _mpf_fraction(arithmetic.lower(enclosure)), \
+            _mpf_fraction(arithmetic.upper(enclosure))
+    assert mpmath.iv.prec == saved
     assert low < Fraction(1, 10) < high
     # 0.1 lies in [1/16, 1/8): 53-bit numbers there are 2**-56 apart.  mpmath's iv gives
     # the smallest enclosure, one such gap (the neighbouring doubles around 0.1); an arb
@@ -54,6 +55,11 @@ def test_decimal_numbers_become_their_smallest_enclosing_interval(backend):
         assert high - low == gap and Fraction(0.1) in (low, high)
     else:
         assert high - low <= 2 * gap
+
+
+def test_unknown_backend_is_named():
+    with pytest.raises(InputError, match="^backend"):
+        interval_arithmetic("float")
 
 
 def test_precision_is_restored(trace_4_square):
@@ -70,6 +76,5 @@ def test_precision_is_restored(trace_4_square):
 
 @pytest.mark.skipif(HAVE_FLINT, reason="checks the core install, without python-flint")
 def test_arb_without_python_flint_is_a_clear_input_error(trace_4_square):
-    from symbolic_inversion import InputError
     with pytest.raises(InputError, match="python-flint"):
         certify(trace_4_square, pairs(X4, Y4), backend="arb")

@@ -8,7 +8,7 @@ from fractions import Fraction
 import mpmath
 from mpmath import libmp
 
-from symbolic_inversion.verify.intervals import INTERVAL_BACKENDS, interval_precision
+from symbolic_inversion.verify.intervals import interval_arithmetic
 from symbolic_inversion.verify.krawczyk import krawczyk, select_rows
 
 
@@ -16,7 +16,7 @@ class Polynomials:
     """A square polynomial system over iv intervals: what krawczyk() asks of a system."""
 
     def __init__(self, functions, jacobian):
-        self.backend = INTERVAL_BACKENDS["iv"]()
+        self.backend = interval_arithmetic("iv")
         self.functions, self.jacobian_rows = functions, jacobian
 
     def evaluate(self, rows, point, jacobian=False):
@@ -28,9 +28,9 @@ class Polynomials:
 
 def run(system, center, given, dps=40):
     prec = libmp.dps_to_prec(dps)
-    with interval_precision("iv", prec):
+    with system.backend.workdps(dps):
         J = mpmath.matrix([[mpmath.mpf(v.mid) for v in row(
-            [system.backend.exact(c) for c in center])] for row in system.jacobian_rows])
+            [system.backend.number(c) for c in center])] for row in system.jacobian_rows])
         return krawczyk(system, list(range(len(center))), [], center, mpmath.inverse(J),
                         [Fraction(g) for g in given], prec)
 
