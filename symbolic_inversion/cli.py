@@ -8,6 +8,7 @@ message on stderr; a recovery or proof that failed exits with status 1.
 import argparse
 import csv
 import json
+import os
 import sys
 
 from . import __version__
@@ -371,6 +372,9 @@ def main(argv=None):
     except InputError as error:
         print(f"symbolic-inversion {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # ``... | head``: the reader left; no traceback
+        sys.stdout = open(os.devnull, "w")
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

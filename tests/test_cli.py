@@ -186,3 +186,23 @@ def test_bad_recover_options_exit_2(tmp_path, args, mentions):
     path = tmp_path / "trace.json"
     simulate(Network([1, 1]), ["0.6"], ["0.5"], "0.1", 2, init=["0.5", "0.5"], dps=20).write(path)
     assert_clean_error(run("recover", path, *args), 2, mentions)
+
+
+def test_recover_backend_end_to_end(tmp_path):
+    """--backend mpmath works on every install; --backend flint needs python-flint and
+    says so in one line (exit 2) when it is missing."""
+    import importlib.util
+    path = tmp_path / "trace.json"
+    simulate(Network([1, 1], "tanh"), ["0.6", "0.2"], ["0.5", "0.4"], "0.1", 4,
+             init=["0.5", "0.5"], dps=40).write(path)
+    result = run("recover", path, "--backend", "mpmath", "--seed", "1", "--attempts", "2",
+                 "--json")
+    assert result.returncode == 0, result.stderr
+    data = one_json_object(result.stdout)
+    assert data["status"] == "converged"
+    assert sorted(float(s["x"][0]) for s in data["samples"]) == pytest.approx([0.2, 0.6])
+    flint = run("recover", path, "--backend", "flint", "--json")
+    if importlib.util.find_spec("flint") is None:
+        assert_clean_error(flint, 2, "python-flint")
+    else:
+        assert flint.returncode == 0 and one_json_object(flint.stdout)["status"] == "converged"
