@@ -365,6 +365,17 @@ def build_parser():
 
 
 def main(argv=None):
+    """Run the command line on ``argv`` (default: ``sys.argv[1:]``); the exit status.
+
+    >>> main(["derive", "--layers", "1,1", "--samples", "1", "--latex"])  # doctest: +ELLIPSIS
+    network [1, 1] ['tanh'] bias=True: 2 parameters
+    1 samples, 1 steps: 2 unknowns, 2 equations; a square system needs at least 1 steps
+    \\begin{cases}
+    ...
+    0
+    >>> main(["recover", "/nonexistent/trace.json"])  # the message goes to stderr
+    2
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

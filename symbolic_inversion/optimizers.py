@@ -144,7 +144,16 @@ class Optimizer:
 
     @classmethod
     def from_dict(cls, data):
-        """From the trace file's ``optimizer`` object (unknown keys are ignored)."""
+        """From the trace file's ``optimizer`` object (unknown keys are ignored).
+
+        >>> Optimizer.from_dict({"name": "sgd", "lr": "0.05", "batch_size": 2,
+        ...                      "momentum": "0.9"}).to_dict()
+        {'name': 'sgd', 'lr': '0.05', 'batch_size': 2, 'momentum': '0.9'}
+        >>> Optimizer.from_dict({"name": "sgd", "lr": "0.05"})
+        Traceback (most recent call last):
+        ...
+        symbolic_inversion.errors.InputError: optimizer.batch_size: required for sgd
+        """
         if isinstance(data, Optimizer):
             return data
         if not isinstance(data, dict):
@@ -258,6 +267,11 @@ class Optimizer:
         A gradient is a difference of two parameters over ``lr``, momentum adds the
         previous step's difference and weight decay subtracts ``wd theta_j``, itself
         rounded by half a unit.
+
+        >>> import mpmath
+        >>> with mpmath.workdps(15):
+        ...     print(Optimizer("gd", "0.1", momentum="0.5").gradient_uncertainty("1e-7"))
+        1.5e-6
         """
         resolution = mpmath.mpf(str(resolution))
         lr, mu, wd = self.coefficients(mpmath.mpf)

@@ -89,7 +89,16 @@ def exact_points(samples, network, field_name="samples"):
 def read_samples(path, network):
     """Samples from a JSON file: the output of ``recover --json`` (its ``samples``) or a
     list of ``{"x": [...], "y": [...]}``.  Numbers are decimal strings or JSON numbers,
-    read exactly; nothing in the file is evaluated."""
+    read exactly; nothing in the file is evaluated.
+
+    >>> import os, tempfile
+    >>> from symbolic_inversion import Network
+    >>> path = os.path.join(tempfile.mkdtemp(), "solution.json")
+    >>> with open(path, "w") as handle:
+    ...     _ = handle.write('{"samples": [{"x": ["0.6"], "y": [0.5]}]}')
+    >>> read_samples(path, Network([1, 1]))
+    [(['0.6'], [Decimal('0.5')])]
+    """
     try:
         with open(path, encoding="utf-8") as handle:
             data = json.loads(handle.read(), parse_float=Decimal)

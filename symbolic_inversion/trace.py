@@ -205,6 +205,15 @@ class Trace:
         Undoes the optimizer (:meth:`Optimizer.observed_gradients
         <symbolic_inversion.optimizers.Optimizer.observed_gradients>`): for plain GD
         ``g_j = (theta_j - theta_{j+1}) / lr``; momentum and weight decay are removed.
+
+        >>> import mpmath
+        >>> from symbolic_inversion import Network, Trace
+        >>> trace = Trace(Network([1, 1]), "0.1", 1, [["0.500", "0.500"], ["0.489", "0.482"]])
+        >>> with mpmath.workdps(20):
+        ...     print([mpmath.nstr(g, 5) for g in trace.observed_gradients()[0]])
+        ...     print(mpmath.nstr(trace.gradient_uncertainty(), 5))
+        ['0.11', '0.18']
+        0.01
         """
         thetas = [self.theta(j) for j in range(self.steps + 1)]
         return self.optimizer.observed_gradients(thetas, mpmath.mpf)
@@ -308,7 +317,15 @@ class Trace:
 
 
 def read_trace(path):
-    """Read and validate a trace file (see ``docs/trace-format``)."""
+    """Read and validate a trace file (see ``docs/trace-format``).
+
+    >>> import os, tempfile
+    >>> from symbolic_inversion import Network, Trace
+    >>> path = os.path.join(tempfile.mkdtemp(), "trace.json")
+    >>> Trace(Network([1, 1]), "0.1", 1, [["0.500", "0.500"], ["0.489", "0.482"]]).write(path)
+    >>> read_trace(path)
+    <Trace Network([1, 1], ['tanh'], bias=True), lr=0.1, samples=1, steps=1, digits=3, optimizer=gd>
+    """
     return Trace.read(path)
 
 

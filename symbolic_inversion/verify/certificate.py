@@ -145,7 +145,12 @@ class Certificate:
 def default_certify_dps(trace):
     """Working precision of :func:`certify`: the trace's digits, plus room for the
     conditioning and guard digits (the rule and its measurement:
-    :func:`symbolic_inversion.precision.certify_dps`)."""
+    :func:`symbolic_inversion.precision.certify_dps`).
+
+    >>> from symbolic_inversion.paper import example_2_trace
+    >>> default_certify_dps(example_2_trace())  # 7 digits (at least 16), 2 samples
+    52
+    """
     return certify_dps(trace)
 
 

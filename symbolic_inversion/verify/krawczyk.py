@@ -25,7 +25,13 @@ __all__ = ["krawczyk", "select_rows", "UNIQUENESS_RESOLUTION"]
 def select_rows(J, count):
     """``count`` rows of ``J`` that are best conditioned together (pivoted Gram-Schmidt
     on the normalized rows).  ``J`` is an mpmath matrix or a 2-D array of mpf.
-    Returns ``(rows, smallest pivot)``."""
+    Returns ``(rows, smallest pivot)``.
+
+    >>> import mpmath
+    >>> rows, pivot = select_rows(mpmath.matrix([[1, 0], [1, 1e-9], [0, 1]]), 2)
+    >>> rows, pivot == 1
+    ([0, 2], True)
+    """
     rows = []
     vectors = []
     matrix = J.tolist()
