@@ -8,8 +8,9 @@ compare it with the numbers printed in the paper.
 
 import mpmath
 
+from .arithmetic import get_arithmetic
 from .closed_form import one_sample_closed_form
-from .codegen import compile_network
+from .codegen import layerwise_program
 from .network import Network
 from .simulate import simulate
 from .solvers import recover
@@ -61,14 +62,17 @@ def paper_table(number, dps=50):
     loss   0.027   0.022   0.019   0.015   0.012
     """
     trace = paper_trace(number, epochs=4, dps=dps)
-    compiled = compile_network(PAPER_NETWORK)
     xs, ys = PAPER_DATA[number - 1]
     table = {"x": [str(v) for v in xs], "y": [str(v) for v in ys], "w": [], "b": [],
              "yhat": [], "loss": []}
-    with mpmath.workdps(dps):
+    arithmetic = get_arithmetic("mpmath")
+    with arithmetic.workdps(dps):
+        thetas = arithmetic.asarray(trace.parameters[:5])
+        f = layerwise_program(PAPER_NETWORK).forward(
+            thetas, arithmetic.asarray([[str(x)] for x in xs]), arithmetic=arithmetic)
         for step in range(5):
-            theta = trace.theta(step)
-            outputs = [compiled.terms(theta, [mpmath.mpf(str(x))])[0][0] for x in xs]
+            theta = thetas[step]
+            outputs = list(f[step, :, 0])
             loss = mpmath.fsum((o - mpmath.mpf(str(y))) ** 2
                                for o, y in zip(outputs, ys)) / len(xs)
             table["w"].append(mpmath.nstr(theta[0], dps))
