@@ -14,7 +14,7 @@ from symbolic_inversion.cli import main
 from symbolic_inversion.paper import example_2_trace
 from symbolic_inversion.verify import Certificate, certify, default_certify_dps
 
-from conftest import BACKENDS, FINDROOT, HAVE_FLINT, NEURON, X4, Y4, pairs
+from verify_problems import BACKENDS, FINDROOT, HAVE_FLINT, NEURON, X4, Y4, pairs
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

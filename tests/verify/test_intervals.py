@@ -14,7 +14,7 @@ from symbolic_inversion import InputError
 from symbolic_inversion.verify import _mpf_fraction, certify
 from symbolic_inversion.verify.intervals import interval_arithmetic
 
-from conftest import BACKENDS, HAVE_FLINT, X4, Y4, pairs
+from verify_problems import BACKENDS, HAVE_FLINT, X4, Y4, pairs
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
