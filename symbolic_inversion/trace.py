@@ -22,7 +22,7 @@ import numpy as np
 from .errors import InputError
 from .exact import to_decimal
 from .network import Network
-from .optimizers import OPTIMIZERS, Optimizer  # noqa: F401 - OPTIMIZERS importable here as in 0.1
+from .optimizers import OPTIMIZERS, Optimizer  # noqa: F401 (OPTIMIZERS: as in 0.1)
 
 __all__ = ["Trace", "simulate", "read_trace", "FORMAT_NAME", "FORMAT_VERSION"]
 
