@@ -229,7 +229,9 @@ def run_analyze(args):
 
 def run_certify(args):
     from .verify import certify, read_samples, resimulate
+    from .verify.intervals import interval_arithmetic
     trace = Trace.read(args.trace)
+    interval_arithmetic(args.backend)  # a missing python-flint is said before any work
     if args.data and args.solution:
         raise InputError("certify: give either --data or --solution, not both")
     recovery = None

@@ -206,3 +206,13 @@ def test_recover_backend_end_to_end(tmp_path):
         assert_clean_error(flint, 2, "python-flint")
     else:
         assert flint.returncode == 0 and one_json_object(flint.stdout)["status"] == "converged"
+
+
+def test_certify_backend_arb_without_python_flint_is_said_first(tmp_path):
+    import importlib.util
+    if importlib.util.find_spec("flint") is not None:
+        pytest.skip("checks the core install, without python-flint")
+    path = tmp_path / "trace.json"
+    simulate(Network([1, 1], "tanh"), ["0.6"], ["0.5"], "0.1", 2, init=["0.5", "0.5"],
+             dps=30).write(path)
+    assert_clean_error(run("certify", path, "--backend", "arb"), 2, "backend: 'arb' needs")

@@ -17,7 +17,7 @@ relu whose kink falls inside the box makes the system non-differentiable there:
 import numpy as np
 
 from ..arithmetic import NotDifferentiableError, get_arithmetic
-from ..errors import InputError
+from ..errors import InputError, NotSupportedError
 
 __all__ = ["INTERVAL_BACKENDS", "NotDifferentiableError", "IntervalSystem",
            "interval_arithmetic"]
@@ -38,7 +38,11 @@ def interval_arithmetic(backend):
     if backend not in INTERVAL_BACKENDS:
         raise InputError(f"backend: expected one of {', '.join(INTERVAL_BACKENDS)}, "
                          f"got {backend!r}")
-    return get_arithmetic(INTERVAL_BACKENDS[backend])
+    try:
+        return get_arithmetic(INTERVAL_BACKENDS[backend])
+    except NotSupportedError:
+        raise NotSupportedError(f"backend: {backend!r} needs python-flint "
+                                "(pip install python-flint); use 'iv'") from None
 
 
 class IntervalSystem:
