@@ -76,7 +76,7 @@ class ParameterHomotopy:
 
     def evaluate(self, u, s):
         residual, J = self.evaluator.evaluate(u)
-        H = residual + (1 - s) * self.offset
+        H = residual + self.offset * (1 - s)
         return self.randomized.vector(H), self.randomized.matrix(J), self.direction
 
 
@@ -193,17 +193,17 @@ class MomentHomotopy:
             return None
         moments = solved.x
         zs = _polynomial_roots(A, power_sums_to_polynomial(list(moments[:n])))
-        if hasattr(A, "clean"):
-            zs = A.clean(zs)
+        if hasattr(A, "mid"):
+            zs = A.mid(zs)
         vandermonde = A.asarray([[z ** q for z in zs] for q in range(n)])
         labels = A.solve(vandermonde, moments[n:])
         if not labels.ok:
             self.start_failure = "the start's Vandermonde system is singular (equal roots)"
             return None
         u = np.empty(2 * n, dtype=object)
-        u[0::2] = self.center + self.half * zs
+        u[0::2] = zs * self.half + self.center
         u[1::2] = labels.x
-        return A.clean(u) if hasattr(A, "clean") else u
+        return A.mid(u) if hasattr(A, "mid") else u
 
     def evaluate(self, u, s):
         n, P, E = self.n, self.P, self.steps
@@ -217,19 +217,20 @@ class MomentHomotopy:
         slopes = np.empty((n, n + 1), dtype=object)
         slopes[:, 0] = 0 * one
         slopes[:, 1:] = powers[:, :n] * self._slope_matrix.T
-        head = self._matmul(powers, self.coefficients).reshape(n, E, 2, P)
-        slope = self._matmul(slopes, self.coefficients).reshape(n, E, 2, P)
+        both = self._matmul(np.concatenate([powers, slopes]), self.coefficients)
+        head, slope = both[:n].reshape(n, E, 2, P), both[n:].reshape(n, E, 2, P)
         y = ys[:, None, None]
         head_lhs = (head[:, :, 0, :] - y * head[:, :, 1, :]).sum(axis=0).reshape(-1)
         residual, J_full = self.evaluator.evaluate(u)
         lhs = residual + self.evaluator.rhs
         r = 1 - s
-        H = r * head_lhs + s * lhs - self.evaluator.rhs
+        # array * scalar: mpmath's scalar * array converts the array through repr
+        H = head_lhs * r + lhs * s - self.evaluator.rhs
         Hs = lhs - head_lhs
         J_head = np.empty((E * P, 2 * n), dtype=object)
         J_head[:, 0::2] = ((slope[:, :, 0, :] - y * slope[:, :, 1, :]) / self.half
                            ).reshape(n, -1).T
         J_head[:, 1::2] = (-head[:, :, 1, :]).reshape(n, -1).T
-        Hu = r * J_head + s * J_full
+        Hu = J_head * r + J_full * s
         R = self.randomized
         return R.vector(H), R.matrix(Hu), R.vector(Hs)

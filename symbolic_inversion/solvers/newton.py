@@ -134,7 +134,7 @@ def newton(evaluate, u, arithmetic, method="lu", dps=None, tolerance=None, floor
     if tolerance is None or floor is None:
         raise TypeError("newton: give dps, or both tolerance and floor")
     norm = arithmetic.norm
-    clean = getattr(arithmetic, "clean", None)
+    clean = getattr(arithmetic, "mid", None)
 
     def system(point):
         F, J = evaluate(point)

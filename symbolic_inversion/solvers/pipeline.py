@@ -22,7 +22,7 @@ import mpmath
 
 from ..precision import refine_dps, tracking_dps
 from ..system import InversionSystem
-from .evaluation import real_arithmetic, trace_evaluator
+from .evaluation import backend_name, real_arithmetic, trace_evaluator
 from .homotopies import MomentHomotopy, ParameterHomotopy, solve_steps, taylor_radius
 from .judge import Judge, elapsed
 from .options import solver
@@ -119,7 +119,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     system = InversionSystem.from_trace(trace, steps)
     counts = system.counts
     name = method if isinstance(method, str) else "+".join(method)
-    base = {"method": name, "backend": arithmetic.backend.name,
+    base = {"method": name, "backend": backend_name(arithmetic),
             "equations": counts["equations"], "unknowns": counts["unknowns"]}
     if counts["equations"] < counts["unknowns"]:
         base["time"] = elapsed(started)

@@ -29,8 +29,8 @@ import time
 import mpmath
 import numpy as np
 
+from ..arithmetic import get_arithmetic
 from ..errors import InputError, NotSupportedError
-from ..precision import screening_dps
 from ..system import InversionSystem, least_squares
 from ..trace import Trace
 from .evaluation import real_arithmetic
@@ -222,60 +222,31 @@ def _epoch_consistent(assigned, distinct, n):
 
 # -- known schedule: one joint system --------------------------------------------------
 
-class _FloatSystem:
-    """The inversion system in float64 with the labels eliminated (variable projection),
-    for cheap multistart; the answer is refined at full precision afterwards."""
-
-    def __init__(self, system):
-        self.system = system
-        self.network = system.network
-        self.compiled = system.compiled
-        trace = system.trace
-        with mpmath.workdps(screening_dps()):
-            sides = system.observed()
-            self.thetas = [[float(v) for v in trace.theta(j)] for j in range(system.steps)]
-            self.sides = np.array([[float(v) for v in side] for side in sides])
-        self.batches = [system.batch(j) for j in range(system.steps)]
-
-    def linear_parts(self, inputs):
-        """``A y = rhs`` for the labels given the inputs (``inputs`` is ``n x d``)."""
-        n, d = inputs.shape
-        m, P = self.network.output_width, self.network.num_parameters
-        E = len(self.thetas)
-        A = np.zeros((E * P, n * m))
-        rhs = np.zeros(E * P)
-        columns = [inputs[:, k] for k in range(d)]
-        for j, theta in enumerate(self.thetas):
-            f, B = self.compiled.terms(theta, columns, "numpy")
-            batch = self.batches[j]
-            for p in range(P):
-                rhs[j * P + p] = sum(B[p][o][batch] @ f[o][batch] for o in range(m)) \
-                    - self.sides[j, p]
-                for o in range(m):
-                    A[j * P + p, np.array(batch) * m + o] = B[p][o][batch]
-        return A, rhs
-
-    def projected_residual(self, flat_inputs, n):
-        A, rhs = self.linear_parts(np.asarray(flat_inputs).reshape(n, -1))
-        labels, *_ = np.linalg.lstsq(A, rhs, rcond=None)
-        return A @ labels - rhs
-
-
 def _multistart_inputs(system, starts, seed, box):
-    """Candidate inputs from float64 Levenberg-Marquardt on the projected residual."""
+    """Candidate inputs from float64 Levenberg-Marquardt on the projected residual.
+
+    Screening only: the system evaluator in float64 gives, for trial inputs, the linear
+    system of the labels (variable projection: the labels are eliminated by least
+    squares); the survivors are refined at full precision by the judge.
+    """
     from scipy.optimize import least_squares
-    floats = _FloatSystem(system)
+    evaluator = system.evaluator(get_arithmetic("float64"))
     n, d = system.samples, system.network.input_width
+
+    def projected_residual(flat_inputs):
+        A, b = evaluator.label_system(flat_inputs.reshape(n, d))
+        labels, *_ = np.linalg.lstsq(A, b, rcond=None)
+        return A @ labels - b
+
     rng = np.random.default_rng(seed)
-    scale = max(float(np.max(np.abs(floats.sides))), 1e-300)
+    scale = max(float(np.max(np.abs(evaluator.rhs))), 1e-300)
     found = []
     for _ in range(starts):
         start = rng.uniform(box[0], box[1], n * d)
         with np.errstate(all="ignore"):
             try:
-                fit = least_squares(floats.projected_residual, start, args=(n,),
-                                    method="lm", xtol=1e-15, ftol=1e-15, gtol=1e-15,
-                                    max_nfev=200 * (n * d + 1))
+                fit = least_squares(projected_residual, start, method="lm", xtol=1e-15,
+                                    ftol=1e-15, gtol=1e-15, max_nfev=200 * (n * d + 1))
             except (ValueError, np.linalg.LinAlgError):
                 continue
         if not np.all(np.isfinite(fit.x)) or np.max(np.abs(fit.fun)) > 1e-6 * scale:

@@ -112,7 +112,7 @@ def random_gamma(rng):
 
 
 def _scalar(arithmetic, value):
-    return arithmetic.asarray([value])[0]
+    return arithmetic.number(value)
 
 
 class Tracker:
@@ -161,18 +161,18 @@ class Tracker:
         def runge_kutta(u, t, dt, k1):
             half = _scalar(A, mpmath.mpf(dt) / 2)
             full = _scalar(A, mpmath.mpf(dt))
-            k2 = velocity(u + half * k1, t + dt / 2)
+            k2 = velocity(u + k1 * half, t + dt / 2)
             if k2 is None:
                 return None
-            k3 = velocity(u + half * k2, t + dt / 2)
+            k3 = velocity(u + k2 * half, t + dt / 2)
             if k3 is None:
                 return None
-            k4 = velocity(u + full * k3, t + dt)
+            k4 = velocity(u + k3 * full, t + dt)
             if k4 is None:
                 return None
-            step = u + (full / 6) * (k1 + 2 * k2 + 2 * k3 + k4)
-            if hasattr(A, "clean"):
-                step = A.clean(step)
+            step = u + (k1 + k2 * 2 + k3 * 2 + k4) * (full / 6)
+            if hasattr(A, "mid"):
+                step = A.mid(step)
             size = norm(step)
             return step if size == size and size != math.inf else None
 
@@ -180,7 +180,7 @@ class Tracker:
             return newton(at(one), u, A, method="lu", tolerance=final_tolerance,
                           floor=floor, max_iterations=iterations, evaluate_end=False)
 
-        u = A.clean(start) if hasattr(A, "clean") else start
+        u = A.mid(start) if hasattr(A, "mid") else start
         jumps, t, dt, streak, steps, iterations = 0, 0.0, o.initial_step, 0, 0, 0
         while t < 1.0:
             steps += 1
