@@ -116,6 +116,11 @@ def _ipow(a, n):
     return 1 / result if n < 0 else result
 
 
+def _number_is_exact(value):
+    return isinstance(value, (int, Fraction, Decimal, str, float, mpmath.mpf, np.integer,
+                              np.floating))
+
+
 def _fraction(value):
     """An exact Fraction of an int, Fraction, Decimal, finite float or mpf."""
     if isinstance(value, mpmath.mpf):
@@ -177,7 +182,8 @@ class Arithmetic:
         return self._numbers(array.astype(object))
 
     def _numbers(self, array):
-        converted = np.frompyfunc(self.number, 1, 1)(array)
+        with np.errstate(invalid="ignore"):  # NaN entries are data here, not errors
+            converted = np.frompyfunc(self.number, 1, 1)(array)
         return np.asarray(converted, dtype=object) if array.ndim else converted
 
     def zeros(self, shape):
@@ -544,8 +550,9 @@ def _to_arb(value):
 
 
 def _arb_mpf(value):
+    """An exact arb (a midpoint or endpoint) as an mpf, exactly (not rounded)."""
     man, exp = value.man_exp()
-    return mpmath.mpf((int(man), int(exp)))
+    return mpmath.mp.make_mpf(libmp.from_man_exp(int(man), int(exp)))
 
 
 def _from_flint(value):
@@ -572,7 +579,7 @@ def _arb_exact(value):
     if isinstance(value, (str, Decimal)):
         return flint.arb(str(value))
     if isinstance(value, mpmath.iv.mpf):
-        low, high = _to_arb(mpmath.mpf(value.a)), _to_arb(mpmath.mpf(value.b))
+        low, high = (_to_arb(mpmath.mp.make_mpf(end)) for end in value._mpi_)
         return low.union(high)
     return _to_arb(value)
 
@@ -753,10 +760,19 @@ class _Intervals(Arithmetic):
                    for i, o in zip(np.ravel(inner), np.ravel(outer)))
 
     def contains(self, outer, value):
-        """Whether every interval of ``outer`` contains the matching point/interval."""
-        return all(self.lower(o) <= self.lower(self.number(v))
-                   and self.upper(self.number(v)) <= self.upper(o)
-                   for o, v in zip(np.ravel(outer), np.ravel(value)))
+        """Whether every interval of ``outer`` contains the matching value: an interval,
+        or an exact number (int, Fraction, Decimal, decimal string, float, mpf) compared
+        exactly with the endpoints."""
+        def inside(o, v):
+            if _number_is_exact(v):
+                exact = Fraction(v) if not isinstance(v, mpmath.mpf) else _fraction(v)
+                return _fraction(self.lower(o)) <= exact <= _fraction(self.upper(o))
+            v = self.number(v)
+            return self.lower(o) <= self.lower(v) and self.upper(v) <= self.upper(o)
+        outer = np.asarray(outer, dtype=object)
+        values = np.empty(outer.size, dtype=object)
+        values[:] = list(np.ravel(np.asarray(value, dtype=object)))
+        return all(inside(o, v) for o, v in zip(outer.ravel(), values))
 
     def upper_sum(self, values):
         """A rigorous upper bound of a sum of non-negative mpf values."""
@@ -766,9 +782,8 @@ class _Intervals(Arithmetic):
         return self.upper(total)
 
     def to_mpmath(self, value):
-        return mpmath.mpf(libmp.mpf_shift(libmp.mpf_add(self.lower(value)._mpf_,
-                                                        self.upper(value)._mpf_,
-                                                        mpmath.mp.prec + 8), -1))
+        return mpmath.mp.make_mpf(libmp.mpf_shift(libmp.mpf_add(  # exact midpoint
+            self.lower(value)._mpf_, self.upper(value)._mpf_, 0), -1))
 
     def mid(self, array):
         if not np.ndim(array):

@@ -359,7 +359,8 @@ class _ArrayPrinter(LambdaPrinter):
 
 class _Activation:
     """One activation compiled for one arithmetic: ``value(z)``, ``slope(z, a)`` and
-    ``curvature(z, a)`` (d/dz of the slope along the activation) on arrays; ``slope`` is
+    ``curvature(z, a, s)`` (d/dz of the slope along the activation, ``s`` the slope) on
+    arrays; ``slope`` is
     ``None`` when it is 1 and ``curvature`` ``None`` when it is 0 (nothing to multiply)."""
 
     def __init__(self, name, arithmetic):
@@ -368,7 +369,8 @@ class _Activation:
         z, a = sp.Symbol("z"), sp.Symbol("a")
         value = activation.symbolic(z)
         slope = sp.sympify(activation.derivative(z, a))
-        curvature = sp.diff(slope, z) + sp.diff(slope, a) * slope
+        s = sp.Symbol("s")  # the slope's value, computed once
+        curvature = sp.diff(slope, z) + sp.diff(slope, a) * s
         kinked = value.has(sp.Heaviside, sp.Max, sp.Min)
         if kinked and arithmetic.is_complex:
             raise NotSupportedError(f"activation {name} is not analytic: no {arithmetic.name} "
@@ -385,7 +387,7 @@ class _Activation:
         self.name = name
         self.value = compile_([z], value)
         self.slope = None if slope == 1 else compile_([z, a], slope)
-        self.curvature = None if curvature == 0 else compile_([z, a], curvature)
+        self.curvature = None if curvature == 0 else compile_([z, a, s], curvature)
 
 
 def _times(array, factor):
@@ -561,6 +563,13 @@ class LayerwiseProgram:
         """
         return self.evaluate(thetas, X, Y, batches, arithmetic, jacobian=False)[0]
 
+    def mean_gradient(self, theta, X, Y, arithmetic=None):
+        """The MSE gradient ``(2/n) sum_i B_i (f_i - y_i)`` at one parameter vector
+        ``theta`` (``P``) over the samples ``X`` ``(n, d)``, ``Y`` ``(n, m)``."""
+        arithmetic, thetas, (X, Y) = self._prepare(arithmetic, [theta], [X, Y])
+        sums = self.evaluate(thetas, X, Y, None, arithmetic, jacobian=False)[0][0]
+        return sums * arithmetic.rational(2, len(X))
+
     def jacobian(self, thetas, X, Y, batches=None, arithmetic=None):
         """d/d(data) of the per-step sums: ``(E * P, n * (d + m))``, the layout of
         :meth:`InversionSystem.jacobian` (rows step by step, columns sample by sample,
@@ -614,17 +623,15 @@ class LayerwiseProgram:
             dposts.append(dz if s is None else s[:, :, None, :] * dz)
             curvature = activations[layer].curvature
             dslopes.append(None if curvature is None else
-                           curvature(z, a)[:, :, None, :] * dz)
+                           curvature(z, a, 1 if s is None else s)[:, :, None, :] * dz)
         # Tangents of delta: inputs by the chain rule, labels d(f - y)/dy_o = -e_o.
         s_out, ds_out = slopes[-1][2], dslopes[-1]
         ddelta_x = _times(dposts[-1], None if s_out is None else s_out[:, :, None, :])
         if ds_out is not None:
             ddelta_x = ddelta_x + residual[:, :, None, :] * ds_out
-        eye = -np.eye(m, dtype=int)
-        if arithmetic.dtype == object:
-            eye = eye.astype(object)
-        ddelta_y = np.broadcast_to(eye, (E, nb, m, m)) if s_out is None \
-            else eye * s_out[:, :, None, :]
+        ddelta_y = arithmetic.zeros((E, nb, m, m))
+        for o in range(m):
+            ddelta_y[:, :, o, o] = -1 if s_out is None else -s_out[:, :, o]
         ddelta = np.concatenate([np.broadcast_to(ddelta_x, (E, nb, d, m)),
                                  np.broadcast_to(ddelta_y, (E, nb, m, m))], axis=2)
         pieces = []
@@ -648,6 +655,8 @@ class LayerwiseProgram:
                     ddelta[:, :, :d] += back[:, :, None, :] * dslopes[layer - 1]
         values = self._flatten(pieces, axis=3)                        # (E, nb, k, P)
         P = values.shape[3]
+        if batches_are_identity(S, n):
+            return values.transpose(0, 3, 1, 2).reshape(E * P, n * k)
         J = arithmetic.zeros((E, P, n, k))
         if valid is None:
             e_index, b_index = np.indices((E, nb)).reshape(2, -1)
@@ -667,12 +676,10 @@ class LayerwiseProgram:
         posts, slopes = self._forward(arithmetic, blocks, X, S)
         m = self.network.output_width
         nb = S.shape[1]
-        eye = np.eye(m, dtype=int)
-        if arithmetic.dtype == object:
-            eye = eye.astype(object)
         s_out = slopes[-1][2]
-        delta = np.broadcast_to(eye, (E, nb, m, m)) if s_out is None \
-            else eye * s_out[:, :, None, :]                          # (E, nb, m dirs, o)
+        delta = arithmetic.zeros((E, nb, m, m))                       # (E, nb, m dirs, o)
+        for o in range(m):
+            delta[:, :, o, o] = 1 if s_out is None else s_out[:, :, o]
         pieces = []
         for layer in reversed(range(self.network.depth)):
             h = posts[layer]
@@ -685,6 +692,11 @@ class LayerwiseProgram:
                                else slopes[layer - 1][2][:, :, None, :])
         B = self._flatten(pieces, axis=3).transpose(0, 1, 3, 2)      # (E, nb, P, m)
         return posts[-1], B, S, valid
+
+
+def batches_are_identity(S, n):
+    """Whether the layout ``S`` is every sample, in order, at every step."""
+    return S.shape[1] == n and (S.strides[0] == 0 or (S == np.arange(n)).all())
 
 
 def _object_array(arithmetic):

@@ -1,15 +1,12 @@
-"""Any feed-forward network: closed forms, compiled Jacobians, multi-layer recovery."""
+"""Any feed-forward network: closed forms and multi-layer recovery (the compiled
+programs are tested in test_codegen.py)."""
 
 import itertools
 
 import mpmath
-import numpy as np
-import pytest
 import sympy as sp
 
-from symbolic_inversion import (InversionSystem, Network, compile_network,
-                                one_sample_closed_form, recover, simulate)
-from symbolic_inversion.codegen import LayerwiseFloat64, shared_subexpressions
+from symbolic_inversion import Network, one_sample_closed_form, recover, simulate
 from symbolic_inversion.solvers.ratio import one_sample_input
 
 NET_342 = Network([3, 4, 2], ["sigmoid", "identity"])
@@ -85,62 +82,3 @@ def test_three_samples_through_231_from_two_steps_cold_start():
                 for (x, y), i in zip(solution.samples, order))
             for order in itertools.permutations(range(3)))
     assert best < mpmath.mpf(10) ** -20
-
-
-NETWORKS = [Network([2, 3, 1], ["tanh", "identity"]),
-            Network([3, 4, 2], ["sigmoid", "relu"]),
-            Network([2, 3, 2, 2], "tanh", bias=False),
-            Network([1, 2, 1], ["sigmoid", "tanh"])]
-
-
-@pytest.mark.parametrize("network", NETWORKS, ids=str)
-def test_compiled_jacobian_matches_finite_differences(network):
-    compiled = compile_network(network)
-    rng = np.random.default_rng(4)
-    with mpmath.workdps(50):
-        theta = [mpmath.mpf(float(v)) for v in rng.normal(0, 0.7, network.num_parameters)]
-        x = [mpmath.mpf(float(v)) for v in rng.uniform(0.1, 1, network.input_width)]
-        y = [mpmath.mpf(float(v)) for v in rng.uniform(-1, 1, network.output_width)]
-        J = compiled.sample_jacobian(theta, x, y)
-        h = mpmath.mpf(10) ** -20
-        for d in range(network.input_width):
-            up, down = list(x), list(x)
-            up[d] += h
-            down[d] -= h
-            g_up = compiled.half_gradient(theta, up, y)
-            g_down = compiled.half_gradient(theta, down, y)
-            for p in range(network.num_parameters):
-                assert abs((g_up[p] - g_down[p]) / (2 * h) - J[p][d]) < mpmath.mpf(10) ** -30
-
-
-@pytest.mark.parametrize("network", NETWORKS, ids=str)
-def test_layerwise_float64_matches_the_mpmath_system(network):
-    rng = np.random.default_rng(1)
-    X = rng.uniform(0.1, 1, (3, network.input_width)).round(4)
-    Y = rng.uniform(-1, 1, (3, network.output_width)).round(4)
-    trace = simulate(network, X.tolist(), Y.tolist(), lr="0.3", epochs=2, dps=30, seed=2)
-    system = InversionSystem.from_trace(trace)
-    with mpmath.workdps(30):
-        xs = [[mpmath.mpf(str(v)) for v in x] for x in X]
-        ys = [[mpmath.mpf(str(v)) for v in y] for y in Y]
-        J = np.array(system.jacobian(xs, ys).tolist(), dtype=float)
-        residual = np.array([float(r) for r in system.residual(xs, ys)])
-        sides = np.array([[float(v) for v in side] for side in system.observed()])
-        thetas = np.array([[float(v) for v in trace.theta(j)] for j in range(2)])
-    fast = LayerwiseFloat64(network)
-    assert np.abs(fast.jacobian(thetas, X, Y) - J).max() < 1e-13
-    fast_residual = (fast.half_gradient_sums(thetas, X, Y) - sides).ravel()
-    assert np.abs(fast_residual - residual).max() < 1e-13
-
-
-def test_shared_subexpressions_program_equals_the_expressions():
-    network = Network([2, 3, 1], "tanh")
-    x = network.sample_symbols(0)[0]
-    outputs = list(network.output_jacobian_transpose(x))
-    program, reduced = shared_subexpressions(outputs)
-    values = dict(zip(network.parameter_symbols(), [0.1 * k - 0.4 for k in range(13)]))
-    values.update(zip(x, [0.3, -0.2]))
-    for symbol, expr in program:
-        values[symbol] = expr.xreplace(values)
-    for full, short in zip(outputs, reduced):
-        assert abs(float(full.xreplace(values)) - float(short.xreplace(values))) < 1e-14

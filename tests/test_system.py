@@ -12,10 +12,18 @@ import subprocess
 from fractions import Fraction
 
 import mpmath
+import numpy as np
 import pytest
 import sympy as sp
 
-from symbolic_inversion import InputError, InversionSystem, Network, Trace, simulate, system_counts
+from symbolic_inversion import (InputError, InversionSystem, Network, Trace, compile_network,
+                                simulate, system_counts)
+from symbolic_inversion.arithmetic import available_arithmetics, get_arithmetic
+
+try:
+    import flint
+except ImportError:  # the core install
+    flint = None
 
 NEURON = Network([1, 1], "tanh")
 
@@ -244,3 +252,164 @@ def test_latex_compiles_in_general_and_instantiated_form(network, samples, tmp_p
     assert r"\sum_{i=0}^{n - 1}" in " ".join(general.split())
     assert instantiated.count(r"\\") == 2 * network.num_parameters - 1
     _compile(tmp_path, [general, instantiated])
+
+
+# -- the evaluator (one numerical core) ---------------------------------------------
+
+
+SGD_NET = Network([2, 3, 1], ["tanh", "identity"])
+SGD_X = [["0.3", "-0.6"], ["0.8", "0.1"], ["-0.4", "0.5"], ["0.1", "0.9"], ["0.6", "0.6"]]
+SGD_Y = [["0.2"], ["-0.5"], ["0.7"], ["0.1"], ["-0.3"]]
+
+
+def _sgd_trace(momentum=0, weight_decay=0):
+    return simulate(SGD_NET, SGD_X, SGD_Y, "0.1", epochs=2, dps=50, seed=5, optimizer="sgd",
+                    batch_size=2, momentum=momentum, weight_decay=weight_decay)
+
+
+def _scalar_residual(system, inputs, labels, steps):
+    """Independent reference: the scalar programs summed over each step's batch,
+    minus |B_j|/2 g_j from the trace's observed gradients (mpmath, current precision)."""
+    compiled = compile_network(system.network)
+    gradients = system.trace.observed_gradients()
+    values = []
+    for j in steps:
+        theta = system.trace.theta(j)
+        batch = system.batch(j)
+        total = [mpmath.mpf(0)] * system.network.num_parameters
+        for i in batch:
+            total = [t + g for t, g in
+                     zip(total, compiled.half_gradient(theta, inputs[i], labels[i]))]
+        values += [t - len(batch) * g / 2 for t, g in zip(total, gradients[j])]
+    return values
+
+
+@pytest.mark.parametrize("momentum,weight_decay", [(0, 0), ("0.9", "0.01")])
+def test_evaluator_residual_on_sgd_batches_matches_the_scalar_programs(momentum,
+                                                                         weight_decay):
+    trace = _sgd_trace(momentum, weight_decay)
+    system = InversionSystem.from_trace(trace)
+    assert any(len(system.batch(j)) < system.samples for j in range(system.steps))
+    mp = get_arithmetic("mpmath")
+    with mp.workdps(60):
+        inputs, labels = _mp(SGD_X), _mp(SGD_Y)
+        inputs[1][0] += mpmath.mpf("0.01")  # a generic point
+        steps = [0, 2, 4]
+        ev = system.evaluator(mp, steps)
+        residual = ev.residual(ev.join(inputs, labels))
+        reference = _scalar_residual(system, inputs, labels, steps)
+        assert max(abs(a - b) for a, b in zip(residual, reference)) < mpmath.mpf(10) ** -50
+        # columns of samples outside a step's batch are zero in that step's rows
+        J = ev.jacobian(ev.join(inputs, labels))
+        P, width = SGD_NET.num_parameters, 3
+        for row_block, j in enumerate(steps):
+            for i in range(system.samples):
+                block = J[row_block * P:(row_block + 1) * P, i * width:(i + 1) * width]
+                assert (i in system.batch(j)) == any(v != 0 for v in block.ravel())
+        assert ev.mask.tolist() == [[int(i in system.batch(j)) for i in range(5)]
+                                    for j in steps]
+        # at the true data the residual is the trace's rounding only
+        truth = ev.join(_mp(SGD_X), _mp(SGD_Y))
+        assert max(abs(r) for r in ev.residual(truth)) <= system.rhs_uncertainty()
+
+
+@pytest.mark.parametrize("network,X,Y", SYSTEM_CASES)
+def test_evaluator_agrees_across_arithmetics(network, X, Y):
+    trace = _trace(network, X, Y)
+    system = InversionSystem.from_trace(trace)
+    mp = get_arithmetic("mpmath")
+    relu = "relu" in network.activations
+    with mp.workdps(50):
+        inputs, labels = _mp(X), _mp(Y)
+        inputs[0][0] += mpmath.mpf("0.03")
+        ev = system.evaluator(mp)
+        u = ev.join(inputs, labels)
+        F, J = ev.evaluate(u)
+    for name in available_arithmetics():
+        ar = get_arithmetic(name)
+        if relu and ar.is_complex:
+            continue
+        with ar.workdps(40):
+            other = system.evaluator(ar)
+            assert (other.rows, other.unknowns) == (ev.rows, ev.unknowns)
+            F2, J2 = other.evaluate(other.join(*ev.split(u)))
+            if ar.is_interval:
+                assert ar.contains(F2, F) and ar.contains(J2, J)
+                continue
+            tolerance = 1e-12 if ar.dtype != object else mpmath.mpf(10) ** -35
+            for a, b in zip(np.ravel(F2), np.ravel(F)):
+                assert abs(ar.to_mpmath(a) - b) < tolerance, name
+            for a, b in zip(np.ravel(J2), np.ravel(J)):
+                assert abs(ar.to_mpmath(a) - b) < tolerance, name
+
+
+@pytest.mark.parametrize("network,X,Y", SYSTEM_CASES)
+def test_label_system_gives_the_residual_and_the_labels(network, X, Y):
+    trace = _trace(network, X, Y)
+    system = InversionSystem.from_trace(trace)
+    ar = get_arithmetic("mpmath")
+    with ar.workdps(60):
+        ev = system.evaluator(ar)
+        inputs, labels = ar.asarray(X), ar.asarray(Y)
+        other = labels + ar.asarray([["0.125"] * network.output_width] * len(Y))
+        A, b = ev.label_system(inputs)
+        assert A.shape == (ev.rows, system.samples * network.output_width)
+        predicted = b - A @ other.reshape(-1)
+        actual = ev.residual(ev.join(inputs, other))
+        assert max(abs(p - q) for p, q in zip(predicted, actual)) < mpmath.mpf(10) ** -50
+        if network.bias:
+            found = ev.solve_labels(inputs)
+            assert max(abs(p - q) for p, q in zip(found.ravel(), labels.ravel())) \
+                < mpmath.mpf(10) ** -35
+
+
+def test_evaluator_layout_steps_and_sample_terms():
+    network, X, Y = SYSTEM_CASES[1]
+    trace = _trace(network, X, Y)
+    system = InversionSystem.from_trace(trace)
+    ar = get_arithmetic("mpmath")
+    with ar.workdps(40):
+        ev = system.evaluator(ar, steps=[2, 0])
+        assert ev.steps == [2, 0] and ev.rows == 2 * network.num_parameters
+        assert system.evaluator(ar, steps=[2, 0]) is ev      # cached
+        u = ev.join(X, Y)
+        inputs, labels = ev.split(u)
+        assert inputs.shape == (2, 2) and labels.shape == (2, 1)
+        assert list(ev.join(inputs, labels)) == list(u)
+        full = system.evaluator(ar).residual(u)
+        P = network.num_parameters
+        assert list(ev.residual(u)) == list(full[2 * P:3 * P]) + list(full[:P])
+        assert list(ev.lhs(u) - ev.rhs) == list(ev.residual(u))
+        points = ar.asarray([["0.1", "0.2"], ["0.3", "-0.4"], ["0.5", "0.6"]])
+        Bf, B = ev.sample_terms(points)
+        assert Bf.shape == (2, 3, P) and B.shape == (2, 3, P, 1)
+        compiled = compile_network(network)
+        f_ref, B_ref = compiled.terms(trace.theta(2), list(points[1]))
+        assert max(abs(a - b) for a, b in zip(B[0, 1].ravel(), np.ravel(B_ref))) < 1e-35
+        Bf_ref = [sum(b * f for b, f in zip(row, f_ref)) for row in B_ref]
+        assert max(abs(a - b) for a, b in zip(Bf[0, 1], Bf_ref)) < 1e-35
+    with pytest.raises(InputError, match="steps"):
+        system.evaluator(ar, steps=[7])
+    with pytest.raises(InputError, match="trace"):
+        InversionSystem(network, samples=2, steps=1).evaluator(ar)
+
+
+def test_evaluator_never_changes_the_global_precision():
+    network, X, Y = SYSTEM_CASES[0]
+    system = InversionSystem.from_trace(_trace(network, X, Y))
+    before = (mpmath.mp.prec, mpmath.iv.prec, flint.ctx.prec if flint else None)
+    for name in available_arithmetics():
+        ar = get_arithmetic(name)
+        with ar.workdps(45):
+            ev = system.evaluator(ar)
+            ev.evaluate(ev.join(X, Y))
+            ev.label_system(ev.split(ev.join(X, Y))[0])
+        assert (mpmath.mp.prec, mpmath.iv.prec, flint.ctx.prec if flint else None) == before
+    # constants follow the working precision they are used at
+    ar = get_arithmetic("mpmath")
+    ev = system.evaluator(ar)
+    with ar.workdps(20):
+        low = ev.rhs[0]
+    with ar.workdps(60):
+        high = ev.rhs[0]
+        assert 0 < abs(high - low) < mpmath.mpf(10) ** -15
