@@ -109,10 +109,12 @@ def rank_dps():
     return 40
 
 
-def screening_dps():
-    """Digits used to turn a trace's numbers into float64 for screening (multistart): 30,
-    comfortably above float64's 16 so the conversion itself rounds only once."""
-    return 30
+def screening_dps(trace):
+    """Digits used to compute a float64 (screening) system's constants: the optimizer is
+    undone in multiprecision at the trace's digits (at least 15) plus 15, then rounded
+    once to float64, so the constants are the correctly rounded doubles (the differences
+    of consecutive parameters cancel up to the trace's digits)."""
+    return max(trace.digits, 15) + 15
 
 
 def newton_tolerance(dps, guard=12):

@@ -100,7 +100,8 @@ class Judge:
     def refine(self, inputs, labels):
         """Gauss-Newton on every step: ``(inputs, labels, info)`` (mpmath numbers)."""
         return gauss_newton(self.system.trace, inputs, labels, self.dps,
-                            steps=self.system.steps, arithmetic=self.arithmetic)
+                            steps=self.system.steps, arithmetic=self.arithmetic,
+                            system=self.system)
 
     def judge(self, inputs, labels, info=None, **stats):
         """Refine ``(inputs, labels)`` and assess the result; ``info`` (a path's record)

@@ -200,18 +200,20 @@ def newton(evaluate, u, arithmetic, method="lu", dps=None, tolerance=None, floor
 
 
 def gauss_newton(trace, inputs, labels, dps, steps=None, backend=None, max_iterations=30,
-                 arithmetic=None):
+                 arithmetic=None, system=None):
     """Polish ``(inputs, labels)`` against the first ``steps`` steps (default all) by
     Gauss-Newton on the normal equations at ``dps`` digits, with step halving.
 
     Returns ``(inputs, labels, info)`` as mpmath numbers; ``info`` has ``iterations``,
     ``converged``, ``code``, ``reason``, ``residual`` (max norm, mpf) and ``correction``.
+    ``system``: the trace's :class:`~symbolic_inversion.system.InversionSystem` when the
+    caller has one (its evaluators, and their converted constants, are reused).
     """
     from .evaluation import real_arithmetic, trace_evaluator
     arithmetic = arithmetic or real_arithmetic(backend)
     steps = trace.steps if steps is None else steps
     with arithmetic.workdps(dps):
-        evaluator = trace_evaluator(trace, arithmetic, range(steps))
+        evaluator = trace_evaluator(trace, arithmetic, range(steps), system=system)
         u = evaluator.join(arithmetic.asarray([list(x) for x in inputs]),
                            arithmetic.asarray([list(y) for y in labels]))
         result = newton(evaluator.evaluate, u, arithmetic, method="normal",

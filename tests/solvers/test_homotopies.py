@@ -1,0 +1,95 @@
+"""solvers/homotopies.py and randomized.py: starts solve H(., 0), H(., 1) is the system,
+H_u and H_s agree with finite differences.  Reference: the system evaluator itself at
+s = 1, and central differences at 60 digits."""
+
+import random
+
+import mpmath
+import numpy as np
+import pytest
+
+from symbolic_inversion import Network, simulate
+from symbolic_inversion.solvers.evaluation import real_arithmetic, trace_evaluator
+from symbolic_inversion.solvers.homotopies import (MomentHomotopy, ParameterHomotopy,
+                                                   power_sums_to_polynomial, solve_steps,
+                                                   taylor_radius)
+
+MPC = real_arithmetic("mpmath").complexify()
+DPS = 60
+
+
+def neuron_trace(n=3):
+    rng = random.Random(5)
+    xs = [f"{rng.uniform(0, 1):.6f}" for _ in range(n)]
+    ys = [f"{rng.uniform(0, 1):.6f}" for _ in range(n)]
+    return simulate(Network([1, 1], "tanh"), xs, ys, lr="0.1", epochs=2 * n,
+                    init=["0.5", "0.5"], dps=50)
+
+
+def homotopies(trace):
+    steps = solve_steps(trace)
+    evaluator = trace_evaluator(trace, MPC, steps)
+    yield ParameterHomotopy(evaluator, MPC, random.Random(1)), evaluator
+    yield MomentHomotopy(evaluator, MPC, random.Random(1), taylor_radius(trace, steps),
+                         len(steps)), evaluator
+
+
+def max_abs(values):
+    return max(abs(v) for v in np.ravel(values))
+
+
+@pytest.mark.parametrize("kind", [0, 1])
+def test_start_solves_the_homotopy_at_zero_and_the_end_is_the_system(kind):
+    trace = neuron_trace()
+    with MPC.workdps(DPS):
+        homotopy, evaluator = list(homotopies(trace))[kind]
+        start = homotopy.start()
+        H, _, _ = homotopy.evaluate(start, MPC.number(0))
+        assert max_abs(H) < mpmath.mpf(10) ** -40
+        point = start + MPC.number(mpmath.mpc("0.01", "0.02"))
+        H1, J1, _ = homotopy.evaluate(point, MPC.number(1))
+        residual, J = evaluator.evaluate(point)
+        assert max_abs(H1 - residual) < mpmath.mpf(10) ** -40
+        assert max_abs(J1 - J) < mpmath.mpf(10) ** -40
+
+
+@pytest.mark.parametrize("kind", [0, 1])
+def test_derivatives_match_central_differences(kind):
+    trace = neuron_trace()
+    with MPC.workdps(DPS):
+        homotopy, _ = list(homotopies(trace))[kind]
+        u = homotopy.start() + MPC.number(mpmath.mpc("0.03", "-0.01"))
+        s = MPC.number(mpmath.mpc("0.4", "0.3"))
+        H, Hu, Hs = homotopy.evaluate(u, s)
+        h = mpmath.mpf(10) ** -20
+        plus, _, _ = homotopy.evaluate(u, s + h)
+        minus, _, _ = homotopy.evaluate(u, s - h)
+        assert max_abs((plus - minus) / (2 * h) - Hs) < 1e-30
+        for c in range(len(u)):
+            step = np.array([0] * len(u), dtype=object)
+            step[c] = h
+            plus, _, _ = homotopy.evaluate(u + step, s)
+            minus, _, _ = homotopy.evaluate(u - step, s)
+            assert max_abs((plus - minus) / (2 * h) - Hu[:, c]) < 1e-30
+
+
+def test_moment_start_recovers_data_of_a_polynomial_kernel():
+    # identity activation: the kernels are polynomials of degree <= 2 in x, so for n >= 2
+    # the heads are the kernels and the start is already the data.
+    network = Network([1, 1], "identity")
+    trace = simulate(network, ["0.2", "0.7"], ["0.3", "0.9"], lr="0.1", epochs=4,
+                     init=["0.5", "0.5"], dps=50)
+    steps = solve_steps(trace)
+    with MPC.workdps(DPS):
+        evaluator = trace_evaluator(trace, MPC, steps)
+        homotopy = MomentHomotopy(evaluator, MPC, random.Random(0), 1.5, len(steps))
+        start = homotopy.start()
+        found = sorted((float(mpmath.re(start[2 * i])), float(mpmath.re(start[2 * i + 1])))
+                       for i in range(2))
+    assert np.allclose(found, [(0.2, 0.3), (0.7, 0.9)], atol=1e-30)
+
+
+def test_power_sums_to_polynomial_by_hand():
+    # roots 1, 2, 3: p1 = 6, p2 = 14, p3 = 36 -> (z-1)(z-2)(z-3) = z^3 - 6 z^2 + 11 z - 6
+    assert [int(c) for c in power_sums_to_polynomial([mpmath.mpf(6), mpmath.mpf(14),
+                                                      mpmath.mpf(36)])] == [-6, 11, -6, 1]

@@ -1,0 +1,82 @@
+"""solvers/judge.py: refine -> assess -> dedupe -> verdict, under each policy.
+
+Reference data: the samples that generated the traces."""
+
+import mpmath
+import pytest
+
+from symbolic_inversion import InversionSystem, Network, simulate
+from symbolic_inversion.solvers.evaluation import real_arithmetic
+from symbolic_inversion.solvers.judge import Judge, assess
+from symbolic_inversion.solvers.solution import Solution, Status
+
+NEURON = Network([1, 1], "tanh")
+XS, YS = ["0.6", "0.2"], ["0.5", "0.4"]
+
+
+@pytest.fixture(scope="module")
+def system():
+    trace = simulate(NEURON, XS, YS, lr="0.1", epochs=4, init=["0.5", "0.5"], dps=50)
+    return InversionSystem.from_trace(trace)
+
+
+def near(system, shift, swap=False):
+    with mpmath.workdps(80):
+        xs = [[mpmath.mpf(x) + mpmath.mpf(shift)] for x in XS]
+        ys = [[mpmath.mpf(y) - mpmath.mpf(shift)] for y in YS]
+    if swap:
+        xs, ys = xs[::-1], ys[::-1]
+    return xs, ys
+
+
+def judge(system, policy, **keywords):
+    return Judge(system, 80, real_arithmetic("mpmath"), "test", policy=policy, **keywords)
+
+
+def test_refined_candidate_is_converged_with_honest_digits(system):
+    solution = judge(system, "first").judge(*near(system, "1e-6"))
+    assert solution.status is Status.CONVERGED and solution.digits >= 30
+    with mpmath.workdps(80):
+        assert abs(solution.inputs[0][0] - mpmath.mpf("0.6")) < mpmath.mpf(10) ** -solution.digits
+    assert solution.stats["refine_iterations"] >= 1
+
+
+def test_first_policy_stops_at_the_first_accepted(system):
+    j = judge(system, "first")
+    assert j.add(j.judge(*near(system, "1e-6"))) is not None
+
+
+def test_confirm_policy_needs_two_agreeing_candidates(system):
+    j = judge(system, "confirm")
+    assert j.add(j.judge(*near(system, "1e-6"))) is None
+    final = j.add(j.judge(*near(system, "-1e-6", swap=True)))   # same multiset
+    assert final is not None and final.ok and "two independent paths" in final.detail
+
+
+def test_confirm_policy_two_different_datasets_are_not_unique(system):
+    j = judge(system, "confirm")
+    first = j.judge(*near(system, "1e-6"))
+    other = Solution([([mpmath.mpf("0.3")], [mpmath.mpf("0.1")])] * 2, Status.CONVERGED, 0, 30)
+    j.add(first)
+    final = j.add(other)
+    assert final.status is Status.NOT_UNIQUE and len(final.samples) == 4
+
+
+def test_all_policy_dedupes_and_gives_the_verdict(system):
+    j = judge(system, "all")
+    for shift in ("1e-6", "-2e-6", "3e-7"):
+        assert j.add(j.judge(*near(system, shift))) is None
+    assert len(j.accepted) == 1
+    verdict = j.verdict({}, "none")
+    assert verdict.ok
+    empty = judge(system, "all").verdict({}, "nothing found")
+    assert empty.status is Status.NOT_CONVERGED and empty.detail == "nothing found"
+
+
+def test_a_wrong_dataset_is_rejected_as_inconsistent(system):
+    with mpmath.workdps(60):
+        solution = assess(system, [[mpmath.mpf("0.5")], [mpmath.mpf("0.1")]],
+                          [[mpmath.mpf("0.5")], [mpmath.mpf("0.4")]], "test", 0, 60)
+    assert solution.status is Status.INCONSISTENT and "exceeds" in solution.detail
+    j = judge(system, "first")
+    assert j.add(solution) is None and j.best_rejected() is solution
