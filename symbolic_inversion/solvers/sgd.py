@@ -31,7 +31,7 @@ import numpy as np
 
 from ..arithmetic import get_arithmetic
 from ..errors import InputError, NotSupportedError
-from ..system import InversionSystem, least_squares
+from ..system import InversionSystem
 from ..trace import Trace
 from .evaluation import real_arithmetic
 from .judge import Judge, assess, dataset_text, elapsed
@@ -87,19 +87,18 @@ def _rows(values):
 # -- batch size 1: closed form per step, then merge repeats ---------------------------------
 
 def _one_step_labels(trace, step, x, gradient):
-    """Labels of the single sample behind ``step``: ``B y = B f - g / 2`` (least squares)."""
-    from ..codegen import compile_network
-    compiled = compile_network(trace.network)
-    f, B = compiled.terms(trace.theta(step), x)
-    m, P = trace.network.output_width, trace.network.num_parameters
-    A = mpmath.matrix(P, m)
-    rhs = mpmath.matrix(P, 1)
-    for p in range(P):
-        rhs[p] = sum(b * v for b, v in zip(B[p], f)) - gradient[p] / 2
-        for o in range(m):
-            A[p, o] = B[p][o]
-    labels = least_squares(A, rhs)
-    return [labels[o] for o in range(m)]
+    """Labels of the single sample behind ``step``: ``B y = B f - g / 2`` (least squares,
+    from the system evaluator's per-sample terms at the working precision)."""
+    arithmetic = get_arithmetic("mpmath")
+    # per-sample terms ignore batches: any schedule will do for an unrecorded one
+    known = trace if trace.batches is not None else _with_schedule(trace, [[0]] * trace.steps)
+    evaluator = InversionSystem.from_trace(known).evaluator(arithmetic, [step])
+    Bf, B = evaluator.sample_terms(arithmetic.asarray([x]))
+    rhs = Bf[0, 0] - arithmetic.asarray(list(gradient)) / 2
+    labels = arithmetic.lstsq(B[0, 0], rhs, method="qr")
+    if not labels.ok:
+        return [mpmath.nan] * trace.network.output_width
+    return list(labels.x)
 
 
 @solver
