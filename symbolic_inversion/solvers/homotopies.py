@@ -128,17 +128,6 @@ def power_sums_to_polynomial(power_sums):
     return coefficients
 
 
-def _polynomial_roots(arithmetic, coefficients):
-    """Roots of ``sum coefficients[k] z^k`` in ``arithmetic`` (acb_poly with python-flint,
-    mpmath's polyroots otherwise or when the roots cluster)."""
-    roots = getattr(arithmetic, "roots", None)
-    if roots is not None:
-        return arithmetic.asarray(roots(coefficients))
-    values = [arithmetic.to_mpmath(c) for c in coefficients]
-    found = mpmath.polyroots(values[::-1], maxsteps=200, extraprec=2 * mpmath.mp.prec)
-    return arithmetic.asarray(found)
-
-
 class MomentHomotopy:
     """The moment ("tail") homotopy of a one-input, one-output network.
 
@@ -192,7 +181,7 @@ class MomentHomotopy:
             self.start_failure = "the truncated (linear) system is singular"
             return None
         moments = solved.x
-        zs = _polynomial_roots(A, power_sums_to_polynomial(list(moments[:n])))
+        zs = A.asarray(A.roots(power_sums_to_polynomial(list(moments[:n]))))
         if hasattr(A, "mid"):
             zs = A.mid(zs)
         vandermonde = A.asarray([[z ** q for z in zs] for q in range(n)])
