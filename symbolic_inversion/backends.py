@@ -19,13 +19,11 @@ Examples
 
 import mpmath
 import numpy as np
-import sympy as sp
 
 from .arithmetic import flint, get_arithmetic
-from .codegen import compile_network
 from .errors import InputError
 
-__all__ = ["Backend", "get_backend", "available_backends", "SampleKernels"]
+__all__ = ["Backend", "get_backend", "available_backends"]
 
 
 class Backend:
@@ -116,65 +114,3 @@ def get_backend(name=None):
     if name not in _BACKENDS:
         _BACKENDS[name] = Backend(name, get_arithmetic("arb" if name == "flint" else "mpmath"))
     return _BACKENDS[name]
-
-
-# -- per-sample terms of a network, compiled for a backend ----------------------------
-
-def _flint_namespace():
-    def call(method):
-        return lambda z: getattr(z, method)()
-    return {"tanh": call("tanh"), "exp": call("exp"), "log": call("log"),
-            "sqrt": call("sqrt"), "sin": call("sin"), "cos": call("cos"),
-            "mpf": get_arithmetic("arb").number}
-
-
-class SampleKernels:
-    r"""The per-sample terms of the inversion system and their input derivatives.
-
-    For one sample at parameters ``theta`` the equation of parameter ``p`` reads
-    ``[B f]_p - sum_o B_{p,o} y_o``; this returns, as backend numbers,
-
-    ``Bf`` (``P``), ``B`` (``P x m``), ``dBf`` (``P x d``: d/dx of ``B f``) and
-    ``dB`` (``P x m x d``),
-
-    compiled once from the network's SymPy expressions (``lambdify`` with ``cse``).
-    Works for real and complex inputs.  Activations that are not analytic (``relu``)
-    are only available on the mpmath backend.
-    """
-
-    def __init__(self, network, backend):
-        self.network = network
-        self.backend = backend
-        compiled = compile_network(network)
-        f, B = compiled.f, compiled.B
-        x = compiled.x_symbols
-        P, m, d = network.num_parameters, network.output_width, network.input_width
-        Bf = B * f
-        outputs = list(Bf) + list(B)
-        outputs += [Bf[p].diff(x[c]) for p in range(P) for c in range(d)]
-        outputs += [B[p, o].diff(x[c]) for p in range(P) for o in range(m) for c in range(d)]
-        if backend.name == "flint":
-            if any(expr.has(sp.Heaviside, sp.Max) for expr in outputs):
-                raise InputError("backend: flint needs analytic activations; use mpmath")
-            modules = [_flint_namespace(), "mpmath"]
-        else:
-            modules = [{"Heaviside": lambda z, at_zero=0: mpmath.mpf(1 if z > 0 else 0),
-                        "Max": lambda *a: max(a)}, "mpmath"]
-        self._function = sp.lambdify([compiled.theta_symbols, x], outputs, modules=modules,
-                                     cse=True)
-        self.shape = (P, m, d)
-
-    def __call__(self, theta, x):
-        P, m, d = self.shape
-        values = self._function(theta, x)
-        number = self.backend.number
-        values = [v if not isinstance(v, int) else number(v) for v in values]
-        Bf = values[:P]
-        k = P
-        B = [values[k + p * m: k + (p + 1) * m] for p in range(P)]
-        k += P * m
-        dBf = [values[k + p * d: k + (p + 1) * d] for p in range(P)]
-        k += P * d
-        dB = [[values[k + (p * m + o) * d: k + (p * m + o + 1) * d] for o in range(m)]
-              for p in range(P)]
-        return Bf, B, dBf, dB

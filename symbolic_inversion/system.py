@@ -371,6 +371,7 @@ class SystemEvaluator:
 
     def _convert(self):
         from .arithmetic import get_arithmetic
+        from .precision import screening_dps
         arithmetic, trace = self.arithmetic, self.system.trace
         last = max(self.steps) + 1 if self.steps else 0
         thetas = arithmetic.asarray(np.asarray(trace.parameters[:last + 1], dtype=object))
@@ -380,7 +381,7 @@ class SystemEvaluator:
             gradients = np.asarray(gradients, dtype=object)
         else:  # undo the optimizer in multiprecision, then round once
             reference = get_arithmetic("mpmath")
-            with reference.workdps(max(trace.digits, 15) + 15):
+            with reference.workdps(screening_dps(trace)):
                 exact = reference.asarray(np.asarray(trace.parameters[:last + 1],
                                                      dtype=object))
                 gradients = trace.optimizer.observed_gradients(list(exact),

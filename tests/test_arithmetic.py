@@ -268,3 +268,17 @@ def test_backends_shim_returns_nans_for_a_singular_matrix():
         values = backend.solve([[mpmath.nan, 0], [0, 1]], [1, 1])
         assert all(mpmath.isnan(v) for v in values)
         assert backend.solve([[2, 0], [0, 4]], [1, 1]) == [0.5, 0.25]
+
+
+@pytest.mark.parametrize("name", POINTS + INTERVALS)
+def test_matmul_matches_numpy_on_every_shape(name):
+    ar = arithmetic(name)
+    rng = np.random.default_rng(3)
+    A, B, v = rng.normal(size=(3, 4)), rng.normal(size=(4, 2)), rng.normal(size=4)
+    with ar.workdps(30):
+        for left, right in ((A, B), (A, v), (A[None], B[None])):
+            product = ar.matmul(ar.asarray(left), ar.asarray(right))
+            expected = left @ right
+            assert product.shape == expected.shape
+            values = np.array([complex(ar.to_mpmath(x)) for x in np.ravel(product)])
+            assert np.allclose(values, expected.ravel(), rtol=1e-13, atol=1e-13)
