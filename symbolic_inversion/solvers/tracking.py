@@ -24,7 +24,7 @@ precision comes from :class:`TrackerOptions` (``dps``), never from mpmath's glob
 
 import enum
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import mpmath
 
@@ -102,7 +102,6 @@ class TrackerOptions:
     endgame: float = 0.9
     endgame_jumps: int = 3
     real_tolerance: float = 1e-6
-    extra: dict = field(default_factory=dict)
 
 
 def random_gamma(rng):
@@ -116,9 +115,21 @@ def _scalar(arithmetic, value):
 
 
 class Tracker:
-    """Follows a homotopy from its start at ``t = 0`` to ``t = 1``.
+    """Follows a homotopy from its start at ``t = 0`` to ``t = 1`` in ``arithmetic`` (a
+    complex one) at ``options.dps`` digits.
 
-    >>> # see tests/solvers/test_tracking.py for a one-variable example
+    >>> import mpmath, numpy as np
+    >>> from symbolic_inversion.arithmetic import get_arithmetic
+    >>> class Square:  # x^2 = (1 - s) 1 + s 4: from x = 1 to x = 2
+    ...     def start(self):
+    ...         return get_arithmetic("mpc").asarray([1])
+    ...     def evaluate(self, u, s):
+    ...         return (np.array([u[0] ** 2 - 1 - 3 * s]), np.array([[2 * u[0]]]),
+    ...                 np.array([-3 + 0 * s]))
+    >>> path = Tracker(get_arithmetic("mpc"), TrackerOptions(dps=40)).track(
+    ...     Square(), mpmath.mpc(0.6, 0.8))
+    >>> path.code, mpmath.nstr(path.real[0], 30)
+    (<PathCode.SUCCESS: 'success'>, '2.0')
     """
 
     def __init__(self, arithmetic, options):
