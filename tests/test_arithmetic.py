@@ -282,3 +282,23 @@ def test_matmul_matches_numpy_on_every_shape(name):
             assert product.shape == expected.shape
             values = np.array([complex(ar.to_mpmath(x)) for x in np.ravel(product)])
             assert np.allclose(values, expected.ravel(), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["mpmath", "mpc"])
+def test_lu_solve_agrees_with_mpmath_and_handles_several_right_hand_sides(name):
+    ar = get_arithmetic(name)
+    rng = np.random.default_rng(7)
+    with ar.workdps(60):
+        A = ar.asarray(rng.normal(size=(12, 12)))
+        if ar.is_complex:
+            A = A + ar.asarray(rng.normal(size=(12, 12))) * mpmath.mpc(0, 1)
+        B = ar.asarray(rng.normal(size=(12, 3)))
+        result = ar.solve(A, B)
+        assert result.ok and result.x.shape == (12, 3)
+        for j in range(3):
+            reference = mpmath.lu_solve(mpmath.matrix(A.tolist()), mpmath.matrix(list(B[:, j])))
+            assert max(abs(result.x[i, j] - reference[i]) for i in range(12)) \
+                < mpmath.mpf(10) ** -55
+        # a pivot at rounding level is singular, as in mpmath's lu_solve
+        A[:, 5] = A[:, 4] * 3
+        assert not ar.solve(A, B[:, 0]).ok
