@@ -9,8 +9,10 @@ Every observed step ``j`` gives one equation per parameter ``p``:
 with ``B = J_theta f^T``.  The unknowns are the inputs and labels of the ``n`` samples.
 :class:`InversionSystem` holds the system symbolically (general form with a sum over
 samples, or instantiated with the numbers of a trace), counts equations and unknowns,
-prints LaTeX, and evaluates residual and Jacobian numerically at any precision through
-the compiled network of :mod:`symbolic_inversion.codegen`.
+prints LaTeX, and hands out evaluators (:meth:`InversionSystem.evaluator`, a
+:class:`SystemEvaluator`): residual and Jacobian in any arithmetic of
+:mod:`symbolic_inversion.arithmetic`, through the layer-wise program of
+:mod:`symbolic_inversion.codegen`.
 """
 
 import math
@@ -20,7 +22,6 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .codegen import compile_network
 from .errors import InputError
 from .network import Network
 from .trace import Trace
@@ -98,7 +99,6 @@ class InversionSystem:
         self.counts = system_counts(network, samples, steps)
         self.samples = samples
         self.steps = self.counts["steps"]
-        self._compiled = None
         self._evaluators = {}
 
     @classmethod
@@ -107,12 +107,6 @@ class InversionSystem:
         if not isinstance(trace, Trace):
             raise InputError("trace: expected a Trace")
         return cls(trace.network, trace.samples, steps, trace)
-
-    @property
-    def compiled(self):
-        if self._compiled is None:
-            self._compiled = compile_network(self.network)
-        return self._compiled
 
     # -- symbols -------------------------------------------------------------------
 

@@ -296,7 +296,8 @@ def test_lu_solve_agrees_with_mpmath_and_handles_several_right_hand_sides(name):
         result = ar.solve(A, B)
         assert result.ok and result.x.shape == (12, 3)
         for j in range(3):
-            reference = mpmath.lu_solve(mpmath.matrix(A.tolist()), mpmath.matrix(list(B[:, j])))
+            reference = mpmath.lu_solve(mpmath.matrix(A.tolist()),
+                                        mpmath.matrix(list(B[:, j])))
             assert max(abs(result.x[i, j] - reference[i]) for i in range(12)) \
                 < mpmath.mpf(10) ** -55
         # a pivot at rounding level is singular, as in mpmath's lu_solve
