@@ -23,8 +23,9 @@ class ExactField:
 
     >>> from symbolic_inversion.oracle.arithmetic import ExactField
     >>> field = ExactField()
-    >>> field.sqrt(field.number("9/4")), field.sqrt(field.number(2))
-    (mpq(3,2), None)
+    >>> root = field.sqrt(field.number("9/4"))  # an mpq, or a Fraction without gmpy2
+    >>> field.to_user(root), field.sqrt(field.number(2))
+    (Fraction(3, 2), None)
     """
 
     exact = True
