@@ -1,8 +1,7 @@
 """Where the solvers get their arithmetic and the system evaluator (one place).
 
 Every solver evaluates the inversion system through
-:meth:`InversionSystem.evaluator(arithmetic, steps) <symbolic_inversion.system.InversionSystem.evaluator>`
-in an :mod:`~symbolic_inversion.arithmetic` (mpmath, arb, their complex siblings, float64
+:meth:`~symbolic_inversion.system.InversionSystem.evaluator` (arithmetic, steps) in an :mod:`~symbolic_inversion.arithmetic` (mpmath, arb, their complex siblings, float64
 for screening); this module only names the choices.
 """
 

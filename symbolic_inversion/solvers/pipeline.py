@@ -1,18 +1,25 @@
-"""The recovery pipeline shared by the global solvers.
+"""The cold-start recovery pipeline: a front end over the tracker and the judge.
 
 1. **Count**: fewer equations than unknowns is refused at once (``underdetermined``).
 2. **Global search** on a square subsystem (the first steps): one *path* per attempt
-   (moment homotopy, parameter homotopy or a least-squares start), each with its own
-   random ``gamma`` / start, in complex multiprecision at :func:`tracking_dps`.
-3. **Refinement**: Gauss-Newton on *all* steps at :func:`refine_dps` (labels and inputs
-   together; the labels enter linearly and converge in one step).
-4. **Judgement** by :func:`assess`: the candidate must explain every step of the trace
-   to its rounding, including the steps the global search did not use, and the Jacobian
-   must have full rank.  A wrong root of the square subsystem is rejected here and the
-   next attempt runs.
-5. **Uniqueness**: when the trace has no equations beyond the unknowns, nothing can
+   (:class:`~symbolic_inversion.solvers.homotopies.MomentHomotopy` or
+   :class:`~symbolic_inversion.solvers.homotopies.ParameterHomotopy`, followed by the
+   :class:`~symbolic_inversion.solvers.tracking.Tracker`), each with its own random
+   ``gamma`` / start, in complex multiprecision at
+   :func:`~symbolic_inversion.precision.tracking_dps`.
+3. **Judgement** by the :class:`~symbolic_inversion.solvers.judge.Judge`: Gauss-Newton on
+   *all* steps at :func:`~symbolic_inversion.precision.refine_dps`, then the candidate
+   must explain every step of the trace to its rounding, including the steps the global
+   search did not use, and the Jacobian must have full rank.  A wrong root of the square
+   subsystem is rejected here and the next attempt runs.
+4. **Uniqueness**: when the trace has no equations beyond the unknowns, nothing can
    reject a wrong root; a second independent path must then reach the same dataset, and
-   two different datasets that both explain the trace give ``not_unique``.
+   two different datasets that both explain the trace give ``not_unique`` (the judge's
+   ``"confirm"`` policy).
+5. **Fallbacks**: a path that stalled next to ``t = 1`` is refined from where it stopped;
+   when no path reaches a real root, the real parts of complex endpoints start
+   least-squares fits, and a trace whose paths end at roots far from any dataset is
+   called ``inconsistent``.
 """
 
 import random
