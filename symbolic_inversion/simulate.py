@@ -55,7 +55,7 @@ def mean_gradient(program, arithmetic, theta, inputs, labels):
 
 def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mpmath",
              optimizer="gd", batch_size=None, momentum=0, weight_decay=0, seed=None,
-             record_batches=True):
+             record_batches=True, loss_reduction=None, dtype=None):
     """Train ``network`` on ``(inputs, labels)`` and record the trace.
 
     Parameters
@@ -81,6 +81,13 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
         ``Generator`` for the initial parameters and the shuffles.
     record_batches : bool
         Record the per-step sample indices (the schedule) in the trace.
+    loss_reduction : ``"sum_outputs"`` (default) or ``"mean"``
+        The loss convention (``"mean"``: PyTorch's ``nn.MSELoss()``, the gradient over
+        ``m`` outputs is ``1/m`` of the toolkit's); recorded in the trace.
+    dtype : ``"float32"``, ``"float64"`` or None
+        Train in that binary format (like PyTorch on a CPU: the gradient computed in
+        float64 and rounded to the format, every update step rounded in the format);
+        the trace records the exact binary values (``dps`` is ignored).
 
     Examples
     ========
@@ -131,6 +138,10 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
         raise InputError(f"weight_decay: must be non-negative, got {weight_decay}")
     rule = Optimizer(optimizer, lr_decimal, mu, wd,
                      batch_size if optimizer == "sgd" else None)
+    from .floats import check_dtype
+    from .trace import _check_reduction
+    dtype, loss_reduction = check_dtype(dtype), _check_reduction(loss_reduction)
+    scale = network.output_width if loss_reduction == "mean" else 1
 
     schedule = []
     for _ in range(epochs):
@@ -140,6 +151,9 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
             order = [int(i) for i in rng.permutation(n)]
             schedule += [order[k:k + batch_size] for k in range(0, n, batch_size)]
 
+    if dtype is not None:
+        return _simulate_binary(network, X, Y, init, rule, schedule, dtype, scale,
+                                record_batches, loss_reduction)
     if backend == "numpy":
         arithmetic, working = get_arithmetic("float64"), 17
         record = lambda v: f"{float(v):.16e}"  # noqa: E731 - all 17 digits of a double
@@ -153,12 +167,38 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
         recorded = [[record(t) for t in theta]]
         for batch in schedule:
             gradient = mean_gradient(program, arithmetic, theta, xs[batch], ys[batch])
+            if scale != 1:
+                gradient = gradient * arithmetic.rational(1, scale)
             theta, velocity = rule.step(theta, gradient, velocity, number=arithmetic.number)
             recorded.append([record(t) for t in theta])
             theta = arithmetic.asarray(recorded[-1])
 
     batches = schedule if (optimizer == "sgd" and record_batches) else None
-    return Trace(network, lr_decimal, n, recorded, optimizer=rule, batches=batches)
+    return Trace(network, lr_decimal, n, recorded, optimizer=rule, batches=batches,
+                 loss_reduction=loss_reduction)
+
+
+def _simulate_binary(network, X, Y, init, rule, schedule, dtype, scale, record_batches,
+                     loss_reduction):
+    """Training in float32/float64 the way PyTorch's SGD does it on a CPU: the mean
+    gradient (float64 layer-wise program, rounded to the format), then the optimizer's
+    update with every operation in the format (:meth:`Optimizer.step` on numpy arrays of
+    the format, coefficients rounded to it)."""
+    from .floats import DTYPES
+    kind = DTYPES[dtype][0]
+    float64, program = get_arithmetic("float64"), layerwise_program(network)
+    xs, ys = float64.asarray(X), float64.asarray(Y)
+    theta = np.asarray([kind(float(v)) for v in init], dtype=kind)
+    velocity, recorded = None, [list(theta)]
+    for batch in schedule:
+        gradient = mean_gradient(program, float64, theta.astype(np.float64), xs[batch],
+                                 ys[batch]) / scale
+        theta, velocity = rule.step(theta, gradient.astype(kind), velocity)
+        theta = theta.astype(kind)
+        recorded.append(list(theta))
+    batches = schedule if (rule.name == "sgd" and record_batches) else None
+    return Trace(network, rule.lr, len(X), recorded, optimizer=rule, batches=batches,
+                 loss_reduction=loss_reduction, dtype=dtype)
 
 
 @dataclass
@@ -261,6 +301,8 @@ def resimulate(trace, samples, dps=None, rounding=True):
         for step in range(trace.steps):
             batch = trace.batch(step)
             gradient = mean_gradient(program, arithmetic, theta, inputs[batch], labels[batch])
+            if trace.gradient_scale != 1:
+                gradient = gradient * arithmetic.rational(1, int(trace.gradient_scale))
             theta, velocity = trace.optimizer.step(theta, gradient, velocity,
                                                    number=arithmetic.number)
             recorded = trace.parameters[step + 1]

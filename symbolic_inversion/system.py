@@ -139,7 +139,9 @@ class InversionSystem:
         now = self.network.parameter_symbols(step="j")
         later = self.network.parameter_symbols(step="j + 1")
         summands = self.network.half_gradient(x, y, now)
-        return [sp.Eq(sp.Sum(term, (i, 0, n - 1)), n / (2 * eta) * (a - b))
+        scale = self._scale()  # loss_reduction "mean": m n / (2 eta), the factor shows
+        return [sp.Eq(sp.Sum(term, (i, 0, n - 1)),
+                      sp.Rational(scale.numerator, scale.denominator) * n / (2 * eta) * (a - b))
                 for term, a, b in zip(summands, now, later)]
 
     def right_hand_sides(self):
@@ -150,8 +152,28 @@ class InversionSystem:
         thetas = [[Fraction(v) for v in vector]
                   for vector in self.trace.parameters[:self.steps + 1]]
         gradients = self.trace.optimizer.observed_gradients(thetas, Fraction)
-        return [[Fraction(len(self.batch(step)), 2) * g for g in gradient]
+        return [[self.rhs_factor(step) * g for g in gradient]
                 for step, gradient in enumerate(gradients)]
+
+    def _scale(self):
+        return self.trace.gradient_scale if self.trace is not None else Fraction(1)
+
+    def rhs_factor(self, step):
+        """The exact factor of step ``step``'s observed gradient on the right-hand side:
+        ``|B_j| / 2`` (the batch's full size, known samples included), times ``m`` for a
+        trace with ``loss_reduction="mean"`` (:attr:`Trace.gradient_scale`)."""
+        offset = self.trace.offset
+        size = offset[1][step] if offset is not None else len(self.batch(step))
+        return Fraction(size, 2) * self._scale()
+
+    def known_terms(self, step):
+        """The known samples of step ``step`` (subtracted from its right-hand side): a
+        list of ``(x, y)`` Decimal lists (empty when none are known)."""
+        offset = self.trace.offset if self.trace is not None else None
+        if offset is None:
+            return []
+        d = self.network.input_width
+        return [(offset[0][k][:d], offset[0][k][d:]) for k in offset[2][step]]
 
     def equations(self):
         """The system instantiated with the trace's numbers (like the paper's eqs. (10), (12)).
@@ -171,6 +193,10 @@ class InversionSystem:
             for i in self.batch(step):
                 x, y = samples[i]
                 totals += self.network.half_gradient(x, y, theta)
+            for x, y in self.known_terms(step):  # known samples: numbers, on the left
+                totals += self.network.half_gradient(
+                    sp.Matrix([_decimal_to_float(v, digits) for v in x]),
+                    sp.Matrix([_decimal_to_float(v, digits) for v in y]), theta)
             for total, side in zip(totals, sides[step]):
                 value = sp.Rational(side.numerator, side.denominator)
                 equations.append(sp.Eq(total, sp.Float(value, digits), evaluate=False))
@@ -206,8 +232,9 @@ class InversionSystem:
     def observed(self):
         """``|B_j| / 2 * g_j`` for every step, as mpmath numbers at the current precision."""
         gradients = self.trace.observed_gradients()[:self.steps]
-        return [[len(self.batch(j)) * g / 2 for g in gradient]
-                for j, gradient in enumerate(gradients)]
+        factors = [mpmath.mpf(self.rhs_factor(j).numerator) / self.rhs_factor(j).denominator
+                   for j in range(len(gradients))]
+        return [[factor * g for g in gradient] for factor, gradient in zip(factors, gradients)]
 
     def evaluator(self, arithmetic=None, steps=None):
         """The numeric system on ``steps`` (default: all of this system's) in ``arithmetic``
@@ -256,8 +283,9 @@ class InversionSystem:
     def rhs_uncertainty(self):
         """Bound on the error of each right-hand side ``|B_j| / 2 * g_j`` caused by the
         trace's rounding (see :meth:`Trace.gradient_uncertainty`)."""
-        size = max(len(self.batch(j)) for j in range(self.steps))
-        return size / 2 * self.trace.gradient_uncertainty()
+        factor = max(self.rhs_factor(j) for j in range(self.steps))
+        return mpmath.mpf(factor.numerator) / factor.denominator * \
+            self.trace.gradient_uncertainty()
 
     def error_estimate(self, inputs, labels):
         r"""First-order bound on the error of ``(inputs, labels)`` due to the trace's digits.
@@ -381,10 +409,21 @@ class SystemEvaluator:
                 gradients = trace.optimizer.observed_gradients(list(exact),
                                                                number=reference.number)
                 gradients = arithmetic.asarray(np.asarray(gradients, dtype=object))
-        sizes = [len(batch) for batch in self.batches]
-        rhs = np.concatenate([gradients[j] * arithmetic.rational(size, 2)
-                              for j, size in zip(self.steps, sizes)]) if self.steps \
-            else arithmetic.zeros(0)
+        factors = [self.system.rhs_factor(j) for j in self.steps]
+        rhs = [gradients[j] * arithmetic.rational(f.numerator, f.denominator)
+               for j, f in zip(self.steps, factors)]
+        if trace.offset is not None:  # known samples: their terms leave the right side
+            d = self.input_width
+            for e, j in enumerate(self.steps):
+                known = self.system.known_terms(j)
+                if known:
+                    points = arithmetic.asarray(np.asarray(
+                        [list(x) + list(y) for x, y in known], dtype=object))
+                    sums = self.program.half_gradient_sums(
+                        thetas[j][None, :], points[:, :d], points[:, d:],
+                        arithmetic=arithmetic)
+                    rhs[e] = rhs[e] - sums.reshape(-1)
+        rhs = np.concatenate(rhs) if self.steps else arithmetic.zeros(0)
         return thetas[self.steps], rhs
 
     @property

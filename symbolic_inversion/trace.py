@@ -15,6 +15,7 @@ no ``sympify``, no pickle).
 
 import json
 from decimal import Decimal
+from fractions import Fraction
 
 import mpmath
 import numpy as np
@@ -53,6 +54,18 @@ class Trace:
         (default plain ``gd``); its learning rate is ``lr``.
     batches : list of lists of int, optional
         The sample indices of each step, when the observer knows the schedule.
+    loss_reduction : ``"sum_outputs"`` (default) or ``"mean"``
+        ``L = (1/n) sum_i ||f(x_i) - y_i||^2`` (the paper's, the toolkit's) or PyTorch's
+        ``nn.MSELoss()`` default, the mean over samples *and* the ``m`` outputs
+        (``1/m`` times the first: the system's right-hand sides carry the factor ``m``).
+    dtype : ``"float32"``, ``"float64"`` or None
+        The parameters were produced by training in that binary format: each value is
+        the exact binary number it names, and the uncertainty of the observed gradients
+        comes from the optimizer's rounding (:mod:`symbolic_inversion.floats`).
+    known : list of (x, y) or ``{"x": ..., "y": ...}``, optional
+        Samples the observer already knows (e.g. its own, in a protocol); part of the
+        ``samples`` count.  An optional ``"index"`` places a sample in the schedule
+        (default: the last indices).  Recovery returns the others.
 
     Examples
     ========
@@ -73,7 +86,7 @@ class Trace:
     """
 
     def __init__(self, network, lr, samples, parameters, optimizer=None, batches=None,
-                 extra=None):
+                 extra=None, loss_reduction=None, dtype=None, known=None):
         if not isinstance(network, Network):
             raise InputError("network: expected a Network")
         self.network = network
@@ -84,6 +97,9 @@ class Trace:
                 or samples < 1:
             raise InputError(f"samples: must be a positive integer, got {samples!r}")
         self.samples = int(samples)
+        from .floats import check_dtype
+        self.dtype = check_dtype(dtype)
+        self.loss_reduction = _check_reduction(loss_reduction)
         self.parameters = self._check_parameters(parameters)
         if isinstance(optimizer, Optimizer):
             optimizer = optimizer if optimizer.lr == lr else optimizer.replace(lr=lr)
@@ -91,6 +107,7 @@ class Trace:
             optimizer = Optimizer.from_dict(dict(optimizer or {"name": "gd"}, lr=lr))
         self.optimizer = optimizer.check_samples(self.samples)
         self.batches = self._check_batches(batches)
+        self.known = _check_known(known, self)
         self.extra = dict(extra or {})
 
     # -- validation ----------------------------------------------------------------
@@ -110,6 +127,11 @@ class Trace:
                 raise InputError(
                     f"parameters[{j}]: expected {size} values for network "
                     f"{list(self.network.layers)} (bias={self.network.bias}), got {got}")
+            if self.dtype is not None:
+                from .floats import binary_value
+                checked.append([binary_value(v, self.dtype, f"parameters[{j}][{p}]")
+                                for p, v in enumerate(vector)])
+                continue
             checked.append([to_decimal(v, f"parameters[{j}][{p}]") for p, v in enumerate(vector)])
         return checked
 
@@ -157,7 +179,11 @@ class Trace:
         Writers often drop trailing zeros (``"0.5"`` for ``0.50000000``, ``"0.4810773"``
         for ``0.48107730``), so a value written with fewer digits than the others is
         taken as exact at the trace's precision rather than as a 1-digit value.
+        A binary-float trace (``dtype``) has the format's round-trip digits (17, 9).
         """
+        if self.dtype is not None:
+            from .floats import round_trip_digits
+            return round_trip_digits(self.dtype)
         counts = sorted(_significant_digits(v) for vector in self.parameters
                         for v in vector if v)
         return counts[(len(counts) - 1) // 2] if counts else 1
@@ -197,7 +223,72 @@ class Trace:
         <symbolic_inversion.optimizers.Optimizer.gradient_uncertainty>` carries it
         through the inverse step.
         """
+        if self.dtype is not None:
+            from .floats import gradient_uncertainty
+            return gradient_uncertainty(self)
         return self.optimizer.gradient_uncertainty(self.resolution)
+
+    @property
+    def gradient_scale(self):
+        """The factor (a Fraction) that turns the trace's loss gradient into the toolkit's
+        convention (``sum_outputs``): ``m`` for ``loss_reduction="mean"``, else 1.
+
+        >>> from symbolic_inversion import Network, Trace
+        >>> Trace(Network([3, 4, 2]), "0.1", 1, [[0] * 26] * 2,
+        ...       loss_reduction="mean").gradient_scale
+        Fraction(2, 1)
+        """
+        if self.loss_reduction == "mean":
+            return Fraction(self.network.output_width)
+        return Fraction(1)
+
+    def unknown_part(self):
+        """The trace as seen after subtracting the :attr:`known` samples: the other
+        ``n - k`` samples (indices renumbered, schedule kept), with the known ones in
+        :attr:`offset` (``(points, full batch sizes, batches of the known ones)``), or
+        the trace itself when nothing is known."""
+        if not self.known:
+            return self
+        positions = [point[1] for point in self.known]
+        others = [i for i in range(self.samples) if i not in positions]
+        renumber = {old: new for new, old in enumerate(others)}
+        full = [self.batch(j) for j in range(self.steps)]
+        batches = [[renumber[i] for i in batch if i in renumber] for batch in full]
+        if any(not batch for batch in batches):
+            raise InputError("known: a step uses only known samples; recovery of the "
+                             "others needs every step to use one of them")
+        optimizer = self.optimizer
+        if optimizer.batch_size is not None:
+            optimizer = optimizer.replace(batch_size=min(optimizer.batch_size, len(others)))
+        reduced = Trace(self.network, self.lr, len(others), self.parameters,
+                        optimizer=optimizer,
+                        batches=None if batches == [list(range(len(others)))] * self.steps
+                        and optimizer.name == "gd" else batches,
+                        loss_reduction=self.loss_reduction)
+        reduced.dtype = self.dtype
+        reduced.parameters = self.parameters
+        reduced.offset = ([point[0] for point in self.known], [len(b) for b in full],
+                          [[positions.index(i) for i in batch if i in positions]
+                           for batch in full])
+        reduced.full_samples = self.samples
+        return reduced
+
+    offset = None
+
+    def with_batches(self, batches):
+        """The same observation (every field kept) with another schedule ``batches``."""
+        import copy
+        new = copy.copy(self)
+        new.batches = new._check_batches(batches)
+        return new
+
+    def with_known(self, known):
+        """The same observation with :attr:`known` samples (a list of ``(x, y)`` pairs
+        or ``{"x": ..., "y": ...}``; ``None``: none)."""
+        import copy
+        new = copy.copy(self)
+        new.known = _check_known(known, self)
+        return new
 
     def observed_gradients(self):
         r"""The loss gradient at every step, as the trace reveals it (mpmath numbers).
@@ -228,6 +319,18 @@ class Trace:
                 "parameters": [[str(v) for v in vector] for vector in self.parameters]}
         if self.batches is not None:
             data["batches"] = self.batches
+        if self.loss_reduction != "sum_outputs":
+            data["loss_reduction"] = self.loss_reduction
+        if self.dtype is not None:
+            from .floats import shortest
+            data["dtype"] = self.dtype
+            data["parameters"] = [[shortest(v, self.dtype) for v in vector]
+                                  for vector in self.parameters]
+        if self.known:
+            data["known"] = [dict({"x": [str(v) for v in x], "y": [str(v) for v in y]},
+                                  index=index) for (x, y), index in
+                             ((_split_point(point, self.network), index)
+                              for point, index in self.known)]
         data.update(self.extra)
         return data
 
@@ -284,11 +387,22 @@ class Trace:
         optimizer = data["optimizer"]
         if not isinstance(optimizer, dict) or "lr" not in optimizer:
             raise InputError("optimizer.lr: missing")
-        known = {"format", "version", "network", "loss", "optimizer", "samples",
-                 "parameters", "batches"}
-        extra = {k: v for k, v in data.items() if k not in known}
+        fields = {"format", "version", "network", "loss", "optimizer", "samples",
+                  "parameters", "batches", "loss_reduction", "dtype", "known"}
+        extra = {k: v for k, v in data.items() if k not in fields}
         return cls(net, optimizer["lr"], data["samples"], data["parameters"],
-                   optimizer=optimizer, batches=data.get("batches"), extra=extra)
+                   optimizer=optimizer, batches=data.get("batches"), extra=extra,
+                   loss_reduction=data.get("loss_reduction"), dtype=data.get("dtype"),
+                   known=data.get("known"))
+
+    @classmethod
+    def from_state_dicts(cls, state_dicts, network, optimizer, samples, dtype=None,
+                         loss_reduction=None):
+        """A trace from saved PyTorch checkpoints (state dicts of tensors or numpy arrays);
+        see :func:`symbolic_inversion.torch.trace_from_state_dicts`."""
+        from .torch import trace_from_state_dicts
+        return trace_from_state_dicts(state_dicts, network, optimizer, samples, dtype,
+                                      loss_reduction)
 
     @classmethod
     def from_json(cls, text):
@@ -314,6 +428,61 @@ class Trace:
     def __repr__(self):
         return (f"<Trace {self.network!r}, lr={self.lr}, samples={self.samples}, "
                 f"steps={self.steps}, digits={self.digits}, optimizer={self.optimizer.name}>")
+
+
+LOSS_REDUCTIONS = ("sum_outputs", "mean")
+
+
+def _check_reduction(value):
+    if value is None:
+        return "sum_outputs"
+    if not isinstance(value, str) or value not in LOSS_REDUCTIONS:
+        raise InputError(f"loss_reduction: expected 'sum_outputs' or 'mean', got {value!r}")
+    return value
+
+
+def _split_point(point, network):
+    d = network.input_width
+    return point[:d], point[d:]
+
+
+def _check_known(known, trace):
+    """``known`` as a list of ``(exact point x + y as Decimals, sample index)``."""
+    if known is None:
+        return None
+    if not isinstance(known, (list, tuple)):
+        raise InputError("known: expected a list of samples {\"x\": [...], \"y\": [...]}")
+    if len(known) >= trace.samples:
+        raise InputError(f"known: {len(known)} known samples leave nothing to recover of "
+                         f"{trace.samples}")
+    d, m = trace.network.input_width, trace.network.output_width
+    checked, used = [], set()
+    for k, sample in enumerate(known):
+        index = None
+        if isinstance(sample, dict):
+            if "x" not in sample or "y" not in sample:
+                raise InputError(f"known[{k}]: expected an object with x and y")
+            index = sample.get("index")
+            sample = (sample["x"], sample["y"])
+        try:
+            x, y = sample
+        except (TypeError, ValueError):
+            raise InputError(f"known[{k}]: expected a pair (x, y)") from None
+        x = list(x) if isinstance(x, (list, tuple, np.ndarray)) else [x]
+        y = list(y) if isinstance(y, (list, tuple, np.ndarray)) else [y]
+        if len(x) != d or len(y) != m:
+            raise InputError(f"known[{k}]: expected {d} input and {m} label values, got "
+                             f"{len(x)} and {len(y)}")
+        point = [to_decimal(v, f"known[{k}]") for v in x + y]
+        if index is None:
+            index = trace.samples - len(known) + k
+        if isinstance(index, bool) or not isinstance(index, int) \
+                or not 0 <= index < trace.samples or index in used:
+            raise InputError(f"known[{k}].index: expected a distinct sample index in "
+                             f"0..{trace.samples - 1}, got {index!r}")
+        used.add(index)
+        checked.append((point, index))
+    return checked
 
 
 def read_trace(path):
