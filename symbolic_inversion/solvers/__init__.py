@@ -47,7 +47,7 @@ def _choose(trace):
 
 
 def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, attempts=None,
-            verify=False):
+            verify=False, known=None):
     """Recover the training data behind ``trace``.
 
     Parameters
@@ -70,6 +70,10 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
         Paths (cold start) or starts (SGD solvers) to try; default: the solver's own.
     verify : bool
         Raise :class:`RecoveryError` unless the status is ``converged``.
+    known : list of (x, y), optional
+        Samples the observer knows (its own): their contribution leaves the right-hand
+        sides and only the other samples are solved for (default: the trace's
+        ``known`` field).  See :mod:`symbolic_inversion.protocol`.
 
     Examples
     ========
@@ -87,11 +91,20 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
     """
     if not isinstance(trace, Trace):
         raise InputError("recover: expected a Trace")
-    options = make_options(trace, method, dps, steps, backend, seed, attempts)
-    name = _choose(trace) if method == "auto" else method
+    if known is not None:
+        trace = trace.with_known(known)
+    target = trace.unknown_part()  # the trace itself unless samples are known
+    options = make_options(target, method, dps, steps, backend, seed, attempts)
+    name = _choose(target) if method == "auto" else method
     if name not in SOLVERS:
         raise InputError(f"method: unknown solver {name!r}; known: {', '.join(SOLVERS)}")
-    solution = SOLVERS[name](trace, options)
+    solution = SOLVERS[name](target, options)
+    if target.dtype is not None:
+        from ..floats import judge_binary
+        solution = judge_binary(target, solution)
+    if target is not trace:
+        from ..protocol import known_report
+        solution = known_report(trace, solution)
     if verify:
         solution.raise_for_status()
     return solution

@@ -143,6 +143,10 @@ def newton(evaluate, u, arithmetic, method="lu", dps=None, tolerance=None, floor
 
     F, J = system(u) if first is None else first
     size = norm(F)
+    # the line search's merit: Gauss-Newton minimises the 2-norm of the residual (on an
+    # inconsistent system, e.g. a float32 trace, a good step may raise the max-norm)
+    merit = norm if method == "lu" else (lambda values: _two_norm(arithmetic, values))
+    value = merit(F) if damping else size
     previous, correction = None, math.inf
     for iteration in range(1, max_iterations + 1):
         step = (arithmetic.solve(J, -F) if method == "lu"
@@ -165,16 +169,33 @@ def newton(evaluate, u, arithmetic, method="lu", dps=None, tolerance=None, floor
             if not damping:
                 break
             F_trial, J_trial = system(trial)
-            trial_size = norm(F_trial)
-            if trial_size <= size * (1 + 1e-6) or correction <= tolerance * scale:
+            trial_value = merit(F_trial)
+            if trial_value <= value * (1 + 1e-6) or correction <= tolerance * scale:
                 break
+            if method != "lu":
+                # geodesic acceleration (Transtrum & Sethna): along a curved valley of an
+                # ill-conditioned least-squares problem the step's second-order term
+                # dominates; remove it with the same Jacobian and try again (measured:
+                # a float64 PyTorch trace of 4 samples, 1.5e-5 from the fit, converges
+                # in 2 iterations instead of stalling)
+                linear = F + arithmetic.matmul(J, delta) * factor
+                bend = arithmetic.lstsq(J, linear - F_trial, method=method)
+                if bend.ok:
+                    bent = trial + bend.x
+                    if clean is not None:
+                        bent = clean(bent)
+                    F_bent, J_bent = system(bent)
+                    bent_value = merit(F_bent)
+                    if bent_value <= value * (1 + 1e-6):
+                        trial, F_trial, J_trial, trial_value = bent, F_bent, J_bent, bent_value
+                        break
             factor = factor / 2
         else:
             return NewtonResult(u, False, iteration, size, correction, NewtonCode.STALLED,
                                 "no step along the correction decreased the residual", F, J)
         u = trial
         if damping:
-            F, J, size = F_trial, J_trial, trial_size
+            F, J, size, value = F_trial, J_trial, norm(F_trial), trial_value
         if correction <= tolerance * scale:
             code = NewtonCode.CONVERGED
         elif previous is not None and correction > contraction * previous and (
@@ -196,6 +217,16 @@ def newton(evaluate, u, arithmetic, method="lu", dps=None, tolerance=None, floor
                             iteration, size, correction, code, reason, F, J)
     return NewtonResult(u, False, max_iterations, size, correction, NewtonCode.MAX_ITERATIONS,
                         f"{max_iterations} iterations without convergence", F, J)
+
+
+def _two_norm(arithmetic, values):
+    """The 2-norm of ``values`` as a Python float, scaled so that tiny residuals of a
+    high-precision trace (1e-200) do not underflow when squared."""
+    magnitudes = arithmetic.magnitudes(values)
+    largest = float(max(magnitudes, default=0.0))
+    if not math.isfinite(largest) or largest == 0:
+        return largest
+    return largest * math.sqrt(sum((m / largest) ** 2 for m in magnitudes))
 
 
 def gauss_newton(trace, inputs, labels, dps, steps=None, backend=None, max_iterations=30,

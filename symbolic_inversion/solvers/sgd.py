@@ -32,7 +32,7 @@ import numpy as np
 from ..arithmetic import get_arithmetic
 from ..errors import InputError, NotSupportedError
 from ..system import InversionSystem
-from ..trace import Trace
+from ..trace import Trace  # noqa: F401 (re-exported as in 0.1)
 from .evaluation import real_arithmetic
 from .judge import Judge, assess, elapsed
 from .options import solver
@@ -48,8 +48,7 @@ MAX_SCHEDULES = 400
 
 def _with_schedule(trace, batches):
     """The same observation with a schedule attached (an assignment being tested)."""
-    return Trace(trace.network, trace.lr, trace.samples, trace.parameters,
-                 optimizer=trace.optimizer, batches=batches, extra=trace.extra)
+    return trace.with_batches(batches)  # dtype, loss_reduction, known terms kept
 
 
 def recovered_fraction(solution, inputs, labels, tolerance):

@@ -23,6 +23,7 @@ class Status(enum.Enum):
     UNDERDETERMINED = "underdetermined"
     UNIDENTIFIABLE = "unidentifiable"
     INCONSISTENT = "inconsistent"
+    PRECISION_LIMITED = "precision_limited"
 
     @property
     def message(self):
@@ -38,6 +39,8 @@ _MESSAGES = {
     Status.UNIDENTIFIABLE: "the data are not identifiable from this trace",
     Status.INCONSISTENT: "no dataset of this size explains the trace (noise, a wrong sample "
                          "count, or a different network or optimizer)",
+    Status.PRECISION_LIMITED: "the trace's number format is too coarse to determine the "
+                              "data; the values shown are only a best fit",
 }
 
 
