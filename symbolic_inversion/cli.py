@@ -41,24 +41,24 @@ def _numbers(text, option):
     return [to_decimal(part, option) for part in text.split(",") if part.strip()]
 
 
-def _read_csv(path, network):
+def _read_csv(path, network, option="--data"):
     """Samples from a CSV file: one row per sample, inputs then labels (no header)."""
     d, m = network.input_width, network.output_width
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             rows = [row for row in csv.reader(handle) if row and not row[0].startswith("#")]
     except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"--data: cannot read {path}: {error}") from None
+        raise InputError(f"{option}: cannot read {path}: {error}") from None
     inputs, labels = [], []
     for r, row in enumerate(rows, 1):
         if len(row) != d + m:
-            raise InputError(f"--data row {r}: expected {d} inputs and {m} labels, "
+            raise InputError(f"{option} row {r}: expected {d} inputs and {m} labels, "
                              f"got {len(row)} values")
-        values = [to_decimal(v, f"--data row {r}") for v in row]
+        values = [to_decimal(v, f"{option} row {r}") for v in row]
         inputs.append(values[:d])
         labels.append(values[d:])
     if not inputs:
-        raise InputError(f"--data: {path} has no samples")
+        raise InputError(f"{option}: {path} has no samples")
     return inputs, labels
 
 
@@ -135,7 +135,8 @@ def run_simulate(args):
                      backend=args.backend, optimizer=args.optimizer,
                      batch_size=args.batch_size, momentum=args.momentum,
                      weight_decay=args.weight_decay, seed=args.seed,
-                     record_batches=not args.hide_batches)
+                     record_batches=not args.hide_batches,
+                     loss_reduction=args.loss_reduction, dtype=args.dtype)
     if args.output:
         trace.write(args.output)
         print(f"wrote {args.output}: {trace!r}", file=sys.stderr)
@@ -179,11 +180,15 @@ def run_recover(args):
     # Only what the user chose is passed: the defaults are recover()'s own.
     chosen = {key: getattr(args, key) for key in ("backend", "seed", "attempts")
               if getattr(args, key) is not None}
+    if getattr(args, "known", None):
+        inputs, labels = _read_csv(args.known, trace.network, "--known")
+        trace = trace.with_known(list(zip(inputs, labels)))
     solution = recover(trace, method=args.method, dps=args.dps, steps=args.steps, **chosen)
     certificate = None
     if getattr(args, "certify", False):
         from .verify import certify
-        certificate = certify(trace, solution, steps=args.steps)
+        # with known samples: the certificate is about the others, on the reduced system
+        certificate = certify(trace.unknown_part(), solution, steps=args.steps)
     if args.json:
         result = solution.to_dict()
         if certificate is not None:
@@ -303,6 +308,11 @@ def build_parser():
     p.add_argument("--seed", type=int, help="seed for the initial parameters and shuffles")
     p.add_argument("--hide-batches", action="store_true",
                    help="do not record the sgd schedule (the observer does not know it)")
+    p.add_argument("--loss-reduction", choices=("sum_outputs", "mean"),
+                   help="loss convention: sum over outputs (default) or PyTorch's "
+                        "nn.MSELoss() mean over samples and outputs")
+    p.add_argument("--dtype", choices=("float32", "float64"),
+                   help="train in this binary format, as PyTorch does (--dps is ignored)")
     p.add_argument("-o", "--output", help="write the trace here (default stdout)")
     p.set_defaults(run=run_simulate)
 
@@ -328,6 +338,9 @@ def build_parser():
                                             "directions (default 0: reproducible)")
     p.add_argument("--attempts", type=int, help="how many starts/paths a solver tries "
                                                 "before giving up (default: the solver's own)")
+    p.add_argument("--known", metavar="FILE.csv",
+                   help="samples the observer knows (its own; CSV, one per row: inputs "
+                        "then labels): subtracted, the others are recovered")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--certify", action="store_true",
                    help="also prove (interval arithmetic) that an exact solution is next to "

@@ -277,7 +277,7 @@ def judge_binary(trace, solution):
     """
     from .precision import analysis_dps
     from .solvers.solution import Solution, Status
-    from .system import InversionSystem
+    from .system import InversionSystem, digits_from_error
     status = solution.status
     if status not in (Status.CONVERGED, Status.INCONSISTENT, Status.NOT_CONVERGED,
                       Status.UNIDENTIFIABLE):
@@ -315,5 +315,7 @@ def judge_binary(trace, solution):
     label = "best fit, not the data" if solution.samples else "no best fit found"
     detail = f"{advice}; the values shown are the {label} (solver: {status.value}"
     detail += f": {solution.detail})" if solution.detail else ")"
-    return Solution(solution.samples, Status.PRECISION_LIMITED, solution.residual, 0,
+    # a fit that explains the trace to its rounding is known to the bound's digits
+    digits = digits_from_error(error) if status is Status.CONVERGED else 0
+    return Solution(solution.samples, Status.PRECISION_LIMITED, solution.residual, digits,
                     stats, detail)

@@ -99,7 +99,10 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
     if name not in SOLVERS:
         raise InputError(f"method: unknown solver {name!r}; known: {', '.join(SOLVERS)}")
     solution = SOLVERS[name](target, options)
-    if target.dtype is not None:
+    if "dp_sgd" in target.extra:  # DP-SGD with a stated noise level: never converged
+        from ..dpsgd import dp_estimate
+        solution = dp_estimate(target, solution)
+    elif target.dtype is not None:
         from ..floats import judge_binary
         solution = judge_binary(target, solution)
     if target is not trace:

@@ -24,6 +24,7 @@ class Status(enum.Enum):
     UNIDENTIFIABLE = "unidentifiable"
     INCONSISTENT = "inconsistent"
     PRECISION_LIMITED = "precision_limited"
+    NOISY = "noisy"
 
     @property
     def message(self):
@@ -41,6 +42,8 @@ _MESSAGES = {
                          "count, or a different network or optimizer)",
     Status.PRECISION_LIMITED: "the trace's number format is too coarse to determine the "
                               "data; the values shown are only a best fit",
+    Status.NOISY: "the trace's gradients carry noise (DP-SGD): no dataset explains it "
+                  "exactly; the values are a least-squares estimate",
 }
 
 
