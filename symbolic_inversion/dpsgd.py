@@ -70,10 +70,13 @@ def dp_sgd_training(network, inputs, labels, lr, epochs, noise_multiplier, max_g
     record_noise : bool
         Record ``dp_sgd`` in the trace (the observer knows the noise level).
 
-    >>> trace = dp_sgd_training(Network([1, 1]), [0.5], [0.1], "0.1", 2, "0", "100",
-    ...                         init=[0.5, 0.5])
-    >>> [float(v) for v in trace.parameters[1]]  # no noise, no clipping: plain GD
-    [0.44, 0.38]
+    Without noise and clipping it is plain GD: ``f = 0.75``, the gradient
+    ``2 (f - y) (x, 1) = (0.65, 1.3)``, one step of ``lr = 0.1``:
+
+    >>> trace = dp_sgd_training(Network([1, 1], "identity"), [0.5], [0.1], "0.1", 2,
+    ...                         noise_multiplier="0", max_grad_norm="100", init=[0.5, 0.5])
+    >>> [round(float(v), 12) for v in trace.parameters[1]]
+    [0.435, 0.37]
     """
     from .arithmetic import get_arithmetic
     from .codegen import layerwise_program
