@@ -61,6 +61,19 @@ def _torch():
     return torch
 
 
+def _unwrap_opacus(model, optimizer):
+    """Opacus's ``GradSampleModule`` and ``DPOptimizer`` (DP-SGD): the wrapped model and
+    ``torch.optim.SGD``, and the noise level for the trace's ``dp_sgd`` field (``None``
+    without Opacus)."""
+    if type(model).__name__ == "GradSampleModule" and hasattr(model, "_module"):
+        model = model._module
+    if type(optimizer).__name__ == "DPOptimizer" and hasattr(optimizer, "original_optimizer"):
+        noise = {"noise_multiplier": repr(float(optimizer.noise_multiplier)),
+                 "max_grad_norm": repr(float(optimizer.max_grad_norm))}
+        return model, optimizer.original_optimizer, noise
+    return model, optimizer, None
+
+
 def network_of(model):
     """The :class:`~symbolic_inversion.network.Network` of a supported ``nn.Sequential``.
 
@@ -191,6 +204,7 @@ class TraceRecorder:
     """
 
     def __init__(self, model, optimizer, samples, reduction="mean"):
+        model, optimizer, self.dp_sgd = _unwrap_opacus(model, optimizer)
         self.network = network_of(model)
         self.model = model
         self._params = _parameters(model)
@@ -242,8 +256,9 @@ class TraceRecorder:
             size = max(len(b) for b in batches)
             if any(b != list(range(self.samples)) for b in batches):
                 rule = rule.replace(name="sgd", batch_size=size)
+        extra = {"dp_sgd": self.dp_sgd} if self.dp_sgd else None
         return Trace(self.network, rule.lr, self.samples, self.parameters, optimizer=rule,
-                     batches=batches if rule.name == "sgd" else None,
+                     batches=batches if rule.name == "sgd" else None, extra=extra,
                      loss_reduction=self.loss_reduction, dtype=self.dtype)
 
 
@@ -292,3 +307,38 @@ def trace_from_state_dicts(state_dicts, network, optimizer, samples, dtype=None,
         dtype = kinds.pop()
     return Trace(network, optimizer.lr, samples, parameters, optimizer=optimizer,
                  dtype=dtype, loss_reduction=loss_reduction or "mean")
+
+
+def main(argv=None):
+    """``python -m symbolic_inversion.torch SCRIPT.py [ARGS...]``: run your own training
+    script; if the toolkit refuses the model, optimizer or loss (an
+    :class:`~symbolic_inversion.errors.InputError`), print one line naming it on stderr
+    and exit 2, as the command line does.  Returns the exit status.
+
+    >>> main([])
+    2
+    """
+    import runpy
+    import sys
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        print("usage: python -m symbolic_inversion.torch SCRIPT.py [ARGS...]",
+              file=sys.stderr)
+        return 2
+    saved = sys.argv
+    sys.argv = argv
+    try:
+        runpy.run_path(argv[0], run_name="__main__")
+    except InputError as error:
+        print(f"symbolic-inversion: error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"symbolic-inversion: error: cannot run {argv[0]}: {error}", file=sys.stderr)
+        return 2
+    finally:
+        sys.argv = saved
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
