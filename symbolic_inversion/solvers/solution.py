@@ -39,7 +39,8 @@ _MESSAGES = {
                             "determine the data",
     Status.UNIDENTIFIABLE: "the data are not identifiable from this trace",
     Status.INCONSISTENT: "no dataset of this size explains the trace (noise, a wrong sample "
-                         "count, or a different network or optimizer)",
+                         "count, a different network or optimizer, or another loss "
+                         "convention: loss_reduction 'mean' is PyTorch's nn.MSELoss())",
     Status.PRECISION_LIMITED: "the trace's number format is too coarse to determine the "
                               "data; the values shown are only a best fit",
     Status.NOISY: "the trace's gradients carry noise (DP-SGD): no dataset explains it "

@@ -1,0 +1,94 @@
+"""Binary-float traces (issue 12): exact binary values, the rounding model of the
+optimizer and backpropagation, honest statuses (never a false ``inconsistent``)."""
+
+from decimal import Decimal
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+import pytest
+
+from symbolic_inversion import InputError, Network, Trace, recover
+from symbolic_inversion.floats import binary_value, gradient_bounds, shortest
+from symbolic_inversion.simulate import simulate
+from symbolic_inversion.solvers.solution import Status
+
+X4, Y4 = ["0.6", "0.2", "0.1", "0.9"], ["0.5", "0.4", "0.3", "0.6"]
+
+
+def test_binary_values_are_exact():
+    # 0.1 in float32 is 13421773 / 2^27, in float64 3602879701896397 / 2^55
+    assert Fraction(binary_value("0.1", "float32")) == Fraction(13421773, 2 ** 27)
+    assert Fraction(binary_value("0.1", "float64")) == Fraction(3602879701896397, 2 ** 55)
+    assert binary_value(np.float32(0.5), "float32") == Decimal("0.5")
+    assert shortest(Fraction(11184811, 2 ** 25), "float32") == "0.33333334"
+
+
+def test_trace_fields_round_trip_and_validation():
+    net = Network([1, 1], "identity")
+    trace = Trace(net, "0.1", 1, [["0.1", "1"], ["0.2", "0.3"]], dtype="float32")
+    data = trace.to_dict()
+    assert data["dtype"] == "float32" and data["parameters"][0] == ["0.1", "1"]
+    assert "loss_reduction" not in data and "known" not in data
+    again = Trace.from_json(trace.to_json())
+    assert again.parameters == trace.parameters and again.digits == 9
+    assert Trace(net, "0.1", 1, [["0.1", "1"], ["0.2", "0.3"]]).to_dict().get("dtype") is None
+    with pytest.raises(InputError, match="^dtype: "):
+        Trace(net, "0.1", 1, [["1", "1"], ["1", "1"]], dtype="float16")
+    with pytest.raises(InputError, match=r"^parameters\[1\]\[0\]: "):
+        Trace(net, "0.1", 1, [["1", "1"], ["1e39", "1"]], dtype="float32")
+    with pytest.raises(InputError, match="^loss_reduction: "):
+        Trace(net, "0.1", 1, [["1", "1"], ["1", "1"]], loss_reduction="sum")
+
+
+def _neuron_gradient(w, b, xs, ys):
+    """The exact MSE gradient of the tanh neuron, written out by hand."""
+    n = len(xs)
+    gw = gb = mpmath.mpf(0)
+    for x, y in zip(xs, ys):
+        f = mpmath.tanh(w * x + b)
+        common = 2 * (f - y) * (1 - f ** 2) / n
+        gw, gb = gw + common * x, gb + common
+    return [gw, gb]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_bounds_contain_the_rounding_of_float_training(dtype):
+    trace = simulate(Network([1, 1], "tanh"), X4, Y4, lr="0.1", epochs=8,
+                     init=["0.5", "0.5"], dtype=dtype)
+    u = mpmath.mpf(2) ** -(24 if dtype == "float32" else 53)
+    xs = [mpmath.mpf(float(v)) for v in X4]  # simulate reads the data as float64
+    ys = [mpmath.mpf(float(v)) for v in Y4]
+    with mpmath.workdps(50):
+        bounds = gradient_bounds(trace)
+        observed = trace.observed_gradients()
+        for j in range(trace.steps):
+            w, b = trace.theta(j)
+            exact = _neuron_gradient(w, b, xs, ys)
+            for p in range(2):
+                error = abs(observed[j][p] - exact[p])
+                assert error <= bounds[j][p], (j, p, error, bounds[j][p])
+                assert bounds[j][p] < 200 * u  # not vacuous: a few hundred roundings
+
+
+def test_float64_neuron_converges_with_true_digits():
+    trace = simulate(Network([1, 1], "tanh"), X4, Y4, lr="0.1", epochs=8,
+                     init=["0.5", "0.5"], dtype="float64")
+    solution = recover(trace)
+    assert solution.status is Status.CONVERGED, solution.message
+    assert 3 <= solution.digits <= 12
+    truth = sorted(zip(map(float, X4), map(float, Y4)))
+    got = sorted((float(x[0]), float(y[0])) for x, y in solution.samples)
+    error = max(max(abs(a - c), abs(b - d)) for (a, b), (c, d) in zip(got, truth))
+    assert error <= 10.0 ** -solution.digits
+
+
+def test_float32_neuron_is_precision_limited_never_inconsistent():
+    trace = simulate(Network([1, 1], "tanh"), X4, Y4, lr="0.1", epochs=8,
+                     init=["0.5", "0.5"], dtype="float32")
+    solution = recover(trace)
+    assert solution.status is Status.PRECISION_LIMITED, solution.message
+    assert solution.digits == 0
+    assert "significant digits per parameter would be needed" in solution.detail
+    assert solution.stats["digits_needed"] > 9  # more than float32's round trip
+    assert "best fit" in solution.detail
