@@ -328,7 +328,8 @@ def build_parser():
 
     p = commands.add_parser("recover", help="the training data that produced a trace")
     p.add_argument("trace", metavar="TRACE", help="trace file (JSON)")
-    p.add_argument("--dps", type=int, help="working precision (default: trace digits + 20)")
+    p.add_argument("--dps", type=int, help="working precision (default: trace digits + 20, "
+                                           "at least 30; solvers raise their own stages)")
     p.add_argument("--steps", type=int, help="use only the first STEPS steps")
     p.add_argument("--method", default="auto", help="solver name (default auto)")
     p.add_argument("--backend", choices=("auto", "mpmath", "flint"),
