@@ -63,6 +63,9 @@ def moment_homotopy_path(trace, steps, arithmetic, rng, dps):
     if network.input_width != 1 or network.output_width != 1:
         return PathResult(PathCode.NO_START, reason="the moment homotopy needs one input "
                           "and one output"), {}
+    if any(len(trace.batch(j)) != trace.samples for j in steps):
+        return PathResult(PathCode.NO_START, reason="the moment homotopy needs full "
+                          "batches (every sample at every step)"), {}
     radius = taylor_radius(trace, steps)
     return _track(lambda ev, A: MomentHomotopy(ev, A, rng, radius, len(steps)), trace,
                   steps, arithmetic, rng, dps, radius=radius)
