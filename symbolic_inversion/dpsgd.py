@@ -63,12 +63,16 @@ def dp_sgd_training(network, inputs, labels, lr, epochs, noise_multiplier, max_g
         As for :func:`~symbolic_inversion.simulate.simulate` (``init`` default uniform in
         ``[0, 1]`` from ``seed``).
     noise_multiplier, max_grad_norm :
-        ``sigma`` and ``C`` (Opacus's names): per-sample gradients are clipped to norm
-        ``C`` and noise ``N(0, (sigma C)^2)`` is added to their sum.
+        ``sigma`` and ``C`` (the names Opacus uses): per-sample gradients are clipped to
+        norm ``C`` and Gaussian noise of standard deviation ``sigma * C`` is added to their
+        sum.
     seed : int
         Seeds the initial parameters and the noise.
     record_noise : bool
         Record ``dp_sgd`` in the trace (the observer knows the noise level).
+
+    Examples
+    ========
 
     Without noise and clipping it is plain GD: ``f = 0.75``, the gradient
     ``2 (f - y) (x, 1) = (0.65, 1.3)``, one step of ``lr = 0.1``:

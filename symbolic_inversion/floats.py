@@ -156,9 +156,9 @@ def _chain_length(trace):
 
 
 def gradient_bounds(trace):
-    """Per step and parameter, a bound on |observed gradient - exact gradient of the
-    network at the recorded parameters| (lists of mpmath numbers at the current
-    precision), for a trace with a ``dtype`` (module docstring).
+    """Per step and parameter, a bound on the distance between the observed gradient and
+    the exact gradient of the network at the recorded parameters (lists of mpmath numbers
+    at the current precision), for a trace with a ``dtype`` (module docstring).
 
     >>> import mpmath
     >>> from symbolic_inversion import Network, Trace

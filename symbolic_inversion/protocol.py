@@ -64,8 +64,15 @@ def secure_sum_training(network, parties, lr, epochs, init=None, dps=50, dtype=N
         As for :func:`~symbolic_inversion.simulate.simulate`.  Full-batch gradient descent
         on the union, one broadcast per epoch.
 
-    Returns the :class:`~symbolic_inversion.trace.Trace` of the broadcast parameters
-    (samples in party order; the trace does not record the parties).
+    Returns
+    =======
+
+    Trace
+        The broadcast parameters (samples in party order; the trace does not record the
+        parties).
+
+    Examples
+    ========
 
     >>> from symbolic_inversion import Network
     >>> trace = secure_sum_training(Network([1, 1]), [([0.5], [0.1]), ([0.2], [0.3])],
