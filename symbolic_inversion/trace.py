@@ -264,7 +264,7 @@ class Trace:
                         optimizer=optimizer,
                         batches=None if batches == [list(range(len(others)))] * self.steps
                         and optimizer.name == "gd" else batches,
-                        loss_reduction=self.loss_reduction)
+                        extra=self.extra, loss_reduction=self.loss_reduction)
         reduced.dtype = self.dtype
         reduced.parameters = self.parameters
         reduced.offset = ([point[0] for point in self.known], [len(b) for b in full],

@@ -3,4 +3,4 @@ the README's test command installs ``torch==2.13.0`` and runs it."""
 
 import importlib.util
 
-collect_ignore = [] if importlib.util.find_spec("torch") else ["06-pytorch.ipynb"]
+collect_ignore = [] if importlib.util.find_spec("torch") else ["notebooks/06-pytorch.ipynb"]
