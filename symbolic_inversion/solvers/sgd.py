@@ -34,7 +34,7 @@ from ..errors import InputError, NotSupportedError
 from ..system import InversionSystem
 from ..trace import Trace  # noqa: F401 (re-exported as in 0.1)
 from .evaluation import real_arithmetic
-from .judge import Judge, assess, elapsed
+from .judge import Judge, elapsed
 from .options import solver
 from .ratio import one_sample_input
 from .solution import Solution, Status, same_dataset
@@ -107,7 +107,7 @@ def solve_per_sample(trace, options):
     The schedule is not needed.  Every step whose first-layer bias moved measurably gives
     ``(x, y)`` with an error bound; estimates that agree within their bounds are the same
     sample seen again.  The merged assignment of steps to samples is then checked as one
-    joint system over all steps (:func:`~symbolic_inversion.solvers.assess.assess`).
+    joint system over all steps by the :class:`~symbolic_inversion.solvers.judge.Judge`.
 
     ``stats["counts"]`` says how often each sample was seen; ``stats["epoch_consistent"]``
     whether every complete epoch saw every sample exactly once.
@@ -184,7 +184,10 @@ def solve_per_sample(trace, options):
             _with_schedule(trace, [[index] for index in assigned]
                            + _tail_batches(trace, total_steps)), total_steps)
         labels = system.solve_labels(inputs)
-        solution = assess(system, inputs, labels, "per_sample", started, dps, stats)
+        # the one candidate goes through the judge (refined on every step, assessed)
+        judge = Judge(system, dps, real_arithmetic(options.backend), "per_sample",
+                      started=started, stats=stats)
+        solution = judge.judge(inputs, labels)
     if solution.ok and not stats["epoch_consistent"]:
         solution.detail = ("every step is explained, but some epoch did not see every sample "
                            "exactly once: the trace may not come from shuffled epochs")
