@@ -154,6 +154,8 @@ def dp_estimate(trace, solution):
     least-squares estimate in ``solution`` (the solvers' best fit, refined on every step)
     with standard errors from the noise, as a :class:`Solution` with status ``noisy``
     (module docstring).  A trace without ``dp_sgd`` is returned unchanged."""
+    from dataclasses import replace
+
     from .precision import analysis_dps
     from .solvers.solution import Solution, Status
     from .system import InversionSystem
@@ -195,7 +197,7 @@ def dp_estimate(trace, solution):
         detail += (f"; clipping changed {clipped} of {trace.steps * trace.samples} "
                    f"per-sample gradients at the estimate, which the estimate does not "
                    f"model: it is biased there")
-    return Solution(solution.samples, Status.NOISY, solution.residual, 0, stats, detail)
+    return replace(solution, status=Status.NOISY, digits=0, stats=stats, detail=detail)
 
 
 def _clipped(trace, solution, clip):

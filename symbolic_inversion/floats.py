@@ -272,15 +272,20 @@ def judge_binary(trace, solution):
     ``precision_limited`` (never ``converged`` with 0 digits, never ``inconsistent``):
     its detail says how many significant digits the parameters would need, and the
     values are labelled as a best fit.  ``inconsistent`` stays only with positive
-    evidence: a well-conditioned best fit whose residual is far above the allowance.
-    Other statuses pass through.
+    evidence: a well-conditioned best fit whose residual is far above the allowance.  A
+    degenerate best fit (``unidentifiable`` or ``not_unique``, e.g. two equal samples that
+    explain the trace within its rounding) is judged by the random data of the same size:
+    where the system is singular even there (a structural symmetry, not the format) the
+    solver's verdict stands.  Other statuses pass through.
     """
     from .precision import analysis_dps
-    from .solvers.solution import Solution, Status
+    from dataclasses import replace
+
+    from .solvers.solution import Status
     from .system import InversionSystem, digits_from_error
     status = solution.status
     if status not in (Status.CONVERGED, Status.INCONSISTENT, Status.NOT_CONVERGED,
-                      Status.UNIDENTIFIABLE):
+                      Status.UNIDENTIFIABLE, Status.NOT_UNIQUE):
         return solution
     if status is Status.CONVERGED and solution.digits >= TARGET_DECIMALS:
         return solution
@@ -294,28 +299,21 @@ def judge_binary(trace, solution):
         typical = _typical_error(system, trace, dps)
         if mpmath.isfinite(typical) and (not mpmath.isfinite(error) or typical < error):
             error, where = typical, "at random data of this size"
-    limited = mpmath.isfinite(error) and error > mpmath.mpf(10) ** -TARGET_DECIMALS
-    if not limited and status is not Status.CONVERGED:
-        if mpmath.isfinite(error):
-            return solution  # well conditioned: the solver's verdict stands
-        limited = True
-    if not limited:
+    if not mpmath.isfinite(error) or error <= mpmath.mpf(10) ** -TARGET_DECIMALS:
+        # singular even at random data (a structural symmetry, not the format), or well
+        # conditioned: the solver's verdict stands
         return solution
     stats = dict(solution.stats, error_bound=error, format=trace.dtype)
-    if mpmath.isfinite(error):
-        needed = digits_needed(trace, error)
-        stats["digits_needed"] = needed
-        advice = (f"{trace.dtype} rounding moves the data by up to "
-                  f"{mpmath.nstr(error, 2)} ({where}, first order); about {needed} "
-                  f"significant digits per parameter would be needed to know the data to "
-                  f"{TARGET_DECIMALS} decimals")
-    else:
-        advice = (f"the system is singular {where}: no precision of the trace determines "
-                  f"these data")
+    needed = digits_needed(trace, error)
+    stats["digits_needed"] = needed
+    advice = (f"{trace.dtype} rounding moves the data by up to "
+              f"{mpmath.nstr(error, 2)} ({where}, first order); about {needed} "
+              f"significant digits per parameter would be needed to know the data to "
+              f"{TARGET_DECIMALS} decimals")
     label = "best fit, not the data" if solution.samples else "no best fit found"
     detail = f"{advice}; the values shown are the {label} (solver: {status.value}"
     detail += f": {solution.detail})" if solution.detail else ")"
     # a fit that explains the trace to its rounding is known to the bound's digits
     digits = digits_from_error(error) if status is Status.CONVERGED else 0
-    return Solution(solution.samples, Status.PRECISION_LIMITED, solution.residual, digits,
-                    stats, detail)
+    return replace(solution, status=Status.PRECISION_LIMITED, digits=digits, stats=stats,
+                   detail=detail)
