@@ -387,6 +387,10 @@ class Trace:
         return (f"<Trace {self.network!r}, lr={self.lr}, samples={self.samples}, "
                 f"steps={self.steps}, digits={self.digits}, optimizer={self.optimizer['name']}>")
 
+    def _repr_html_(self):
+        from .report.display import trace_html
+        return trace_html(self)
+
 
 def read_trace(path):
     """Read and validate a trace file (see ``docs/trace-format``)."""

@@ -461,6 +461,10 @@ class Certificate:
                      f"checked; steps 0..{self.steps - 1}; {self.backend} at {self.dps} digits")
         return "\n".join(lines)
 
+    def _repr_html_(self):
+        from .report.display import certificate_html
+        return certificate_html(self)
+
 
 # -- the certificate --------------------------------------------------------------------
 

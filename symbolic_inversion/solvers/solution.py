@@ -124,6 +124,10 @@ class Solution:
                          f"{self.digits}")
         return "\n".join(lines)
 
+    def _repr_html_(self):
+        from ..report.display import solution_html
+        return solution_html(self)
+
 
 def same_dataset(first, second, tolerance):
     """Whether two datasets agree as multisets of samples, within ``tolerance`` (max norm).
