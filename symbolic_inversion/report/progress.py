@@ -53,8 +53,10 @@ class Progress:
             except ImportError:
                 self.plain = True
             else:
+                # no count until an event says how many paths ("of"): elapsed time only
                 self.bar = tqdm(total=None, desc=description, file=self.stream, leave=True,
-                                unit="path", dynamic_ncols=True)
+                                bar_format="{desc} [{elapsed}{postfix}]",
+                                dynamic_ncols=True)
 
     @classmethod
     def create(cls, progress, description=""):
@@ -99,10 +101,12 @@ class Progress:
     def _update_bar(self, event):
         if event.get("of") and self.bar.total != event["of"]:
             self.bar.total = event["of"]
-            self.bar.refresh()
+            self.bar.bar_format = "{l_bar}{bar}| {n_fmt}/{total_fmt} paths [{elapsed}{postfix}]"
         if event["phase"] == "path":
             self.bar.update(1)
-        self.bar.set_postfix_str(f"{event['phase']} {self._summary(event)}"[:60])
+        if event["phase"] == "done" and self.bar.total:
+            self.bar.total = self.bar.n  # finished: the paths not needed are not pending
+        self.bar.set_postfix_str(f"{event['phase']} {self._summary(event)}".strip()[:60])
 
     def _write_line(self, event):
         where = f" {event['attempt']}/{event['of']}" if "attempt" in event else ""

@@ -17,9 +17,12 @@ name            when
 =============== ==========================================================
 """
 
+import inspect
+
 import mpmath
 
 from ..errors import InputError, NotSupportedError
+from ..report.progress import Progress
 from ..trace import Trace
 from .closed_form import solve_closed_form
 from .sgd import solve_joint, solve_per_sample, solve_schedule_search, solve_sgd
@@ -48,7 +51,8 @@ def _choose(trace):
     return "cold_start"
 
 
-def recover(trace, method="auto", dps=None, steps=None, verify=False):
+def recover(trace, method="auto", dps=None, steps=None, verify=False, progress=None,
+            record_paths=False):
     """Recover the training data behind ``trace``.
 
     Parameters
@@ -64,6 +68,13 @@ def recover(trace, method="auto", dps=None, steps=None, verify=False):
         Use only the first ``steps`` steps of the trace (default: all).
     verify : bool
         Raise :class:`RecoveryError` unless the status is ``converged``.
+    progress : None, bool or callable
+        ``True`` draws a progress bar on stderr (tqdm if installed); a callable receives
+        one event (a dict) per phase and per path; see
+        :mod:`symbolic_inversion.report.progress`.  Nothing is ever printed on stdout.
+    record_paths : bool
+        Keep the points of every homotopy path in ``solution.stats["paths"]`` (for
+        :func:`symbolic_inversion.plot.plot_paths`).
 
     Examples
     ========
@@ -78,6 +89,17 @@ def recover(trace, method="auto", dps=None, steps=None, verify=False):
     ('converged', True)
     >>> [mpmath.nstr(v[0], 30) for v in solution.samples[0]]
     ['0.6', '0.5']
+
+    Progress as events, one per phase and per path:
+
+    >>> events = []
+    >>> trace = simulate(Network([1, 1], "tanh"), ["0.6", "0.2"], ["0.5", "0.4"],
+    ...                  lr="0.1", epochs=4, init=["0.5", "0.5"], dps=50)
+    >>> solution = recover(trace, progress=events.append)
+    >>> [e["phase"] for e in events]
+    ['start', 'count', 'search', 'path', 'refine', 'judge', 'done']
+    >>> events[-1]["status"]
+    'converged'
     """
     if not isinstance(trace, Trace):
         raise InputError("recover: expected a Trace")
@@ -88,7 +110,23 @@ def recover(trace, method="auto", dps=None, steps=None, verify=False):
     name = _choose(trace) if method == "auto" else method
     if name not in SOLVERS:
         raise InputError(f"method: unknown solver {name!r}; known: {', '.join(SOLVERS)}")
-    solution = SOLVERS[name](trace, dps=dps, steps=steps)
+    # [progress hook] the solvers of the pipeline report per phase and path; all
+    # report the start and the end
+    solver = SOLVERS[name]
+    options = {}
+    accepted = inspect.signature(solver).parameters
+    reporter = Progress.create(progress, "recover")
+    if "progress" in accepted:
+        options["progress"] = reporter
+    if record_paths and "record_paths" in accepted:
+        options["record_paths"] = True
+    try:
+        reporter.event("start", method=name, samples=trace.samples, steps=trace.steps)
+        solution = solver(trace, dps=dps, steps=steps, **options)
+        reporter.event("done", status=solution.status.value, digits=solution.digits)
+    finally:
+        if reporter is not progress:
+            reporter.close()
     if verify:
         solution.raise_for_status()
     return solution

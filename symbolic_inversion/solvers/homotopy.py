@@ -19,6 +19,7 @@ The tracker (:func:`track`) is generic: the moment homotopy of
 ``SOLVERS["homotopy"]`` (:func:`symbolic_inversion.solvers.pipeline.solve_homotopy`).
 """
 
+import contextvars
 import math
 
 import mpmath
@@ -134,6 +135,12 @@ def combine_matrix(R, rows, backend):
     return backend.matmul(R, rows)
 
 
+# Opt-in record of the points of every path (``recover(..., record_paths=True)``): a list
+# that :func:`track` appends ``[t, [[re, im] per unknown]]`` to, or ``None`` (the default:
+# no cost).  A context variable keeps the path functions' signatures unchanged.
+PATH_POINTS = contextvars.ContextVar("path_points", default=None)
+
+
 class PathResult:
     """The end of one path: ``u`` (backend numbers, or ``None``), success, statistics."""
 
@@ -210,7 +217,16 @@ def track(homotopy, start, backend, gamma, max_steps=600, min_step=1e-12,
             previous = size
         return u, False, iterations
 
+    points = PATH_POINTS.get()
+
+    def note(t, u):
+        if points is not None:
+            values = [backend.to_mpmath(v) for v in u]
+            points.append([float(t), [[float(mpmath.re(v)), float(mpmath.im(v))]
+                                      for v in values]])
+
     u = [clean(v) for v in start]
+    note(0.0, u)
     jumps = 0
     t, dt, streak, steps, newton = 0.0, initial_step, 0, 0, 0
     while t < 1.0:
@@ -240,6 +256,7 @@ def track(homotopy, start, backend, gamma, max_steps=600, min_step=1e-12,
             previous = size
         if ok:
             u, t = candidate, t + dt
+            note(t, u)
             streak += 1
             if streak >= 2:
                 dt, streak = min(2 * dt, max_step), 0
@@ -265,6 +282,7 @@ def track(homotopy, start, backend, gamma, max_steps=600, min_step=1e-12,
         return PathResult(None, False, steps, newton, "Newton did not converge at t = 1",
                           last=u, t=t)
     u = end
+    note(1.0, u)
     return PathResult(u, True, steps, newton)
 
 

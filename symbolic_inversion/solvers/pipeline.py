@@ -21,9 +21,10 @@ import time
 import mpmath
 
 from ..backends import get_backend
+from ..report.progress import Progress
 from ..system import InversionSystem
 from .assess import assess
-from .homotopy import parameter_homotopy_path, solve_steps, tracking_dps
+from .homotopy import PATH_POINTS, parameter_homotopy_path, solve_steps, tracking_dps
 from .refine import gauss_newton, refine_dps
 from .solution import Solution, Status, same_dataset
 
@@ -47,7 +48,7 @@ def _schedule(method, attempts):
 
 
 def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, seed=0,
-                 homotopy_steps=None):
+                 homotopy_steps=None, progress=None, record_paths=False):
     """Recover the data of ``trace`` with global paths of kind ``method``.
 
     Parameters
@@ -65,14 +66,21 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
         Paths tried before giving up.
     seed : int
         Seeds the random ``gamma`` and start data: results are reproducible.
+    progress : None, bool, callable or Progress
+        Events per phase and per path (see :mod:`symbolic_inversion.report.progress`).
+    record_paths : bool
+        Keep the points of every path in ``stats["paths"][k]["points"]``
+        (``[t, [[re, im] per unknown]]`` per accepted step), for plotting.
     """
     started = time.perf_counter()
+    progress = Progress.create(progress)  # [progress hook]
     backend = get_backend(backend)
     system = InversionSystem.from_trace(trace, steps)
     counts = system.counts
     name = method if isinstance(method, str) else "+".join(method)
     base = {"method": name, "backend": backend.name, "equations": counts["equations"],
             "unknowns": counts["unknowns"]}
+    progress.event("count", equations=counts["equations"], unknowns=counts["unknowns"])
     if counts["equations"] < counts["unknowns"]:
         base["time"] = round(time.perf_counter() - started, 4)
         return Solution([], Status.UNDERDETERMINED, None, 0, base,
@@ -90,6 +98,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
         """Refine ``u`` on every step and let :func:`assess` decide."""
         inputs = [u[i * width: i * width + d] for i in range(trace.samples)]
         labels = [u[i * width + d: (i + 1) * width] for i in range(trace.samples)]
+        progress.event("refine", attempt=attempt + 1, of=attempts)
         inputs, labels, polish = gauss_newton(trace, inputs, labels, polish_dps,
                                               steps=system.steps, backend=backend)
         info["refine_iterations"] = polish["iterations"]
@@ -98,6 +107,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                          refine_iterations=polish["iterations"], paths=history)
             solution = assess(system, inputs, labels, name, started, polish_dps, stats)
         info["status"] = solution.status.value
+        progress.event("judge", attempt=attempt + 1, of=attempts, status=info["status"])
         return solution
 
     def settle(solution):
@@ -132,10 +142,18 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             kind = next((k for k in schedule[attempt:] if k != kind), kind)
         # string seeds: consecutive integer seeds give nearly equal first draws (gammas)
         rng = random.Random(f"symbolic_inversion:{seed}:{attempt}")
-        u, info = PATHS[kind](trace, square, backend, rng, track_dps)
+        progress.event("search", attempt=attempt + 1, of=attempts, kind=kind)
+        points = PATH_POINTS.set([] if record_paths else None)
+        try:
+            u, info = PATHS[kind](trace, square, backend, rng, track_dps)
+        finally:
+            recorded = PATH_POINTS.get()
+            PATH_POINTS.reset(points)
         endpoint = info.pop("endpoint", None)
-        info = dict(info, path=kind)
+        info = dict(info, path=kind, **({"points": recorded} if record_paths else {}))
         history.append(info)
+        progress.event("path", attempt=attempt + 1, of=attempts, kind=kind,
+                       status="real root" if u is not None else info.get("reason") or "?")
         if u is None and endpoint is not None and "stalled_at" in info:
             # Stalled just before t = 1: usually next to a root that is too ill-conditioned
             # for the tracking precision (measured at n = 24); refine it on every step at
@@ -200,17 +218,22 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                     f"none of {len(history)} paths reached a real root ({reasons})")
 
 
-def solve_moments(trace, dps=None, steps=None, backend=None, attempts=6, seed=0):
+def solve_moments(trace, dps=None, steps=None, backend=None, attempts=6, seed=0,
+                  progress=None, record_paths=False):
     """Moment homotopy paths (one input, one output), refined and judged."""
-    return run_pipeline(trace, "moments", dps, steps, backend, attempts, seed)
+    return run_pipeline(trace, "moments", dps, steps, backend, attempts, seed,
+                        progress=progress, record_paths=record_paths)
 
 
-def solve_homotopy(trace, dps=None, steps=None, backend=None, attempts=6, seed=0):
+def solve_homotopy(trace, dps=None, steps=None, backend=None, attempts=6, seed=0,
+                   progress=None, record_paths=False):
     """Parameter homotopy paths (any network), refined and judged."""
-    return run_pipeline(trace, "homotopy", dps, steps, backend, attempts, seed)
+    return run_pipeline(trace, "homotopy", dps, steps, backend, attempts, seed,
+                        progress=progress, record_paths=record_paths)
 
 
-def solve_cold_start(trace, dps=None, steps=None, backend=None, attempts=6, seed=0):
+def solve_cold_start(trace, dps=None, steps=None, backend=None, attempts=6, seed=0,
+                     progress=None, record_paths=False):
     """The default for several samples: moment homotopy paths where the network has one
     input and one output (two of every three attempts), parameter homotopy otherwise.
 
@@ -234,4 +257,5 @@ def solve_cold_start(trace, dps=None, steps=None, backend=None, attempts=6, seed
         kinds = ["moments", "moments", "homotopy"]
     else:
         kinds = ["homotopy"]
-    return run_pipeline(trace, kinds, dps, steps, backend, attempts, seed)
+    return run_pipeline(trace, kinds, dps, steps, backend, attempts, seed,
+                        progress=progress, record_paths=record_paths)
