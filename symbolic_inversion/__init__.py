@@ -17,6 +17,10 @@ The workflow, one module per step:
 7. :mod:`~symbolic_inversion.oracle`: reconstruction from the loss function alone.
 8. :mod:`~symbolic_inversion.paper`, :mod:`~symbolic_inversion.cli`: the paper
    reproduced; the command line.
+
+Reports for people (:mod:`~symbolic_inversion.report`): results display themselves in
+notebooks, long work reports progress, and :mod:`symbolic_inversion.plot` (matplotlib)
+draws them.
 """
 
 __version__ = "0.1.0"
