@@ -51,6 +51,8 @@ nb_execution_show_tb = True
 exclude_patterns = ["_build", "**/.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
 html_theme = "pydata_sphinx_theme"
 html_title = "symbolic_inversion"  # short: the version is in the navigation bar
+# Flat docs: the left "section navigation" would be empty; the top bar lists every page.
+html_sidebars = {"**": []}
 html_theme_options = {
     "show_toc_level": 2,
     "navigation_with_keys": False,

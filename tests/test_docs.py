@@ -33,7 +33,7 @@ def test_sphinx_builds_without_warnings(tmp_path):
         assert _figures(page), notebook.stem
     first = (html / "notebooks" / "01-inside-out.html").read_text(encoding="utf-8")
     # a Solution and a Certificate as HTML tables, an InversionSystem as LaTeX
-    assert first.count('<table class="si-table">') >= 6
+    assert first.count('<table class="si-table') >= 8
     assert ">certified</span>" in first and ">converged</span>" in first
     assert "\\begin{cases}" in first and "equations in 4 unknowns" in first
     assert len(_figures(html / "plotting.html")) == 4

@@ -40,6 +40,16 @@ def _cell(value, tag):
     return f"<{tag}>{html.escape(str(value))}</{tag}>"
 
 
+# One style sheet per report, scoped to it: themes (the docs' included) centre tables and
+# squeeze cells; a report must read the same in Jupyter and in the built pages.
+_STYLE = """<style>
+.si-report table.si-table {border-collapse: collapse; margin: 0.3em 0; width: auto;}
+.si-report table.si-table td, .si-report table.si-table th {
+  padding: 0.1em 1em 0.1em 0; text-align: left; vertical-align: top;}
+.si-report table.si-facts td:first-child {white-space: nowrap; font-weight: 600;}
+</style>"""
+
+
 def _shortened(rows, limit):
     """``rows`` itself, or its head and tail with ``None`` (an ellipsis row) between."""
     if len(rows) <= limit:
@@ -48,8 +58,9 @@ def _shortened(rows, limit):
     return list(rows[:head]) + [None] + list(rows[-2:])
 
 
-def html_table(rows, header=None, limit=MAX_ROWS):
-    """An escaped HTML table; longer than ``limit`` rows, the middle is elided.
+def html_table(rows, header=None, limit=MAX_ROWS, names=False):
+    """An escaped HTML table; longer than ``limit`` rows, the middle is elided.  With
+    ``names`` the first column holds names (a report shows them bold, unwrapped).
 
     Examples
     ========
@@ -63,7 +74,7 @@ def html_table(rows, header=None, limit=MAX_ROWS):
     >>> html_table([[k] for k in range(20)], limit=5).count("<tr>")
     5
     """
-    lines = ['<table class="si-table">'
+    lines = [f'<table class="si-table{" si-facts" if names else ""}">'
              + ("<thead><tr>" + "".join(_cell(h, "th") for h in header) + "</tr></thead>"
                 if header else "") + "<tbody>"]
     width = len(header) if header else max((len(r) for r in rows), default=1)
@@ -91,11 +102,11 @@ def html_report(title, verdict, ok, facts, tables=(), notes=()):
     (True, True, False)
     """
     colour = _OK if ok else _BAD
-    parts = [f'<div class="si-report"><p><strong>{html.escape(title)}</strong>: '
+    parts = [f'<div class="si-report">{_STYLE}<p><strong>{html.escape(title)}</strong>: '
              f'<span style="color:{colour};font-weight:bold">{html.escape(verdict)}</span></p>']
     shown = [(name, value) for name, value in facts if value is not None]
     if shown:
-        parts.append(html_table(shown, limit=len(shown)))
+        parts.append(html_table(shown, limit=len(shown), names=True))
     parts += list(tables)
     parts += [f"<p>{html.escape(note)}</p>" for note in notes if note]
     return "\n".join(parts) + "\n</div>"
@@ -276,7 +287,8 @@ def solution_html(solution):
              ("error bound", _short(stats.get("error_bound"))),
              ("method", stats.get("method")),
              ("steps used", stats.get("steps_used")),
-             ("paths tried", stats.get("attempts")),
+             ("paths tried", len(stats["paths"]) if "paths" in stats
+              else stats.get("attempts")),
              ("time", f"{stats['time']:.2f} s" if "time" in stats else None),
              ("symmetries", ", ".join(map(str, symmetries)) if symmetries else "none")]
     tables = [_samples_table(solution.samples, solution.digits)] if solution.samples else []

@@ -22,7 +22,7 @@ def two_samples():
 
 
 def rows_of(html_text, table=-1):
-    body = html_text.split('<table class="si-table">')[table]
+    body = re.split('<table class="si-table[^"]*">', html_text)[table]
     return [row for row in re.findall(r"<tr>(.*?)</tr>", body) if "<td>" in row]
 
 
