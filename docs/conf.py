@@ -53,6 +53,8 @@ html_theme = "pydata_sphinx_theme"
 html_title = "symbolic_inversion"  # short: the version is in the navigation bar
 # Flat docs: the left "section navigation" would be empty; the top bar lists every page.
 html_sidebars = {"**": []}
+html_static_path = ["_static"]
+html_css_files = ["wide.css"]
 html_theme_options = {
     "show_toc_level": 2,
     "navigation_with_keys": False,

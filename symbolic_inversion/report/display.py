@@ -232,8 +232,8 @@ def system_latex(system, max_rows=6):
     ...                  ["0.5", "0.4", "0.3", "0.6"], lr="0.1", epochs=4,
     ...                  init=["0.5", "0.5"], dps=8)
     >>> text = system_latex(InversionSystem.from_trace(trace), max_rows=3)
-    >>> text.count(r"\cdots"), text.count(r"\\"), "8 equations in 8 unknowns" in text
-    (3, 3, True)
+    >>> text.count(r"\cdots"), text.count(r"\vdots"), "8 equations in 8 unknowns" in text
+    (3, 1, True)
     """
     network, counts = system.network, system.counts
     summary = (rf"\text{{{counts['equations']} equations in {counts['unknowns']} unknowns "
@@ -258,7 +258,8 @@ def system_latex(system, max_rows=6):
     if total > len(rows):
         rows.append(r"\vdots")
     body = "\\begin{cases}\n" + " \\\\\n".join(rows) + "\n\\end{cases}"
-    return body + r" \quad " + summary
+    # the counts below the system, not beside it: the rows are wide already
+    return "\\begin{gathered}\n" + body + " \\\\\n" + summary + "\n\\end{gathered}"
 
 
 # -- HTML of results --------------------------------------------------------------------

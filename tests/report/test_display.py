@@ -78,8 +78,8 @@ def test_system_latex_is_shortened_when_large():
     trace = simulate(network, [f"0.{k}" for k in range(1, 10)], ["0.5"] * 9, lr="0.1",
                      epochs=18, init=["0.5", "0.5"], dps=40)
     text = InversionSystem.from_trace(trace)._repr_latex_()
-    assert text.startswith("$$\\begin{cases}") and text.endswith("$$")
-    rows = text.split("\\end{cases}")[0].split(" \\\\\n")
+    assert text.startswith("$$\\begin{gathered}\n\\begin{cases}") and text.endswith("$$")
+    rows = text.split("\\end{cases}")[0].split("\\begin{cases}")[1].split(" \\\\\n")
     assert len(rows) == 7 and rows[-1].strip() == "\\vdots"
     # two terms, an ellipsis and the last sample in every sum
     assert all(row.count("\\cdots") == 1 and "x_{8}" in row for row in rows[:6:2])
