@@ -42,6 +42,7 @@ from .verify import Certificate, Resimulation, certify, default_certify_dps, res
 from .oracle import (LossOracle, LossReconstruction, VirtualRegion, reconstruct_from_loss,
                      virtual_region)
 from .backends import available_backends, get_backend
+from .report import Progress
 
 __all__ = [
     "__version__", "InputError", "NotSupportedError",
@@ -66,4 +67,6 @@ __all__ = [
     # 7. the loss oracle
     "LossOracle", "LossReconstruction", "VirtualRegion", "reconstruct_from_loss",
     "virtual_region",
+    # reports (figures: the symbolic_inversion.plot module, which needs matplotlib)
+    "Progress",
 ]
