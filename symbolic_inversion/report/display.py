@@ -349,11 +349,16 @@ def trace_html(trace):
     (True, True)
     """
     network = trace.network
-    optimizer = ", ".join(f"{k} {v}" for k, v in trace.optimizer.items() if k != "name")
+    # a dict in version 0.1, an Optimizer with to_dict() later: the same fields
+    settings = dict(trace.optimizer.to_dict() if hasattr(trace.optimizer, "to_dict")
+                    else trace.optimizer)
+    name = settings.pop("name")
+    settings.pop("lr", None)  # a row of its own
+    optimizer = ", ".join(f"{k} {v}" for k, v in settings.items())
     facts = [("network", f"{list(network.layers)} {'/'.join(network.activations)}, "
                          f"bias {'yes' if network.bias else 'no'}, "
                          f"{network.num_parameters} parameters"),
-             ("optimizer", trace.optimizer["name"] + (f" ({optimizer})" if optimizer else "")),
+             ("optimizer", name + (f" ({optimizer})" if optimizer else "")),
              ("learning rate", trace.lr), ("samples", trace.samples),
              ("steps", trace.steps), ("digits", trace.digits),
              ("schedule recorded", "yes" if trace.batches else None)]
