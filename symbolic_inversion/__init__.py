@@ -17,6 +17,10 @@ The workflow, one module per step:
 7. :mod:`~symbolic_inversion.oracle`: reconstruction from the loss function alone.
 8. :mod:`~symbolic_inversion.paper`, :mod:`~symbolic_inversion.cli`: the paper
    reproduced; the command line.
+
+Reports for people (:mod:`~symbolic_inversion.report`): results display themselves in
+notebooks, long work reports progress, and :mod:`symbolic_inversion.plot` (matplotlib)
+draws them.
 """
 
 __version__ = "0.1.0"
@@ -38,6 +42,7 @@ from .verify import Certificate, Resimulation, certify, default_certify_dps, res
 from .oracle import (LossOracle, LossReconstruction, VirtualRegion, reconstruct_from_loss,
                      virtual_region)
 from .backends import available_backends, get_backend
+from .report import Progress
 
 __all__ = [
     "__version__", "InputError", "NotSupportedError",
@@ -62,4 +67,6 @@ __all__ = [
     # 7. the loss oracle
     "LossOracle", "LossReconstruction", "VirtualRegion", "reconstruct_from_loss",
     "virtual_region",
+    # reports (figures: the symbolic_inversion.plot module, which needs matplotlib)
+    "Progress",
 ]

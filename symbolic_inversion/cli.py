@@ -66,6 +66,20 @@ def _print_json(data):
     print(json.dumps(data, indent=1))
 
 
+def _progress(args, description):
+    """The reporter for ``--progress`` (stderr only: stdout stays one JSON object)."""
+    from .report.progress import Progress
+    return Progress.create(bool(getattr(args, "progress", False)), description)
+
+
+def _save_figure(figure, path, option):
+    try:
+        figure.savefig(path, dpi=120, bbox_inches="tight")
+    except (OSError, ValueError) as error:
+        raise InputError(f"{option}: cannot write {path}: {error}") from None
+    print(f"wrote {path}", file=sys.stderr)
+
+
 def _add_network_options(parser):
     parser.add_argument("--layers", default="1,1",
                         help="widths from input to output, e.g. 3,4,2 (default 1,1)")
@@ -183,7 +197,12 @@ def run_recover(args):
     if getattr(args, "known", None):
         inputs, labels = _read_csv(args.known, trace.network, "--known")
         trace = trace.with_known(list(zip(inputs, labels)))
-    solution = recover(trace, method=args.method, dps=args.dps, steps=args.steps, **chosen)
+    with _progress(args, "recover") as progress:
+        solution = recover(trace, method=args.method, dps=args.dps, steps=args.steps,
+                           progress=progress, record_paths=bool(args.plot_paths), **chosen)
+    if args.plot_paths:
+        from .report.plot import plot_paths
+        _save_figure(plot_paths(solution).figure, args.plot_paths, "--plot-paths")
     certificate = None
     if getattr(args, "certify", False):
         from .verify import certify
@@ -207,10 +226,13 @@ def run_analyze(args):
     from .analysis import analyze
     trace = Trace.read(args.trace)
     solution = None
-    if args.identifiability:
+    if args.identifiability or args.plot:
         from .solvers import recover
         solution = recover(trace, dps=args.dps)
     result = analyze(trace, solution=solution, dps=args.dps)
+    if args.plot and solution.ok:
+        from .report.plot import plot_analysis
+        _save_figure(plot_analysis(trace, solution), args.plot, "--plot")
     if args.identifiability:
         from .identifiability import analyze_identifiability, format_identifiability
         result["identifiability"] = analyze_identifiability(trace, solution)
@@ -239,18 +261,21 @@ def run_certify(args):
     interval_arithmetic(args.backend)  # a missing python-flint is said before any work
     if args.data and args.solution:
         raise InputError("certify: give either --data or --solution, not both")
-    recovery = None
+    recovery = samples = None
     if args.data:
         inputs, labels = _read_csv(args.data, trace.network)
         samples = list(zip(inputs, labels))
     elif args.solution:
         samples = read_samples(args.solution, trace.network)
-    else:
-        from .solvers import recover
-        recovery = recover(trace, steps=args.steps)
-        samples = recovery
-    certificate = certify(trace, samples, dps=args.dps, steps=args.steps,
-                          backend=args.backend, tolerance=args.tolerance)
+    with _progress(args, "certify") as progress:
+        if recovery is None and samples is None:
+            from .solvers import recover
+            recovery = recover(trace, steps=args.steps, progress=progress)
+            samples = recovery
+        progress.event("certify", backend=args.backend)
+        certificate = certify(trace, samples, dps=args.dps, steps=args.steps,
+                              backend=args.backend, tolerance=args.tolerance)
+        progress.event("done", certified=certificate.certified)
     try:
         replay = resimulate(trace, samples)
     except InputError as error:  # an sgd trace without its schedule cannot be replayed
@@ -277,6 +302,38 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
+#: One or two commands a user can paste, shown at the end of each ``--help``.
+EXAMPLES = {
+    "reproduce": ["symbolic-inversion reproduce",
+                  "symbolic-inversion reproduce --json --dps 60 > paper.json"],
+    "simulate": ["symbolic-inversion simulate --x 0.6,0.2,0.1,0.9 --y 0.5,0.4,0.3,0.6 "
+                 "--init 0.5,0.5 --epochs 8 --dps 60 -o trace.json",
+                 "symbolic-inversion simulate --layers 2,3,1 --activation tanh,identity "
+                 "--data samples.csv --epochs 3 --seed 1 -o trace.json"],
+    "derive": ["symbolic-inversion derive --layers 3,4,2 --samples 5 --epochs 3 --latex",
+               "symbolic-inversion derive --trace trace.json --json"],
+    "recover": ["symbolic-inversion recover trace.json --progress",
+                "symbolic-inversion recover trace.json --json --certify > solution.json",
+                "symbolic-inversion recover trace.json --plot-paths paths.png",
+                "symbolic-inversion recover trace.json --known own.csv --backend mpmath"],
+    "analyze": ["symbolic-inversion analyze trace.json --identifiability",
+                "symbolic-inversion analyze trace.json --plot conditioning.png"],
+    "certify": ["symbolic-inversion certify trace.json --progress",
+                "symbolic-inversion certify trace.json --solution solution.json --json"],
+}  # the oracle's are in oracle/command.py
+
+
+def examples_epilog(command):
+    """The ``--help`` epilog of ``command``: its examples, one per line."""
+    return "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES[command])
+
+
+def _add_command(commands, name, **options):
+    return commands.add_parser(name, epilog=examples_epilog(name),
+                               formatter_class=argparse.RawDescriptionHelpFormatter,
+                               **options)
+
+
 def build_parser():
     parser = _Parser(
         prog="symbolic-inversion",
@@ -285,12 +342,12 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    p = commands.add_parser("reproduce", help="the paper's Tables 1-4 and Examples 1-2")
+    p = _add_command(commands, "reproduce", help="the paper's Tables 1-4 and Examples 1-2")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--dps", type=int, default=50, help="working precision (default 50)")
     p.set_defaults(run=run_reproduce)
 
-    p = commands.add_parser("simulate", help="train a network and write its trace")
+    p = _add_command(commands, "simulate", help="train a network and write its trace")
     _add_network_options(p)
     p.add_argument("--x", help="one-dimensional inputs, comma-separated")
     p.add_argument("--y", help="one-dimensional labels, comma-separated")
@@ -300,8 +357,11 @@ def build_parser():
                                   "in [0, 1] from --seed)")
     p.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
     p.add_argument("--dps", type=int, default=50, help="digits recorded (default 50)")
-    p.add_argument("--backend", choices=("mpmath", "numpy"), default="mpmath")
-    p.add_argument("--optimizer", choices=("gd", "sgd"), default="gd")
+    p.add_argument("--backend", choices=("mpmath", "numpy"), default="mpmath",
+                   help="arithmetic of the training: mpmath at --dps digits (default) or "
+                        "numpy float64")
+    p.add_argument("--optimizer", choices=("gd", "sgd"), default="gd",
+                   help="full-batch gradient descent (default) or minibatch sgd")
     p.add_argument("--batch-size", type=int, help="minibatch size (sgd)")
     p.add_argument("--momentum", default="0", help="heavy-ball momentum (PyTorch convention)")
     p.add_argument("--weight-decay", default="0", help="L2 weight decay")
@@ -316,7 +376,7 @@ def build_parser():
     p.add_argument("-o", "--output", help="write the trace here (default stdout)")
     p.set_defaults(run=run_simulate)
 
-    p = commands.add_parser("derive", help="the symbolic inversion system and its counts")
+    p = _add_command(commands, "derive", help="the symbolic inversion system and its counts")
     _add_network_options(p)
     p.add_argument("--samples", type=int, default=1, help="number of samples n")
     p.add_argument("--epochs", type=int, help="steps used (default: the fewest for a "
@@ -326,12 +386,15 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(run=run_derive)
 
-    p = commands.add_parser("recover", help="the training data that produced a trace")
+    p = _add_command(commands, "recover", help="the training data that produced a trace")
     p.add_argument("trace", metavar="TRACE", help="trace file (JSON)")
     p.add_argument("--dps", type=int, help="working precision (default: trace digits + 20, "
                                            "at least 30; solvers raise their own stages)")
     p.add_argument("--steps", type=int, help="use only the first STEPS steps")
-    p.add_argument("--method", default="auto", help="solver name (default auto)")
+    from .solvers import SOLVERS
+    p.add_argument("--method", default="auto", metavar="METHOD",
+                   help=f"solver: auto (default: chosen from the trace) or one of "
+                        f"{', '.join(SOLVERS)}")
     p.add_argument("--backend", choices=("auto", "mpmath", "flint"),
                    help="arithmetic of the solvers: python-flint's arb when installed "
                         "(auto, the default), or mpmath (no extra dependency)")
@@ -346,19 +409,27 @@ def build_parser():
     p.add_argument("--certify", action="store_true",
                    help="also prove (interval arithmetic) that an exact solution is next to "
                         "the result; exit 1 if the proof fails")
+    p.add_argument("--progress", action="store_true",
+                   help="report progress on stderr (a bar with the tqdm extra)")
+    p.add_argument("--plot-paths", metavar="FILE.png",
+                   help="draw the homotopy paths of every unknown in the complex plane "
+                        "(needs matplotlib)")
     p.set_defaults(run=run_recover)
 
-    p = commands.add_parser("analyze", help="conditioning: singular values at the recovered "
+    p = _add_command(commands, "analyze", help="conditioning: singular values at the recovered "
                                             "data, the accuracy the trace supports")
     p.add_argument("trace", metavar="TRACE", help="trace file (JSON)")
     p.add_argument("--dps", type=int, help="working precision of the recovery")
     p.add_argument("--identifiability", action="store_true",
                    help="also: exact counts, generic rank and minimal steps for this "
                         "architecture, and symmetries at the recovered data")
+    p.add_argument("--plot", metavar="FILE.png",
+                   help="draw the Jacobian's singular values and the per-step residuals "
+                        "at the recovered data (needs matplotlib)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(run=run_analyze)
 
-    p = commands.add_parser("certify", help="prove that an exact solution exists, and is "
+    p = _add_command(commands, "certify", help="prove that an exact solution exists, and is "
                                             "unique, next to the recovered data")
     p.add_argument("trace", metavar="TRACE", help="trace file (JSON)")
     p.add_argument("--data", help="certify these samples (CSV: inputs then labels per row) "
@@ -372,6 +443,8 @@ def build_parser():
     p.add_argument("--tolerance", help="largest distance of the data from the exact "
                                        "solution that counts as certified (default: what "
                                        "the trace's digits determine)")
+    p.add_argument("--progress", action="store_true",
+                   help="report progress on stderr (a bar with the tqdm extra)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(run=run_certify)
 

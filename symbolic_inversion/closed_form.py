@@ -60,6 +60,10 @@ class OneSampleClosedForm:
                  for y, e in zip(self.symbols["y"], self.labels)]
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
+    def _repr_latex_(self):
+        from .report.display import math_block
+        return math_block(self.latex())
+
 
 def one_sample_closed_form(network, row=0, step=0):
     """Derive the ratio trick for ``network`` (first layer needs a bias).

@@ -156,6 +156,10 @@ class Network:
         return (f"Network({list(self.layers)}, {list(self.activations)}, "
                 f"bias={self.bias})")
 
+    def _repr_latex_(self):
+        from .report.display import math_block, network_latex
+        return math_block(network_latex(self))
+
     def __eq__(self, other):
         return (isinstance(other, Network) and self.layers == other.layers
                 and self.activations == other.activations and self.bias == other.bias)

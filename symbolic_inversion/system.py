@@ -218,6 +218,10 @@ class InversionSystem:
                     if self.steps > 1 else r" \quad \text{for } j = 0")
         return "\\begin{cases}\n" + " \\\\\n".join(rows) + "\n\\end{cases}" + tail
 
+    def _repr_latex_(self):
+        from .report.display import math_block, system_latex
+        return math_block(system_latex(self))
+
     # -- numerics ------------------------------------------------------------------
 
     def _check_data(self, inputs, labels):

@@ -484,6 +484,10 @@ def _check_known(known, trace):
         checked.append((point, index))
     return checked
 
+    def _repr_html_(self):
+        from .report.display import trace_html
+        return trace_html(self)
+
 
 def read_trace(path):
     """Read and validate a trace file (see ``docs/trace-format``).

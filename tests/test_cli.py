@@ -36,10 +36,26 @@ def assert_clean_error(result, code=2, mentions=None):
         assert mentions in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("command", ["reproduce", "simulate", "derive", "recover"])
-def test_every_subcommand_has_help(command):
+COMMANDS = ["reproduce", "simulate", "derive", "recover", "analyze", "certify", "oracle"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_subcommand_has_help_with_examples(command):
+    from symbolic_inversion.cli import build_parser
     result = run(command, "--help")
     assert result.returncode == 0 and "usage:" in result.stdout
+    examples = result.stdout.split("examples:\n")[1].splitlines()
+    assert examples and all((line + " ").startswith(f"  symbolic-inversion {command} ")
+                            for line in examples)
+    # every option has help text
+    parser = build_parser()._subparsers._group_actions[0].choices[command]
+    assert all(action.help for action in parser._actions), command
+
+
+def test_recover_help_lists_the_methods():
+    from symbolic_inversion import SOLVERS
+    text = " ".join(run("recover", "--help").stdout.split())
+    assert all(name in text for name in SOLVERS)
 
 
 def test_simulate_prints_the_trace_the_api_computes(tmp_path):
@@ -172,6 +188,8 @@ def test_recover_passes_backend_seed_and_attempts(tmp_path, monkeypatch, capsys)
                  "--attempts", "3", "--json"]) == 0
     assert main(["recover", str(path), "--json"]) == 0
     capsys.readouterr()
+    for call in calls:  # progress and path recording are the CLI's own, always passed
+        assert call.pop("record_paths") is False and not call.pop("progress").active
     assert calls[0] == {"method": "auto", "dps": None, "steps": None, "backend": "mpmath",
                         "seed": 7, "attempts": 3}
     assert calls[1] == {"method": "auto", "dps": None, "steps": None}
@@ -216,3 +234,22 @@ def test_certify_backend_arb_without_python_flint_is_said_first(tmp_path):
     simulate(Network([1, 1], "tanh"), ["0.6"], ["0.5"], "0.1", 2, init=["0.5", "0.5"],
              dps=30).write(path)
     assert_clean_error(run("certify", path, "--backend", "arb"), 2, "backend: 'arb' needs")
+
+
+def test_certify_and_oracle_report_progress_on_stderr_only(tmp_path):
+    path = tmp_path / "trace.json"
+    simulate(Network([1, 1], "tanh"), ["0.6", "0.2"], ["0.5", "0.4"], "0.1", 4,
+             init=["0.5", "0.5"], dps=30).write(path)
+    result = run("certify", path, "--json", "--progress")
+    assert result.returncode == 0, result.stderr
+    assert one_json_object(result.stdout)["certified"] is True
+    assert "certify" in result.stderr and "certified=True" in result.stderr
+    dataset = tmp_path / "dataset.json"
+    dataset.write_text('{"network": {"layers": [2, 2, 1], "activations": ["relu", '
+                       '"identity"]}, "samples": [{"x": ["1/2", "3"], "y": ["2"]}, '
+                       '{"x": ["-2", "1"], "y": ["-1/3"]}]}')
+    result = run("oracle", dataset, "--json", "--progress")
+    assert result.returncode == 0, result.stderr
+    assert one_json_object(result.stdout)["status"] == "recovered"
+    assert all(phase in result.stderr for phase in ("architecture", "inputs", "labels",
+                                                     "verification", "done"))

@@ -27,7 +27,25 @@ def test_sphinx_builds_without_warnings(tmp_path):
         if page.stem != "index":
             assert f'href="{page.stem}.html"' in index, page.stem
     for notebook in (DOCS / "notebooks").glob("*.ipynb"):
-        assert (html / "notebooks" / f"{notebook.stem}.html").exists(), notebook.stem
+        page = html / "notebooks" / f"{notebook.stem}.html"
+        assert page.exists(), notebook.stem
+        # executed by the build: every notebook draws at least one figure into its page
+        assert _figures(page), notebook.stem
+    first = (html / "notebooks" / "01-inside-out.html").read_text(encoding="utf-8")
+    # a Solution and a Certificate as HTML tables, an InversionSystem as LaTeX
+    assert first.count('<table class="si-table') >= 8
+    assert ">certified</span>" in first and ">converged</span>" in first
+    assert "\\begin{cases}" in first and "equations in 4 unknowns" in first
+    assert len(_figures(html / "plotting.html")) == 4
+    quickstart = (html / "quickstart.html").read_text(encoding="utf-8")
+    assert ">converged</span>" in quickstart and ">certified</span>" in quickstart
+
+
+def _figures(page):
+    """The images a page shows whose files the build wrote (figures from executed cells)."""
+    text = page.read_text(encoding="utf-8")
+    sources = re.findall(r'<img[^>]*src="([^"]+\.png)"', text)
+    return [s for s in sources if (page.parent / s).is_file()]
 
 
 def test_the_trace_format_example_is_what_simulate_writes():

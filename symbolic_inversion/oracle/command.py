@@ -10,6 +10,7 @@ File format (JSON; numbers as decimal strings ``"0.5"`` or ratios ``"3/7"``)::
      "samples": [{"x": ["1/2", "3", "-1"], "y": ["2"]}, ...]}
 """
 
+import argparse
 import json
 import sys
 
@@ -68,7 +69,7 @@ def run_oracle(args):
     network, inputs, labels = read_oracle_file(args.file)
     oracle = LossOracle(network, inputs, labels, dps=args.dps)
     result = reconstruct_from_loss(oracle, oracle.num_parameters, dps=args.dps,
-                                   seed=args.seed)
+                                   seed=args.seed, progress=args.progress or None)
     truth = sorted((tuple(x), tuple(y)) for x, y in zip(inputs, labels))
     found = []
     for s in result.samples:
@@ -97,11 +98,16 @@ def add_oracle_parser(subparsers):
         description="Build a loss black box from the network and samples in FILE, then "
                     "recover architecture and samples from loss values alone (Sannai). "
                     "Exit status 0 only when everything was identified, verified and "
-                    "matches the file.")
+                    "matches the file.",
+        epilog="examples:\n  symbolic-inversion oracle dataset.json --progress\n"
+               "  symbolic-inversion oracle dataset.json --dps 40 --json",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", metavar="FILE", help="JSON with 'network' and 'samples'")
     parser.add_argument("--dps", type=int, help="float-valued loss in mpmath at DPS digits "
                                                 "(default: exact rationals)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the parameter points")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    parser.add_argument("--progress", action="store_true",
+                        help="report each phase on stderr")
     parser.set_defaults(run=run_oracle)
     return parser

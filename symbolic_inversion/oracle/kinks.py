@@ -25,9 +25,14 @@ points on every hyperplane, matched by proximity; ``D - 1`` of them fix a hyperp
 through the origin (``D`` an affine one) and the rest check it exactly.
 """
 
-from .arithmetic import nullspace
+from contextlib import nullcontext
 
-__all__ = ["first_layer_indices", "find_hyperplanes", "KinkFinder"]
+import mpmath
+
+from .arithmetic import ExactField, FloatField, nullspace
+from .probe import LossProbe
+
+__all__ = ["first_layer_indices", "find_hyperplanes", "KinkFinder", "kinks_along_line"]
 
 
 def first_layer_indices(layers, bias, neuron):
@@ -244,3 +249,35 @@ def find_hyperplanes(probe, base, indices, rng, bias, spread_bits=10):
 def _equal(field, u, v):
     scale = max(abs(x) for x in list(u) + list(v)) or 1
     return all(field.is_zero(a - b, scale) for a, b in zip(u, v))
+
+
+def kinks_along_line(loss, base, direction, span=(-1, 1), dps=None):
+    """The kinks of ``t -> loss(base + t direction)`` for ``t`` inside ``span``.
+
+    Exact rationals (:class:`~fractions.Fraction`) for an exact loss; with ``dps`` the
+    loss is float-valued and the kinks are ``mpf`` at that precision.
+
+    Examples
+    ========
+
+    One ReLU neuron and one sample ``x = 2``: along the first-layer weight ``w``
+    (``theta = (w, b, v, c) = (w, 1, 1, 0)``) the neuron switches off where
+    ``2 w + 1 = 0``:
+
+    >>> from symbolic_inversion import Network
+    >>> from symbolic_inversion.oracle import LossOracle
+    >>> from symbolic_inversion.oracle.kinks import kinks_along_line
+    >>> oracle = LossOracle(Network([1, 1, 1], ["relu", "identity"]), [["2"]], [["3"]])
+    >>> kinks_along_line(oracle, [0, 1, 1, 0], [1, 0, 0, 0])
+    [Fraction(-1, 2)]
+    """
+    field = ExactField() if dps is None else FloatField(dps)
+    with mpmath.workdps(dps) if dps is not None else nullcontext():
+        base = [field.number(v) for v in base]
+        direction = [field.number(v) for v in direction]
+        low, high = field.number(span[0]), field.number(span[1])
+        start = [b + low * d for b, d in zip(base, direction)]
+        end = [b + high * d for b, d in zip(base, direction)]
+        probe = LossProbe(loss, len(base), field)
+        finder = KinkFinder(probe, start, range(len(base)))
+        return [field.to_user(low + t * (high - low)) for t in finder.segment(start, end)]

@@ -15,7 +15,7 @@ __all__ = ["LossProbe"]
 class LossProbe:
     """Counted evaluations of ``loss`` in a field (see :mod:`.arithmetic`)."""
 
-    def __init__(self, loss, num_parameters, field, parameter_type=None):
+    def __init__(self, loss, num_parameters, field, parameter_type=None, progress=None):
         if not callable(loss):
             raise InputError(f"loss: expected a callable, got {type(loss).__name__}")
         if isinstance(num_parameters, bool) or not isinstance(num_parameters, int) \
@@ -27,7 +27,20 @@ class LossProbe:
         self.field = field
         self.parameter_type = parameter_type
         self.counts = Counter()
+        self.progress = progress
         self.phase = "architecture"
+
+    # [progress hook] a phase change is one progress event (the reconstruction sets the
+    # phase before each stage)
+    @property
+    def phase(self):
+        return self._phase
+
+    @phase.setter
+    def phase(self, phase):
+        if self.progress is not None and phase != getattr(self, "_phase", None):
+            self.progress.event(phase, evaluations=self.evaluations)
+        self._phase = phase
 
     @property
     def evaluations(self):

@@ -32,6 +32,7 @@ import mpmath
 
 from ..errors import InputError
 from ..network import Network
+from ..report.progress import Progress
 from .arithmetic import ExactField, FloatField, determined, make_rng, solve
 from .architecture import discover_architecture
 from .blackbox import forward, mse
@@ -44,7 +45,7 @@ __all__ = ["reconstruct_from_loss"]
 
 def reconstruct_from_loss(loss, num_parameters, *, layers=None, bias=None, dps=None,
                           seed=0, max_depth=8, output_activation=None, max_attempts=None,
-                          verify_points=3, parameter_type=None):
+                          verify_points=3, parameter_type=None, progress=None):
     r"""Recover the architecture and the training data of a ReLU network from its loss.
 
     Parameters
@@ -81,6 +82,10 @@ def reconstruct_from_loss(loss, num_parameters, *, layers=None, bias=None, dps=N
     parameter_type : callable, optional
         Exact mode: convert each parameter before calling ``loss``
         (e.g. ``sympy.Rational``).
+    progress : None, bool or callable
+        One event per phase (``architecture``, ``inputs``, ``labels``, ``verification``,
+        ``done``); ``True`` writes them on stderr (see
+        :mod:`symbolic_inversion.report.progress`).
 
     Returns
     =======
@@ -110,7 +115,9 @@ def reconstruct_from_loss(loss, num_parameters, *, layers=None, bias=None, dps=N
     """
     started = time.perf_counter()
     field = ExactField() if dps is None else FloatField(dps)
-    probe = LossProbe(loss, num_parameters, field, parameter_type)
+    reporter = Progress.create(progress, "oracle")
+    probe = LossProbe(loss, num_parameters, field, parameter_type,
+                      progress=reporter if reporter.active else None)
     if output_activation not in (None, "identity", "relu"):
         raise InputError(f"output_activation: expected 'identity' or 'relu', "
                          f"got {output_activation!r}")
@@ -125,6 +132,9 @@ def reconstruct_from_loss(loss, num_parameters, *, layers=None, bias=None, dps=N
     result.time = time.perf_counter() - started
     result.arithmetic = field.description
     result.dps = dps
+    reporter.event("done", status=result.status, evaluations=result.evaluations)
+    if reporter is not progress:
+        reporter.close()
     return result
 
 

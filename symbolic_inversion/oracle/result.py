@@ -134,3 +134,7 @@ class LossReconstruction:
                      f"({', '.join(f'{k} {v}' for k, v in self.evaluation_counts.items())}); "
                      f"{self.time:.2f} s; {self.arithmetic}")
         return "\n".join(lines)
+
+    def _repr_html_(self):
+        from ..report.display import loss_reconstruction_html
+        return loss_reconstruction_html(self)

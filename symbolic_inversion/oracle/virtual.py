@@ -55,6 +55,10 @@ class VirtualRegion:
                 + (r" \quad \text{on} \quad \begin{cases} " + conditions + r" \end{cases}"
                    if self.inequalities else ""))
 
+    def _repr_latex_(self):
+        from ..report.display import math_block
+        return math_block(self.latex())
+
 
 def virtual_region(network, inputs, labels, theta):
     r"""The virtual loss polynomial and the region of ``theta``'s activation pattern.

@@ -21,6 +21,7 @@ import mpmath
 
 from ..errors import InputError
 from ..precision import default_dps
+from ..report.progress import Progress
 from ..trace import Trace
 from .options import RecoverOptions, make_options
 from .ratio import solve_closed_form
@@ -47,7 +48,7 @@ def _choose(trace):
 
 
 def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, attempts=None,
-            verify=False, known=None):
+            verify=False, known=None, progress=None, record_paths=False):
     """Recover the training data behind ``trace``.
 
     Parameters
@@ -74,6 +75,13 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
         Samples the observer knows (its own): their contribution leaves the right-hand
         sides and only the other samples are solved for (default: the trace's
         ``known`` field).  See :mod:`symbolic_inversion.protocol`.
+    progress : None, bool or callable
+        ``True`` draws a progress bar on stderr (tqdm if installed); a callable receives
+        one event (a dict) per phase and per path; see
+        :mod:`symbolic_inversion.report.progress`.  Nothing is ever printed on stdout.
+    record_paths : bool
+        Keep the points of every homotopy path in ``solution.stats["paths"]`` (for
+        :func:`symbolic_inversion.plot.plot_paths`).
 
     Examples
     ========
@@ -88,6 +96,17 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
     ('converged', True)
     >>> [mpmath.nstr(v[0], 30) for v in solution.samples[0]]
     ['0.6', '0.5']
+
+    Progress as events, one per phase and per path:
+
+    >>> events = []
+    >>> trace = simulate(Network([1, 1], "tanh"), ["0.6", "0.2"], ["0.5", "0.4"],
+    ...                  lr="0.1", epochs=4, init=["0.5", "0.5"], dps=50)
+    >>> solution = recover(trace, progress=events.append)
+    >>> [e["phase"] for e in events]
+    ['start', 'count', 'search', 'path', 'refine', 'judge', 'done']
+    >>> events[-1]["status"]
+    'converged'
     """
     if not isinstance(trace, Trace):
         raise InputError("recover: expected a Trace")
@@ -98,16 +117,24 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
     name = _choose(target) if method == "auto" else method
     if name not in SOLVERS:
         raise InputError(f"method: unknown solver {name!r}; known: {', '.join(SOLVERS)}")
-    solution = SOLVERS[name](target, options)
-    if "dp_sgd" in target.extra:  # DP-SGD with a stated noise level: never converged
-        from ..dpsgd import dp_estimate
-        solution = dp_estimate(target, solution)
-    elif target.dtype is not None:
-        from ..floats import judge_binary
-        solution = judge_binary(target, solution)
-    if target is not trace:
-        from ..protocol import known_report
-        solution = known_report(trace, solution)
+    reporter = Progress.create(progress, "recover")
+    options = options.with_(progress=reporter, record_paths=bool(record_paths))
+    try:
+        reporter.event("start", method=name, samples=target.samples, steps=target.steps)
+        solution = SOLVERS[name](target, options)
+        if "dp_sgd" in target.extra:  # DP-SGD with a stated noise level: never converged
+            from ..dpsgd import dp_estimate
+            solution = dp_estimate(target, solution)
+        elif target.dtype is not None:
+            from ..floats import judge_binary
+            solution = judge_binary(target, solution)
+        if target is not trace:
+            from ..protocol import known_report
+            solution = known_report(trace, solution)
+        reporter.event("done", status=solution.status.value, digits=solution.digits)
+    finally:
+        if reporter is not progress:
+            reporter.close()
     if verify:
         solution.raise_for_status()
     return solution

@@ -24,7 +24,9 @@ class RecoverOptions:
     the first ``steps`` steps (``None``: all); backend : ``"mpmath"``, ``"arb"`` (alias
     ``"flint"``) or ``None``/``"auto"`` (arb if python-flint is installed); seed : seeds
     every random choice (paths, starts); attempts : paths or starts per solver (``None``:
-    the solver's default); executor, progress : reserved (parallel paths, reporting).
+    the solver's default); executor : reserved (parallel paths); progress : a
+    :class:`~symbolic_inversion.report.progress.Progress` (``None``: silent);
+    record_paths : keep every homotopy path's points in the solution's stats.
     """
 
     method: str = "auto"
@@ -35,6 +37,7 @@ class RecoverOptions:
     attempts: int = None
     executor: object = None
     progress: object = None
+    record_paths: bool = False
 
     def with_(self, **changes):
         return replace(self, **changes)
@@ -63,7 +66,7 @@ def make_options(trace, method="auto", dps=None, steps=None, backend=None, seed=
 
 
 _OPTION_NAMES = ("method", "dps", "steps", "backend", "seed", "attempts", "executor",
-                 "progress")
+                 "progress", "record_paths")
 
 
 def solver(function):

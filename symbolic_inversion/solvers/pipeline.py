@@ -28,6 +28,7 @@ import time
 import mpmath
 
 from ..precision import refine_dps, tracking_dps
+from ..report.progress import Progress
 from ..system import InversionSystem
 from .evaluation import backend_name, real_arithmetic, trace_evaluator
 from .homotopies import MomentHomotopy, ParameterHomotopy, solve_steps, taylor_radius
@@ -40,24 +41,25 @@ __all__ = ["run_pipeline", "PATHS", "same_dataset", "solve_cold_start", "solve_m
            "solve_homotopy", "parameter_homotopy_path", "moment_homotopy_path"]
 
 
-def _track(homotopy_of, trace, steps, arithmetic, rng, dps, **info):
-    """Track one path in the complex sibling of ``arithmetic`` at ``dps`` digits."""
+def _track(homotopy_of, trace, steps, arithmetic, rng, dps, record=None, **info):
+    """Track one path in the complex sibling of ``arithmetic`` at ``dps`` digits
+    (``record``: a list for the path's points, see :meth:`Tracker.track`)."""
     complex_ = arithmetic.complexify()
     with complex_.workdps(dps):
         evaluator = trace_evaluator(trace, complex_, steps)
         homotopy = homotopy_of(evaluator, complex_)
         gamma = random_gamma(rng)
-        path = Tracker(complex_, TrackerOptions(dps)).track(homotopy, gamma)
+        path = Tracker(complex_, TrackerOptions(dps)).track(homotopy, gamma, record=record)
     return path, dict({"gamma": mpmath.nstr(gamma, 6)}, **info)
 
 
-def parameter_homotopy_path(trace, steps, arithmetic, rng, dps):
+def parameter_homotopy_path(trace, steps, arithmetic, rng, dps, record=None):
     """One path of the parameter homotopy on ``steps``: ``(PathResult, info)``."""
     return _track(lambda ev, A: ParameterHomotopy(ev, A, rng), trace, steps, arithmetic,
-                  rng, dps)
+                  rng, dps, record)
 
 
-def moment_homotopy_path(trace, steps, arithmetic, rng, dps):
+def moment_homotopy_path(trace, steps, arithmetic, rng, dps, record=None):
     """One path of the moment homotopy on ``steps``: ``(PathResult, info)``."""
     network = trace.network
     if network.input_width != 1 or network.output_width != 1:
@@ -68,7 +70,7 @@ def moment_homotopy_path(trace, steps, arithmetic, rng, dps):
                           "batches (every sample at every step)"), {}
     radius = taylor_radius(trace, steps)
     return _track(lambda ev, A: MomentHomotopy(ev, A, rng, radius, len(steps)), trace,
-                  steps, arithmetic, rng, dps, radius=radius)
+                  steps, arithmetic, rng, dps, record, radius=radius)
 
 
 PATHS = {"homotopy": parameter_homotopy_path, "moments": moment_homotopy_path}
@@ -104,7 +106,7 @@ def _endpoint(path, arithmetic):
 
 
 def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, seed=0,
-                 homotopy_steps=None):
+                 homotopy_steps=None, progress=None, record_paths=False):
     """Recover the data of ``trace`` with global paths of kind ``method``.
 
     Parameters
@@ -123,14 +125,21 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
         Paths tried before giving up.
     seed : int
         Seeds the random ``gamma`` and start data: results are reproducible.
+    progress : None, bool, callable or Progress
+        Events per phase and per path (see :mod:`symbolic_inversion.report.progress`).
+    record_paths : bool
+        Keep the points of every path in ``stats["paths"][k]["points"]``
+        (``[t, [[re, im] per unknown]]`` per accepted step), for plotting.
     """
     started = time.perf_counter()
+    progress = Progress.create(progress)
     arithmetic = real_arithmetic(backend)
     system = InversionSystem.from_trace(trace, steps)
     counts = system.counts
     name = method if isinstance(method, str) else "+".join(method)
     base = {"method": name, "backend": backend_name(arithmetic),
             "equations": counts["equations"], "unknowns": counts["unknowns"]}
+    progress.event("count", equations=counts["equations"], unknowns=counts["unknowns"])
     if counts["equations"] < counts["unknowns"]:
         base["time"] = elapsed(started)
         return Solution([], Status.UNDERDETERMINED, None, 0, base,
@@ -144,6 +153,14 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                   stats=dict(base, tracking_dps=track_dps, paths=history))
     square = solve_steps(trace, square=homotopy_steps)
     complex_ends = []
+
+    def judged(u, info, attempt):
+        """The judge's verdict on ``u`` (refined on every step), reported as progress."""
+        progress.event("refine", attempt=attempt + 1, of=attempts)
+        final = judge.add(judge.judge_vector(u, info, attempts=attempt + 1))
+        progress.event("judge", attempt=attempt + 1, of=attempts, status=info.get("status"))
+        return final
+
     schedule = _schedule(method, attempts)
     for attempt in range(attempts):
         kind = schedule[attempt]
@@ -153,9 +170,15 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             kind = next((k for k in schedule[attempt:] if k != kind), kind)
         # string seeds: consecutive integer seeds give nearly equal first draws (gammas)
         rng = random.Random(f"symbolic_inversion:{seed}:{attempt}")
-        path, info = PATHS[kind](trace, square, arithmetic, rng, track_dps)
+        progress.event("search", attempt=attempt + 1, of=attempts, kind=kind)
+        points = [] if record_paths else None
+        path, info = PATHS[kind](trace, square, arithmetic, rng, track_dps, record=points)
         info = _record(path, info, kind)
+        if record_paths:
+            info["points"] = points
         history.append(info)
+        progress.event("path", attempt=attempt + 1, of=attempts, kind=kind,
+                       status="real root" if path.real is not None else path.reason or "?")
         u = path.real
         endpoint = _endpoint(path, arithmetic.complexify())
         if u is None and path.stalled_near_end:
@@ -168,7 +191,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             if endpoint is not None:
                 complex_ends.append((attempt, info, endpoint))
             continue
-        final = judge.add(judge.judge_vector(u, info, attempts=attempt + 1))
+        final = judged(u, info, attempt)
         if final is not None:
             return final
     if not judge.accepted and complex_ends:
@@ -183,7 +206,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                 continue
             tried.append(start)
             info["least_squares_from_real_part"] = True
-            final = judge.add(judge.judge_vector(start, info, attempts=attempt + 1))
+            final = judged(start, info, attempt)
             if final is not None:
                 return final
     stats = dict(base, attempts=len(history), paths=history)
@@ -220,7 +243,8 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
 
 def _run(trace, kinds, options):
     return run_pipeline(trace, kinds, options.dps, options.steps, options.backend,
-                        options.attempts_or(6), options.seed)
+                        options.attempts_or(6), options.seed, progress=options.progress,
+                        record_paths=options.record_paths)
 
 
 @solver

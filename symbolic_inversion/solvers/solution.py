@@ -6,12 +6,13 @@ with advice, as ``mpmath.findroot`` does.
 """
 
 import enum
-import itertools
 from dataclasses import dataclass, field
 
 import mpmath
+import numpy as np
+from scipy.optimize import linear_sum_assignment
 
-__all__ = ["Status", "Solution", "RecoveryError", "same_dataset"]
+__all__ = ["Status", "Solution", "RecoveryError", "same_dataset", "match_samples"]
 
 
 class Status(enum.Enum):
@@ -131,12 +132,60 @@ class Solution:
                          f"{self.digits}")
         return "\n".join(lines)
 
+    def _repr_html_(self):
+        from ..report.display import solution_html
+        return solution_html(self)
+
+
+def match_samples(first, second):
+    """The pairing of two datasets (lists of ``(x, y)``, equally long) that makes the
+    largest distance between paired samples (max norm over inputs and labels) smallest.
+
+    Returns ``(order, distance)``: ``first[i]`` is paired with ``second[order[i]]``.
+    Optimal for any size (a bottleneck assignment: bisection on the distance with
+    :func:`scipy.optimize.linear_sum_assignment` deciding whether a pairing within it
+    exists); distances are compared in the numbers' own precision.
+
+    Examples
+    ========
+
+    >>> from symbolic_inversion.solvers.solution import match_samples
+    >>> match_samples([([0.0], [0.0]), ([1.0], [1.0])], [([1.1], [1.0]), ([0.0], [0.2])])
+    ([1, 0], 0.2)
+
+    A greedy match (nearest first) would pair ``0.5`` with ``0.45`` and leave ``0.0``
+    for ``1.0`` (off by ``1.0``); the optimal pairing is off by ``0.55`` at most:
+
+    >>> match_samples([([0.5], []), ([1.0], [])], [([0.45], []), ([0.0], [])])
+    ([1, 0], 0.55)
+    """
+    if len(first) != len(second):
+        raise ValueError(f"match_samples: {len(first)} samples against {len(second)}")
+    if not first:
+        return [], 0
+    flat_first = [list(x) + list(y) for x, y in first]
+    flat_second = [list(x) + list(y) for x, y in second]
+    distance = [[max((abs(u - v) for u, v in zip(a, b)), default=0) for b in flat_second]
+                for a in flat_first]
+    candidates = sorted({d for row in distance for d in row})
+    low, high = 0, len(candidates) - 1
+    best = None
+    while low <= high:  # the smallest threshold that admits a complete pairing
+        middle = (low + high) // 2
+        threshold = candidates[middle]
+        too_far = np.array([[d > threshold for d in row] for row in distance], dtype=int)
+        rows, columns = linear_sum_assignment(too_far)
+        if too_far[rows, columns].sum() == 0:
+            best, high = (list(int(c) for c in columns), threshold), middle - 1
+        else:
+            low = middle + 1
+    return best
+
 
 def same_dataset(first, second, tolerance):
     """Whether two datasets agree as multisets of samples, within ``tolerance`` (max norm).
 
-    Samples are unordered, so the best matching is searched: exhaustively up to 7
-    samples, greedily beyond.
+    Samples are unordered: the optimal pairing (:func:`match_samples`) is compared.
 
     >>> same_dataset([([1], [2]), ([3], [4])], [([3.0], [4.0]), ([1.0], [2.0])], 1e-9)
     True
@@ -145,19 +194,4 @@ def same_dataset(first, second, tolerance):
     """
     if len(first) != len(second):
         return False
-    flat_first = [list(x) + list(y) for x, y in first]
-    flat_second = [list(x) + list(y) for x, y in second]
-    orders = (itertools.permutations(range(len(flat_second))) if len(flat_second) <= 7
-              else [None])
-    for order in orders:
-        if order is None:
-            unused = list(range(len(flat_second)))
-            order = []
-            for a in flat_first:
-                best = min(unused, key=lambda k: max(abs(u - v) for u, v in zip(a, flat_second[k])))
-                unused.remove(best)
-                order.append(best)
-        if all(max(abs(u - v) for u, v in zip(a, flat_second[k])) <= tolerance
-               for a, k in zip(flat_first, order)):
-            return True
-    return False
+    return match_samples(first, second)[1] <= tolerance

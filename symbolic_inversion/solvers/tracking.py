@@ -136,19 +136,26 @@ class Tracker:
         self.arithmetic = arithmetic
         self.options = options
 
-    def track(self, homotopy, gamma, start=None):
+    def track(self, homotopy, gamma, start=None, record=None):
         """A :class:`PathResult` for ``homotopy`` (``start`` defaults to
-        ``homotopy.start()``)."""
+        ``homotopy.start()``).  ``record``, a list, receives ``[t, [[re, im] per
+        unknown]]`` at the start, after every accepted step and at the end (for plots)."""
         with self.arithmetic.workdps(self.options.dps):
             if start is None:
                 start = homotopy.start()
             if start is None:
                 return PathResult(PathCode.NO_START, reason=getattr(
                     homotopy, "start_failure", "no start point"))
-            return self._classify(self._track(homotopy, start, gamma))
+            return self._classify(self._track(homotopy, start, gamma, record))
 
-    def _track(self, homotopy, start, gamma):
+    def _track(self, homotopy, start, gamma, record=None):
         A, o = self.arithmetic, self.options
+
+        def note(t, u):
+            if record is not None:
+                values = [A.to_mpmath(v) for v in u]
+                record.append([float(t), [[float(mpmath.re(v)), float(mpmath.im(v))]
+                                          for v in values]])
         norm = A.norm
         gamma_b = _scalar(A, gamma)
         one = _scalar(A, 1)
@@ -192,6 +199,7 @@ class Tracker:
                           floor=floor, max_iterations=iterations, evaluate_end=False)
 
         u = A.mid(start) if hasattr(A, "mid") else start
+        note(0.0, u)
         jumps, t, dt, streak, steps, iterations = 0, 0.0, o.initial_step, 0, 0, 0
         while t < 1.0:
             steps += 1
@@ -214,6 +222,7 @@ class Tracker:
             iterations += corrected.iterations
             if corrected.converged:
                 u, t = corrected.u, t + dt
+                note(t, u)
                 streak += 1
                 if streak >= 2:
                     dt, streak = min(2 * dt, o.max_step), 0
@@ -230,6 +239,7 @@ class Tracker:
                 end = final_newton(u, 25)
                 iterations += end.iterations
                 if end.converged:
+                    note(1.0, end.u)
                     return PathResult(PathCode.SUCCESS, end.u, steps, iterations,
                                       "endgame jump", t=t, endgame_jump=True)
             if dt < o.min_step:
@@ -241,6 +251,7 @@ class Tracker:
         if not end.converged or not math.isfinite(norm(end.u)):
             return PathResult(PathCode.ENDGAME_FAILED, None, steps, iterations,
                               "Newton did not converge at t = 1", t=t, last=u)
+        note(1.0, end.u)
         return PathResult(PathCode.SUCCESS, end.u, steps, iterations)
 
     def _classify(self, path):

@@ -128,6 +128,10 @@ class Certificate:
                       for k, v in self.stats.items()},
         }
 
+    def _repr_html_(self):
+        from ..report.display import certificate_html
+        return certificate_html(self)
+
     def __str__(self):
         verdict = "certified" if self.certified else "NOT certified"
         lines = [f"{verdict}: {self.reason}"]
