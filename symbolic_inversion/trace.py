@@ -429,6 +429,10 @@ class Trace:
         return (f"<Trace {self.network!r}, lr={self.lr}, samples={self.samples}, "
                 f"steps={self.steps}, digits={self.digits}, optimizer={self.optimizer.name}>")
 
+    def _repr_html_(self):
+        from .report.display import trace_html
+        return trace_html(self)
+
 
 LOSS_REDUCTIONS = ("sum_outputs", "mean")
 
@@ -483,10 +487,6 @@ def _check_known(known, trace):
         used.add(index)
         checked.append((point, index))
     return checked
-
-    def _repr_html_(self):
-        from .report.display import trace_html
-        return trace_html(self)
 
 
 def read_trace(path):
