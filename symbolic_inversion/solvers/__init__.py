@@ -26,6 +26,7 @@ from .options import RecoverOptions, make_options
 from .ratio import solve_closed_form
 from .sgd import solve_joint, solve_per_sample, solve_schedule_search, solve_sgd
 from .solution import RecoveryError, Solution, Status
+from .symmetries import annotate, family_symmetries, solve_moments_only
 from .pipeline import solve_cold_start, solve_homotopy, solve_moments
 
 __all__ = ["recover", "SOLVERS", "default_dps", "Solution", "Status", "RecoveryError",
@@ -98,7 +99,12 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
     name = _choose(target) if method == "auto" else method
     if name not in SOLVERS:
         raise InputError(f"method: unknown solver {name!r}; known: {', '.join(SOLVERS)}")
-    solution = SOLVERS[name](target, options)
+    moments_only = [s for s in family_symmetries(target) if s["kind"] == "moments"]
+    if moments_only and name in ("cold_start", "moments", "homotopy"):
+        solution = solve_moments_only(target, options, moments_only)
+    else:
+        solution = SOLVERS[name](target, options)
+    solution = annotate(target, solution, options)
     if "dp_sgd" in target.extra:  # DP-SGD with a stated noise level: never converged
         from ..dpsgd import dp_estimate
         solution = dp_estimate(target, solution)
