@@ -48,7 +48,7 @@ def _choose(trace):
 
 
 def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, attempts=None,
-            verify=False, known=None):
+            verify=False, known=None, executor=None):
     """Recover the training data behind ``trace``.
 
     Parameters
@@ -75,6 +75,11 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
         Samples the observer knows (its own): their contribution leaves the right-hand
         sides and only the other samples are solved for (default: the trace's
         ``known`` field).  See :mod:`symbolic_inversion.protocol`.
+    executor : concurrent.futures.Executor, optional
+        Independent homotopy paths of a round run on it (a ``ProcessPoolExecutor``, or a
+        Dask ``distributed`` client's ``get_executor()``; not threads: mpmath's
+        precision is global to a process); the result is the serial one for the same
+        ``seed``.  Default: serial, in this process.
 
     Examples
     ========
@@ -95,7 +100,7 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
     if known is not None:
         trace = trace.with_known(known)
     target = trace.unknown_part()  # the trace itself unless samples are known
-    options = make_options(target, method, dps, steps, backend, seed, attempts)
+    options = make_options(target, method, dps, steps, backend, seed, attempts, executor)
     name = _choose(target) if method == "auto" else method
     if name not in SOLVERS:
         raise InputError(f"method: unknown solver {name!r}; known: {', '.join(SOLVERS)}")

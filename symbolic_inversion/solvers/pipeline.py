@@ -36,10 +36,11 @@ from .judge import Judge, elapsed
 from .newton import gauss_newton
 from .options import solver
 from .solution import Solution, Status, same_dataset
+from .symmetries import canonical_vector
 from .tracking import PathCode, PathResult, Tracker, TrackerOptions, random_gamma
 
 __all__ = ["run_pipeline", "PATHS", "same_dataset", "solve_cold_start", "solve_moments",
-           "solve_homotopy", "parameter_homotopy_path", "moment_homotopy_path"]
+           "solve_homotopy", "parameter_homotopy_path", "moment_homotopy_path", "path_task"]
 
 
 def _track(homotopy_of, trace, steps, arithmetic, rng, dps, **info):
@@ -105,8 +106,60 @@ def _endpoint(path, arithmetic):
     return None
 
 
+def path_task(trace, kind, square, backend, seed, attempt, dps):
+    """One path as an independent, picklable task (what an executor's worker runs):
+    ``(PathResult, info)`` with the endpoints as mpmath numbers.  The path's randomness
+    comes from ``(seed, attempt)`` alone, so serial and parallel runs agree."""
+    arithmetic = real_arithmetic(backend)
+    # string seeds: consecutive integer seeds give nearly equal first draws (gammas)
+    rng = random.Random(f"symbolic_inversion:{seed}:{attempt}")
+    path, info = PATHS[kind](trace, square, arithmetic, rng, dps)
+    to_mp = arithmetic.complexify().to_mpmath
+    for name in ("u", "last"):
+        value = getattr(path, name)
+        if value is not None:
+            setattr(path, name, [to_mp(v) for v in value])
+    return path, info
+
+
+class _PathRunner:
+    """Runs :func:`path_task` in order (no executor) or submits a round's paths to a
+    ``concurrent.futures`` executor and collects them in attempt order; a path whose
+    kind the serial rule changed is rerun with that kind, so results equal serial."""
+
+    def __init__(self, executor, *arguments):
+        self.executor, self.arguments, self.futures = executor, arguments, {}
+
+    def _submit(self, attempt, kind):
+        trace, square, backend, seed, dps = self.arguments
+        return self.executor.submit(path_task, trace, kind, square, backend, seed, attempt,
+                                    dps)
+
+    def submit(self, attempts, schedule):
+        if self.executor is not None:
+            for attempt in attempts:
+                self.futures[attempt] = (schedule[attempt],
+                                         self._submit(attempt, schedule[attempt]))
+
+    def result(self, attempt, kind):
+        if self.executor is None:
+            trace, square, backend, seed, dps = self.arguments
+            return path_task(trace, kind, square, backend, seed, attempt, dps)
+        planned, future = self.futures.pop(attempt, (None, None))
+        if planned != kind:
+            if future is not None:
+                future.cancel()
+            future = self._submit(attempt, kind)
+        return future.result()
+
+    def cancel(self):
+        for _, future in self.futures.values():
+            future.cancel()
+        self.futures.clear()
+
+
 def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, seed=0,
-                 homotopy_steps=None, rounds=1):
+                 homotopy_steps=None, rounds=1, executor=None):
     """Recover the data of ``trace`` with global paths of kind ``method``.
 
     Parameters
@@ -126,6 +179,9 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     rounds : int
         Rounds of ``attempts`` paths before giving up; rounds after the first take the
         kinds of ``method`` from the other end of the list.
+    executor : concurrent.futures.Executor, optional
+        Runs a round's paths in parallel (:func:`path_task`); results are those of the
+        serial run for the same seed.
     seed : int
         Seeds the random ``gamma`` and start data: results are reproducible.
     """
@@ -158,15 +214,16 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     schedule = _schedule(method, attempts)
     schedule += _schedule(list(reversed(method)) if isinstance(method, (list, tuple))
                           else method, total - attempts)
+    runner = _PathRunner(executor, trace, square, backend, seed, track_dps)
     for attempt in range(total):
+        if attempt in (0, attempts):  # a round's paths are independent: submit them all
+            runner.submit(range(attempt, attempts if attempt == 0 else total), schedule)
         kind = schedule[attempt]
         if attempt and history[-1].get("refined_from_stall") and history[-1]["path"] == kind:
             # a stall that refinement could not rescue means a nearly singular end of this
             # kind's path (measured at n = 24: clustered inputs): give another kind a turn
             kind = next((k for k in schedule[attempt:] if k != kind), kind)
-        # string seeds: consecutive integer seeds give nearly equal first draws (gammas)
-        rng = random.Random(f"symbolic_inversion:{seed}:{attempt}")
-        path, info = PATHS[kind](trace, square, arithmetic, rng, track_dps)
+        path, info = runner.result(attempt, kind)
         info = _record(path, info, kind)
         history.append(info)
         u = path.real
@@ -181,9 +238,12 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             if endpoint is not None:
                 complex_ends.append((attempt, info, endpoint))
             continue
-        final = judge.add(judge.judge_vector(u, info, attempts=attempt + 1))
+        final = judge.add(judge.judge_vector(canonical_vector(trace, u), info,
+                                             attempts=attempt + 1))
         if final is not None:
+            runner.cancel()
             return final
+    runner.cancel()
     if not judge.accepted and complex_ends:
         # No path reached a real root.  The real parts of the complex roots start a real
         # least-squares fit on every step: it may still reach the data (then the judge
@@ -191,7 +251,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
         # anything a dataset of this size explains.
         tried = []
         for attempt, info, endpoint in complex_ends:
-            start = [mpmath.re(v) for v in endpoint]
+            start = canonical_vector(trace, [mpmath.re(v) for v in endpoint])
             if any(max(abs(a - b) for a, b in zip(start, other)) < 1e-6 for other in tried):
                 continue
             tried.append(start)
@@ -329,7 +389,8 @@ def inconsistency_evidence(rejected, counts, rule=INCONSISTENCY):
 def _run(trace, kinds, options):
     return run_pipeline(trace, kinds, options.dps, options.steps, options.backend,
                         options.attempts_or(6), options.seed,
-                        rounds=ROUNDS if options.attempts is None else 1)
+                        rounds=ROUNDS if options.attempts is None else 1,
+                        executor=options.executor)
 
 
 @solver

@@ -302,3 +302,19 @@ def annotate(trace, solution, options):
             and "moments" not in kinds:
         solution.detail = SQUARE_NOTE + (f"; {solution.detail}" if solution.detail else "")
     return solution
+
+
+def canonical_vector(trace, u):
+    """The representative of a flat vector of unknowns (sample by sample, inputs then
+    labels) under the family's sign symmetry: each sample flipped so that its first
+    input coordinate is not negative (``u`` itself when there is no sign symmetry).
+    Solvers judge canonical candidates, so the symmetric images of one dataset are one
+    dataset."""
+    if not any(s["kind"] == "sign" for s in family_symmetries(trace)):
+        return u
+    width = trace.network.input_width + trace.network.output_width
+    out = list(u)
+    for start in range(0, len(out), width):
+        if out[start] < 0:
+            out[start:start + width] = [-v for v in out[start:start + width]]
+    return out
