@@ -197,9 +197,16 @@ def run_recover(args):
     if getattr(args, "known", None):
         inputs, labels = _read_csv(args.known, trace.network, "--known")
         trace = trace.with_known(list(zip(inputs, labels)))
-    with _progress(args, "recover") as progress:
-        solution = recover(trace, method=args.method, dps=args.dps, steps=args.steps,
-                           progress=progress, record_paths=bool(args.plot_paths), **chosen)
+    from .solvers.executors import make_executor
+    executor = make_executor(getattr(args, "workers", None), getattr(args, "scheduler", None))
+    try:
+        with _progress(args, "recover") as progress:
+            solution = recover(trace, method=args.method, dps=args.dps, steps=args.steps,
+                               executor=executor, progress=progress,
+                               record_paths=bool(args.plot_paths), **chosen)
+    finally:
+        if executor is not None and hasattr(executor, "shutdown"):
+            executor.shutdown(cancel_futures=True)
     if args.plot_paths:
         from .report.plot import plot_paths
         _save_figure(plot_paths(solution).figure, args.plot_paths, "--plot-paths")
@@ -405,6 +412,11 @@ def build_parser():
     p.add_argument("--known", metavar="FILE.csv",
                    help="samples the observer knows (its own; CSV, one per row: inputs "
                         "then labels): subtracted, the others are recovered")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="run independent homotopy paths on N local processes (same result "
+                        "as serial for the same seed)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the paths on a Dask distributed scheduler (needs dask)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--certify", action="store_true",
                    help="also prove (interval arithmetic) that an exact solution is next to "

@@ -27,6 +27,7 @@ from .options import RecoverOptions, make_options
 from .ratio import solve_closed_form
 from .sgd import solve_joint, solve_per_sample, solve_schedule_search, solve_sgd
 from .solution import RecoveryError, Solution, Status
+from .symmetries import annotate, family_symmetries, solve_moments_only
 from .pipeline import solve_cold_start, solve_homotopy, solve_moments
 
 __all__ = ["recover", "SOLVERS", "default_dps", "Solution", "Status", "RecoveryError",
@@ -48,7 +49,7 @@ def _choose(trace):
 
 
 def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, attempts=None,
-            verify=False, known=None, progress=None, record_paths=False):
+            verify=False, known=None, executor=None, progress=None, record_paths=False):
     """Recover the training data behind ``trace``.
 
     Parameters
@@ -75,6 +76,11 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
         Samples the observer knows (its own): their contribution leaves the right-hand
         sides and only the other samples are solved for (default: the trace's
         ``known`` field).  See :mod:`symbolic_inversion.protocol`.
+    executor : concurrent.futures.Executor, optional
+        Independent homotopy paths of a round run on it (a ``ProcessPoolExecutor``, or a
+        Dask ``distributed`` client's ``get_executor()``; not threads: mpmath's
+        precision is global to a process); the result is the serial one for the same
+        ``seed``.  Default: serial, in this process.
     progress : None, bool or callable
         ``True`` draws a progress bar on stderr (tqdm if installed); a callable receives
         one event (a dict) per phase and per path; see
@@ -113,7 +119,7 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
     if known is not None:
         trace = trace.with_known(known)
     target = trace.unknown_part()  # the trace itself unless samples are known
-    options = make_options(target, method, dps, steps, backend, seed, attempts)
+    options = make_options(target, method, dps, steps, backend, seed, attempts, executor)
     name = _choose(target) if method == "auto" else method
     if name not in SOLVERS:
         raise InputError(f"method: unknown solver {name!r}; known: {', '.join(SOLVERS)}")
@@ -121,7 +127,12 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
     options = options.with_(progress=reporter, record_paths=bool(record_paths))
     try:
         reporter.event("start", method=name, samples=target.samples, steps=target.steps)
-        solution = SOLVERS[name](target, options)
+        moments_only = [s for s in family_symmetries(target) if s["kind"] == "moments"]
+        if moments_only and name in ("cold_start", "moments", "homotopy"):
+            solution = solve_moments_only(target, options, moments_only)
+        else:
+            solution = SOLVERS[name](target, options)
+        solution = annotate(target, solution, options)
         if "dp_sgd" in target.extra:  # DP-SGD with a stated noise level: never converged
             from ..dpsgd import dp_estimate
             solution = dp_estimate(target, solution)

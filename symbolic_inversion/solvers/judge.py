@@ -118,6 +118,7 @@ class Judge:
             solution = assess(self.system, inputs, labels, self.method, self.started,
                               self.dps, merged)
         solution.stats["refine_converged"] = polish["converged"]
+        solution.stats["refine_correction"] = float(polish["correction"])
         if info is not None:
             info["refine_iterations"] = polish["iterations"]
             info["status"] = solution.status.value

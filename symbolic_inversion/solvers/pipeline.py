@@ -22,6 +22,7 @@
    called ``inconsistent``.
 """
 
+import math
 import random
 import time
 
@@ -33,12 +34,14 @@ from ..system import InversionSystem
 from .evaluation import backend_name, real_arithmetic, trace_evaluator
 from .homotopies import MomentHomotopy, ParameterHomotopy, solve_steps, taylor_radius
 from .judge import Judge, elapsed
+from .newton import gauss_newton
 from .options import solver
 from .solution import Solution, Status, same_dataset
+from .symmetries import canonical_vector
 from .tracking import PathCode, PathResult, Tracker, TrackerOptions, random_gamma
 
 __all__ = ["run_pipeline", "PATHS", "same_dataset", "solve_cold_start", "solve_moments",
-           "solve_homotopy", "parameter_homotopy_path", "moment_homotopy_path"]
+           "solve_homotopy", "parameter_homotopy_path", "moment_homotopy_path", "path_task"]
 
 
 def _track(homotopy_of, trace, steps, arithmetic, rng, dps, record=None, **info):
@@ -105,8 +108,64 @@ def _endpoint(path, arithmetic):
     return None
 
 
+def path_task(trace, kind, square, backend, seed, attempt, dps, record=False):
+    """One path as an independent, picklable task (what an executor's worker runs):
+    ``(PathResult, info)`` with the endpoints as mpmath numbers.  The path's randomness
+    comes from ``(seed, attempt)`` alone, so serial and parallel runs agree."""
+    arithmetic = real_arithmetic(backend)
+    # string seeds: consecutive integer seeds give nearly equal first draws (gammas)
+    rng = random.Random(f"symbolic_inversion:{seed}:{attempt}")
+    points = [] if record else None
+    path, info = PATHS[kind](trace, square, arithmetic, rng, dps, record=points)
+    if record:  # the path's points, for plots (``recover(..., record_paths=True)``)
+        info = dict(info, points=points)
+    to_mp = arithmetic.complexify().to_mpmath
+    for name in ("u", "last"):
+        value = getattr(path, name)
+        if value is not None:
+            setattr(path, name, [to_mp(v) for v in value])
+    return path, info
+
+
+class _PathRunner:
+    """Runs :func:`path_task` in order (no executor) or submits a round's paths to a
+    ``concurrent.futures`` executor and collects them in attempt order; a path whose
+    kind the serial rule changed is rerun with that kind, so results equal serial."""
+
+    def __init__(self, executor, *arguments):
+        self.executor, self.arguments, self.futures = executor, arguments, {}
+
+    def _submit(self, attempt, kind):
+        trace, square, backend, seed, dps, record = self.arguments
+        return self.executor.submit(path_task, trace, kind, square, backend, seed, attempt,
+                                    dps, record)
+
+    def submit(self, attempts, schedule):
+        if self.executor is not None:
+            for attempt in attempts:
+                self.futures[attempt] = (schedule[attempt],
+                                         self._submit(attempt, schedule[attempt]))
+
+    def result(self, attempt, kind):
+        if self.executor is None:
+            trace, square, backend, seed, dps, record = self.arguments
+            return path_task(trace, kind, square, backend, seed, attempt, dps, record)
+        planned, future = self.futures.pop(attempt, (None, None))
+        if planned != kind:
+            if future is not None:
+                future.cancel()
+            future = self._submit(attempt, kind)
+        return future.result()
+
+    def cancel(self):
+        for _, future in self.futures.values():
+            future.cancel()
+        self.futures.clear()
+
+
 def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, seed=0,
-                 homotopy_steps=None, progress=None, record_paths=False):
+                 homotopy_steps=None, rounds=1, executor=None, progress=None,
+                 record_paths=False):
     """Recover the data of ``trace`` with global paths of kind ``method``.
 
     Parameters
@@ -122,7 +181,13 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
         Use only the first ``steps`` steps.
     backend : ``"mpmath"``, ``"arb"`` (``"flint"``) or ``None`` (arb if installed)
     attempts : int
-        Paths tried before giving up.
+        Paths tried before giving up (per round).
+    rounds : int
+        Rounds of ``attempts`` paths before giving up; rounds after the first take the
+        kinds of ``method`` from the other end of the list.
+    executor : concurrent.futures.Executor, optional
+        Runs a round's paths in parallel (:func:`path_task`); results are those of the
+        serial run for the same seed.
     seed : int
         Seeds the random ``gamma`` and start data: results are reproducible.
     progress : None, bool, callable or Progress
@@ -146,6 +211,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                         f"{counts['equations']} equations for {counts['unknowns']} unknowns: "
                         f"at least {counts['min_steps']} steps are needed")
     spare = counts["equations"] > counts["unknowns"]
+    base["square"] = not spare
     track_dps = tracking_dps(trace)
     history = []
     judge = Judge(system, refine_dps(trace, dps), arithmetic, name,
@@ -154,30 +220,35 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     square = solve_steps(trace, square=homotopy_steps)
     complex_ends = []
 
-    def judged(u, info, attempt):
-        """The judge's verdict on ``u`` (refined on every step), reported as progress."""
-        progress.event("refine", attempt=attempt + 1, of=attempts)
-        final = judge.add(judge.judge_vector(u, info, attempts=attempt + 1))
-        progress.event("judge", attempt=attempt + 1, of=attempts, status=info.get("status"))
+    def judged(start, info, attempt, judging):
+        """The judge's verdict on a candidate (refined on every step), reported."""
+        progress.event("refine", attempt=attempt + 1, of=total)
+        final = judge.add(judging(start))
+        progress.event("judge", attempt=attempt + 1, of=total, status=info.get("status"))
         return final
 
+    # Giving up needs more than one round: when no dataset was accepted after
+    # ``attempts`` paths, a second round of as many paths runs with the kinds taken in
+    # turn from the other end of the list (row 1 of issue 11: moment paths failed where
+    # parameter paths succeed), each path with its own gamma, squaring-up and start.
+    total = attempts * rounds
     schedule = _schedule(method, attempts)
-    for attempt in range(attempts):
+    schedule += _schedule(list(reversed(method)) if isinstance(method, (list, tuple))
+                          else method, total - attempts)
+    runner = _PathRunner(executor, trace, square, backend, seed, track_dps, record_paths)
+    for attempt in range(total):
+        if attempt in (0, attempts):  # a round's paths are independent: submit them all
+            runner.submit(range(attempt, attempts if attempt == 0 else total), schedule)
         kind = schedule[attempt]
         if attempt and history[-1].get("refined_from_stall") and history[-1]["path"] == kind:
             # a stall that refinement could not rescue means a nearly singular end of this
             # kind's path (measured at n = 24: clustered inputs): give another kind a turn
             kind = next((k for k in schedule[attempt:] if k != kind), kind)
-        # string seeds: consecutive integer seeds give nearly equal first draws (gammas)
-        rng = random.Random(f"symbolic_inversion:{seed}:{attempt}")
-        progress.event("search", attempt=attempt + 1, of=attempts, kind=kind)
-        points = [] if record_paths else None
-        path, info = PATHS[kind](trace, square, arithmetic, rng, track_dps, record=points)
+        progress.event("search", attempt=attempt + 1, of=total, kind=kind)
+        path, info = runner.result(attempt, kind)
         info = _record(path, info, kind)
-        if record_paths:
-            info["points"] = points
         history.append(info)
-        progress.event("path", attempt=attempt + 1, of=attempts, kind=kind,
+        progress.event("path", attempt=attempt + 1, of=total, kind=kind,
                        status="real root" if path.real is not None else path.reason or "?")
         u = path.real
         endpoint = _endpoint(path, arithmetic.complexify())
@@ -191,9 +262,12 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             if endpoint is not None:
                 complex_ends.append((attempt, info, endpoint))
             continue
-        final = judged(u, info, attempt)
+        final = judged(canonical_vector(trace, u), info, attempt,
+                       lambda v: judge.judge_vector(v, info, attempts=attempt + 1))
         if final is not None:
+            runner.cancel()
             return final
+    runner.cancel()
     if not judge.accepted and complex_ends:
         # No path reached a real root.  The real parts of the complex roots start a real
         # least-squares fit on every step: it may still reach the data (then the judge
@@ -201,49 +275,147 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
         # anything a dataset of this size explains.
         tried = []
         for attempt, info, endpoint in complex_ends:
-            start = [mpmath.re(v) for v in endpoint]
+            start = canonical_vector(trace, [mpmath.re(v) for v in endpoint])
             if any(max(abs(a - b) for a, b in zip(start, other)) < 1e-6 for other in tried):
                 continue
             tried.append(start)
             info["least_squares_from_real_part"] = True
-            final = judged(start, info, attempt)
+            final = judged(start, info, attempt,
+                           lambda v: _fit(judge, v, info, attempts=attempt + 1))
+            if final is not None:
+                return final
+    if not judge.accepted and spare and any(h["code"] != "no_start" for h in history) \
+            and not inconsistency_evidence(judge.rejected, counts)["inconsistent"]:
+        # Independent least-squares fits from random data: they may reach the data, and
+        # otherwise they are the independent starts the inconsistency test asks for.
+        # They are not evidence of inconsistency (random fits of an exact trace often
+        # share a local minimum), so they are marked and left out of the test.
+        fits = judge.stats.setdefault("random_fits", [])
+        for k in range(EXTRA_FITS):
+            rng = random.Random(f"symbolic_inversion:{seed}:fit:{k}")
+            info = {"start": "random", "seed": k}
+            fits.append(info)
+            start = [mpmath.mpf(rng.uniform(-1, 1)) for _ in range(counts["unknowns"])]
+            final = judge.add(_fit(judge, start, info, random_start=True))
             if final is not None:
                 return final
     stats = dict(base, attempts=len(history), paths=history)
     if judge.accepted:
         return judge.verdict(stats, "")
     stats["time"] = elapsed(started)
-    # A path "decides" when it ends at a root of the square subsystem (a real one, then
-    # refined and judged, or a complex one) or diverges to infinity.  Paths that stalled
-    # say nothing about the trace.
-    decided = sum(1 for h in history if h["code"] in ("success", "complex_end", "at_infinity"))
     best = judge.best_rejected()
-    if best is not None:
-        # Only a residual far above the rounding allowance, from at least two paths that
-        # ended at roots, says "no such dataset"; just above it, the trace may be too
-        # short or too rounded for n samples.
-        if best.status is Status.INCONSISTENT and spare and decided >= 2 \
-                and best.residual > 1000 * best.stats["tolerance"]:
-            best.stats.update(stats)
-            best.detail = (f"{decided} of {len(history)} paths ended at roots of the square "
-                           f"subsystem or at infinity, none of them a dataset that explains "
-                           f"the trace; the best real least-squares fit found on all "
-                           f"{system.steps} steps leaves residual "
-                           f"{mpmath.nstr(best.residual, 3)} (the trace's rounding allows "
-                           f"{mpmath.nstr(best.stats['tolerance'], 3)}): no dataset of "
-                           f"{trace.samples} samples was found that explains the trace")
-            return best
+    if best is not None and all(s.stats.get("random_start") for s in judge.rejected):
+        reasons = "; ".join(sorted({h.get('reason') or '?' for h in history}))
         return Solution(best.samples, Status.NOT_CONVERGED, best.residual, 0, stats,
-                        f"{len(history)} paths tried; the best candidate is "
-                        f"{best.status.value}: {best.detail}")
+                        f"none of {len(history)} paths reached a real root "
+                        f"({_path_summary(history)}; {reasons}); {len(judge.rejected)} "
+                        f"least-squares fits from random data did not reach a dataset "
+                        f"either (best residual {mpmath.nstr(best.residual, 3)})")
+    if best is not None:
+        evidence = inconsistency_evidence(judge.rejected, counts)
+        stats["inconsistency_test"] = evidence
+        if evidence["inconsistent"]:
+            best.stats.update(stats)
+            best.detail = (f"{evidence['fits']} least-squares fits on all {system.steps} "
+                           f"steps from the endpoints of {len(history)} paths; "
+                           f"{evidence['agreeing']} of them reached the same smallest "
+                           f"residual {mpmath.nstr(best.residual, 3)}, "
+                           f"{mpmath.nstr(best.residual / best.stats['tolerance'], 2)} "
+                           f"times what the trace's rounding allows "
+                           f"({mpmath.nstr(best.stats['tolerance'], 3)}), with "
+                           f"{evidence['spare']} equations beyond the unknowns: no dataset "
+                           f"of {trace.samples} samples explains the trace")
+            return best
+        advice = "" if evidence["spare"] >= counts["unknowns"] else (
+            f"; with {evidence['spare']} equations beyond the {counts['unknowns']} unknowns "
+            f"the trace is too short to show inconsistency: record more steps")
+        return Solution(best.samples, Status.NOT_CONVERGED, best.residual, 0, stats,
+                        f"{len(history)} paths tried ({_path_summary(history)}); the "
+                        f"best candidate is {best.status.value}: {best.detail}{advice}")
     reasons = "; ".join(sorted({h.get('reason') or '?' for h in history}))
     return Solution([], Status.NOT_CONVERGED, None, 0, stats,
-                    f"none of {len(history)} paths reached a real root ({reasons})")
+                    f"none of {len(history)} paths reached a real root "
+                    f"({_path_summary(history)}; {reasons})")
+
+
+def _path_summary(history):
+    """``"3 diverged, 4 stalled, 5 ended complex"``: how the paths ended."""
+    words = {"at_infinity": "diverged", "stalled": "stalled", "complex_end": "ended complex",
+             "success": "ended at real roots that do not explain the trace",
+             "singular": "met a singular Jacobian", "no_start": "had no start point"}
+    counts = {}
+    for h in history:
+        key = words.get(h["code"], h["code"])
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{c} {k}" for k, c in counts.items())
+
+
+# The ``inconsistent`` test (positive evidence, issue 11).  A trace is called
+# inconsistent only when (1) it has at least as many equations beyond the unknowns as
+# there are unknowns (a square system always has roots: it cannot test its own
+# consistency; with one or two spare equations, measured on 2-3-1 networks with n = 4 and
+# one step, four paths' fits shared a local minimum 1e49 times the rounding), (2) at least ``fits`` least-squares fits
+# on every step, each from a different start (a path's root or complex endpoint, or
+# random data), ended far from any dataset, (3) the smallest residual is reached by at
+# least two of them (the same floor found independently, within ``same_minimum``
+# relative), and (4) it exceeds ``factor`` times the rounding allowance.  ``settled``
+# counts the fits whose Gauss-Newton stopped moving (on pure noise the fits slide along
+# a valley towards saturated units: few settle).  Measured false alarms and power: docs/recovery.md, "Networks".
+INCONSISTENCY = {"fits": 2, "same_minimum": 0.01, "factor": 1000}
+ROUNDS = 2
+EXTRA_FITS = 4
+FIT_ITERATIONS = 150
+SETTLED = 1e-8
+
+
+def _fit(judge, u, info, **stats):
+    """A least-squares fit on every step from the flat vector ``u`` (a long Gauss-Newton,
+    so that it settles at a minimum), then judged."""
+    system = judge.system
+    width = system.network.input_width + system.network.output_width
+    d = system.network.input_width
+    rows = [u[i * width:(i + 1) * width] for i in range(system.samples)]
+    inputs, labels, polish = gauss_newton(
+        system.trace, [r[:d] for r in rows], [r[d:] for r in rows], judge.dps,
+        steps=system.steps, arithmetic=judge.arithmetic, system=system,
+        max_iterations=FIT_ITERATIONS)
+    info["fit_iterations"] = polish["iterations"]
+    return judge.judge(inputs, labels, info, **stats)
+
+
+def _settled(solution):
+    """A least-squares fit that stopped moving: Gauss-Newton converged, or its last
+    correction is below ``SETTLED`` (linear convergence at a non-zero residual)."""
+    return bool(solution.stats.get("refine_converged")) or \
+        solution.stats.get("refine_correction", math.inf) <= SETTLED
+
+
+def inconsistency_evidence(rejected, counts, rule=INCONSISTENCY):
+    """The ``inconsistent`` test on the rejected candidates of a search (a dict: the
+    counts behind the verdict and ``inconsistent`` itself)."""
+    fits = sorted((s for s in rejected if s.status is Status.INCONSISTENT
+                   and not s.stats.get("random_start") and s.residual is not None
+                   and mpmath.isfinite(s.residual)), key=lambda s: s.residual)
+    spare = counts["equations"] - counts["unknowns"]
+    evidence = {"spare": spare, "fits": len(fits), "settled": sum(map(_settled, fits)),
+                "agreeing": 0, "inconsistent": False}
+    if not fits:
+        return evidence
+    best = fits[0]
+    evidence["agreeing"] = sum(1 for s in fits
+                               if s.residual <= best.residual * (1 + rule["same_minimum"]))
+    evidence["ratio"] = float(best.residual / best.stats["tolerance"])
+    evidence["inconsistent"] = bool(spare >= counts["unknowns"] and len(fits) >= rule["fits"]
+                                    and evidence["agreeing"] >= 2
+                                    and evidence["ratio"] > rule["factor"])
+    return evidence
 
 
 def _run(trace, kinds, options):
     return run_pipeline(trace, kinds, options.dps, options.steps, options.backend,
-                        options.attempts_or(6), options.seed, progress=options.progress,
+                        options.attempts_or(6), options.seed,
+                        rounds=ROUNDS if options.attempts is None else 1,
+                        executor=options.executor, progress=options.progress,
                         record_paths=options.record_paths)
 
 

@@ -17,6 +17,7 @@ import sympy as sp
 
 from ..closed_form import one_sample_closed_form
 from ..errors import NotSupportedError
+from ..network import Network
 from ..system import InversionSystem
 from .judge import assess
 from .options import solver
@@ -27,13 +28,20 @@ __all__ = ["one_sample_input", "solve_closed_form", "ratio_formula"]
 
 @lru_cache(maxsize=32)
 def ratio_formula(network):
-    """The derived ratio ``x_i(now_w, next_w, now_b, next_b)`` of neuron 0, input 0, as an
-    mpmath function.  Every neuron and input has the same formula (the derivation shows
-    the ratio cancels to ``x_i`` for each); it is applied to observed gradients as
-    ``(g_w, 0, g_b, 0)``, the parameter differences of plain GD over the learning rate.
+    """The derived ratio ``x_i(now_w, next_w, now_b, next_b)`` as an mpmath function.
+
+    The ratio involves only first-layer gradients, and backpropagation puts
+    ``delta_k x_i`` and ``delta_k`` there whatever layers follow; so the derivation of
+    :func:`~symbolic_inversion.closed_form.one_sample_closed_form` is run on the first
+    layer alone (one neuron with the network's first activation and a bias), where it is
+    cheap (the full 3-4-2 derivation costs 0.3 s, mostly SymPy's ``cancel``), and its
+    formula for neuron 0, input 0 serves every neuron and input.  It is applied to
+    observed gradients as ``(g_w, 0, g_b, 0)``: the parameter differences of plain GD over
+    the learning rate (observed gradients also undo momentum and weight decay).
     """
-    form = one_sample_closed_form(network, row=0)
-    weights, bias = network.layer_slices()[0]
+    first = Network([network.input_width, 1], [network.activations[0]], bias=network.bias)
+    form = one_sample_closed_form(first, row=0)
+    weights, bias = first.layer_slices()[0]
     arguments = [form.symbols["now"][weights.start], form.symbols["next"][weights.start],
                  form.symbols["now"][bias.start], form.symbols["next"][bias.start]]
     return sp.lambdify(arguments, form.inputs[0], modules="mpmath")

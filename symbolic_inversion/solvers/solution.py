@@ -77,6 +77,10 @@ class Solution:
         Method, working precision, iterations, time, error bound, steps used, ...
     detail : str
         What happened, in words, beyond the status message.
+    symmetries : list of dict
+        Named symmetries of the data that the trace cannot resolve (``kind``,
+        ``message``; see :mod:`~symbolic_inversion.solvers.symmetries`); empty when none.
+        A dataset known only up to one of them is never ``converged``.
     """
 
     samples: list
@@ -85,6 +89,14 @@ class Solution:
     digits: int = 0
     stats: dict = field(default_factory=dict)
     detail: str = ""
+    symmetries: list = field(default_factory=list)
+
+    @property
+    def square(self):
+        """Whether the steps used had no equation beyond the unknowns: such a trace cannot
+        test its own consistency (the digits vouched for are digits of a root of the
+        system as written)."""
+        return bool(self.stats.get("square"))
 
     @property
     def ok(self):
@@ -119,7 +131,8 @@ class Solution:
         return {"status": self.status.value, "message": self.message,
                 "samples": [{"x": [text(v) for v in x], "y": [text(v) for v in y]}
                             for x, y in self.samples],
-                "residual": text(self.residual), "digits": self.digits, "stats": stats}
+                "residual": text(self.residual), "digits": self.digits,
+                "square": self.square, "symmetries": list(self.symmetries), "stats": stats}
 
     def __str__(self):
         lines = [f"status: {self.status.value}: {self.message}"]

@@ -1,0 +1,44 @@
+"""Executors for independent homotopy paths (``recover(..., executor=...)``).
+
+Any :class:`concurrent.futures.Executor` works: a round's paths are submitted as
+picklable tasks (:func:`~symbolic_inversion.solvers.pipeline.path_task`) and collected in
+order, so the answer is the serial one for the same seed.  :func:`make_executor` builds
+what the command line's ``--workers N`` (local processes) and ``--scheduler ADDRESS`` (a
+Dask ``distributed`` scheduler, when dask is installed) ask for.
+
+Threads are not supported: mpmath's (and python-flint's) working precision is global to a
+process, so paths in threads of one process would change each other's precision
+(measured: a ``ThreadPoolExecutor`` run differed from the serial one).  Use processes.
+
+>>> make_executor() is None
+True
+>>> with make_executor(workers=1) as executor:
+...     executor.submit(sum, [1, 2]).result()
+3
+"""
+
+import concurrent.futures
+
+from ..errors import InputError
+
+__all__ = ["make_executor"]
+
+
+def make_executor(workers=None, scheduler=None):
+    """``None`` (serial) without options; a ``ProcessPoolExecutor`` of ``workers``
+    processes; or the executor of a Dask client connected to ``scheduler``."""
+    if workers is not None and scheduler is not None:
+        raise InputError("--workers and --scheduler: choose one")
+    if scheduler is not None:
+        try:
+            import distributed
+        except ImportError:
+            raise InputError("--scheduler: needs dask's distributed package "
+                             "(pip install distributed); use --workers N for local "
+                             "processes") from None
+        return distributed.Client(scheduler).get_executor()
+    if workers is None:
+        return None
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise InputError(f"--workers: must be a positive integer, got {workers!r}")
+    return concurrent.futures.ProcessPoolExecutor(max_workers=workers)

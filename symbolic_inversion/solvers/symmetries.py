@@ -1,0 +1,320 @@
+"""Data symmetries: transformations of a dataset that leave every gradient unchanged.
+
+A trace determines its data only up to such a transformation, so a solver that finds one
+dataset has found one *representative*: reporting it as ``converged`` would be a silent
+wrong answer.  Two kinds are found:
+
+* **of the network family**, before solving (:func:`family_symmetries`), from the
+  architecture and the recorded parameters alone:
+
+  ``sign``
+      every activation is odd (``tanh``, ``identity``) and no layer has a bias: the
+      network is an odd function of its input for every parameter value, so
+      ``(x_i, y_i) -> (-x_i, -y_i)`` leaves sample ``i``'s gradient term
+      ``J_f(x_i)^T (f(x_i) - y_i)`` unchanged, for each sample separately;
+  ``moments``
+      every activation is the identity (a linear network): the gradient depends on the
+      data only through the moments ``sum x x^T``, ``sum y x^T`` (and ``sum x``,
+      ``sum y`` with biases); when the samples have more unknowns than there are moments,
+      every dataset with the same moments explains the trace;
+  ``invisible_inputs``
+      every first-layer neuron has zero outgoing weights at every step used: no gradient
+      reaches the first layer, so the inputs never enter the trace;
+
+* **of the dataset found** (:func:`dataset_symmetries`): ``duplicate_samples`` (two
+  samples agree: the trace determines the pair only to second order, and the Jacobian
+  is singular there) and the relu findings of
+  :func:`~symbolic_inversion.identifiability.data_symmetries` (``inactive_sample``,
+  ``dead_relu``).
+
+Each symmetry is a dict with ``kind`` and ``message`` (JSON-ready); a
+:class:`~symbolic_inversion.solvers.solution.Solution` lists them in ``symmetries``, and a
+dataset known only up to one of them has status ``not_unique`` with one representative
+listed (:func:`report_symmetries`).
+
+Examples
+========
+
+>>> from symbolic_inversion import Network, simulate
+>>> trace = simulate(Network([1, 1], "tanh", bias=False), ["0.6", "-0.2"], ["0.5", "0.4"],
+...                  lr="0.1", epochs=4, init=["0.5"], dps=40)
+>>> [s["kind"] for s in family_symmetries(trace)]
+['sign']
+>>> trace = simulate(Network([1, 1], "identity"), ["0.6", "0.2", "0.1"],
+...                  ["0.5", "0.4", "0.3"], lr="0.1", epochs=4, init=["0.5", "0.5"], dps=40)
+>>> [s["kind"] for s in family_symmetries(trace)]
+['moments']
+"""
+
+import mpmath
+
+from .solution import Status
+
+__all__ = ["family_symmetries", "dataset_symmetries", "moment_count", "report_symmetries",
+           "ODD_ACTIVATIONS"]
+
+ODD_ACTIVATIONS = frozenset({"tanh", "identity"})
+
+
+def moment_count(network):
+    """How many numbers a linear network's gradient can see of the data: the entries of
+    ``sum x x^T`` (symmetric), ``sum y x^T`` and, with biases, ``sum x`` and ``sum y``.
+
+    >>> from symbolic_inversion import Network
+    >>> moment_count(Network([1, 1], "identity")), moment_count(Network([2, 3, 1], "identity"))
+    (4, 8)
+    """
+    d, m = network.input_width, network.output_width
+    return d * (d + 1) // 2 + m * d + ((d + m) if network.bias else 0)
+
+
+def _first_layer_silent(trace):
+    """Whether every first-layer neuron has zero outgoing weights at every step."""
+    network = trace.network
+    if network.depth < 2:
+        return False
+    weights = network.layer_slices()[1][0]
+    return all(mpmath.mpf(v) == 0 for j in range(trace.steps)
+               for v in trace.theta(j)[weights])
+
+
+def family_symmetries(trace):
+    """Symmetries of the data that follow from the network family (module docstring)."""
+    network = trace.network
+    activations = set(network.activations)
+    found = []
+    if not network.bias and activations <= ODD_ACTIVATIONS:
+        found.append({
+            "kind": "sign",
+            "message": "no biases and odd activations: each sample (x_i, y_i) may be "
+                       "replaced by (-x_i, -y_i) without changing any gradient, so "
+                       f"2^{trace.samples} datasets (sign choices per sample) explain the "
+                       "trace equally well"})
+    d, m = network.input_width, network.output_width
+    if activations == {"identity"} and trace.samples * (d + m) > moment_count(network):
+        found.append({
+            "kind": "moments",
+            "message": f"a linear network: the gradients see the data only through "
+                       f"{moment_count(network)} moments (sum x x^T, sum y x^T"
+                       + (", sum x, sum y" if network.bias else "")
+                       + f"), fewer than the {trace.samples * (d + m)} unknowns: every "
+                       "dataset with these moments explains the trace"})
+    if _first_layer_silent(trace):
+        found.append({
+            "kind": "invisible_inputs",
+            "message": "every first-layer neuron has zero outgoing weights at every step: "
+                       "no gradient reaches the first layer and the inputs never enter the "
+                       "trace"})
+    return found
+
+
+def dataset_symmetries(trace, samples, tolerance):
+    """Symmetries at a found dataset: duplicate samples (within ``tolerance``)."""
+    found = []
+    flat = [list(x) + list(y) for x, y in samples]
+    for i in range(len(flat)):
+        for j in range(i + 1, len(flat)):
+            if max(abs(a - b) for a, b in zip(flat[i], flat[j])) <= tolerance:
+                found.append({
+                    "kind": "duplicate_samples", "samples": [i, j],
+                    "message": f"samples {i} and {j} coincide: the trace determines the "
+                               "pair only to second order (the Jacobian is singular there), "
+                               "so nearby pairs explain it to about half the digits"})
+    return found
+
+
+def report_symmetries(solution, symmetries):
+    """``solution`` with ``symmetries`` named: a dataset that explains the trace but is
+    known only up to one of them is ``not_unique`` (never ``converged``), listed as one
+    representative."""
+    if not symmetries:
+        return solution
+    solution.symmetries = list(solution.symmetries) + list(symmetries)
+    explains = solution.status in (Status.CONVERGED, Status.UNIDENTIFIABLE)
+    if explains and solution.samples:
+        solution.status = Status.NOT_UNIQUE
+        kinds = ", ".join(sorted({s["kind"] for s in symmetries}))
+        solution.detail = (f"one representative listed: the data are determined only up "
+                           f"to a symmetry ({kinds}; see symmetries)"
+                           + (f"; {solution.detail}" if solution.detail else ""))
+    return solution
+
+
+# -- representatives ----------------------------------------------------------------------
+
+def _reduced_newton(trace, system, u, columns, dps, arithmetic, damping_mu=None):
+    """Gauss-Newton on every step in reduced unknowns ``v`` with ``u = expand(v)``:
+    ``columns[c]`` is the entry of ``v`` that unknown ``c`` of the full vector takes (a
+    tie of duplicate samples).  ``damping_mu`` adds Levenberg-Marquardt rows
+    ``sqrt(mu) I`` (a minimum-norm-like step where the Jacobian is rank deficient: a
+    point of a solution manifold).  Returns ``(inputs, labels)`` as mpmath numbers."""
+    import numpy as np
+
+    from ..precision import newton_tolerance, precision_floor
+    from .evaluation import trace_evaluator
+    from .newton import newton
+
+    with arithmetic.workdps(dps):
+        evaluator = trace_evaluator(trace, arithmetic, range(system.steps), system=system)
+        size = max(columns) + 1
+        expand = np.array(columns)
+        lm = arithmetic.asarray([mpmath.sqrt(mpmath.mpf(damping_mu))]) if damping_mu else None
+
+        def evaluate(v):
+            F, J = evaluator.evaluate(v[expand])
+            reduced = arithmetic.zeros((J.shape[0], size))
+            for c, target in enumerate(columns):
+                reduced[:, target] = reduced[:, target] + J[:, c]
+            if lm is None:
+                return F, reduced
+            eye = arithmetic.zeros((size, size))
+            for k in range(size):
+                eye[k, k] = lm[0]
+            return (np.concatenate([F, arithmetic.zeros(size)]),
+                    np.concatenate([reduced, eye], axis=0))
+
+        v = arithmetic.zeros(size)
+        for c, target in enumerate(columns):
+            v[target] = u[c]
+        result = newton(evaluate, v, arithmetic, method="normal",
+                        tolerance=newton_tolerance(dps, guard=8), floor=precision_floor(dps),
+                        max_iterations=60, damping=8, stop_on_stall=False)
+        X, Y = evaluator.split(result.u[expand])
+        to_mp = arithmetic.to_mpmath
+        return [[to_mp(a) for a in x] for x in X], [[to_mp(a) for a in y] for y in Y]
+
+
+def tied_representative(trace, system, samples, pairs, dps, arithmetic):
+    """Refine ``samples`` with each pair in ``pairs`` tied to one sample (the duplicate
+    samples' reduced system has full rank where the full one is singular)."""
+    width = trace.network.input_width + trace.network.output_width
+    owner = list(range(len(samples)))
+    for i, j in pairs:
+        owner[j] = owner[i]
+    kept = sorted(set(owner))
+    columns = [kept.index(owner[i]) * width + c for i in range(len(samples))
+               for c in range(width)]
+    u = [v for x, y in samples for v in list(x) + list(y)]
+    with arithmetic.workdps(dps):
+        u = arithmetic.asarray(u)
+    return _reduced_newton(trace, system, u, columns, dps, arithmetic)
+
+
+def manifold_representative(trace, system, dps, arithmetic, seed=0):
+    """One dataset explaining a trace whose data form a manifold (a linear network's
+    moments): Levenberg-Marquardt from seeded random data, uniform in ``[-1, 1]``."""
+    import random
+    rng = random.Random(f"symbolic_inversion:representative:{seed}")
+    unknowns = trace.samples * (trace.network.input_width + trace.network.output_width)
+    with arithmetic.workdps(dps):
+        u = arithmetic.asarray([mpmath.mpf(rng.uniform(-1, 1)) for _ in range(unknowns)])
+    return _reduced_newton(trace, system, u, list(range(unknowns)), dps, arithmetic,
+                           damping_mu=mpmath.mpf(10) ** (-dps // 3))
+
+
+# -- the report -----------------------------------------------------------------------------
+
+SQUARE_NOTE = ("square trace: no equation beyond the unknowns, so the trace cannot test "
+               "its own consistency (a wrong learning rate, sample count or network still "
+               "gives a root); the digits vouched for are digits of a root of the system as "
+               "written; record at least one more step to check it")
+
+# samples closer than this (max norm) may be duplicates that a singular Jacobian kept
+# apart: they are tied and refined together before the verdict
+DUPLICATE_SUSPECT = mpmath.mpf("1e-8")
+
+
+def _judged(trace, options, inputs, labels, method, started, stats):
+    """Assess ``(inputs, labels)`` on every step at the refinement precision."""
+    from ..precision import refine_dps
+    from ..system import InversionSystem
+    from .judge import assess
+    system = InversionSystem.from_trace(trace, options.steps)
+    dps = refine_dps(trace, options.dps)
+    with mpmath.workdps(dps):
+        return assess(system, inputs, labels, method, started, dps, stats)
+
+
+def solve_moments_only(trace, options, symmetries):
+    """A linear network with more unknowns than moments: one representative dataset
+    (Levenberg-Marquardt from random data), reported ``not_unique`` with the symmetry."""
+    import time
+
+    from ..precision import refine_dps
+    from ..system import InversionSystem
+    from .evaluation import real_arithmetic
+    started = time.perf_counter()
+    system = InversionSystem.from_trace(trace, options.steps)
+    arithmetic = real_arithmetic(options.backend)
+    dps = refine_dps(trace, options.dps)
+    inputs, labels = manifold_representative(trace, system, dps, arithmetic, options.seed)
+    solution = _judged(trace, options, inputs, labels, "representative", started,
+                       {"equations": system.counts["equations"],
+                        "unknowns": system.counts["unknowns"]})
+    if solution.status in (Status.CONVERGED, Status.UNIDENTIFIABLE):
+        solution.digits = 0
+        return report_symmetries(solution, symmetries)
+    solution.status = Status.NOT_CONVERGED
+    solution.symmetries = list(symmetries)
+    solution.detail = ("no representative dataset found (Levenberg-Marquardt from random "
+                       "data did not reach the trace's rounding); " + solution.detail)
+    return solution
+
+
+def _suspect_pairs(samples):
+    flat = [list(x) + list(y) for x, y in samples]
+    return [(i, j) for i in range(len(flat)) for j in range(i + 1, len(flat))
+            if max(abs(a - b) for a, b in zip(flat[i], flat[j])) <= DUPLICATE_SUSPECT]
+
+
+def annotate(trace, solution, options):
+    """The honest report of a solver's ``solution``: the family's symmetries named (a
+    dataset known only up to one is ``not_unique``), duplicate samples tied and checked,
+    and the square-trace note."""
+    import time
+
+    from ..system import InversionSystem
+    from .evaluation import real_arithmetic
+    if "square" not in solution.stats and "equations" in solution.stats \
+            and "unknowns" in solution.stats:
+        solution.stats["square"] = solution.stats["equations"] == solution.stats["unknowns"]
+    symmetries = [s for s in family_symmetries(trace)
+                  if s["kind"] not in {k["kind"] for k in solution.symmetries}]
+    pairs = _suspect_pairs(solution.samples) if solution.samples and \
+        solution.status is not Status.NOT_UNIQUE else []
+    if pairs and trace.samples == len(solution.samples):
+        started = time.perf_counter()
+        from ..precision import refine_dps
+        system = InversionSystem.from_trace(trace, options.steps)
+        inputs, labels = tied_representative(trace, system, solution.samples, pairs,
+                                             refine_dps(trace, options.dps),
+                                             real_arithmetic(options.backend))
+        tied = _judged(trace, options, inputs, labels, solution.stats.get("method", "tied"),
+                       started, dict(solution.stats, tied_samples=[list(p) for p in pairs]))
+        if tied.status in (Status.CONVERGED, Status.UNIDENTIFIABLE):
+            tied.digits = 0
+            solution = tied
+            symmetries += dataset_symmetries(trace, solution.samples,
+                                             2 * DUPLICATE_SUSPECT)
+    solution = report_symmetries(solution, symmetries)
+    kinds = {s["kind"] for s in solution.symmetries}
+    if solution.square and solution.status in (Status.CONVERGED, Status.NOT_UNIQUE) \
+            and "moments" not in kinds:
+        solution.detail = SQUARE_NOTE + (f"; {solution.detail}" if solution.detail else "")
+    return solution
+
+
+def canonical_vector(trace, u):
+    """The representative of a flat vector of unknowns (sample by sample, inputs then
+    labels) under the family's sign symmetry: each sample flipped so that its first
+    input coordinate is not negative (``u`` itself when there is no sign symmetry).
+    Solvers judge canonical candidates, so the symmetric images of one dataset are one
+    dataset."""
+    if not any(s["kind"] == "sign" for s in family_symmetries(trace)):
+        return u
+    width = trace.network.input_width + trace.network.output_width
+    out = list(u)
+    for start in range(0, len(out), width):
+        if out[start] < 0:
+            out[start:start + width] = [-v for v in out[start:start + width]]
+    return out
