@@ -33,7 +33,8 @@ def test_a_callable_receives_one_event_per_phase_and_path(three_samples):
     recorded = solution.stats["paths"]
     assert [e["attempt"] for e in paths] == list(range(1, len(recorded) + 1))
     assert [e["kind"] for e in paths] == [p["path"] for p in recorded]
-    assert all(e["of"] == 6 for e in paths)
+    from symbolic_inversion.solvers.pipeline import ROUNDS
+    assert all(e["of"] == 6 * ROUNDS for e in paths)  # 6 paths a round, at most ROUNDS
     # a square system needs two paths that agree: two judged candidates
     assert phases.count("judge") == 2 and phases.count("refine") == 2
     assert events[-1]["status"] == "converged" and events[-1]["digits"] == solution.digits
@@ -51,11 +52,14 @@ def test_without_tqdm_progress_writes_plain_lines(monkeypatch):
 
 def test_the_bar_counts_paths(three_samples):
     stream = io.StringIO()
+    from symbolic_inversion.solvers.pipeline import ROUNDS
     with Progress(bar=True, description="recover", stream=stream) as progress:
-        recover(three_samples, progress=progress)
-        # two of six paths were needed: the bar ends full at 2/2
-        assert progress.bar.n == 2 and progress.bar.total == 2
-    assert "1/6 paths" in stream.getvalue() and "2/2 paths" in stream.getvalue()
+        solution = recover(three_samples, progress=progress)
+        # the paths the recovery needed (of 6 a round): the bar ends full at k/k
+        used = len(solution.stats["paths"])
+        assert progress.bar.n == used and progress.bar.total == used
+    assert f"1/{6 * ROUNDS} paths" in stream.getvalue()
+    assert f"{used}/{used} paths" in stream.getvalue()
 
 
 def test_silent_by_default_and_bad_values_refused(three_samples):
