@@ -277,7 +277,8 @@ def build_parser():
                                   "in [0, 1] from --seed)")
     p.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
     p.add_argument("--dps", type=int, default=50, help="digits recorded (default 50)")
-    p.add_argument("--backend", choices=("mpmath", "numpy"), default="mpmath")
+    p.add_argument("--backend", choices=("mpmath", "numpy", "exact"), default="mpmath",
+                   help="mpmath at --dps digits, float64, or exact rationals (relu/identity, gd)")
     p.add_argument("--optimizer", choices=("gd", "sgd"), default="gd")
     p.add_argument("--batch-size", type=int, help="minibatch size (sgd)")
     p.add_argument("--momentum", default="0", help="heavy-ball momentum (PyTorch convention)")

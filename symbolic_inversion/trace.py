@@ -26,6 +26,8 @@ import numpy as np
 from .codegen import compile_network
 from .errors import InputError
 from .network import Network
+from .piecewise import PIECEWISE_LINEAR
+from .piecewise import mean_gradient as piecewise_gradient
 
 __all__ = ["Trace", "simulate", "read_trace", "FORMAT_NAME", "FORMAT_VERSION"]
 
@@ -433,8 +435,13 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
     dps : int
         Significant digits of the recorded parameters (mpmath backend); the gradient is
         computed with guard digits from the rounded parameters.
-    backend : ``"mpmath"`` or ``"numpy"``
+    backend : ``"mpmath"``, ``"numpy"`` or ``"exact"``
         ``"numpy"`` trains in float64 (``dps`` is then 17, round-trip digits).
+        ``"exact"`` trains a ``relu``/``identity`` network by full-batch GD in exact
+        rational arithmetic and records every parameter exactly (``dps`` is ignored): a
+        step stays a terminating decimal when the data, the initial parameters and
+        ``lr * 2 / n`` are, e.g. ``n`` a power of 2 with decimal ``lr``; otherwise
+        :class:`InputError` says which step and parameter.
     optimizer : ``"gd"`` or ``"sgd"``
     batch_size, momentum, weight_decay, seed :
         SGD options (PyTorch's momentum convention); ``seed`` drives a numpy
@@ -463,8 +470,8 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
         raise InputError(f"lr: the learning rate must be positive, got {lr}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise InputError(f"epochs: must be a positive integer, got {epochs!r}")
-    if backend not in ("mpmath", "numpy"):
-        raise InputError(f"backend: expected 'mpmath' or 'numpy', got {backend!r}")
+    if backend not in ("mpmath", "numpy", "exact"):
+        raise InputError(f"backend: expected 'mpmath', 'numpy' or 'exact', got {backend!r}")
     if isinstance(dps, bool) or not isinstance(dps, int) or not 5 <= dps <= 100_000:
         raise InputError(f"dps: must be an integer of at least 5, got {dps!r}")
     if optimizer not in OPTIMIZERS:
@@ -497,7 +504,19 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
             order = [int(i) for i in rng.permutation(n)]
             schedule += [order[k:k + batch_size] for k in range(0, n, batch_size)]
 
-    compiled = compile_network(network)
+    if backend == "exact":
+        if optimizer != "gd" or mu or wd:
+            raise InputError("backend: 'exact' trains by plain full-batch gd (no sgd, "
+                             "momentum or weight decay)")
+        recorded = _train_exact(network, X, Y, lr_decimal, init, epochs)
+        return Trace(network, lr_decimal, n, recorded)
+    if all(name in PIECEWISE_LINEAR for name in network.activations):
+        # relu/identity networks: matrix backpropagation, no symbolic gradient to
+        # compile (a 100-256-1 network takes minutes to compile and milliseconds here).
+        def mean_gradient(theta, inputs, labels, target):
+            return piecewise_gradient(network, theta, inputs, labels)
+    else:
+        mean_gradient = compile_network(network).mean_gradient
     if backend == "numpy":
         record = lambda v: f"{float(v):.16e}"  # noqa: E731 - all 17 digits of a double
         convert = float
@@ -516,8 +535,8 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
         velocity = [0 * t for t in theta]
         recorded = [[record(t) for t in theta]]
         for batch in schedule:
-            gradient = compiled.mean_gradient(theta, [xs[i] for i in batch],
-                                              [ys[i] for i in batch], target)
+            gradient = mean_gradient(theta, [xs[i] for i in batch], [ys[i] for i in batch],
+                                     target)
             velocity = [mu_value * v + g + wd_value * t
                         for v, g, t in zip(velocity, gradient, theta)]
             theta = [t - lr_value * v for t, v in zip(theta, velocity)]
@@ -533,3 +552,26 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
         options["weight_decay"] = wd
     batches = schedule if (optimizer == "sgd" and record_batches) else None
     return Trace(network, lr_decimal, n, recorded, optimizer=options, batches=batches)
+
+
+def _train_exact(network, X, Y, lr, init, epochs):
+    """Parameter vectors of exact full-batch GD, as exact decimal strings."""
+    from fractions import Fraction
+
+    from .exact import format_rational, terminates
+    xs = [[Fraction(v) for v in x] for x in X]
+    ys = [[Fraction(v) for v in y] for y in Y]
+    theta = [Fraction(v) for v in init]
+    step = Fraction(lr)
+    recorded = [[format_rational(t) for t in theta]]
+    for epoch in range(epochs):
+        gradient = piecewise_gradient(network, theta, xs, ys)
+        theta = [t - step * g for t, g in zip(theta, gradient)]
+        for p, value in enumerate(theta):
+            if not terminates(value):
+                raise InputError(
+                    f"backend: exact step {epoch + 1} gives parameter {p} = "
+                    f"{value.numerator}/{value.denominator}, not a terminating decimal; "
+                    f"choose lr so that lr * 2 / n is a terminating decimal (n = {len(xs)})")
+        recorded.append([format_rational(t) for t in theta])
+    return recorded
