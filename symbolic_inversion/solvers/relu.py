@@ -153,6 +153,8 @@ class _Numeric:
         return abs(value) <= self.loose * scale
 
     def fit(self, D, G):
+        if _independent_rows(_floats(D)) is None:  # D without full column rank
+            return None
         if self.use_float:
             A, B = np.array(D, float), np.array(G, float)
             X, *_ = np.linalg.lstsq(A, B, rcond=None)
@@ -180,7 +182,9 @@ def _independent_rows(matrix, count=None):
     count = matrix.shape[1] if count is None else count
     if matrix.shape[0] < count:
         return None
-    scaled = matrix / np.maximum(np.abs(matrix).max(axis=1, keepdims=True), 1e-300)
+    # Rows are equilibrated, but a row of rounding noise must not be blown up to O(1).
+    sizes = np.abs(matrix).max(axis=1, keepdims=True)
+    scaled = matrix / np.maximum(sizes, max(float(sizes.max(initial=0)) * 1e-6, 1e-300))
     _, R, order = scipy.linalg.qr(scaled.T, mode="economic", pivoting=True)
     if count and abs(R[count - 1, count - 1]) <= 1e-12 * abs(R[0, 0]):
         return None
@@ -469,25 +473,46 @@ def _sign_without_bias(arithmetic, layers, top, row, pattern):
 
 
 def _exact_or_numeric_ray(arithmetic, G, W_out, pattern):
-    """The direction ``diag(s) W_out^T e`` in the column space of ``G`` (several outputs)."""
+    """The direction ``diag(s) W_out^T e`` in the column space of ``G`` (several
+    outputs): the null vector of ``[B | -diag(s) W_out^T P]`` with ``B`` a basis of the
+    column space and ``e = P f`` restricted to the span of the active neurons' output
+    weights (other directions of ``e`` change nothing)."""
     m = len(W_out)
     basis_columns = _independent_rows(_floats(G).T.copy(), _float_rank(_floats(G)))
-    if basis_columns is None:
+    active = [k for k in range(len(G)) if pattern[k]]
+    spanning = _independent_rows(_floats([[W_out[o][k] for o in range(m)] for k in active]),
+                                 _float_rank(_floats([[W_out[o][k] for o in range(m)]
+                                                      for k in active])))
+    if basis_columns is None or not spanning:
         return None
-    B = [[row[c] for c in basis_columns] for row in G]
+    P = [[W_out[o][active[j]] for j in spanning] for o in range(m)]    # m x r
+    zero = 0 * G[0][0]
+    image = [[sum((W_out[o][k] * P[o][j] for o in range(m)), zero) if pattern[k] else zero
+              for j in range(len(spanning))] for k in range(len(G))]   # diag(s) W^T P
     n = len(basis_columns)
-    block = [B[k] + [-(W_out[o][k] if pattern[k] else 0 * W_out[o][k]) for o in range(m)]
-             for k in range(len(G))]
+    block = [[row[c] for c in basis_columns] + [-v for v in image_row]
+             for row, image_row in zip(G, image)]
     if arithmetic.exact:
         null = exact.nullspace(block)
         if len(null) != 1:
             return None
-        e = null[0][n:]
+        f = null[0][n:]
     else:
-        _, _, Vt = np.linalg.svd(_floats(block))
-        e = [arithmetic.number(repr(float(v))) for v in Vt[-1, n:]]
-    return [sum((W_out[o][k] * e[o] for o in range(m)), 0 * e[0]) if pattern[k]
-            else 0 * e[0] for k in range(len(G))]
+        # The float null vector says which coordinate of f to fix at 1; the others (and
+        # the basis coefficients) by least squares at the working precision.
+        _, singular, Vt = np.linalg.svd(_floats(block))
+        if len(singular) > 1 and singular[-2] <= 1e-9 * singular[0]:
+            return None
+        pivot = n + int(np.argmax(np.abs(Vt[-1, n:])))
+        others = [c for c in range(len(block[0])) if c != pivot]
+        solved = arithmetic.fit([[row[c] for c in others] for row in block],
+                                [[-row[pivot]] for row in block])
+        if solved is None:
+            return None
+        full = [v[0] for v in solved]
+        full.insert(pivot, arithmetic.number(1))
+        f = full[n:]
+    return [sum((v * fj for v, fj in zip(row, f)), zero) for row in image]
 
 
 # -- the solver -----------------------------------------------------------------------------
@@ -549,6 +574,63 @@ def _kinks(network, theta, inputs, arithmetic):
     return found
 
 
+def _per_sample_gradient(network, theta, x, residual, reduction):
+    """``J(x)^T v`` at ``theta``: the gradient of one sample whose residual is ``v``."""
+    _, post = forward(network, theta, [x])
+    half = residual_factor(1, network.output_width, reduction)
+    if not isinstance(theta[0], Fraction):
+        half = type(theta[0])(half.numerator) / half.denominator
+    label = [f - v / half for f, v in zip(post[-1][0], residual)]
+    return mean_gradient(network, theta, [x], [label], reduction)
+
+
+def _exact_sqrt(value):
+    """The rational square root of a Fraction, or None when it is irrational."""
+    if value < 0:
+        return None
+    top, bottom = math.isqrt(value.numerator), math.isqrt(value.denominator)
+    return Fraction(top, bottom) if top * top == value.numerator and \
+        bottom * bottom == value.denominator else None
+
+
+def _scales_from_second_step(network, arithmetic, thetas, gradient, inputs, labels, factor,
+                             reduction):
+    """Without biases one step leaves each sample's scale ``t_i`` free; the next step
+    fixes ``t_i**2``: at ``theta_1`` sample ``i`` contributes
+    ``J_i^T (c t_i^2 (f_1 - f_0)(x_i) + r_i)`` with ``(x_i, r_i)`` the representative
+    (``f`` is homogeneous of degree 1), linear in ``t_i^2``.  Returns the rescaled
+    ``(inputs, labels)``, or None when a scale stays free or is not a positive
+    square (exact traces: a rational square)."""
+    _, post0 = forward(network, thetas[0], inputs)
+    _, post1 = forward(network, thetas[1], inputs)
+    residuals = [[factor * (f - y) for f, y in zip(out, label)]
+                 for out, label in zip(post0[-1], labels)]
+    columns, rhs = [], list(gradient)
+    for x, r, f0, f1 in zip(inputs, residuals, post0[-1], post1[-1]):
+        change = [factor * (b - a) for a, b in zip(f0, f1)]
+        columns.append(_per_sample_gradient(network, thetas[1], x, change, reduction))
+        rhs = [g - v for g, v in zip(rhs, _per_sample_gradient(network, thetas[1], x, r,
+                                                               reduction))]
+    A = [list(row) for row in zip(*columns)]
+    tau = arithmetic.fit(A, [[v] for v in rhs])
+    if tau is None:
+        return None
+    scales = []
+    for (value,) in tau:
+        if arithmetic.zero(value) or value < 0:
+            return None
+        root = _exact_sqrt(value) if arithmetic.exact else \
+            (value ** 0.5 if arithmetic.use_float else mpmath.sqrt(value))
+        if root is None:
+            return None
+        scales.append(root)
+    inputs = [[t * v for v in x] for x, t in zip(inputs, scales)]
+    _, post = forward(network, thetas[0], inputs)
+    labels = [[f - r / (t * factor) for f, r in zip(out, res)]
+              for out, res, t in zip(post[-1], residuals, scales)]
+    return inputs, labels
+
+
 def _dataset(network, arithmetic, theta, gradient, patterns, factor):
     """``(inputs, labels, reason)`` from the patterns of the last hidden layer; without
     biases the representative with ``max |x_i| = 1``."""
@@ -586,6 +668,12 @@ def _attempt(trace, arithmetic, steps, seed, stats):
         status = Status.NOT_CONVERGED if info.get("patterns_found", 0) < info.get("rank", n) \
             else Status.NOT_UNIQUE if info.get("not_unique") else Status.INCONSISTENT
         return status, [], reason, 0, None
+    if not network.bias and steps > 1 and len(inputs) == n:
+        scaled = _scales_from_second_step(network, arithmetic, thetas, gradients[1], inputs,
+                                          labels, factor, reduction)
+        if scaled is not None:
+            inputs, labels = scaled
+            stats["scales"] = "from step 1"
     samples = list(zip(inputs, labels))
     if len(inputs) < n:
         return (Status.UNIDENTIFIABLE, samples, _rank_deficit_detail(
@@ -613,9 +701,13 @@ def _attempt(trace, arithmetic, steps, seed, stats):
         error = _sensitivity(network, arithmetic, thetas[step], gradients[step], factor,
                              inputs, labels, seed)
         stats["error_bound"] = error
+        if not math.isfinite(error):
+            return (Status.UNIDENTIFIABLE, samples, "the data explain the trace, but the "
+                    "linear solves are singular under the trace's rounding: other data "
+                    "nearby may explain it too", 0, residual)
         digits = digits_from_error(mpmath.mpf(error))
     status = Status.CONVERGED
-    if not network.bias:
+    if not network.bias and stats.get("scales") != "from step 1":
         status = Status.NOT_UNIQUE
         stats["symmetries"] = [
             "per-sample positive scale: without biases (x_i, f(x_i) - y_i) -> "
@@ -658,7 +750,9 @@ def solve_relu(trace, dps, steps=None, seed=0):
         looks_exact = _looks_exact(trace, network)
         if looks_exact is not False:
             outcome = _attempt(trace, _Exact(), steps, seed, stats)
-            if looks_exact or outcome[0] in (Status.CONVERGED, Status.NOT_UNIQUE):
+            # A trace can be exact in its first steps and rounded later (short data: the
+            # first gradients fit in the written digits): then the tolerance decides.
+            if outcome[0] is not Status.INCONSISTENT:
                 stats["exact"] = True
                 return finish(*outcome)
         use_float = trace.digits <= _FLOAT_DIGITS
