@@ -305,14 +305,42 @@ def _ray_for_support(basis, W_out, active):
     return direction
 
 
-def find_patterns(G, W_out, count, seed=0, budget=None):
+def realizable(W_layer, rowspace, bias, nonnegative):
+    """A float test for patterns: is ``s`` the activation pattern ``[W htilde > 0]`` of
+    some layer input ``htilde`` in ``rowspace`` (rows spanning the inputs' span, last
+    coordinate 1 with a bias, nonnegative entries after a ReLU layer)?  Binary vectors
+    that lie in the column space by coincidence (sums such as ``s_5 + s_6 - s_11``)
+    are no cell of the hyperplane arrangement and fail it.  Returns a callable."""
+    from scipy.optimize import linprog
+    V = np.asarray(rowspace, float)               # r x (fan_in + 1)
+    M = W_layer @ V.T                             # pre-activations per coefficient
+    r = V.shape[0]
+
+    def test(pattern):
+        # variables: coefficients a (r) and a margin t; maximize t <= 1
+        sign = np.where(pattern, -1.0, 1.0)
+        A_ub = np.hstack([sign[:, None] * M, np.where(pattern, 1.0, 0.0)[:, None]])
+        b_ub = np.zeros(len(pattern))
+        if nonnegative:
+            inputs = V.T[:-1] if bias else V.T
+            A_ub = np.vstack([A_ub, np.hstack([-inputs, np.zeros((len(inputs), 1))])])
+            b_ub = np.concatenate([b_ub, np.zeros(len(inputs))])
+        A_eq = np.hstack([V.T[-1:], [[0.0]]]) if bias else None
+        result = linprog(np.r_[np.zeros(r), -1.0], A_ub=A_ub, b_ub=b_ub, A_eq=A_eq,
+                         b_eq=[1.0] if bias else None,
+                         bounds=[(None, None)] * r + [(None, 1.0)], method="highs")
+        return result.status == 0 and -result.fun > 1e-9
+    return test
+
+
+def find_patterns(G, W_out, count, seed=0, budget=None, accept=None):
     """Activation patterns (0/1 numpy vectors over the rows of ``G``) of the samples
     behind a layer gradient ``G`` (float, rows = neurons) of a ReLU layer feeding the
     identity output layer with weights ``W_out`` (outputs x neurons).
 
     Returns ``(patterns, how)``: at most ``count`` distinct patterns whose rays lie in
-    the column space of ``G``, and the search used.  Fewer than ``count`` means the
-    search did not find them all.
+    the column space of ``G`` (and pass ``accept``, e.g. :func:`realizable`), and the
+    search used.  Fewer than ``count`` means the search did not find them all.
     """
     rng = np.random.default_rng(seed)
     w = G.shape[0]
@@ -325,19 +353,19 @@ def find_patterns(G, W_out, count, seed=0, budget=None):
     K, R = _coordinates(scaled)
     basis = scaled[:, _independent_rows(scaled.T.copy(), K.shape[1]) or []] \
         if m > 1 else None
-    patterns = {}
+    patterns, rejected = {}, set()
 
     def consider(pattern):
         pattern = pattern & visible
         key = pattern.tobytes()
-        if key in patterns or not pattern.any():
+        if key in patterns or key in rejected or not pattern.any():
             return False
-        if m == 1 and _in_span(K, R, pattern):
+        if (_in_span(K, R, pattern) if m == 1 else
+                _ray_for_support(basis, W_out, pattern) is not None) and \
+                (accept is None or accept(pattern)):
             patterns[key] = pattern
             return True
-        if m > 1 and _ray_for_support(basis, W_out, pattern) is not None:
-            patterns[key] = pattern
-            return True
+        rejected.add(key)
         return False
 
     if int(visible.sum()) <= EXHAUSTIVE_WIDTH:
@@ -631,6 +659,57 @@ def _scales_from_second_step(network, arithmetic, thetas, gradient, inputs, labe
     return inputs, labels
 
 
+def _inconsistent(network, arithmetic, theta, inputs, patterns):
+    """Samples whose recovered input does not produce their pattern at the last hidden
+    layer (neurons with zero output weights say nothing and are skipped)."""
+    pre, _ = forward(network, theta, inputs)
+    W_out = blocks(network, theta)[-1][0]
+    visible = [any(W_out[o][k] for o in range(len(W_out))) for k in range(len(W_out[0]))]
+    return [i for i, (z, s) in enumerate(zip(pre[network.depth - 2], patterns))
+            if any(seen and not arithmetic.zero(zk) and (zk > 0) != bool(sk)
+                   for zk, sk, seen in zip(z, s, visible))]
+
+
+def _float_consistent(G_scaled, W_layer, patterns, bias, nonnegative):
+    """Float pre-check of a set of patterns (one output): decompose the divided
+    gradient ``G' = S^T V`` and ask whether each recovered input has its pattern."""
+    S = np.array(patterns, float)                       # n x w
+    V, *_ = np.linalg.lstsq(S.T, G_scaled, rcond=None)  # n x (fan_in + 1)
+    for s, v in zip(S, V):
+        if bias:
+            if abs(v[-1]) <= 1e-12 * max(np.max(np.abs(v)), 1e-300):
+                return False
+            candidates = [v / v[-1]]
+        else:
+            candidates = [v, -v]
+        ok = False
+        for h in candidates:
+            z = W_layer @ h
+            scale = 1e-9 * max(np.max(np.abs(z)), 1e-300)
+            if nonnegative and np.any(h[:-1 if bias else None] < -scale):
+                continue
+            if np.all((np.abs(z) <= scale) | ((z > 0) == (s > 0))):
+                ok = True
+                break
+        if not ok:
+            return False
+    return True
+
+
+def _select(pool, rank, consistent, limit=20000):
+    """Sets of ``rank`` patterns from ``pool`` that pass ``consistent`` (at most two:
+    two are enough to say "not unique")."""
+    if len(pool) == rank:
+        return [pool] if consistent(pool) else []
+    chosen = []
+    for subset in itertools.islice(itertools.combinations(pool, rank), limit):
+        if consistent(list(subset)):
+            chosen.append(list(subset))
+            if len(chosen) == 2:
+                break
+    return chosen
+
+
 def _dataset(network, arithmetic, theta, gradient, patterns, factor):
     """``(inputs, labels, reason)`` from the patterns of the last hidden layer; without
     biases the representative with ``max |x_i| = 1``."""
@@ -638,6 +717,9 @@ def _dataset(network, arithmetic, theta, gradient, patterns, factor):
                                            factor)
     if inputs is None:
         return None, None, reason
+    bad = _inconsistent(network, arithmetic, theta, inputs, patterns)
+    if bad:
+        return None, None, f"sample {bad[0]}: its input does not have its pattern"
     if not network.bias:
         scales = [max(abs(v) for v in x) for x in inputs]
         if any(arithmetic.zero(t) for t in scales):
@@ -781,19 +863,47 @@ def _recover_step(network, arithmetic, theta, gradient, factor, seed, n, reducti
     info = {"rank": rank}
     if rank == 0:
         return None, None, "the layer gradient is zero: no sample is visible", info
-    patterns, how = find_patterns(G, W_out, rank, seed=seed)
+    top = network.depth - 2
+    W_layer = _floats([row + ([b] if b is not None else [])
+                       for row, b in zip(layers[top][0], layers[top][1] or
+                                         [None] * len(layers[top][0]))])
+    rowspace = np.linalg.svd(G, full_matrices=False)[2][:rank]
+    accept = realizable(W_layer, rowspace, network.bias, nonnegative=top > 0)
+    patterns, how = find_patterns(G, W_out, rank, seed=seed, accept=accept)
     info.update({"discovery": how, "patterns_found": len(patterns)})
     if len(patterns) < rank:
         return None, None, (f"the pattern search found {len(patterns)} of {rank} activation "
                             f"patterns ({how})"), info
+    if network.output_width == 1:
+        # Coincidental binary vectors in the column space: choose the patterns whose
+        # decomposition gives every sample an input with its own pattern.
+        visible = W_out[0] != 0
+        G_scaled = np.where(visible[:, None], G / np.where(visible, W_out[0], 1)[:, None], 0)
+        W_visible = np.where(visible[:, None], W_layer, 0)
+
+        def consistent(subset):
+            return _float_consistent(G_scaled, W_visible, subset, network.bias, top > 0)
+        candidates = _select(patterns, rank, consistent)
+        if not candidates and "exhaustive" not in how:
+            more, _ = find_patterns(G, W_out, rank + 8, seed=seed + 1, accept=accept)
+            known = {p.tobytes() for p in patterns}
+            pool = patterns + [p for p in more if p.tobytes() not in known]
+            info["patterns_found"] = len(pool)
+            candidates = _select(pool, rank, consistent)
+        if not candidates:
+            return None, None, (f"no {rank} of the {info['patterns_found']} patterns found "
+                                f"give every sample an input with its own pattern"), info
+    else:
+        candidates = itertools.islice(itertools.combinations(patterns, rank), 20000)
     best, reasons = None, []
-    for chosen in _choices(patterns, rank):
+    for chosen in candidates:
         inputs, labels, reason = _dataset(network, arithmetic, theta, gradient,
                                           [list(map(bool, p)) for p in chosen], factor)
         if inputs is None:
             reasons.append(reason)
             continue
-        if len(patterns) > rank and len(inputs) == n and not _explains(
+        single = isinstance(candidates, list) and len(candidates) == 1  # checked later
+        if len(inputs) == n and not single and not _explains(
                 network, arithmetic, theta, gradient, inputs, labels, reduction):
             reasons.append("a candidate set of patterns does not explain the whole step")
             continue
@@ -802,19 +912,9 @@ def _recover_step(network, arithmetic, theta, gradient, factor, seed, n, reducti
             return None, None, ("two different datasets explain this step; more steps or "
                                 "a wider layer would separate them"), info
         best = (inputs, labels)
-        if len(patterns) == rank:
-            break
     if best is None:
         return None, None, reasons[0] if reasons else "no consistent decomposition", info
     return best[0], best[1], None, info
-
-
-def _choices(patterns, rank):
-    """Sets of ``rank`` patterns to try: the patterns found when there are exactly that
-    many, else their combinations (exhaustive search of small layers)."""
-    if len(patterns) == rank:
-        return [patterns]
-    return itertools.islice(itertools.combinations(patterns, rank), 20000)
 
 
 def _rank_deficit_detail(network, gradient, inputs, labels, theta, factor, n):
