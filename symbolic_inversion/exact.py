@@ -65,17 +65,24 @@ def to_fraction(value):
     return Fraction(value)
 
 
+def _twos_and_fives(q):
+    """``(a, b, rest)`` with ``q = 2**a * 5**b * rest``."""
+    twos = (q & -q).bit_length() - 1
+    q >>= twos
+    fives = 0
+    while q % 5 == 0:
+        q //= 5
+        fives += 1
+    return twos, fives, q
+
+
 def terminates(value):
     """Whether ``value`` (a Fraction) has a terminating decimal expansion.
 
     >>> terminates(Fraction(3, 40)), terminates(Fraction(1, 6))
     (True, False)
     """
-    q = value.denominator
-    for prime in (2, 5):
-        while q % prime == 0:
-            q //= prime
-    return q == 1
+    return _twos_and_fives(value.denominator)[2] == 1
 
 
 def format_rational(value):
@@ -87,13 +94,11 @@ def format_rational(value):
     '2/7'
     """
     value = to_fraction(value)
-    if not terminates(value):
+    twos, fives, rest = _twos_and_fives(value.denominator)
+    if rest != 1:
         return f"{value.numerator}/{value.denominator}"
-    q = value.denominator
-    places = 0
-    while 10 ** places % q:
-        places += 1
-    scaled = abs(value.numerator) * (10 ** places // q)
+    places = max(twos, fives)
+    scaled = abs(value.numerator) * (2 ** (places - twos) * 5 ** (places - fives))
     digits = str(scaled).rjust(places + 1, "0")
     text = digits[:len(digits) - places] + ("." + digits[len(digits) - places:] if places else "")
     return ("-" if value < 0 else "") + text

@@ -555,7 +555,7 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
 
 
 def _train_exact(network, X, Y, lr, init, epochs):
-    """Parameter vectors of exact full-batch GD, as exact decimal strings."""
+    """Parameter vectors of exact full-batch GD, as exact decimals."""
     from fractions import Fraction
 
     from .exact import format_rational, terminates
@@ -563,7 +563,8 @@ def _train_exact(network, X, Y, lr, init, epochs):
     ys = [[Fraction(v) for v in y] for y in Y]
     theta = [Fraction(v) for v in init]
     step = Fraction(lr)
-    recorded = [[format_rational(t) for t in theta]]
+    # Decimal objects, not text: the Trace then skips parsing 10^5-10^6 strings
+    recorded = [[Decimal(format_rational(t)) for t in theta]]
     for epoch in range(epochs):
         gradient = piecewise_gradient(network, theta, xs, ys)
         theta = [t - step * g for t, g in zip(theta, gradient)]
@@ -573,5 +574,5 @@ def _train_exact(network, X, Y, lr, init, epochs):
                     f"backend: exact step {epoch + 1} gives parameter {p} = "
                     f"{value.numerator}/{value.denominator}, not a terminating decimal; "
                     f"choose lr so that lr * 2 / n is a terminating decimal (n = {len(xs)})")
-        recorded.append([format_rational(t) for t in theta])
+        recorded.append([Decimal(format_rational(t)) for t in theta])
     return recorded

@@ -545,8 +545,15 @@ def _exact_or_numeric_ray(arithmetic, G, W_out, pattern):
 
 # -- the solver -----------------------------------------------------------------------------
 
-def _observed(trace, arithmetic, steps):
-    """Observed gradients ``(theta_j - theta_{j+1}) / lr`` in the arithmetic's numbers."""
+def _observed(trace, arithmetic, steps, part=slice(None)):
+    """Observed gradients ``(theta_j - theta_{j+1}) / lr`` in the arithmetic's numbers
+    (of the parameters ``part`` only, if given)."""
+    if part != slice(None):
+        lr = arithmetic.number(trace.lr)
+        rows = [[arithmetic.number(v) for v in trace.parameters[j][part]]
+                for j in range(steps + 1)]
+        return rows, [[(a - b) / lr for a, b in zip(rows[j], rows[j + 1])]
+                      for j in range(steps)]
     lr = arithmetic.number(trace.lr)
     thetas = [[arithmetic.number(v) for v in trace.parameters[j]] for j in range(steps + 1)]
     return thetas, [[(a - b) / lr for a, b in zip(thetas[j], thetas[j + 1])]
@@ -559,8 +566,10 @@ def _looks_exact(trace, network):
     exactly (exact traces have rank ``r``; rounded ones full rank, with probability
     one), ``False`` when one does not, ``None`` when the gradient has full rank and
     the test says nothing (then the exact attempt decides)."""
-    _, gradients = _observed(trace, _Exact(), 1)
-    G = _layer_gradient(network, gradients[0], network.depth - 2)
+    weights, bias = network.layer_slices()[network.depth - 2]
+    _, gradients = _observed(trace, _Exact(), 1, slice(weights.start, (bias or weights).stop))
+    shifted = [None] * weights.start + gradients[0]  # _layer_gradient indexes the full vector
+    G = _layer_gradient(network, shifted, network.depth - 2)
     floats = _floats(G)
     r = _float_rank(floats)
     if r >= min(floats.shape):
@@ -868,6 +877,9 @@ def _recover_step(network, arithmetic, theta, gradient, factor, seed, n, reducti
                        for row, b in zip(layers[top][0], layers[top][1] or
                                          [None] * len(layers[top][0]))])
     rowspace = np.linalg.svd(G, full_matrices=False)[2][:rank]
+    # neurons with zero output weights show nothing: their bits are 0 in every pattern
+    visible = np.any(W_out != 0, axis=0)
+    W_layer = np.where(visible[:, None], W_layer, 0)
     accept = realizable(W_layer, rowspace, network.bias, nonnegative=top > 0)
     patterns, how = find_patterns(G, W_out, rank, seed=seed, accept=accept)
     info.update({"discovery": how, "patterns_found": len(patterns)})
@@ -877,12 +889,10 @@ def _recover_step(network, arithmetic, theta, gradient, factor, seed, n, reducti
     if network.output_width == 1:
         # Coincidental binary vectors in the column space: choose the patterns whose
         # decomposition gives every sample an input with its own pattern.
-        visible = W_out[0] != 0
         G_scaled = np.where(visible[:, None], G / np.where(visible, W_out[0], 1)[:, None], 0)
-        W_visible = np.where(visible[:, None], W_layer, 0)
 
         def consistent(subset):
-            return _float_consistent(G_scaled, W_visible, subset, network.bias, top > 0)
+            return _float_consistent(G_scaled, W_layer, subset, network.bias, top > 0)
         candidates = _select(patterns, rank, consistent)
         if not candidates and "exhaustive" not in how:
             more, _ = find_patterns(G, W_out, rank + 8, seed=seed + 1, accept=accept)
