@@ -234,3 +234,15 @@ def test_cli_recovers_three_samples_of_a_2_4_1_relu_network(tmp_path, capsys, ba
     assert same_dataset(found, truth, 1e-30)
     if backend == "exact":
         assert sorted(s["x"][0] for s in result["samples"]) == ["-0.4", "0.3", "0.7"]
+
+
+def test_the_documentation_example_is_true():
+    import doctest
+    import re
+    from pathlib import Path
+    text = (Path(__file__).resolve().parent.parent / "docs" / "relu.md").read_text()
+    example = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    test = doctest.DocTestParser().get_doctest(example, {}, "relu.md", "relu.md", 0)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    runner.run(test)
+    assert runner.failures == 0 and runner.tries >= 6

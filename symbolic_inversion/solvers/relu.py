@@ -26,8 +26,11 @@ exponential search):
    directions already found.  Layers of at most 16 neurons are searched exhaustively.
    With several outputs the patterns are the zero sets of sparse directions (largest
    kurtosis), or found exhaustively for small layers.
-2. A candidate pattern is kept only if it lies in the column space of ``G`` (a float
-   test, made exact later).
+2. A candidate pattern is kept only if it lies in the column space of ``G`` and is a
+   cell of the layer's hyperplane arrangement restricted to the row space (a linear
+   program, with scipy): binary vectors in the column space by coincidence (sums such
+   as ``s_5 + s_6 - s_11``) fail it.  Of the candidates, the set is chosen whose
+   decomposition gives every sample an input with its own pattern.
 3. With the ``n`` patterns, ``G = D Htilde^T`` is *linear*: ``Htilde`` by an exact solve
    (python-flint's ``fmpq_mat`` where installed, ``fractions`` otherwise), each scale
    fixed by the bias coordinate ``1``; the residual factors ``r_i`` from the active rows;
@@ -178,17 +181,35 @@ def _floats(rows):
 def _independent_rows(matrix, count=None):
     """Indices of ``count`` (default: all columns) rows of ``matrix`` that are
     independent in float64 (pivoted QR of the transpose), or None."""
-    import scipy.linalg
     count = matrix.shape[1] if count is None else count
     if matrix.shape[0] < count:
         return None
     # Rows are equilibrated, but a row of rounding noise must not be blown up to O(1).
     sizes = np.abs(matrix).max(axis=1, keepdims=True)
     scaled = matrix / np.maximum(sizes, max(float(sizes.max(initial=0)) * 1e-6, 1e-300))
-    _, R, order = scipy.linalg.qr(scaled.T, mode="economic", pivoting=True)
-    if count and abs(R[count - 1, count - 1]) <= 1e-12 * abs(R[0, 0]):
+    order, pivots = _pivoted_rows(scaled, count)
+    if count and (len(order) < count or pivots[-1] <= 1e-12 * pivots[0]):
         return None
-    return sorted(int(k) for k in order[:count])
+    return sorted(order)
+
+
+def _pivoted_rows(matrix, count):
+    """Greedy pivoting (QR with column pivoting of the transpose): ``count`` row indices,
+    each the row farthest from the span of those before, and those distances."""
+    residual = np.array(matrix, dtype=float)
+    norms = np.einsum("ij,ij->i", residual, residual)
+    order, pivots = [], []
+    for _ in range(count):
+        k = int(np.argmax(norms))
+        if norms[k] <= 0:
+            break
+        q = residual[k] / np.sqrt(norms[k])
+        order.append(k)
+        pivots.append(float(np.sqrt(norms[k])))
+        residual -= np.outer(residual @ q, q)
+        norms = np.einsum("ij,ij->i", residual, residual)
+        norms[order] = -1
+    return order, pivots
 
 
 def _float_rank(matrix):
@@ -204,19 +225,17 @@ def _coordinates(G):
     """Rows of ``G`` (float) in the basis of ``r = rank`` of its rows: ``(K, R)`` with
     ``G = K G[R]``, so rows ``R`` map to unit vectors (pivoted QR picks ``R`` and the
     ``r`` columns that make ``G[R]`` square)."""
-    import scipy.linalg
     r = _float_rank(G)
-    _, _, row_order = scipy.linalg.qr(G.T, mode="economic", pivoting=True)
-    R = sorted(int(k) for k in row_order[:r])
-    _, _, col_order = scipy.linalg.qr(G[R], mode="economic", pivoting=True)
-    C = sorted(int(k) for k in col_order[:r])
+    R = sorted(_pivoted_rows(G, r)[0])
+    C = sorted(_pivoted_rows(G[R].T, r)[0])
     K = np.linalg.solve(G[np.ix_(R, C)].T, G[:, C].T).T
     return K, R
 
 
-def _two_level_directions(K, rng, found, starts):
-    """Columns of the float matrix ``K``-space projections minimizing the two-level
-    contrast ``m4 - m3^2 - 1``, from ``starts`` random starts orthogonal to ``found``."""
+def _whitened_starts(K, rng, found, starts):
+    """Whitened rows ``Z`` of ``K`` (centered, unit covariance) and ``starts`` random
+    unit directions orthogonal to the ``found`` ones; ``(None, None)`` if ``K`` is
+    degenerate."""
     w, n = K.shape
     centered = K - K.mean(axis=0)
     values, vectors = np.linalg.eigh(centered.T @ centered / w)
@@ -227,7 +246,17 @@ def _two_level_directions(K, rng, found, starts):
     if found:
         F, _ = np.linalg.qr(np.array(found).T)
         A -= F @ (F.T @ A)
-    A /= np.linalg.norm(A, axis=0)
+    return Z, A / np.linalg.norm(A, axis=0)
+
+
+def _two_level_directions(K, rng, found, starts):
+    """Projections of the rows of ``K`` minimizing the two-level contrast
+    ``m4 - m3^2 - 1`` (zero exactly for two-point distributions), by projected gradient
+    descent from ``starts`` random starts orthogonal to ``found``."""
+    Z, A = _whitened_starts(K, rng, found, starts)
+    if Z is None:
+        return None, None
+    w = Z.shape[0]
     for _ in range(400):
         Y = Z @ A
         m3 = np.mean(Y ** 3, axis=0)
@@ -241,18 +270,12 @@ def _two_level_directions(K, rng, found, starts):
 
 
 def _kurtosis_directions(K, rng, found, starts):
-    """Projections of largest kurtosis (sparse sources: several outputs)."""
-    w, n = K.shape
-    centered = K - K.mean(axis=0)
-    values, vectors = np.linalg.eigh(centered.T @ centered / w)
-    if values[0] <= values[-1] * 1e-12:
+    """Projections of largest kurtosis (sparse sources: several outputs), by FastICA's
+    fixed point."""
+    Z, A = _whitened_starts(K, rng, found, starts)
+    if Z is None:
         return None, None
-    Z = centered @ (vectors / np.sqrt(values))
-    A = rng.standard_normal((n, starts))
-    if found:
-        F, _ = np.linalg.qr(np.array(found).T)
-        A -= F @ (F.T @ A)
-    A /= np.linalg.norm(A, axis=0)
+    w = Z.shape[0]
     for _ in range(400):
         Y = Z @ A
         A = Z.T @ Y ** 3 / w - 3 * A
@@ -310,8 +333,12 @@ def realizable(W_layer, rowspace, bias, nonnegative):
     some layer input ``htilde`` in ``rowspace`` (rows spanning the inputs' span, last
     coordinate 1 with a bias, nonnegative entries after a ReLU layer)?  Binary vectors
     that lie in the column space by coincidence (sums such as ``s_5 + s_6 - s_11``)
-    are no cell of the hyperplane arrangement and fail it.  Returns a callable."""
-    from scipy.optimize import linprog
+    are no cell of the hyperplane arrangement and fail it.  Returns a callable, or None
+    without scipy."""
+    try:
+        from scipy.optimize import linprog
+    except ImportError:  # scipy is optional: the consistency of the decomposition decides
+        return None
     V = np.asarray(rowspace, float)               # r x (fan_in + 1)
     M = W_layer @ V.T                             # pre-activations per coefficient
     r = V.shape[0]
