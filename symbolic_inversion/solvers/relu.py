@@ -257,15 +257,20 @@ def _two_level_directions(K, rng, found, starts):
     if Z is None:
         return None, None
     w = Z.shape[0]
-    for _ in range(400):
+    previous = np.full(A.shape[1], np.inf)
+    for iteration in range(1, 401):
         Y = Z @ A
         m3 = np.mean(Y ** 3, axis=0)
         gradient = 4 * Z.T @ Y ** 3 / w - 6 * (Z.T @ Y ** 2 / w) * m3
         gradient -= A * np.sum(gradient * A, axis=0)
         A -= 0.1 * gradient
         A /= np.linalg.norm(A, axis=0)
-        if np.max(np.abs(gradient)) < 1e-10:
-            break
+        if iteration % 25 == 0:
+            # stop once every start has reached a two-point direction or stalled
+            contrast = np.mean(Y ** 4, axis=0) - m3 ** 2 - 1
+            if np.all((contrast < 1e-8) | (previous - contrast < 1e-4)):
+                break
+            previous = contrast
     return Z @ A, A
 
 
@@ -594,10 +599,17 @@ def _looks_exact(trace, network):
     one), ``False`` when one does not, ``None`` when the gradient has full rank and
     the test says nothing (then the exact attempt decides)."""
     weights, bias = network.layer_slices()[network.depth - 2]
-    _, gradients = _observed(trace, _Exact(), 1, slice(weights.start, (bias or weights).stop))
+    part = slice(weights.start, (bias or weights).stop)
+    _, gradients = _observed(trace, _Numeric(True, 1), 1, part)
     shifted = [None] * weights.start + gradients[0]  # _layer_gradient indexes the full vector
-    G = _layer_gradient(network, shifted, network.depth - 2)
-    floats = _floats(G)
+    floats = _floats(_layer_gradient(network, shifted, network.depth - 2))
+    first, second = trace.parameters[0][part], trace.parameters[1][part]
+    lr = Fraction(trace.lr)
+
+    def entry(k, c):  # exact G[k][c], converted only where a minor needs it
+        fan_in = network.layers[network.depth - 2]
+        index = k * fan_in + c if c < fan_in else weights.stop - weights.start + k
+        return (Fraction(first[index]) - Fraction(second[index])) / lr
     r = _float_rank(floats)
     if r >= min(floats.shape):
         return None
@@ -605,24 +617,26 @@ def _looks_exact(trace, network):
     columns = _independent_rows(floats[rows].T.copy(), r) if rows else None
     if not rows or not columns:
         return None
-    extra_rows = [k for k in range(len(G)) if k not in rows][:3]
-    extra_columns = [c for c in range(len(G[0])) if c not in columns][:3]
+    extra_rows = [k for k in range(floats.shape[0]) if k not in rows][:3]
+    extra_columns = [c for c in range(floats.shape[1]) if c not in columns][:3]
     for k, c in itertools.product(extra_rows, extra_columns):
-        minor = [[G[a][b] for b in columns + [c]] for a in rows + [k]]
+        minor = [[entry(a, b) for b in columns + [c]] for a in rows + [k]]
         if exact.rank(minor) > r:
             return False
     return True
 
 
-def _tolerance(trace, gradients):
+def _tolerance(trace, digits):
     """Bound on the error of each observed gradient entry (numeric traces)."""
     bound = trace.gradient_uncertainty() * RESIDUAL_SLACK
-    if trace.digits <= _FLOAT_DIGITS:
+    if digits <= _FLOAT_DIGITS:
         # Training in binary floats rounds each update by about an ulp of the
         # parameters, and the gradient itself by a few ulps of its largest terms.
         eps = mpmath.mpf(2) ** -52
-        largest_theta = max(abs(mpmath.mpf(str(v))) for v in trace.parameters[0])
-        largest_g = max(abs(mpmath.mpf(g)) for g in gradients[0])
+        first, second = trace.parameters[0], trace.parameters[1]
+        largest_theta = mpmath.mpf(str(max(abs(v) for v in first)))
+        largest_g = mpmath.mpf(str(max(abs(a - b) for a, b in zip(first, second)))) / \
+            mpmath.mpf(str(trace.lr))
         width = sum(trace.network.layers)
         bound = max(bound, 8 * eps * largest_theta / mpmath.mpf(str(trace.lr))
                     + 4 * eps * width * largest_g)
@@ -850,7 +864,10 @@ def solve_relu(trace, dps, steps=None, seed=0):
     steps = trace.steps if steps is None else min(steps, trace.steps)
     n = trace.samples
     top = network.depth - 2
-    width, fan_in = network.layers[top + 1], network.layers[top] + (1 if network.bias else 0)
+    # every hidden layer's delta matrix must have rank n (the back-solves), and the last
+    # hidden layer's gradient can have rank at most its fan-in (+ 1 for the bias)
+    width = min(network.layers[1:-1])
+    fan_in = network.layers[top] + (1 if network.bias else 0)
     stats = {"method": "relu", "steps_used": steps, "flint": exact.flint_available()}
 
     def finish(status, samples=(), detail="", digits=0, residual=None):
@@ -861,9 +878,9 @@ def solve_relu(trace, dps, steps=None, seed=0):
     if n > bound:
         stats["exact"] = False
         return finish(Status.UNDERDETERMINED, detail=(
-            f"n = {n} exceeds the rank bound of layer {top + 1}'s gradient, min(width "
-            f"{width}, fan-in{' + 1' if network.bias else ''} {fan_in}) = {bound}: at most "
-            f"{bound} samples can be separated from one step"))
+            f"n = {n} exceeds the rank bound of the gradients, min(hidden width {width}, "
+            f"fan-in{' + 1' if network.bias else ''} {fan_in} of layer {top + 1}) = {bound}: "
+            f"at most {bound} samples can be separated"))
     with mpmath.workdps(dps):
         looks_exact = _looks_exact(trace, network)
         if looks_exact is not False:
@@ -873,9 +890,9 @@ def solve_relu(trace, dps, steps=None, seed=0):
             if outcome[0] is not Status.INCONSISTENT:
                 stats["exact"] = True
                 return finish(*outcome)
-        use_float = trace.digits <= _FLOAT_DIGITS
-        _, mp_gradients = _observed(trace, _Numeric(False, 1), 1)
-        arithmetic = _Numeric(use_float, _tolerance(trace, mp_gradients))
+        digits = trace.digits   # a scan of every parameter: once
+        use_float = digits <= _FLOAT_DIGITS
+        arithmetic = _Numeric(use_float, _tolerance(trace, digits))
         stats.update(exact=False, dps=16 if use_float else dps, tolerance=arithmetic.tolerance)
         status, samples, detail, digits, residual = _attempt(trace, arithmetic, steps, seed,
                                                              stats)
@@ -984,7 +1001,8 @@ def _sensitivity(network, arithmetic, theta, gradient, factor, inputs, labels, s
     patterns = [[z > 0 for z in row] for row in pre[network.depth - 2]]
     largest = 0.0
     for _ in range(2):
-        moved = [g + arithmetic.tolerance * int(rng.choice((-1, 1))) for g in gradient]
+        moved = [g + arithmetic.tolerance * int(sign)
+                 for g, sign in zip(gradient, rng.choice((-1, 1), size=len(gradient)))]
         again, again_labels, _ = _dataset(network, arithmetic, theta, moved, patterns, factor)
         if again is None:
             return math.inf
