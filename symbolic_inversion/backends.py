@@ -254,8 +254,10 @@ class SampleKernels:
                 raise InputError("backend: flint needs analytic activations; use mpmath")
             modules = [_flint_namespace(), "mpmath"]
         else:
+            # d/dx of relu's step is DiracDelta: zero wherever it is defined (off the kink)
             modules = [{"Heaviside": lambda z, at_zero=0: mpmath.mpf(1 if z > 0 else 0),
-                        "Max": lambda *a: max(a)}, "mpmath"]
+                        "Max": lambda *a: max(a),
+                        "DiracDelta": lambda z, order=0: mpmath.mpf(0)}, "mpmath"]
         self._function = sp.lambdify([compiled.theta_symbols, x], outputs, modules=modules,
                                      cse=True)
         self.shape = (P, m, d)

@@ -246,3 +246,12 @@ def test_the_documentation_example_is_true():
     runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     runner.run(test)
     assert runner.failures == 0 and runner.tries >= 6
+
+
+def test_homotopy_paths_refuse_relu_with_a_message_not_a_crash():
+    # version 0.1.0: NameError (DiracDelta) on the mpmath backend
+    from symbolic_inversion.solvers.pipeline import run_pipeline
+    network, X, Y, init = _problem([2, 4, 1], 3, seed=1)
+    trace = simulate(network, X, Y, lr="0.3", epochs=1, init=init, backend="exact")
+    with pytest.raises(NotSupportedError, match="method='relu'"):
+        run_pipeline(trace, "homotopy", backend="mpmath")

@@ -21,6 +21,7 @@ import time
 import mpmath
 
 from ..backends import get_backend
+from ..errors import NotSupportedError
 from ..system import InversionSystem
 from .assess import assess
 from .homotopy import parameter_homotopy_path, solve_steps, tracking_dps
@@ -67,6 +68,10 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
         Seeds the random ``gamma`` and start data: results are reproducible.
     """
     started = time.perf_counter()
+    if "relu" in trace.network.activations:
+        # Paths are tracked through complex space, where relu's step has no meaning.
+        raise NotSupportedError("homotopy paths need analytic activations; relu networks: "
+                                "method='relu' (relu hidden layers, identity output)")
     backend = get_backend(backend)
     system = InversionSystem.from_trace(trace, steps)
     counts = system.counts
