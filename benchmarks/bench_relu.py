@@ -15,15 +15,22 @@ counted).  Per row the batches grow until the first failure, which is reported w
 reason; larger batches are not tried.
 """
 
-import argparse
-import signal
-import sys
-import time
-from fractions import Fraction
+import os
 
-import numpy as np
+# One BLAS thread: the small products of the pattern search lose badly to thread
+# oversubscription on a shared machine (set before numpy is imported).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from symbolic_inversion import Network, recover, simulate
+import argparse  # noqa: E402
+import signal  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from fractions import Fraction  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from symbolic_inversion import Network, recover, simulate  # noqa: E402
 
 SPEAR = ("SPEAR (Dimitrov et al., NeurIPS 2024): exact batches up to about b = 25 from one "
          "float64 gradient of a fully connected ReLU layer (widths 200-2000), at a cost "

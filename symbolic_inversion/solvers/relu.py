@@ -260,14 +260,16 @@ def _two_level_directions(K, rng, found, starts):
     previous = np.full(A.shape[1], np.inf)
     for iteration in range(1, 401):
         Y = Z @ A
-        m3 = np.mean(Y ** 3, axis=0)
-        gradient = 4 * Z.T @ Y ** 3 / w - 6 * (Z.T @ Y ** 2 / w) * m3
+        Y2 = Y * Y          # products, not **: numpy's float power is ~20x slower
+        Y3 = Y2 * Y
+        m3 = np.mean(Y3, axis=0)
+        gradient = (4 * (Z.T @ Y3) - 6 * (Z.T @ Y2) * m3) / w
         gradient -= A * np.sum(gradient * A, axis=0)
         A -= 0.1 * gradient
         A /= np.linalg.norm(A, axis=0)
         if iteration % 25 == 0:
             # stop once every start has reached a two-point direction or stalled
-            contrast = np.mean(Y ** 4, axis=0) - m3 ** 2 - 1
+            contrast = np.mean(Y2 * Y2, axis=0) - m3 * m3 - 1
             if np.all((contrast < 1e-8) | (previous - contrast < 1e-4)):
                 break
             previous = contrast
@@ -283,7 +285,7 @@ def _kurtosis_directions(K, rng, found, starts):
     w = Z.shape[0]
     for _ in range(400):
         Y = Z @ A
-        A = Z.T @ Y ** 3 / w - 3 * A
+        A = Z.T @ (Y * Y * Y) / w - 3 * A
         A /= np.linalg.norm(A, axis=0)
     return Z @ A, A
 
