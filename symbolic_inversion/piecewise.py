@@ -8,7 +8,7 @@ and one gradient-descent step with a rational learning rate stays rational.  Thi
 computes them with matrix products in whatever number type it is given:
 
 - :class:`fractions.Fraction`: exact (products by python-flint's ``fmpq_mat`` where
-  installed, see :mod:`symbolic_inversion.exact`);
+  installed, see :mod:`symbolic_inversion.rational`);
 - mpmath numbers: at the working precision;
 - floats: numpy float64.
 
@@ -30,7 +30,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from . import exact
+from . import rational
 from .errors import InputError
 
 __all__ = ["PIECEWISE_LINEAR", "blocks", "forward", "mean_gradient", "residual_factor"]
@@ -64,7 +64,7 @@ def _is_exact(rows):
 def _matmul(A, B):
     """``A B`` for lists of rows, exact for Fractions, numpy otherwise."""
     if _is_exact(A) and _is_exact(B):
-        return exact.matmul(A, B)
+        return rational.matmul(A, B)
     dtype = float if isinstance(A[0][0], float) and isinstance(B[0][0], float) else object
     return np.array(A, dtype=dtype).dot(np.array(B, dtype=dtype)).tolist()
 

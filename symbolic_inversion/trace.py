@@ -558,7 +558,7 @@ def _train_exact(network, X, Y, lr, init, epochs):
     """Parameter vectors of exact full-batch GD, as exact decimals."""
     from fractions import Fraction
 
-    from .exact import format_rational, terminates
+    from .rational import format_rational, terminates
     xs = [[Fraction(v) for v in x] for x in X]
     ys = [[Fraction(v) for v in y] for y in Y]
     theta = [Fraction(v) for v in init]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from symbolic_inversion import Network, recover, simulate
-from symbolic_inversion import exact
+from symbolic_inversion import rational
 from symbolic_inversion.cli import main
 from symbolic_inversion.errors import InputError, NotSupportedError
 from symbolic_inversion.piecewise import mean_gradient
@@ -141,8 +141,8 @@ def test_flint_and_fractions_give_identical_results(monkeypatch):
     network, X, Y, init = _problem([10, 24, 1], 8, seed=7)
     trace = simulate(network, X, Y, lr="0.1", epochs=1, init=init, backend="exact")
     with_flint = recover(trace)
-    monkeypatch.setattr(exact, "_FLINT", None)
-    assert not exact.flint_available()
+    monkeypatch.setattr(rational, "_FLINT", None)
+    assert not rational.flint_available()
     without = recover(trace, method="relu")
     assert with_flint.status is without.status is Status.CONVERGED
     assert with_flint.samples == without.samples
@@ -155,13 +155,13 @@ def test_exact_linear_algebra_agrees_with_and_without_flint(monkeypatch):
     B = [[Fraction(int(v), 3) for v in row] for row in rng.integers(-9, 9, (5, 2))]
     singular = [[1, 2, 3], [2, 4, 6], [0, 1, 1]]
     results = []
-    for flint in (exact._FLINT, None):
-        monkeypatch.setattr(exact, "_FLINT", flint)
-        results.append((exact.solve(A, B), exact.matmul(A, B), exact.rref(singular),
-                        exact.nullspace(singular), exact.solve(singular, [[1], [2], [3]])))
+    for flint in (rational._FLINT, None):
+        monkeypatch.setattr(rational, "_FLINT", flint)
+        results.append((rational.solve(A, B), rational.matmul(A, B), rational.rref(singular),
+                        rational.nullspace(singular), rational.solve(singular, [[1], [2], [3]])))
     assert results[0] == results[1]
     X = results[0][0]
-    assert exact.matmul(A, X) == B and results[0][4] is None
+    assert rational.matmul(A, X) == B and results[0][4] is None
 
 
 def test_patterns_are_found_by_the_two_level_search():

@@ -86,7 +86,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 
-from .. import exact
+from .. import rational
 from ..errors import NotSupportedError
 from ..piecewise import blocks, forward, mean_gradient, residual_factor
 from ..system import digits_from_error, least_squares
@@ -130,8 +130,8 @@ class _Exact:
         rows = _independent_rows(_floats(D))
         if rows is None:
             return None
-        X = exact.solve([D[r] for r in rows], [G[r] for r in rows])
-        if X is None or exact.matmul(D, X) != [[Fraction(v) for v in row] for row in G]:
+        X = rational.solve([D[r] for r in rows], [G[r] for r in rows])
+        if X is None or rational.matmul(D, X) != [[Fraction(v) for v in row] for row in G]:
             return None
         return X
 
@@ -555,7 +555,7 @@ def _exact_or_numeric_ray(arithmetic, G, W_out, pattern):
     block = [[row[c] for c in basis_columns] + [-v for v in image_row]
              for row, image_row in zip(G, image)]
     if arithmetic.exact:
-        null = exact.nullspace(block)
+        null = rational.nullspace(block)
         if len(null) != 1:
             return None
         f = null[0][n:]
@@ -623,7 +623,7 @@ def _looks_exact(trace, network):
     extra_columns = [c for c in range(floats.shape[1]) if c not in columns][:3]
     for k, c in itertools.product(extra_rows, extra_columns):
         minor = [[entry(a, b) for b in columns + [c]] for a in rows + [k]]
-        if exact.rank(minor) > r:
+        if rational.rank(minor) > r:
             return False
     return True
 
@@ -786,7 +786,8 @@ def _dataset(network, arithmetic, theta, gradient, patterns, factor):
 def _attempt(trace, arithmetic, steps, seed, stats):
     """Recover and check with one arithmetic: ``(status, samples, detail, digits, residual)``."""
     network, n = trace.network, trace.samples
-    reduction = trace.extra.get("loss_reduction", "sum_outputs")
+    reduction = getattr(trace, "loss_reduction", None) or \
+        trace.extra.get("loss_reduction", "sum_outputs")
     thetas, gradients = _observed(trace, arithmetic, steps)
     factor = residual_factor(n, network.output_width, reduction)
     if not arithmetic.exact:
@@ -852,15 +853,25 @@ def _attempt(trace, arithmetic, steps, seed, stats):
     return status, samples, "; ".join(notes), digits, residual
 
 
+def _optimizer_name(trace):
+    optimizer = trace.optimizer
+    return optimizer["name"] if isinstance(optimizer, dict) else optimizer.name
+
+
 def solve_relu(trace, dps, steps=None, seed=0):
     """Recover the data behind a gd trace of a ReLU network (hidden layers relu, output
-    identity), exactly when the trace is exact.  See the module docstring."""
+    identity), exactly when the trace is exact.  See the module docstring.
+
+    ``dps`` may also be an options object with ``dps``, ``steps`` and ``seed``
+    attributes (the ``solver(trace, options)`` convention)."""
+    if hasattr(dps, "dps"):
+        dps, steps, seed = dps.dps, dps.steps, getattr(dps, "seed", 0)
     started = time.perf_counter()
     network = trace.network
     why = supports_relu(network)
     if why:
         raise NotSupportedError(f"relu solver: {why}; got {list(network.activations)}")
-    if trace.optimizer["name"] != "gd" or trace.momentum or trace.weight_decay:
+    if _optimizer_name(trace) != "gd" or trace.momentum or trace.weight_decay:
         raise NotSupportedError("relu solver: needs plain full-batch gd (no sgd, momentum "
                                 "or weight decay)")
     steps = trace.steps if steps is None else min(steps, trace.steps)
@@ -870,11 +881,14 @@ def solve_relu(trace, dps, steps=None, seed=0):
     # hidden layer's gradient can have rank at most its fan-in (+ 1 for the bias)
     width = min(network.layers[1:-1])
     fan_in = network.layers[top] + (1 if network.bias else 0)
-    stats = {"method": "relu", "steps_used": steps, "flint": exact.flint_available()}
+    stats = {"method": "relu", "steps_used": steps, "flint": rational.flint_available()}
 
     def finish(status, samples=(), detail="", digits=0, residual=None):
         stats["time"] = round(time.perf_counter() - started, 4)
-        return Solution(list(samples), status, residual, digits, stats, detail)
+        solution = Solution(list(samples), status, residual, digits, stats, detail)
+        if "symmetries" in stats:   # the Solution field where it exists
+            solution.symmetries = list(stats["symmetries"])
+        return solution
 
     bound = min(width, fan_in)
     if n > bound:
@@ -893,7 +907,7 @@ def solve_relu(trace, dps, steps=None, seed=0):
                 stats["exact"] = True
                 return finish(*outcome)
         digits = trace.digits   # a scan of every parameter: once
-        use_float = digits <= _FLOAT_DIGITS
+        use_float = digits <= _FLOAT_DIGITS or getattr(trace, "dtype", None) is not None
         arithmetic = _Numeric(use_float, _tolerance(trace, digits))
         stats.update(exact=False, dps=16 if use_float else dps, tolerance=arithmetic.tolerance)
         status, samples, detail, digits, residual = _attempt(trace, arithmetic, steps, seed,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import mpmath
 
-from ..exact import format_rational
+from ..rational import format_rational
 
 __all__ = ["Status", "Solution", "RecoveryError", "same_dataset"]
 

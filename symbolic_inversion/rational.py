@@ -17,7 +17,7 @@ Examples
 ========
 
 >>> from fractions import Fraction
->>> from symbolic_inversion.exact import solve, format_rational
+>>> from symbolic_inversion.rational import solve, format_rational
 >>> solve([[2, 1], [1, 3]], [[3], [4]])
 [[Fraction(1, 1)], [Fraction(1, 1)]]
 >>> format_rational(Fraction(-3, 8)), format_rational(Fraction(1, 3))
@@ -41,7 +41,7 @@ def _load_flint():
     return flint if hasattr(flint, "fmpq_mat") else None
 
 
-# Module state so tests can compare both paths: ``monkeypatch.setattr(exact, "_FLINT", None)``.
+# Module state so tests can compare both paths: ``monkeypatch.setattr(rational, "_FLINT", None)``.
 _FLINT = _load_flint()
 
 
