@@ -1,7 +1,7 @@
 """ReLU networks: how large a batch one gradient step gives away, exactly.
 
-One command, one table: ``python benchmarks/bench_relu.py`` (about 10 minutes on 2 cores;
-``--quick`` about one; ``--full`` the whole grid).  For input dimension ``d``, hidden
+One command, one table: ``python benchmarks/bench_relu.py`` (under 10 minutes on 2 shared
+cores; ``--quick`` about one; ``--large`` the 784-1024-1 cells; ``--full`` the whole grid).  For input dimension ``d``, hidden
 width ``w`` (a ``d-w-1`` relu/identity network with biases) and batch ``n``: random
 short-decimal data and parameters, one full-batch GD step recorded
 
@@ -39,7 +39,8 @@ SPEAR = ("SPEAR (Dimitrov et al., NeurIPS 2024): exact batches up to about b = 2
 GRIDS = {
     "quick": {100: {64: [4, 8, 16], 256: [8, 16, 32]}},
     "default": {100: {64: [4, 8, 16, 32], 256: [16, 32, 64], 1024: [32, 64, 128]},
-                784: {256: [16, 32, 64], 1024: [64, 128]}},
+                784: {256: [16, 32, 64]}},
+    "large": {784: {1024: [64, 128]}},
     "full": {d: {w: [4, 8, 16, 32, 64, 128] for w in (64, 128, 256, 512, 1024)}
              for d in (100, 784)},
 }
@@ -105,12 +106,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="d = 100, widths 64 and 256")
+    size.add_argument("--large", action="store_true",
+                      help="d = 784, width 1024: batches 64 and 128 (about 10 minutes)")
     size.add_argument("--full", action="store_true", help="the whole grid (hours)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=120, help="seconds per recovery")
+    parser.add_argument("--limit", type=int, default=300, help="seconds per recovery")
     parser.add_argument("--kinds", default="exact,float64")
     args = parser.parse_args(argv)
-    grid = GRIDS["quick" if args.quick else "full" if args.full else "default"]
+    grid = GRIDS["quick" if args.quick else "large" if args.large else
+                 "full" if args.full else "default"]
     signal.signal(signal.SIGALRM, _alarm)
     print(f"# ReLU batches from one GD step ({SPEAR})")
     print()
