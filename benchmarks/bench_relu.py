@@ -126,8 +126,8 @@ def main(argv=None):
             for kind in args.kinds.split(","):
                 for n in batches:
                     row = cell(d, w, n, kind, args.seed, args.limit)
-                    if kind == "exact":
-                        quality = "equal" if row.get("exact") else "not equal"
+                    if kind == "exact" and "exact" in row:
+                        quality = "equal" if row["exact"] else "NOT equal"
                     elif "error" in row:
                         quality = f"{row['error']:.1e} ({row['digits']})"
                     else:
