@@ -255,3 +255,16 @@ def test_homotopy_paths_refuse_relu_with_a_message_not_a_crash():
     trace = simulate(network, X, Y, lr="0.3", epochs=1, init=init, backend="exact")
     with pytest.raises(NotSupportedError, match="method='relu'"):
         run_pipeline(trace, "homotopy", backend="mpmath")
+
+
+def test_a_zero_pre_activation_at_a_kink_is_said():
+    network, X, Y, init = _problem([4, 12, 1], 4, seed=9)
+    # neuron 0: 0.5 x0 + 0.5 x1 - 0.5 = 0 exactly at sample 0
+    init[0:4] = ["0.5", "0.5", "0.0001", "0.0001"]
+    init[48] = "-0.5"
+    X[0] = ["0.6", "0.4", "0", "0"]
+    trace = simulate(network, X, Y, lr="0.1", epochs=1, init=init, backend="exact")
+    solution = recover(trace)
+    assert solution.status is Status.CONVERGED
+    assert "kink" in solution.detail and "relu'(0) = 0" in solution.detail
+    assert _exact_multiset(solution.samples) == _exact_multiset(zip(X, Y))
