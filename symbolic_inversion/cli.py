@@ -364,9 +364,9 @@ def build_parser():
                                   "in [0, 1] from --seed)")
     p.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
     p.add_argument("--dps", type=int, default=50, help="digits recorded (default 50)")
-    p.add_argument("--backend", choices=("mpmath", "numpy"), default="mpmath",
-                   help="arithmetic of the training: mpmath at --dps digits (default) or "
-                        "numpy float64")
+    p.add_argument("--backend", choices=("mpmath", "numpy", "exact"), default="mpmath",
+                   help="arithmetic of the training: mpmath at --dps digits (default), "
+                        "numpy float64, or exact rationals (relu/identity networks, gd)")
     p.add_argument("--optimizer", choices=("gd", "sgd"), default="gd",
                    help="full-batch gradient descent (default) or minibatch sgd")
     p.add_argument("--batch-size", type=int, help="minibatch size (sgd)")

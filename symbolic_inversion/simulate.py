@@ -73,8 +73,13 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
     dps : int
         Significant digits of the recorded parameters (mpmath backend); the gradient is
         computed with guard digits from the rounded parameters.
-    backend : ``"mpmath"`` or ``"numpy"``
+    backend : ``"mpmath"``, ``"numpy"`` or ``"exact"``
         ``"numpy"`` trains in float64 (``dps`` is then 17, round-trip digits).
+        ``"exact"`` trains a ``relu``/``identity`` network by full-batch GD in exact
+        rational arithmetic and records every parameter exactly (``dps`` is ignored): a
+        step stays a terminating decimal when the data, the initial parameters and
+        ``lr * 2 / n`` are, e.g. ``n`` a power of 2 with decimal ``lr``; otherwise
+        :class:`InputError` says which step and parameter.
     optimizer : ``"gd"`` or ``"sgd"``
     batch_size, momentum, weight_decay, seed :
         SGD options (PyTorch's momentum convention); ``seed`` drives a numpy
@@ -111,8 +116,8 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
         raise InputError(f"lr: the learning rate must be positive, got {lr}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise InputError(f"epochs: must be a positive integer, got {epochs!r}")
-    if backend not in ("mpmath", "numpy"):
-        raise InputError(f"backend: expected 'mpmath' or 'numpy', got {backend!r}")
+    if backend not in ("mpmath", "numpy", "exact"):
+        raise InputError(f"backend: expected 'mpmath', 'numpy' or 'exact', got {backend!r}")
     if isinstance(dps, bool) or not isinstance(dps, int) or not 5 <= dps <= 100_000:
         raise InputError(f"dps: must be an integer of at least 5, got {dps!r}")
     if optimizer not in OPTIMIZERS:
@@ -151,6 +156,12 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
             order = [int(i) for i in rng.permutation(n)]
             schedule += [order[k:k + batch_size] for k in range(0, n, batch_size)]
 
+    if backend == "exact":
+        if optimizer != "gd" or mu or wd or dtype is not None:
+            raise InputError("backend: 'exact' trains by plain full-batch gd (no sgd, "
+                             "momentum, weight decay or dtype)")
+        recorded = _train_exact(network, X, Y, lr_decimal, init, epochs, loss_reduction)
+        return Trace(network, lr_decimal, n, recorded, loss_reduction=loss_reduction)
     if dtype is not None:
         return _simulate_binary(network, X, Y, init, rule, schedule, dtype, scale,
                                 record_batches, loss_reduction)
@@ -176,6 +187,36 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
     batches = schedule if (optimizer == "sgd" and record_batches) else None
     return Trace(network, lr_decimal, n, recorded, optimizer=rule, batches=batches,
                  loss_reduction=loss_reduction)
+
+
+def _train_exact(network, X, Y, lr, init, epochs, reduction):
+    """Parameter vectors of exact full-batch GD (relu/identity networks), as exact
+    decimals."""
+    from fractions import Fraction
+
+    from .piecewise import PIECEWISE_LINEAR
+    from .piecewise import mean_gradient as piecewise_gradient
+    from .rational import format_rational, terminates
+    if not all(name in PIECEWISE_LINEAR for name in network.activations):
+        raise InputError(f"backend: 'exact' needs piecewise-linear activations "
+                         f"{PIECEWISE_LINEAR}, got {list(network.activations)}")
+    xs = [[Fraction(v) for v in x] for x in X]
+    ys = [[Fraction(v) for v in y] for y in Y]
+    theta = [Fraction(v) for v in init]
+    step = Fraction(lr)
+    # Decimal objects, not text: the Trace then skips parsing 10^5-10^6 strings
+    recorded = [[Decimal(format_rational(t)) for t in theta]]
+    for epoch in range(epochs):
+        gradient = piecewise_gradient(network, theta, xs, ys, reduction)
+        theta = [t - step * g for t, g in zip(theta, gradient)]
+        for p, value in enumerate(theta):
+            if not terminates(value):
+                raise InputError(
+                    f"backend: exact step {epoch + 1} gives parameter {p} = "
+                    f"{value.numerator}/{value.denominator}, not a terminating decimal; "
+                    f"choose lr so that lr * 2 / n is a terminating decimal (n = {len(xs)})")
+        recorded.append([Decimal(format_rational(t)) for t in theta])
+    return recorded
 
 
 def _simulate_binary(network, X, Y, init, rule, schedule, dtype, scale, record_batches,

@@ -29,6 +29,7 @@ from .sgd import solve_joint, solve_per_sample, solve_schedule_search, solve_sgd
 from .solution import RecoveryError, Solution, Status
 from .symmetries import annotate, family_symmetries, solve_moments_only
 from .pipeline import solve_cold_start, solve_homotopy, solve_moments
+from .relu import solve_relu, supports_relu
 
 __all__ = ["recover", "SOLVERS", "default_dps", "Solution", "Status", "RecoveryError",
            "RecoverOptions"]
@@ -38,6 +39,7 @@ SOLVERS.update({"cold_start": solve_cold_start, "moments": solve_moments,
                 "homotopy": solve_homotopy})
 SOLVERS.update({"sgd": solve_sgd, "per_sample": solve_per_sample,
                 "known_schedule": solve_joint, "schedule_search": solve_schedule_search})
+SOLVERS.update({"relu": solve_relu})
 
 
 def _choose(trace):
@@ -45,6 +47,8 @@ def _choose(trace):
         return "closed_form"
     if trace.optimizer.name == "sgd" or trace.momentum or trace.weight_decay:
         return "sgd"
+    if trace.samples > 1 and not supports_relu(trace.network):
+        return "relu"
     return "cold_start"
 
 

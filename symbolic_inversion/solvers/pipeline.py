@@ -28,6 +28,7 @@ import time
 
 import mpmath
 
+from ..errors import NotSupportedError
 from ..precision import refine_dps, tracking_dps
 from ..report.progress import Progress
 from ..system import InversionSystem
@@ -197,6 +198,10 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
         (``[t, [[re, im] per unknown]]`` per accepted step), for plotting.
     """
     started = time.perf_counter()
+    if "relu" in trace.network.activations:
+        # Paths are tracked through complex space, where relu's step has no meaning.
+        raise NotSupportedError("homotopy paths need analytic activations; relu networks: "
+                                "method='relu' (relu hidden layers, identity output)")
     progress = Progress.create(progress)
     arithmetic = real_arithmetic(backend)
     system = InversionSystem.from_trace(trace, steps)

@@ -6,11 +6,14 @@ with advice, as ``mpmath.findroot`` does.
 """
 
 import enum
+from fractions import Fraction
 from dataclasses import dataclass, field
 
 import mpmath
 import numpy as np
 from scipy.optimize import linear_sum_assignment
+
+from ..rational import format_rational
 
 __all__ = ["Status", "Solution", "RecoveryError", "same_dataset", "match_samples"]
 
@@ -65,7 +68,10 @@ class Solution:
     ==========
 
     samples : list of (x, y)
-        Inputs and labels as lists of mpmath numbers.  Samples form a multiset: their
+        Inputs and labels as lists of mpmath numbers, or of
+        :class:`fractions.Fraction` when the recovery is exact (``digits`` is then
+        ``10**6``, the sentinel of an error bound of zero; ``to_dict`` writes them as
+        exact decimals, or ``p/q`` when the expansion does not terminate).  Samples form a multiset: their
         order is not identifiable.
     status : Status
     residual : mpf
@@ -122,12 +128,17 @@ class Solution:
     def to_dict(self, digits=None):
         """JSON-ready: numbers as decimal strings with ``digits`` significant digits
         (default: the digits vouched for plus a few guard digits)."""
-        shown = digits if digits is not None else max(self.digits + 3, 10)
+        shown = digits if digits is not None else max(min(self.digits, 10 ** 4) + 3, 10)
 
         def text(value):
-            return mpmath.nstr(value, shown, strip_zeros=False) if value is not None else None
+            if value is None:
+                return None
+            if isinstance(value, Fraction):  # exact results: exact text, never rounded
+                return format_rational(value)
+            return mpmath.nstr(value, shown, strip_zeros=False)
 
-        stats = {k: (text(v) if isinstance(v, mpmath.mpf) else v) for k, v in self.stats.items()}
+        stats = {k: (text(v) if isinstance(v, (mpmath.mpf, Fraction)) else v)
+                 for k, v in self.stats.items()}
         return {"status": self.status.value, "message": self.message,
                 "samples": [{"x": [text(v) for v in x], "y": [text(v) for v in y]}
                             for x, y in self.samples],
@@ -136,10 +147,16 @@ class Solution:
 
     def __str__(self):
         lines = [f"status: {self.status.value}: {self.message}"]
+        shown = max(min(self.digits + 2, 30), 6)
+
+        def text(value):
+            if isinstance(value, Fraction):
+                exact = format_rational(value)
+                return exact if len(exact) <= shown + 2 else f"{float(value):.{shown}g}..."
+            return mpmath.nstr(value, shown)
         for i, (x, y) in enumerate(self.samples):
-            shown = max(min(self.digits + 2, 30), 6)
-            lines.append(f"  sample {i}: x = [{', '.join(mpmath.nstr(v, shown) for v in x)}]"
-                         f"  y = [{', '.join(mpmath.nstr(v, shown) for v in y)}]")
+            lines.append(f"  sample {i}: x = [{', '.join(text(v) for v in x)}]"
+                         f"  y = [{', '.join(text(v) for v in y)}]")
         if self.residual is not None:
             lines.append(f"residual: {mpmath.nstr(self.residual, 3)}   digits vouched for: "
                          f"{self.digits}")

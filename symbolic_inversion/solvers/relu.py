@@ -1,0 +1,1027 @@
+r"""ReLU networks: every sample of a large batch from one gradient step, exactly.
+
+For a ReLU layer fed into the identity output layer the weight gradient of one step is
+low rank (Dimitrov et al.'s SPEAR observation):
+
+.. math:: G = [\partial L/\partial W \;|\; \partial L/\partial b]
+          = \sum_i \delta_i \tilde h_i^T, \qquad
+          \delta_i = s_i \circ (W_{out}^T r_i),
+
+with ``htilde_i = [h_i, 1]`` the layer's input, ``s_i`` the 0/1 activation pattern of
+sample ``i`` and ``r_i = c (f(x_i) - y_i)`` its output residual (``c = 2/n`` for the
+toolkit's MSE).  With one output, row ``k`` divided by ``W_out[k]`` is the subset sum
+``sum_{i active at k} r_i htilde_i``: in a basis of the row space, the rows of ``G`` are
+a fixed linear image of points of the cube ``{0, 1}^n``, and every pattern ``s_i`` is a
+*binary* vector in the column space of ``G``.
+
+How the solver finds the patterns (no random subsets of ``n - 1`` rows, SPEAR's
+exponential search):
+
+1. The rows of the gradient, written in a basis of ``n`` of them and whitened, are
+   searched for *two-level* directions: a direction ``a`` along which the rows take
+   only two values is a pattern.  The contrast ``m4 - m3**2 - 1`` (fourth moment minus
+   squared third moment minus one of the standardized projection) is ``>= 0`` for every
+   distribution and ``0`` only for two-point ones; it is minimized by projected
+   gradient descent from batches of random starts, each batch orthogonal to the
+   directions already found.  Layers of at most 16 neurons are searched exhaustively.
+   With several outputs the patterns are the zero sets of sparse directions (largest
+   kurtosis), or found exhaustively for small layers.
+2. A candidate pattern is kept only if it lies in the column space of ``G`` and is a
+   cell of the layer's hyperplane arrangement restricted to the row space (a linear
+   program, with scipy): binary vectors in the column space by coincidence (sums such
+   as ``s_5 + s_6 - s_11``) fail it.  Of the candidates, the set is chosen whose
+   decomposition gives every sample an input with its own pattern.
+3. With the ``n`` patterns, ``G = D Htilde^T`` is *linear*: ``Htilde`` by an exact solve
+   (python-flint's ``fmpq_mat`` where installed, ``fractions`` otherwise), each scale
+   fixed by the bias coordinate ``1``; the residual factors ``r_i`` from the active rows;
+   lower layers by the same linear solve with the now known ``delta`` (back-propagated
+   through the patterns read off the recovered activations), down to the inputs.
+4. Labels: ``y_i = f(x_i) - r_i / c``.  The result is accepted only if recomputing the
+   gradient of *every* step of the trace from the recovered data gives the observed
+   gradient: exactly (rationals) for exact traces, within the rounding of the trace
+   otherwise.
+
+An exact trace (decimal parameters that are the exact results of training, e.g.
+``simulate(..., backend="exact")``) is recognized by the rank of its gradient being
+exactly ``n``; floats decide nothing but where to look.  Other traces are solved in
+mpmath at the working precision (float64 for traces of at most 17 digits) with the
+tolerance of the trace's rounding.
+
+Limits, reported as a status with the reason: a sample inactive at every neuron of the
+layer (its ``delta`` is zero: its input is invisible), duplicate inputs (their residuals
+merge), ``n`` above the rank bound (``n > width`` or ``n > fan-in + 1``), a zero
+pre-activation at a kink (``relu'(0)`` is taken as 0, PyTorch's convention: said so),
+and a search that did not find every pattern (``not_converged``, with the count).
+Without biases the network is positively homogeneous, ``(x_i, r_i) -> (t x_i, r_i / t)``
+leaves every gradient unchanged, so inputs are known up to a positive factor per
+sample (``not_unique``, directions exact, the symmetry named).
+
+Examples
+========
+
+Four samples through a 3-6-1 relu/identity network, from one exact step:
+
+>>> from symbolic_inversion import Network, simulate, recover
+>>> net = Network([3, 6, 1], ["relu", "identity"])
+>>> init = ["0.5", "-0.3", "0.2", "-0.4", "0.6", "0.1", "0.3", "0.3", "-0.5", "0.7",
+...         "-0.2", "0.4", "-0.6", "0.5", "0.3", "0.2", "-0.1", "0.8",
+...         "0.1", "0.2", "-0.1", "0.05", "0.1", "-0.2",
+...         "0.9", "-0.7", "0.6", "0.8", "-0.5", "0.4", "0.1"]
+>>> X = [["0.5", "0.2", "-0.3"], ["-0.4", "0.7", "0.1"], ["0.3", "-0.6", "0.8"],
+...      ["0.9", "0.4", "0.6"]]
+>>> trace = simulate(net, X, [["0.3"], ["-0.2"], ["0.5"], ["0.1"]], lr="0.1", epochs=1,
+...                  init=init, backend="exact")
+>>> solution = recover(trace)
+>>> solution.status.value, solution.stats["exact"]
+('converged', True)
+>>> sorted([str(v) for v in x] for x, _ in solution.samples)
+[['-2/5', '7/10', '1/10'], ['1/2', '1/5', '-3/10'], ['3/10', '-3/5', '4/5'], ['9/10', '2/5', '3/5']]
+"""
+
+import itertools
+import math
+import time
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+
+from .. import rational
+from ..errors import NotSupportedError
+from ..piecewise import blocks, forward, mean_gradient, residual_factor
+from ..system import digits_from_error, least_squares
+from .assess import RESIDUAL_SLACK
+from .solution import Solution, Status
+
+__all__ = ["solve_relu", "supports_relu", "find_patterns"]
+
+EXHAUSTIVE_WIDTH = 16   # layers this narrow: every binary pattern is tried
+_FLOAT_DIGITS = 17      # traces with at most this many digits are solved in float64
+_MEMBERSHIP = 1e-6      # float test "pattern in the column space" (binary vectors: O(1) off)
+
+
+def supports_relu(network):
+    """Why ``network`` is outside this solver's class, or ``""`` if it is inside:
+    hidden layers ``relu``, output layer ``identity``, at least one hidden layer."""
+    if network.depth < 2:
+        return "needs a hidden layer (a network with one weight layer has rank-1 gradients)"
+    if any(name != "relu" for name in network.activations[:-1]):
+        return "needs relu in every hidden layer"
+    if network.activations[-1] != "identity":
+        return "needs an identity output layer"
+    return ""
+
+
+# -- arithmetic: exact rationals or numbers with a tolerance ------------------------------
+
+class _Exact:
+    """Exact rationals: every test is an equality."""
+
+    exact = True
+
+    def number(self, decimal_value):
+        return Fraction(decimal_value)
+
+    def zero(self, value, scale=1):
+        return value == 0
+
+    def fit(self, D, G):
+        """``X`` with ``D X = G`` exactly (``D`` tall, full column rank), else None."""
+        rows = _independent_rows(_floats(D))
+        if rows is None:
+            return None
+        X = rational.solve([D[r] for r in rows], [G[r] for r in rows])
+        if X is None or rational.matmul(D, X) != [[Fraction(v) for v in row] for row in G]:
+            return None
+        return X
+
+
+class _Numeric:
+    """mpmath numbers (or floats for float64-sized traces) with a tolerance.
+
+    ``tolerance`` bounds the error of an observed gradient entry (the final check);
+    quantities derived by linear solves are compared with the looser ``loose``."""
+
+    exact = False
+
+    def __init__(self, use_float, tolerance):
+        self.use_float = use_float
+        self.tolerance = float(tolerance) if use_float else tolerance
+        self.loose = 10 * (self.tolerance ** 0.5 if use_float else mpmath.sqrt(tolerance))
+
+    def number(self, decimal_value):
+        return float(decimal_value) if self.use_float else mpmath.mpf(str(decimal_value))
+
+    def zero(self, value, scale=1):
+        return abs(value) <= self.loose * scale
+
+    def fit(self, D, G):
+        if _independent_rows(_floats(D)) is None:  # D without full column rank
+            return None
+        if self.use_float:
+            A, B = np.array(D, float), np.array(G, float)
+            X, *_ = np.linalg.lstsq(A, B, rcond=None)
+            residual = np.max(np.abs(A @ X - B)) if B.size else 0.0
+            scale = 1 + np.max(np.abs(X))
+            return X.tolist() if residual <= self.loose * scale else None
+        A = mpmath.matrix(D)
+        columns = [least_squares(A, mpmath.matrix([row[c] for row in G]))
+                   for c in range(len(G[0]))]
+        X = [[columns[c][r] for c in range(len(G[0]))] for r in range(len(D[0]))]
+        scale = 1 + max(abs(v) for row in X for v in row)
+        residual = max(abs(sum(d * x for d, x in zip(drow, col)) - g)
+                       for drow, grow in zip(D, G) for col, g in zip(zip(*X), grow))
+        return X if residual <= self.loose * scale else None
+
+
+def _floats(rows):
+    return np.array([[float(v) for v in row] for row in rows], dtype=float)
+
+
+def _independent_rows(matrix, count=None):
+    """Indices of ``count`` (default: all columns) rows of ``matrix`` that are
+    independent in float64 (pivoted QR of the transpose), or None."""
+    count = matrix.shape[1] if count is None else count
+    if matrix.shape[0] < count:
+        return None
+    # Rows are equilibrated, but a row of rounding noise must not be blown up to O(1).
+    sizes = np.abs(matrix).max(axis=1, keepdims=True)
+    scaled = matrix / np.maximum(sizes, max(float(sizes.max(initial=0)) * 1e-6, 1e-300))
+    order, pivots = _pivoted_rows(scaled, count)
+    if count and (len(order) < count or pivots[-1] <= 1e-12 * pivots[0]):
+        return None
+    return sorted(order)
+
+
+def _pivoted_rows(matrix, count):
+    """Greedy pivoting (QR with column pivoting of the transpose): ``count`` row indices,
+    each the row farthest from the span of those before, and those distances."""
+    residual = np.array(matrix, dtype=float)
+    norms = np.einsum("ij,ij->i", residual, residual)
+    order, pivots = [], []
+    for _ in range(count):
+        k = int(np.argmax(norms))
+        if norms[k] <= 0:
+            break
+        q = residual[k] / np.sqrt(norms[k])
+        order.append(k)
+        pivots.append(float(np.sqrt(norms[k])))
+        residual -= np.outer(residual @ q, q)
+        norms = np.einsum("ij,ij->i", residual, residual)
+        norms[order] = -1
+    return order, pivots
+
+
+def _float_rank(matrix):
+    if not matrix.size:
+        return 0
+    singular = np.linalg.svd(matrix, compute_uv=False)
+    return int(np.sum(singular > singular[0] * 1e-9)) if singular[0] > 0 else 0
+
+
+# -- step 1: finding the activation patterns ---------------------------------------------
+
+def _coordinates(G):
+    """Rows of ``G`` (float) in the basis of ``r = rank`` of its rows: ``(K, R)`` with
+    ``G = K G[R]``, so rows ``R`` map to unit vectors (pivoted QR picks ``R`` and the
+    ``r`` columns that make ``G[R]`` square)."""
+    r = _float_rank(G)
+    R = sorted(_pivoted_rows(G, r)[0])
+    C = sorted(_pivoted_rows(G[R].T, r)[0])
+    K = np.linalg.solve(G[np.ix_(R, C)].T, G[:, C].T).T
+    return K, R
+
+
+def _whitened_starts(K, rng, found, starts):
+    """Whitened rows ``Z`` of ``K`` (centered, unit covariance) and ``starts`` random
+    unit directions orthogonal to the ``found`` ones; ``(None, None)`` if ``K`` is
+    degenerate."""
+    w, n = K.shape
+    centered = K - K.mean(axis=0)
+    values, vectors = np.linalg.eigh(centered.T @ centered / w)
+    if values[0] <= values[-1] * 1e-12:
+        return None, None
+    Z = centered @ (vectors / np.sqrt(values))
+    A = rng.standard_normal((n, starts))
+    if found:
+        F, _ = np.linalg.qr(np.array(found).T)
+        A -= F @ (F.T @ A)
+    return Z, A / np.linalg.norm(A, axis=0)
+
+
+def _two_level_directions(K, rng, found, starts):
+    """Projections of the rows of ``K`` minimizing the two-level contrast
+    ``m4 - m3^2 - 1`` (zero exactly for two-point distributions), by projected gradient
+    descent from ``starts`` random starts orthogonal to ``found``."""
+    Z, A = _whitened_starts(K, rng, found, starts)
+    if Z is None:
+        return None, None
+    w = Z.shape[0]
+    previous = np.full(A.shape[1], np.inf)
+    for iteration in range(1, 401):
+        Y = Z @ A
+        Y2 = Y * Y          # products, not **: numpy's float power is ~20x slower
+        Y3 = Y2 * Y
+        m3 = np.mean(Y3, axis=0)
+        gradient = (4 * (Z.T @ Y3) - 6 * (Z.T @ Y2) * m3) / w
+        gradient -= A * np.sum(gradient * A, axis=0)
+        A -= 0.1 * gradient
+        A /= np.linalg.norm(A, axis=0)
+        if iteration % 25 == 0:
+            # stop once every start has reached a two-point direction or stalled
+            contrast = np.mean(Y2 * Y2, axis=0) - m3 * m3 - 1
+            if np.all((contrast < 1e-8) | (previous - contrast < 1e-4)):
+                break
+            previous = contrast
+    return Z @ A, A
+
+
+def _kurtosis_directions(K, rng, found, starts):
+    """Projections of largest kurtosis (sparse sources: several outputs), by FastICA's
+    fixed point."""
+    Z, A = _whitened_starts(K, rng, found, starts)
+    if Z is None:
+        return None, None
+    w = Z.shape[0]
+    for _ in range(400):
+        Y = Z @ A
+        A = Z.T @ (Y * Y * Y) / w - 3 * A
+        A /= np.linalg.norm(A, axis=0)
+    return Z @ A, A
+
+
+def _split_two_levels(y):
+    """The two-level split of ``y`` at its largest gap (a boolean pattern)."""
+    ordered = np.sort(y)
+    gaps = np.diff(ordered)
+    k = int(np.argmax(gaps))
+    return y > (ordered[k] + ordered[k + 1]) / 2
+
+
+def _zero_level(y):
+    """Rows sharing the most common value of ``y`` (the zero set of a sparse source)."""
+    order = np.argsort(y)
+    ordered = y[order]
+    scale = max(np.max(np.abs(y)), 1e-300)
+    best, start = (0, 0), 0
+    for k in range(1, len(y) + 1):
+        if k == len(y) or ordered[k] - ordered[k - 1] > 1e-7 * scale:
+            if k - start > best[1] - best[0]:
+                best = (start, k)
+            start = k
+    return np.zeros(len(y), bool) if best[1] - best[0] < 2 else \
+        np.isin(np.arange(len(y)), order[best[0]:best[1]])
+
+
+def _in_span(K, R, pattern):
+    """Float test: the 0/1 vector ``pattern`` lies in the column space (``K s_R = s``)."""
+    s = pattern.astype(float)
+    return bool(np.max(np.abs(K @ s[R] - s)) < _MEMBERSHIP) and pattern.any()
+
+
+def _ray_for_support(basis, W_out, active):
+    """Float test for several outputs: the direction ``diag(s) W_out^T e`` in the
+    column space with support ``active``; returns it or None."""
+    w, n = basis.shape
+    block = np.hstack([basis, -(W_out.T * active[:, None])])
+    _, singular, Vt = np.linalg.svd(block)
+    if singular[-1] > 1e-9 * singular[0] or (len(singular) > 1 and
+                                               singular[-2] <= 1e-9 * singular[0]):
+        return None
+    direction = basis @ Vt[-1, :n]
+    if np.max(np.abs(direction)) < 1e-9 or np.any(np.abs(direction[~active]) > 1e-7 *
+                                                   np.max(np.abs(direction))):
+        return None
+    return direction
+
+
+def realizable(W_layer, rowspace, bias, nonnegative):
+    """A float test for patterns: is ``s`` the activation pattern ``[W htilde > 0]`` of
+    some layer input ``htilde`` in ``rowspace`` (rows spanning the inputs' span, last
+    coordinate 1 with a bias, nonnegative entries after a ReLU layer)?  Binary vectors
+    that lie in the column space by coincidence (sums such as ``s_5 + s_6 - s_11``)
+    are no cell of the hyperplane arrangement and fail it.  Returns a callable, or None
+    without scipy."""
+    try:
+        from scipy.optimize import linprog
+    except ImportError:  # scipy is optional: the consistency of the decomposition decides
+        return None
+    V = np.asarray(rowspace, float)               # r x (fan_in + 1)
+    M = W_layer @ V.T                             # pre-activations per coefficient
+    r = V.shape[0]
+
+    def test(pattern):
+        # variables: coefficients a (r) and a margin t; maximize t <= 1
+        sign = np.where(pattern, -1.0, 1.0)
+        A_ub = np.hstack([sign[:, None] * M, np.where(pattern, 1.0, 0.0)[:, None]])
+        b_ub = np.zeros(len(pattern))
+        if nonnegative:
+            inputs = V.T[:-1] if bias else V.T
+            A_ub = np.vstack([A_ub, np.hstack([-inputs, np.zeros((len(inputs), 1))])])
+            b_ub = np.concatenate([b_ub, np.zeros(len(inputs))])
+        A_eq = np.hstack([V.T[-1:], [[0.0]]]) if bias else None
+        result = linprog(np.r_[np.zeros(r), -1.0], A_ub=A_ub, b_ub=b_ub, A_eq=A_eq,
+                         b_eq=[1.0] if bias else None,
+                         bounds=[(None, None)] * r + [(None, 1.0)], method="highs")
+        return result.status == 0 and -result.fun > 1e-9
+    return test
+
+
+def find_patterns(G, W_out, count, seed=0, budget=None, accept=None):
+    """Activation patterns (0/1 numpy vectors over the rows of ``G``) of the samples
+    behind a layer gradient ``G`` (float, rows = neurons) of a ReLU layer feeding the
+    identity output layer with weights ``W_out`` (outputs x neurons).
+
+    Returns ``(patterns, how)``: at most ``count`` distinct patterns whose rays lie in
+    the column space of ``G`` (and pass ``accept``, e.g. :func:`realizable`), and the
+    search used.  Fewer than ``count`` means the search did not find them all.
+    """
+    rng = np.random.default_rng(seed)
+    w = G.shape[0]
+    m = W_out.shape[0]
+    visible = np.any(W_out != 0, axis=0)
+    if m == 1:
+        scaled = np.where(visible[:, None], G / np.where(visible, W_out[0], 1)[:, None], 0)
+    else:
+        scaled = G
+    K, R = _coordinates(scaled)
+    basis = scaled[:, _independent_rows(scaled.T.copy(), K.shape[1]) or []] \
+        if m > 1 else None
+    patterns, rejected = {}, set()
+
+    def consider(pattern):
+        pattern = pattern & visible
+        key = pattern.tobytes()
+        if key in patterns or key in rejected or not pattern.any():
+            return False
+        if (_in_span(K, R, pattern) if m == 1 else
+                _ray_for_support(basis, W_out, pattern) is not None) and \
+                (accept is None or accept(pattern)):
+            patterns[key] = pattern
+            return True
+        rejected.add(key)
+        return False
+
+    if int(visible.sum()) <= EXHAUSTIVE_WIDTH:
+        rows = np.flatnonzero(visible)
+        for bits in itertools.product((False, True), repeat=len(rows)):
+            pattern = np.zeros(w, bool)
+            pattern[rows] = bits
+            consider(pattern)
+        return list(patterns.values()), "exhaustive"
+    found = []
+    budget = budget if budget is not None else max(40, 6 * count)
+    batch = 32 if count <= 64 else 64
+    tried = 0
+    search = _two_level_directions if m == 1 else _kurtosis_directions
+    while len(patterns) < count and tried < budget * batch // 16:
+        Y, A = search(K, rng, found, batch)
+        tried += batch
+        if Y is None:
+            break
+        for column in range(Y.shape[1]):
+            y = Y[:, column]
+            candidates = [_split_two_levels(y)] if m == 1 else [~_zero_level(y)]
+            if m == 1:
+                candidates.append(~candidates[0])
+            if any([consider(c) for c in candidates]):
+                found.append(A[:, column])
+            if len(patterns) >= count:
+                break
+    return list(patterns.values()), ("two-level search" if m == 1 else "kurtosis search") + \
+        f" ({tried} starts)"
+
+
+# -- steps 3-4: values from patterns -------------------------------------------------------
+
+def _layer_gradient(network, gradient, layer):
+    """``[dW | db]`` of weight layer ``layer`` as a list of rows (neurons)."""
+    weights, bias = network.layer_slices()[layer]
+    fan_in, fan_out = network.layers[layer], network.layers[layer + 1]
+    flat = gradient[weights]
+    rows = [flat[k * fan_in:(k + 1) * fan_in] for k in range(fan_out)]
+    if bias is not None:
+        rows = [row + [b] for row, b in zip(rows, gradient[bias])]
+    return rows
+
+
+def _decompose(network, arithmetic, theta, gradient, patterns, factor):
+    """Inputs, residuals and a reason, from the activation patterns of the last hidden
+    layer: ``(inputs, residuals, None)`` or ``(None, None, reason)``."""
+    layers = blocks(network, theta)
+    top = network.depth - 2            # the last hidden layer's weight-layer index
+    W_out = layers[-1][0]
+    m = network.output_width
+    zero = 0 * theta[0]
+    # directions delta_i up to scale: s_i o (W_out^T e_i)
+    directions = []
+    G_top = _layer_gradient(network, gradient, top)
+    if m == 1:
+        directions = [[W_out[0][k] if s[k] else zero for k in range(len(s))] for s in patterns]
+    else:
+        for s in patterns:
+            ray = _exact_or_numeric_ray(arithmetic, G_top, W_out, s)
+            if ray is None:
+                return None, None, "a pattern's ray could not be computed"
+            directions.append(ray)
+    D = [list(row) for row in zip(*directions)]
+    H = arithmetic.fit(D, G_top)
+    if H is None:
+        return None, None, (f"the {len(patterns)} patterns do not explain the gradient of "
+                            f"layer {top + 1}")
+    deltas, inputs_top = [], []
+    for i, (direction, row) in enumerate(zip(directions, H)):
+        if network.bias:
+            scale = row[-1]
+            if arithmetic.zero(scale):
+                return None, None, f"sample {i}: zero bias coordinate"
+            inputs_top.append([v / scale for v in row[:-1]])
+        else:
+            scale = _sign_without_bias(arithmetic, layers, top, row, patterns[i])
+            if scale is None:
+                return None, None, f"sample {i}: no sign makes its pattern consistent"
+            inputs_top.append([v / scale for v in row])
+        deltas.append([v * scale for v in direction])
+    # residual factors e_i from the active rows: W_out[:, S]^T e = delta[S]
+    residuals = []
+    for i, (delta, s) in enumerate(zip(deltas, patterns)):
+        active = [k for k in range(len(s)) if s[k]]
+        A = [[W_out[o][k] for o in range(m)] for k in active]
+        e = arithmetic.fit(A, [[delta[k]] for k in active])
+        if e is None:
+            return None, None, f"sample {i}: its delta is not W_out^T r on its active rows"
+        residuals.append([v[0] for v in e])
+    # back-propagation to the inputs: G_l = D_l Htilde_{l-1}^T, D_l known
+    current = inputs_top
+    for layer in range(top, 0, -1):
+        W = layers[layer][0]
+        new_deltas = []
+        for h, delta in zip(current, deltas):
+            if any(not arithmetic.zero(v) and v < 0 for v in h):
+                return None, None, f"negative activation recovered at layer {layer}"
+            back = [sum((W[k][j] * delta[k] for k in range(len(delta))), zero)
+                    for j in range(len(h))]
+            new_deltas.append([b if not arithmetic.zero(v) and v > 0 else zero
+                               for b, v in zip(back, h)])
+        D = [list(row) for row in zip(*new_deltas)]
+        H = arithmetic.fit(D, _layer_gradient(network, gradient, layer - 1))
+        if H is None:
+            return None, None, f"the recovered deltas do not explain layer {layer}'s gradient"
+        if network.bias:
+            if not all(arithmetic.zero(row[-1] - 1) for row in H):
+                return None, None, f"layer {layer}: bias coordinate is not 1"
+            current = [row[:-1] for row in H]
+        else:
+            current = H
+        deltas = new_deltas
+    return current, residuals, None
+
+
+def _sign_without_bias(arithmetic, layers, top, row, pattern):
+    """Without biases only the direction of a sample is identifiable: the sign that
+    makes its pattern consistent (nonnegative activations, or ``[W h > 0] = s``)."""
+    for sign in (1, -1):
+        h = [sign * v for v in row]
+        if top > 0:
+            ok = all(arithmetic.zero(v) or v > 0 for v in h)
+        else:
+            W = layers[0][0]
+            z = [sum((a * b for a, b in zip(Wk, h)), 0 * h[0]) for Wk in W]
+            ok = all((zk > 0 and not arithmetic.zero(zk)) == bool(sk) or arithmetic.zero(zk)
+                     for zk, sk in zip(z, pattern))
+        if ok:
+            return sign
+    return None
+
+
+def _exact_or_numeric_ray(arithmetic, G, W_out, pattern):
+    """The direction ``diag(s) W_out^T e`` in the column space of ``G`` (several
+    outputs): the null vector of ``[B | -diag(s) W_out^T P]`` with ``B`` a basis of the
+    column space and ``e = P f`` restricted to the span of the active neurons' output
+    weights (other directions of ``e`` change nothing)."""
+    m = len(W_out)
+    basis_columns = _independent_rows(_floats(G).T.copy(), _float_rank(_floats(G)))
+    active = [k for k in range(len(G)) if pattern[k]]
+    spanning = _independent_rows(_floats([[W_out[o][k] for o in range(m)] for k in active]),
+                                 _float_rank(_floats([[W_out[o][k] for o in range(m)]
+                                                      for k in active])))
+    if basis_columns is None or not spanning:
+        return None
+    P = [[W_out[o][active[j]] for j in spanning] for o in range(m)]    # m x r
+    zero = 0 * G[0][0]
+    image = [[sum((W_out[o][k] * P[o][j] for o in range(m)), zero) if pattern[k] else zero
+              for j in range(len(spanning))] for k in range(len(G))]   # diag(s) W^T P
+    n = len(basis_columns)
+    block = [[row[c] for c in basis_columns] + [-v for v in image_row]
+             for row, image_row in zip(G, image)]
+    if arithmetic.exact:
+        null = rational.nullspace(block)
+        if len(null) != 1:
+            return None
+        f = null[0][n:]
+    else:
+        # The float null vector says which coordinate of f to fix at 1; the others (and
+        # the basis coefficients) by least squares at the working precision.
+        _, singular, Vt = np.linalg.svd(_floats(block))
+        if len(singular) > 1 and singular[-2] <= 1e-9 * singular[0]:
+            return None
+        pivot = n + int(np.argmax(np.abs(Vt[-1, n:])))
+        others = [c for c in range(len(block[0])) if c != pivot]
+        solved = arithmetic.fit([[row[c] for c in others] for row in block],
+                                [[-row[pivot]] for row in block])
+        if solved is None:
+            return None
+        full = [v[0] for v in solved]
+        full.insert(pivot, arithmetic.number(1))
+        f = full[n:]
+    return [sum((v * fj for v, fj in zip(row, f)), zero) for row in image]
+
+
+# -- the solver -----------------------------------------------------------------------------
+
+def _observed(trace, arithmetic, steps, part=slice(None)):
+    """Observed gradients ``(theta_j - theta_{j+1}) / lr`` in the arithmetic's numbers
+    (of the parameters ``part`` only, if given)."""
+    if part != slice(None):
+        lr = arithmetic.number(trace.lr)
+        rows = [[arithmetic.number(v) for v in trace.parameters[j][part]]
+                for j in range(steps + 1)]
+        return rows, [[(a - b) / lr for a, b in zip(rows[j], rows[j + 1])]
+                      for j in range(steps)]
+    lr = arithmetic.number(trace.lr)
+    thetas = [[arithmetic.number(v) for v in trace.parameters[j]] for j in range(steps + 1)]
+    return thetas, [[(a - b) / lr for a, b in zip(thetas[j], thetas[j + 1])]
+                    for j in range(steps)]
+
+
+def _looks_exact(trace, network):
+    """Whether the trace is exact: ``True`` when an ``(r+1)``-minor around a nonsingular
+    ``r x r`` block of the last hidden layer's gradient (float rank ``r``) vanishes
+    exactly (exact traces have rank ``r``; rounded ones full rank, with probability
+    one), ``False`` when one does not, ``None`` when the gradient has full rank and
+    the test says nothing (then the exact attempt decides)."""
+    weights, bias = network.layer_slices()[network.depth - 2]
+    part = slice(weights.start, (bias or weights).stop)
+    _, gradients = _observed(trace, _Numeric(True, 1), 1, part)
+    shifted = [None] * weights.start + gradients[0]  # _layer_gradient indexes the full vector
+    floats = _floats(_layer_gradient(network, shifted, network.depth - 2))
+    first, second = trace.parameters[0][part], trace.parameters[1][part]
+    lr = Fraction(trace.lr)
+
+    def entry(k, c):  # exact G[k][c], converted only where a minor needs it
+        fan_in = network.layers[network.depth - 2]
+        index = k * fan_in + c if c < fan_in else weights.stop - weights.start + k
+        return (Fraction(first[index]) - Fraction(second[index])) / lr
+    r = _float_rank(floats)
+    if r >= min(floats.shape):
+        return None
+    rows = _independent_rows(floats, r)
+    columns = _independent_rows(floats[rows].T.copy(), r) if rows else None
+    if not rows or not columns:
+        return None
+    extra_rows = [k for k in range(floats.shape[0]) if k not in rows][:3]
+    extra_columns = [c for c in range(floats.shape[1]) if c not in columns][:3]
+    for k, c in itertools.product(extra_rows, extra_columns):
+        minor = [[entry(a, b) for b in columns + [c]] for a in rows + [k]]
+        if rational.rank(minor) > r:
+            return False
+    return True
+
+
+def _tolerance(trace, digits):
+    """Bound on the error of each observed gradient entry (numeric traces)."""
+    bound = trace.gradient_uncertainty() * RESIDUAL_SLACK
+    if digits <= _FLOAT_DIGITS:
+        # Training in binary floats rounds each update by about an ulp of the
+        # parameters, and the gradient itself by a few ulps of its largest terms.
+        eps = mpmath.mpf(2) ** -52
+        first, second = trace.parameters[0], trace.parameters[1]
+        largest_theta = mpmath.mpf(str(max(abs(v) for v in first)))
+        largest_g = mpmath.mpf(str(max(abs(a - b) for a, b in zip(first, second)))) / \
+            mpmath.mpf(str(trace.lr))
+        width = sum(trace.network.layers)
+        bound = max(bound, 8 * eps * largest_theta / mpmath.mpf(str(trace.lr))
+                    + 4 * eps * width * largest_g)
+    return bound
+
+
+def _kinks(network, theta, inputs, arithmetic):
+    pre, _ = forward(network, theta, inputs)
+    found = []
+    for layer in range(network.depth - 1):
+        for i, row in enumerate(pre[layer]):
+            found += [(i, layer + 1, k) for k, z in enumerate(row) if arithmetic.zero(z)]
+    return found
+
+
+def _per_sample_gradient(network, theta, x, residual, reduction):
+    """``J(x)^T v`` at ``theta``: the gradient of one sample whose residual is ``v``."""
+    _, post = forward(network, theta, [x])
+    half = residual_factor(1, network.output_width, reduction)
+    if not isinstance(theta[0], Fraction):
+        half = type(theta[0])(half.numerator) / half.denominator
+    label = [f - v / half for f, v in zip(post[-1][0], residual)]
+    return mean_gradient(network, theta, [x], [label], reduction)
+
+
+def _exact_sqrt(value):
+    """The rational square root of a Fraction, or None when it is irrational."""
+    if value < 0:
+        return None
+    top, bottom = math.isqrt(value.numerator), math.isqrt(value.denominator)
+    return Fraction(top, bottom) if top * top == value.numerator and \
+        bottom * bottom == value.denominator else None
+
+
+def _scales_from_second_step(network, arithmetic, thetas, gradient, inputs, labels, factor,
+                             reduction):
+    """Without biases one step leaves each sample's scale ``t_i`` free; the next step
+    fixes ``t_i**2``: at ``theta_1`` sample ``i`` contributes
+    ``J_i^T (c t_i^2 (f_1 - f_0)(x_i) + r_i)`` with ``(x_i, r_i)`` the representative
+    (``f`` is homogeneous of degree 1), linear in ``t_i^2``.  Returns the rescaled
+    ``(inputs, labels)``, or None when a scale stays free or is not a positive
+    square (exact traces: a rational square)."""
+    _, post0 = forward(network, thetas[0], inputs)
+    _, post1 = forward(network, thetas[1], inputs)
+    residuals = [[factor * (f - y) for f, y in zip(out, label)]
+                 for out, label in zip(post0[-1], labels)]
+    columns, rhs = [], list(gradient)
+    for x, r, f0, f1 in zip(inputs, residuals, post0[-1], post1[-1]):
+        change = [factor * (b - a) for a, b in zip(f0, f1)]
+        columns.append(_per_sample_gradient(network, thetas[1], x, change, reduction))
+        rhs = [g - v for g, v in zip(rhs, _per_sample_gradient(network, thetas[1], x, r,
+                                                               reduction))]
+    A = [list(row) for row in zip(*columns)]
+    tau = arithmetic.fit(A, [[v] for v in rhs])
+    if tau is None:
+        return None
+    scales = []
+    for (value,) in tau:
+        if arithmetic.zero(value) or value < 0:
+            return None
+        root = _exact_sqrt(value) if arithmetic.exact else \
+            (value ** 0.5 if arithmetic.use_float else mpmath.sqrt(value))
+        if root is None:
+            return None
+        scales.append(root)
+    inputs = [[t * v for v in x] for x, t in zip(inputs, scales)]
+    _, post = forward(network, thetas[0], inputs)
+    labels = [[f - r / (t * factor) for f, r in zip(out, res)]
+              for out, res, t in zip(post[-1], residuals, scales)]
+    return inputs, labels
+
+
+def _inconsistent(network, arithmetic, theta, inputs, patterns):
+    """Samples whose recovered input does not produce their pattern at the last hidden
+    layer (neurons with zero output weights say nothing and are skipped)."""
+    pre, _ = forward(network, theta, inputs)
+    W_out = blocks(network, theta)[-1][0]
+    visible = [any(W_out[o][k] for o in range(len(W_out))) for k in range(len(W_out[0]))]
+    return [i for i, (z, s) in enumerate(zip(pre[network.depth - 2], patterns))
+            if any(seen and not arithmetic.zero(zk) and (zk > 0) != bool(sk)
+                   for zk, sk, seen in zip(z, s, visible))]
+
+
+def _float_consistent(G_scaled, W_layer, patterns, bias, nonnegative):
+    """Float pre-check of a set of patterns (one output): decompose the divided
+    gradient ``G' = S^T V`` and ask whether each recovered input has its pattern."""
+    S = np.array(patterns, float)                       # n x w
+    V, *_ = np.linalg.lstsq(S.T, G_scaled, rcond=None)  # n x (fan_in + 1)
+    for s, v in zip(S, V):
+        if bias:
+            if abs(v[-1]) <= 1e-12 * max(np.max(np.abs(v)), 1e-300):
+                return False
+            candidates = [v / v[-1]]
+        else:
+            candidates = [v, -v]
+        ok = False
+        for h in candidates:
+            z = W_layer @ h
+            scale = 1e-9 * max(np.max(np.abs(z)), 1e-300)
+            if nonnegative and np.any(h[:-1 if bias else None] < -scale):
+                continue
+            if np.all((np.abs(z) <= scale) | ((z > 0) == (s > 0))):
+                ok = True
+                break
+        if not ok:
+            return False
+    return True
+
+
+def _select(pool, rank, consistent, limit=20000):
+    """Sets of ``rank`` patterns from ``pool`` that pass ``consistent`` (at most two:
+    two are enough to say "not unique")."""
+    if len(pool) == rank:
+        return [pool] if consistent(pool) else []
+    chosen = []
+    for subset in itertools.islice(itertools.combinations(pool, rank), limit):
+        if consistent(list(subset)):
+            chosen.append(list(subset))
+            if len(chosen) == 2:
+                break
+    return chosen
+
+
+def _dataset(network, arithmetic, theta, gradient, patterns, factor):
+    """``(inputs, labels, reason)`` from the patterns of the last hidden layer; without
+    biases the representative with ``max |x_i| = 1``."""
+    inputs, residuals, reason = _decompose(network, arithmetic, theta, gradient, patterns,
+                                           factor)
+    if inputs is None:
+        return None, None, reason
+    bad = _inconsistent(network, arithmetic, theta, inputs, patterns)
+    if bad:
+        return None, None, f"sample {bad[0]}: its input does not have its pattern"
+    if not network.bias:
+        scales = [max(abs(v) for v in x) for x in inputs]
+        if any(arithmetic.zero(t) for t in scales):
+            return None, None, "a recovered input is zero"
+        inputs = [[v / t for v in x] for x, t in zip(inputs, scales)]
+        residuals = [[v * t for v in r] for r, t in zip(residuals, scales)]
+    _, post = forward(network, theta, inputs)
+    labels = [[f - r / factor for f, r in zip(out, res)] for out, res in zip(post[-1], residuals)]
+    return inputs, labels, None
+
+
+def _attempt(trace, arithmetic, steps, seed, stats):
+    """Recover and check with one arithmetic: ``(status, samples, detail, digits, residual)``."""
+    network, n = trace.network, trace.samples
+    reduction = getattr(trace, "loss_reduction", None) or \
+        trace.extra.get("loss_reduction", "sum_outputs")
+    thetas, gradients = _observed(trace, arithmetic, steps)
+    factor = residual_factor(n, network.output_width, reduction)
+    if not arithmetic.exact:
+        factor = arithmetic.number(factor.numerator) / factor.denominator
+    for step in range(steps):
+        inputs, labels, reason, info = _recover_step(network, arithmetic, thetas[step],
+                                                     gradients[step], factor, seed, n,
+                                                     reduction)
+        stats.update(info, discovery_step=step)
+        if inputs is not None:
+            break
+    if inputs is None:
+        status = Status.NOT_CONVERGED if info.get("patterns_found", 0) < info.get("rank", n) \
+            else Status.NOT_UNIQUE if info.get("not_unique") else Status.INCONSISTENT
+        return status, [], reason, 0, None
+    if not network.bias and steps > 1 and len(inputs) == n:
+        scaled = _scales_from_second_step(network, arithmetic, thetas, gradients[1], inputs,
+                                          labels, factor, reduction)
+        if scaled is not None:
+            inputs, labels = scaled
+            stats["scales"] = "from step 1"
+    samples = list(zip(inputs, labels))
+    if len(inputs) < n:
+        return (Status.UNIDENTIFIABLE, samples, _rank_deficit_detail(
+            network, gradients[step], inputs, labels, thetas[step], factor, n), 0, None)
+    residual = max(max(abs(a - b) for a, b in zip(
+        mean_gradient(network, thetas[j], inputs, labels, reduction), gradients[j]))
+        for j in range(steps))
+    if arithmetic.exact and residual != 0:
+        return (Status.INCONSISTENT, samples, f"the recovered data do not reproduce every "
+                f"step exactly (largest difference {float(residual):.3g})", 0, residual)
+    if not arithmetic.exact and residual > arithmetic.tolerance:
+        return (Status.INCONSISTENT, samples, f"residual {float(residual):.3g} exceeds the "
+                f"trace's rounding ({float(arithmetic.tolerance):.3g})", 0, residual)
+    notes = []
+    kinks = _kinks(network, thetas[0], inputs, arithmetic)
+    if kinks:
+        i, layer, k = kinks[0]
+        notes.append(f"{len(kinks)} zero pre-activation(s) at a kink (first: sample {i}, "
+                     f"layer {layer}, neuron {k}): relu'(0) is undefined; the data explain "
+                     f"the trace with relu'(0) = 0, PyTorch's convention")
+        stats["kinks"] = len(kinks)
+    if arithmetic.exact:
+        digits = digits_from_error(0)
+    else:
+        error = _sensitivity(network, arithmetic, thetas[step], gradients[step], factor,
+                             inputs, labels, seed)
+        stats["error_bound"] = error
+        if not math.isfinite(error):
+            return (Status.UNIDENTIFIABLE, samples, "the data explain the trace, but the "
+                    "linear solves are singular under the trace's rounding: other data "
+                    "nearby may explain it too", 0, residual)
+        digits = digits_from_error(mpmath.mpf(error))
+    status = Status.CONVERGED
+    if not network.bias and stats.get("scales") != "from step 1":
+        status = Status.NOT_UNIQUE
+        stats["symmetries"] = [
+            "per-sample positive scale: without biases (x_i, f(x_i) - y_i) -> "
+            "(t x_i, (f(x_i) - y_i) / t), t > 0, leaves every gradient unchanged; shown: "
+            "the representative with max |x_i| = 1"]
+        notes.insert(0, "inputs are known up to a positive factor per sample (directions "
+                        "exact); the labels shown belong to the representative scale")
+    return status, samples, "; ".join(notes), digits, residual
+
+
+def _optimizer_name(trace):
+    optimizer = trace.optimizer
+    return optimizer["name"] if isinstance(optimizer, dict) else optimizer.name
+
+
+def solve_relu(trace, dps, steps=None, seed=0):
+    """Recover the data behind a gd trace of a ReLU network (hidden layers relu, output
+    identity), exactly when the trace is exact.  See the module docstring.
+
+    ``dps`` may also be an options object with ``dps``, ``steps`` and ``seed``
+    attributes (the ``solver(trace, options)`` convention)."""
+    if hasattr(dps, "dps"):
+        dps, steps, seed = dps.dps, dps.steps, getattr(dps, "seed", 0)
+    started = time.perf_counter()
+    network = trace.network
+    why = supports_relu(network)
+    if why:
+        raise NotSupportedError(f"relu solver: {why}; got {list(network.activations)}")
+    if _optimizer_name(trace) != "gd" or trace.momentum or trace.weight_decay:
+        raise NotSupportedError("relu solver: needs plain full-batch gd (no sgd, momentum "
+                                "or weight decay)")
+    steps = trace.steps if steps is None else min(steps, trace.steps)
+    n = trace.samples
+    top = network.depth - 2
+    # every hidden layer's delta matrix must have rank n (the back-solves), and the last
+    # hidden layer's gradient can have rank at most its fan-in (+ 1 for the bias)
+    width = min(network.layers[1:-1])
+    fan_in = network.layers[top] + (1 if network.bias else 0)
+    stats = {"method": "relu", "steps_used": steps, "flint": rational.flint_available()}
+
+    def finish(status, samples=(), detail="", digits=0, residual=None):
+        stats["time"] = round(time.perf_counter() - started, 4)
+        solution = Solution(list(samples), status, residual, digits, stats, detail)
+        if "symmetries" in stats:   # the Solution field where it exists
+            solution.symmetries = list(stats["symmetries"])
+        return solution
+
+    bound = min(width, fan_in)
+    if n > bound:
+        stats["exact"] = False
+        return finish(Status.UNDERDETERMINED, detail=(
+            f"n = {n} exceeds the rank bound of the gradients, min(hidden width {width}, "
+            f"fan-in{' + 1' if network.bias else ''} {fan_in} of layer {top + 1}) = {bound}: "
+            f"at most {bound} samples can be separated"))
+    with mpmath.workdps(dps):
+        looks_exact = _looks_exact(trace, network)
+        if looks_exact is not False:
+            outcome = _attempt(trace, _Exact(), steps, seed, stats)
+            # A trace can be exact in its first steps and rounded later (short data: the
+            # first gradients fit in the written digits): then the tolerance decides.
+            if outcome[0] is not Status.INCONSISTENT:
+                stats["exact"] = True
+                return finish(*outcome)
+        digits = trace.digits   # a scan of every parameter: once
+        use_float = digits <= _FLOAT_DIGITS or getattr(trace, "dtype", None) is not None
+        arithmetic = _Numeric(use_float, _tolerance(trace, digits))
+        stats.update(exact=False, dps=16 if use_float else dps, tolerance=arithmetic.tolerance)
+        status, samples, detail, digits, residual = _attempt(trace, arithmetic, steps, seed,
+                                                             stats)
+        return finish(status, samples, detail, min(digits, stats["dps"] - 1), residual)
+
+
+def _explains(network, arithmetic, theta, gradient, inputs, labels, reduction):
+    """Whether ``(inputs, labels)`` reproduce the whole gradient ``gradient``."""
+    recomputed = mean_gradient(network, theta, inputs, labels, reduction)
+    if arithmetic.exact:
+        return recomputed == list(gradient)
+    return max(abs(a - b) for a, b in zip(recomputed, gradient)) <= arithmetic.tolerance
+
+
+def _recover_step(network, arithmetic, theta, gradient, factor, seed, n, reduction):
+    """Patterns, then values, from one step: ``(inputs, labels, reason, info)``."""
+    layers = blocks(network, theta)
+    G = _floats(_layer_gradient(network, gradient, network.depth - 2))
+    W_out = _floats(layers[-1][0])
+    rank = _float_rank(G)
+    info = {"rank": rank}
+    if rank == 0:
+        return None, None, "the layer gradient is zero: no sample is visible", info
+    top = network.depth - 2
+    W_layer = _floats([row + ([b] if b is not None else [])
+                       for row, b in zip(layers[top][0], layers[top][1] or
+                                         [None] * len(layers[top][0]))])
+    rowspace = np.linalg.svd(G, full_matrices=False)[2][:rank]
+    # neurons with zero output weights show nothing: their bits are 0 in every pattern
+    visible = np.any(W_out != 0, axis=0)
+    W_layer = np.where(visible[:, None], W_layer, 0)
+    accept = realizable(W_layer, rowspace, network.bias, nonnegative=top > 0)
+    patterns, how = find_patterns(G, W_out, rank, seed=seed, accept=accept)
+    info.update({"discovery": how, "patterns_found": len(patterns)})
+    if len(patterns) < rank:
+        return None, None, (f"the pattern search found {len(patterns)} of {rank} activation "
+                            f"patterns ({how})"), info
+    if network.output_width == 1:
+        # Coincidental binary vectors in the column space: choose the patterns whose
+        # decomposition gives every sample an input with its own pattern.
+        G_scaled = np.where(visible[:, None], G / np.where(visible, W_out[0], 1)[:, None], 0)
+
+        def consistent(subset):
+            return _float_consistent(G_scaled, W_layer, subset, network.bias, top > 0)
+        candidates = _select(patterns, rank, consistent)
+        if not candidates and "exhaustive" not in how:
+            more, _ = find_patterns(G, W_out, rank + 8, seed=seed + 1, accept=accept)
+            known = {p.tobytes() for p in patterns}
+            pool = patterns + [p for p in more if p.tobytes() not in known]
+            info["patterns_found"] = len(pool)
+            candidates = _select(pool, rank, consistent)
+        if not candidates:
+            return None, None, (f"no {rank} of the {info['patterns_found']} patterns found "
+                                f"give every sample an input with its own pattern"), info
+    else:
+        candidates = itertools.islice(itertools.combinations(patterns, rank), 20000)
+    best, reasons = None, []
+    for chosen in candidates:
+        inputs, labels, reason = _dataset(network, arithmetic, theta, gradient,
+                                          [list(map(bool, p)) for p in chosen], factor)
+        if inputs is None:
+            reasons.append(reason)
+            continue
+        single = isinstance(candidates, list) and len(candidates) == 1  # checked later
+        if len(inputs) == n and not single and not _explains(
+                network, arithmetic, theta, gradient, inputs, labels, reduction):
+            reasons.append("a candidate set of patterns does not explain the whole step")
+            continue
+        if best is not None:
+            info["not_unique"] = True
+            return None, None, ("two different datasets explain this step; more steps or "
+                                "a wider layer would separate them"), info
+        best = (inputs, labels)
+    if best is None:
+        return None, None, reasons[0] if reasons else "no consistent decomposition", info
+    return best[0], best[1], None, info
+
+
+def _rank_deficit_detail(network, gradient, inputs, labels, theta, factor, n):
+    """Why fewer than ``n`` samples were separated: invisible or duplicate samples."""
+    found = len(inputs)
+    text = (f"the gradient has rank {found} < n = {n}: {n - found} sample(s) cannot be "
+            f"separated; shown: the {found} that can")
+    _, bias = network.layer_slices()[-1]
+    if bias is None:
+        return text + " (samples inactive at every neuron, or duplicate inputs)"
+    _, post = forward(network, theta, inputs)
+    explained = [factor * sum(f[o] - y[o] for f, y in zip(post[-1], labels))
+                 for o in range(network.output_width)]
+    observed = gradient[bias]
+    if all(abs(a - b) <= 1e-9 * (1 + abs(a)) for a, b in zip(observed, explained)):
+        return text + (". They explain the output bias gradient: the others duplicate "
+                       "inputs shown (their residuals merge: only the sum of their labels "
+                       "is determined)")
+    return text + (". They do not explain the output bias gradient: some sample is "
+                   "inactive at every neuron of the last hidden layer (invisible: its input "
+                   "cannot be recovered)")
+
+
+def _sensitivity(network, arithmetic, theta, gradient, factor, inputs, labels, seed):
+    """First-order error of the data: re-solve with the gradient moved by its tolerance
+    (two random sign patterns) and take ten times the largest change.  The patterns are
+    discrete and stay; only the linear solves respond."""
+    rng = np.random.default_rng(seed + 1)
+    pre, _ = forward(network, theta, inputs)
+    patterns = [[z > 0 for z in row] for row in pre[network.depth - 2]]
+    largest = 0.0
+    for _ in range(2):
+        moved = [g + arithmetic.tolerance * int(sign)
+                 for g, sign in zip(gradient, rng.choice((-1, 1), size=len(gradient)))]
+        again, again_labels, _ = _dataset(network, arithmetic, theta, moved, patterns, factor)
+        if again is None:
+            return math.inf
+        for a, b in zip(again + again_labels, inputs + labels):
+            largest = max(largest, max(float(abs(u - v)) for u, v in zip(a, b)))
+    return 10 * largest
