@@ -86,7 +86,8 @@ def test_without_bias_one_step_leaves_a_positive_scale_per_sample():
     trace = simulate(network, X, Y, lr="0.1", epochs=1, init=init, backend="exact")
     solution = recover(trace)
     assert solution.status is Status.NOT_UNIQUE
-    assert "positive scale" in solution.stats["symmetries"][0]
+    assert [s["kind"] for s in solution.symmetries] == ["positive_scale"]
+    assert "positive scale" in solution.symmetries[0]["message"]
     # directions are exact: each recovered input is a positive multiple of a true one
     truth = [[Fraction(v) for v in x] for x in X]
     for x, _ in solution.samples:

@@ -90,7 +90,7 @@ from .. import rational
 from ..errors import NotSupportedError
 from ..piecewise import blocks, forward, mean_gradient, residual_factor
 from ..system import digits_from_error, least_squares
-from .assess import RESIDUAL_SLACK
+from .judge import RESIDUAL_SLACK
 from .solution import Solution, Status
 
 __all__ = ["solve_relu", "supports_relu", "find_patterns"]
@@ -844,10 +844,11 @@ def _attempt(trace, arithmetic, steps, seed, stats):
     status = Status.CONVERGED
     if not network.bias and stats.get("scales") != "from step 1":
         status = Status.NOT_UNIQUE
-        stats["symmetries"] = [
-            "per-sample positive scale: without biases (x_i, f(x_i) - y_i) -> "
-            "(t x_i, (f(x_i) - y_i) / t), t > 0, leaves every gradient unchanged; shown: "
-            "the representative with max |x_i| = 1"]
+        stats["symmetries"] = [{
+            "kind": "positive_scale",
+            "message": "per-sample positive scale: without biases (x_i, f(x_i) - y_i) -> "
+                       "(t x_i, (f(x_i) - y_i) / t), t > 0, leaves every gradient "
+                       "unchanged; shown: the representative with max |x_i| = 1"}]
         notes.insert(0, "inputs are known up to a positive factor per sample (directions "
                         "exact); the labels shown belong to the representative scale")
     return status, samples, "; ".join(notes), digits, residual

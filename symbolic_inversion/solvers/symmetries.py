@@ -262,9 +262,11 @@ def solve_moments_only(trace, options, symmetries):
 
 
 def _suspect_pairs(samples):
+    # a screening threshold: float distances do (exact results are Fractions)
     flat = [list(x) + list(y) for x, y in samples]
     return [(i, j) for i in range(len(flat)) for j in range(i + 1, len(flat))
-            if max(abs(a - b) for a, b in zip(flat[i], flat[j])) <= DUPLICATE_SUSPECT]
+            if max(float(abs(a - b)) for a, b in zip(flat[i], flat[j]))
+            <= float(DUPLICATE_SUSPECT)]
 
 
 def annotate(trace, solution, options):
