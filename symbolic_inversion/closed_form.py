@@ -65,7 +65,7 @@ class OneSampleClosedForm:
         return math_block(self.latex())
 
 
-def one_sample_closed_form(network, row=0, step=0):
+def one_sample_closed_form(network, row=0, step=0, loss_reduction="sum_outputs"):
     """Derive the ratio trick for ``network`` (first layer needs a bias).
 
     Parameters
@@ -76,6 +76,10 @@ def one_sample_closed_form(network, row=0, step=0):
         The first-layer neuron whose weights and bias are used.
     step : int or str
         Step label ``j`` used in the parameter symbols.
+    loss_reduction : ``"sum_outputs"`` (default) or ``"mean"``
+        The trace's loss convention: under ``"mean"`` (PyTorch's ``nn.MSELoss()``) the
+        observed gradient is ``1/m`` of the toolkit's for ``m`` outputs, so the labels
+        carry the factor ``m`` (the inputs, a ratio, do not change).
 
     Examples
     ========
@@ -98,6 +102,13 @@ def one_sample_closed_form(network, row=0, step=0):
     [x_{0,0}, x_{0,1}, x_{0,2}]
     >>> form.inputs[2]
     (W1^{(0)}_{1,2} - W1^{(1)}_{1,2})/(b1^{(0)}_{1} - b1^{(1)}_{1})
+
+    With PyTorch's mean over the two outputs the labels carry the factor 2:
+
+    >>> net = Network([3, 4, 2], ["sigmoid", "identity"])
+    >>> mean = one_sample_closed_form(net, loss_reduction="mean")
+    >>> mean.labels[1] - one_sample_closed_form(net).labels[1]
+    -c_1
     """
     if not network.bias:
         raise NotSupportedError("closed form: the ratio trick needs a first-layer bias; "
@@ -122,6 +133,10 @@ def one_sample_closed_form(network, row=0, step=0):
     inputs = [(now[p] - later[p]) / (now[bias_index] - later[bias_index])
               for p in weight_index]
 
+    if loss_reduction not in ("sum_outputs", "mean"):
+        raise InputError(f"loss_reduction: expected 'sum_outputs' or 'mean', got "
+                         f"{loss_reduction!r}")
+    scale = network.output_width if loss_reduction == "mean" else 1
     c = sp.symbols(f"c_0:{network.output_width}")
     labels = []
     last_bias = network.layer_slices()[-1][1]
@@ -129,7 +144,7 @@ def one_sample_closed_form(network, row=0, step=0):
     B = network.output_jacobian_transpose(x, now)
     for o in range(network.output_width):
         slope = B[last_bias.start + o, o]  # d f_o / d b_o = sigma'(z_o)
-        labels.append(f[o] - c[o] / slope)
+        labels.append(f[o] - scale * c[o] / slope)
     return OneSampleClosedForm(
         inputs=inputs, labels=labels, ratios=ratios,
         symbols={"x": list(x), "y": list(y), "c": list(c), "now": now, "next": later,
