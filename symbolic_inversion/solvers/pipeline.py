@@ -116,10 +116,12 @@ def path_task(trace, kind, square, backend, seed, attempt, dps, record=False):
     arithmetic = real_arithmetic(backend)
     # string seeds: consecutive integer seeds give nearly equal first draws (gammas)
     rng = random.Random(f"symbolic_inversion:{seed}:{attempt}")
-    points = [] if record else None
-    path, info = PATHS[kind](trace, square, arithmetic, rng, dps, record=points)
     if record:  # the path's points, for plots (``recover(..., record_paths=True)``)
+        points = []
+        path, info = PATHS[kind](trace, square, arithmetic, rng, dps, record=points)
         info = dict(info, points=points)
+    else:
+        path, info = PATHS[kind](trace, square, arithmetic, rng, dps)
     to_mp = arithmetic.complexify().to_mpmath
     for name in ("u", "last"):
         value = getattr(path, name)
