@@ -27,8 +27,9 @@ import random
 import time
 
 import mpmath
+import numpy as np
 
-from ..precision import refine_dps, tracking_dps
+from ..precision import double_tracking_dps, refine_dps, tracking_dps
 from ..system import InversionSystem
 from .evaluation import backend_name, real_arithmetic, trace_evaluator
 from .homotopies import MomentHomotopy, ParameterHomotopy, solve_steps, taylor_radius
@@ -106,10 +107,37 @@ def _endpoint(path, arithmetic):
     return None
 
 
-def path_task(trace, kind, square, backend, seed, attempt, dps):
+# Adaptive precision (issue 11): parameter-homotopy paths are tracked in hardware
+# complex128 first; a path that stalls, meets a singular Jacobian or whose final Newton
+# fails there is tracked again, the same path (same gamma and start), in multiprecision
+# at ``tracking_dps``; so is a real endpoint whose refinement on every step did not
+# settle (the pipeline asks for it).  Endpoints reached in double are refined by the
+# judge in multiprecision like any other.
+DOUBLE_KINDS = ("homotopy",)
+DOUBLE_FINAL = (PathCode.SUCCESS, PathCode.COMPLEX_END, PathCode.AT_INFINITY,
+                PathCode.MAX_STEPS, PathCode.NO_START)
+
+
+def path_task(trace, kind, square, backend, seed, attempt, dps, precision="adaptive"):
     """One path as an independent, picklable task (what an executor's worker runs):
     ``(PathResult, info)`` with the endpoints as mpmath numbers.  The path's randomness
-    comes from ``(seed, attempt)`` alone, so serial and parallel runs agree."""
+    comes from ``(seed, attempt)`` alone, so serial and parallel runs agree.
+    ``precision``: ``"adaptive"`` (complex128 first where the kind allows, see
+    ``DOUBLE_KINDS``) or ``"multiprecision"``."""
+    double = None
+    if precision == "adaptive" and kind in DOUBLE_KINDS:
+        with np.errstate(all="ignore"):  # overflow in double is a failed path, not news
+            path, info = _one_path(trace, kind, square, "float64", seed, attempt,
+                                   double_tracking_dps())
+        if path.code in DOUBLE_FINAL and not path.stalled_near_end:
+            return path, dict(info, precision="double")
+        double = path.code.value
+    path, info = _one_path(trace, kind, square, backend, seed, attempt, dps)
+    return path, dict(info, precision="multiprecision",
+                      **({"double": double} if double else {}))
+
+
+def _one_path(trace, kind, square, backend, seed, attempt, dps):
     arithmetic = real_arithmetic(backend)
     # string seeds: consecutive integer seeds give nearly equal first draws (gammas)
     rng = random.Random(f"symbolic_inversion:{seed}:{attempt}")
@@ -130,10 +158,10 @@ class _PathRunner:
     def __init__(self, executor, *arguments):
         self.executor, self.arguments, self.futures = executor, arguments, {}
 
-    def _submit(self, attempt, kind):
+    def _submit(self, attempt, kind, precision="adaptive"):
         trace, square, backend, seed, dps = self.arguments
         return self.executor.submit(path_task, trace, kind, square, backend, seed, attempt,
-                                    dps)
+                                    dps, precision)
 
     def submit(self, attempts, schedule):
         if self.executor is not None:
@@ -141,10 +169,12 @@ class _PathRunner:
                 self.futures[attempt] = (schedule[attempt],
                                          self._submit(attempt, schedule[attempt]))
 
-    def result(self, attempt, kind):
+    def result(self, attempt, kind, precision="adaptive"):
         if self.executor is None:
             trace, square, backend, seed, dps = self.arguments
-            return path_task(trace, kind, square, backend, seed, attempt, dps)
+            return path_task(trace, kind, square, backend, seed, attempt, dps, precision)
+        if precision != "adaptive":
+            return self._submit(attempt, kind, precision).result()
         planned, future = self.futures.pop(attempt, (None, None))
         if planned != kind:
             if future is not None:
@@ -238,8 +268,17 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             if endpoint is not None:
                 complex_ends.append((attempt, info, endpoint))
             continue
-        final = judge.add(judge.judge_vector(canonical_vector(trace, u), info,
-                                             attempts=attempt + 1))
+        judged = judge.judge_vector(canonical_vector(trace, u), info, attempts=attempt + 1)
+        if info.get("precision") == "double" and judged.status not in judge.accept \
+                and not judged.stats.get("refine_converged"):
+            # the refinement did not settle from the double endpoint: track the same path
+            # in multiprecision (the root may be too ill-conditioned for double)
+            path, again = runner.result(attempt, kind, precision="multiprecision")
+            if path.real is not None:
+                info.update(_record(path, again, kind))
+                judged = judge.judge_vector(canonical_vector(trace, path.real), info,
+                                            attempts=attempt + 1)
+        final = judge.add(judged)
         if final is not None:
             runner.cancel()
             return final
