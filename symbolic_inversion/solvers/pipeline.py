@@ -369,12 +369,15 @@ def _path_summary(history):
 # there are unknowns (a square system always has roots: it cannot test its own
 # consistency; with one or two spare equations, measured on 2-3-1 networks with n = 4 and
 # one step, four paths' fits shared a local minimum 1e49 times the rounding), (2) at least ``fits`` least-squares fits
-# on every step, each from a different start (a path's root or complex endpoint, or
-# random data), ended far from any dataset, (3) the smallest residual is reached by at
-# least two of them (the same floor found independently, within ``same_minimum``
-# relative), and (4) it exceeds ``factor`` times the rounding allowance.  ``settled``
-# counts the fits whose Gauss-Newton stopped moving (on pure noise the fits slide along
-# a valley towards saturated units: few settle).  Measured false alarms and power: docs/recovery.md, "Networks".
+# on every step, each from a different path's endpoint (a real root of the square
+# subsystem or the real part of a complex one; fits from random data do not count),
+# *settled* (Gauss-Newton converged or its last correction is below ``SETTLED``: a
+# stationary point, not a slide along a valley towards saturated units), (3) the
+# smallest residual is reached by at least two of them (the same minimum found
+# independently, within ``same_minimum`` relative), and (4) it exceeds ``factor`` times
+# the rounding allowance.  Measured: an exact 1-1 tanh n = 3 trace whose two complex-end
+# fits slid to the same valley floor (a sample at x = -9.2, residual 0.09) was called
+# inconsistent before (2) asked for settled fits.  Measured false alarms and power: docs/recovery.md, "Networks".
 INCONSISTENCY = {"fits": 2, "same_minimum": 0.01, "factor": 1000}
 ROUNDS = 2
 EXTRA_FITS = 4
@@ -407,12 +410,11 @@ def _settled(solution):
 def inconsistency_evidence(rejected, counts, rule=INCONSISTENCY):
     """The ``inconsistent`` test on the rejected candidates of a search (a dict: the
     counts behind the verdict and ``inconsistent`` itself)."""
-    fits = sorted((s for s in rejected if s.status is Status.INCONSISTENT
+    fits = sorted((s for s in rejected if s.status is Status.INCONSISTENT and _settled(s)
                    and not s.stats.get("random_start") and s.residual is not None
                    and mpmath.isfinite(s.residual)), key=lambda s: s.residual)
     spare = counts["equations"] - counts["unknowns"]
-    evidence = {"spare": spare, "fits": len(fits), "settled": sum(map(_settled, fits)),
-                "agreeing": 0, "inconsistent": False}
+    evidence = {"spare": spare, "fits": len(fits), "agreeing": 0, "inconsistent": False}
     if not fits:
         return evidence
     best = fits[0]
