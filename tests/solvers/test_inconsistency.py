@@ -25,7 +25,8 @@ def traces(seed, noise):
     return exact, Trace(NEURON, "0.1", 3, noisy)
 
 
-@pytest.mark.parametrize("seed", [0, 2])
+@pytest.mark.slow  # 44 s on the core install (mpmath), loaded machine
+@pytest.mark.parametrize("seed", [2])
 def test_small_noise_is_inconsistent_and_the_exact_trace_is_not(seed):
     exact, noisy = traces(seed, "1e-20")
     assert recover(exact).status is Status.CONVERGED

@@ -23,7 +23,6 @@ ARCHITECTURES = [
     ("1-1 tanh", Network([1, 1], "tanh"), 3, 6, None, False),
     ("1-1 tanh no bias", Network([1, 1], "tanh", bias=False), 2, 4, "sign", False),
     ("1-1 identity", Network([1, 1], "identity"), 3, 4, "moments", False),
-    ("1-1 tanh duplicate", Network([1, 1], "tanh"), 3, 6, "duplicate_samples", True),
     ("2-3-1 tanh/identity", Network([2, 3, 1], ["tanh", "identity"]), 2, 1, None, False),
     ("2-3-1 no bias", Network([2, 3, 1], ["tanh", "identity"], bias=False), 2, 2, "sign",
      False),
@@ -31,6 +30,8 @@ ARCHITECTURES = [
      False),
 ]
 SLOW = [
+    # 241 s on the core install (mpmath; every path fails before the tie), 38 s with flint
+    ("1-1 tanh duplicate", Network([1, 1], "tanh"), 3, 6, "duplicate_samples", True),
     ("1-4-1 tanh/tanh", Network([1, 4, 1], ["tanh", "tanh"]), 3, 1, None, False),
     ("2-4-4-1 tanh/tanh/identity", Network([2, 4, 4, 1], ["tanh", "tanh", "identity"]), 2,
      1, None, False),
