@@ -145,9 +145,13 @@ def run_case(n, seed, method="toolkit", backend=None):
     trace, xs, ys = instance(n, seed)
     digits = trace.digits
     started = time.perf_counter()
+    crash = None
     if method == "toolkit":
-        solution = recover_with(trace, backend)
-        inputs, labels, claimed = solution.inputs, solution.labels, solution.ok
+        try:
+            solution = recover_with(trace, backend)
+            inputs, labels, claimed = solution.inputs, solution.labels, solution.ok
+        except Exception as error:  # a version that crashes on a case: a failure, counted
+            inputs, labels, claimed, crash = None, None, False, type(error).__name__
     elif method == "findroot":
         inputs, labels, claimed = run_findroot(trace)
     else:
@@ -157,7 +161,7 @@ def run_case(n, seed, method="toolkit", backend=None):
         if inputs is not None else mpmath.inf
     return {"claimed": bool(claimed), "error": mpmath.nstr(error, 5),
             "ok": bool(claimed and error <= law(n, digits)), "near": bool(error <= 1e-3),
-            "time": elapsed}
+            "time": elapsed, "crash": crash}
 
 
 def main(argv=None):
@@ -178,7 +182,8 @@ def main(argv=None):
           f"{args.datasets} datasets per n; success = converged and error <= "
           f"10^(2.2n - digits + 5)")
     header = f"{'n':>3} {'digits':>6} {'version':>16} {'method':>15} {'success':>8} " \
-             f"{'located':>8} {'max error':>10} {'bound':>9} {'median s':>9} {'max s':>7}"
+             f"{'located':>8} {'max error':>10} {'bound':>9} {'median s':>9} {'max s':>7} " \
+             f"{'crashes':>8}"
     print(header)
     print("-" * len(header))
     with Versions(args.baseline) as versions:
@@ -202,7 +207,8 @@ def main(argv=None):
                 print(f"{n:>3} {40 + 4 * n:>6} {label:>16} {name:>15} "
                       f"{len(good):>5}/{len(results):<2} {located:>5}/{len(results):<2} "
                       f"{worst:>10} {mpmath.nstr(law(n, 40 + 4 * n), 2):>9} "
-                      f"{statistics.median(times):>9.2f} {max(times):>7.2f}", flush=True)
+                      f"{statistics.median(times):>9.2f} {max(times):>7.2f} "
+                      f"{sum(1 for r in results if r.get('crash')):>8}", flush=True)
 
 
 if __name__ == "__main__":

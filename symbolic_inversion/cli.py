@@ -199,11 +199,13 @@ def run_recover(args):
         trace = trace.with_known(list(zip(inputs, labels)))
     from .solvers.executors import make_executor
     executor = make_executor(getattr(args, "workers", None), getattr(args, "scheduler", None))
+    if executor is not None:
+        chosen["executor"] = executor
     try:
         with _progress(args, "recover") as progress:
             solution = recover(trace, method=args.method, dps=args.dps, steps=args.steps,
-                               executor=executor, progress=progress,
-                               record_paths=bool(args.plot_paths), **chosen)
+                               progress=progress, record_paths=bool(args.plot_paths),
+                               **chosen)
     finally:
         if executor is not None and hasattr(executor, "shutdown"):
             executor.shutdown(cancel_futures=True)

@@ -27,9 +27,10 @@ import random
 import time
 
 import mpmath
+import numpy as np
 
 from ..errors import NotSupportedError
-from ..precision import refine_dps, tracking_dps
+from ..precision import double_tracking_dps, refine_dps, tracking_dps
 from ..report.progress import Progress
 from ..system import InversionSystem
 from .evaluation import backend_name, real_arithmetic, trace_evaluator
@@ -109,10 +110,39 @@ def _endpoint(path, arithmetic):
     return None
 
 
-def path_task(trace, kind, square, backend, seed, attempt, dps, record=False):
+# Adaptive precision (issue 11): parameter-homotopy paths are tracked in hardware
+# complex128 first; a path that stalls, meets a singular Jacobian or whose final Newton
+# fails there is tracked again, the same path (same gamma and start), in multiprecision
+# at ``tracking_dps``; so is a real endpoint whose refinement on every step did not
+# settle (the pipeline asks for it).  Endpoints reached in double are refined by the
+# judge in multiprecision like any other.
+DOUBLE_KINDS = ("homotopy",)
+DOUBLE_FINAL = (PathCode.SUCCESS, PathCode.COMPLEX_END, PathCode.AT_INFINITY,
+                PathCode.MAX_STEPS, PathCode.NO_START)
+
+
+def path_task(trace, kind, square, backend, seed, attempt, dps, precision="adaptive",
+              record=False):
     """One path as an independent, picklable task (what an executor's worker runs):
     ``(PathResult, info)`` with the endpoints as mpmath numbers.  The path's randomness
-    comes from ``(seed, attempt)`` alone, so serial and parallel runs agree."""
+    comes from ``(seed, attempt)`` alone, so serial and parallel runs agree.
+    ``precision``: ``"adaptive"`` (complex128 first where the kind allows, see
+    ``DOUBLE_KINDS``) or ``"multiprecision"``; ``record``: keep the path's points in
+    ``info["points"]`` (for plots)."""
+    double = None
+    if precision == "adaptive" and kind in DOUBLE_KINDS:
+        with np.errstate(all="ignore"):  # overflow in double is a failed path, not news
+            path, info = _one_path(trace, kind, square, "float64", seed, attempt,
+                                   double_tracking_dps(), record)
+        if path.code in DOUBLE_FINAL and not path.stalled_near_end:
+            return path, dict(info, precision="double")
+        double = path.code.value
+    path, info = _one_path(trace, kind, square, backend, seed, attempt, dps, record)
+    return path, dict(info, precision="multiprecision",
+                      **({"double": double} if double else {}))
+
+
+def _one_path(trace, kind, square, backend, seed, attempt, dps, record=False):
     arithmetic = real_arithmetic(backend)
     # string seeds: consecutive integer seeds give nearly equal first draws (gammas)
     rng = random.Random(f"symbolic_inversion:{seed}:{attempt}")
@@ -138,10 +168,10 @@ class _PathRunner:
     def __init__(self, executor, *arguments):
         self.executor, self.arguments, self.futures = executor, arguments, {}
 
-    def _submit(self, attempt, kind):
+    def _submit(self, attempt, kind, precision="adaptive"):
         trace, square, backend, seed, dps, record = self.arguments
         return self.executor.submit(path_task, trace, kind, square, backend, seed, attempt,
-                                    dps, record)
+                                    dps, precision, record)
 
     def submit(self, attempts, schedule):
         if self.executor is not None:
@@ -149,10 +179,13 @@ class _PathRunner:
                 self.futures[attempt] = (schedule[attempt],
                                          self._submit(attempt, schedule[attempt]))
 
-    def result(self, attempt, kind):
+    def result(self, attempt, kind, precision="adaptive"):
         if self.executor is None:
             trace, square, backend, seed, dps, record = self.arguments
-            return path_task(trace, kind, square, backend, seed, attempt, dps, record)
+            return path_task(trace, kind, square, backend, seed, attempt, dps, precision,
+                             record)
+        if precision != "adaptive":
+            return self._submit(attempt, kind, precision).result()
         planned, future = self.futures.pop(attempt, (None, None))
         if planned != kind:
             if future is not None:
@@ -227,7 +260,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     square = solve_steps(trace, square=homotopy_steps)
     complex_ends = []
 
-    def judged(start, info, attempt, judging):
+    def reported(start, info, attempt, judging):
         """The judge's verdict on a candidate (refined on every step), reported."""
         progress.event("refine", attempt=attempt + 1, of=total)
         final = judge.add(judging(start))
@@ -269,8 +302,19 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             if endpoint is not None:
                 complex_ends.append((attempt, info, endpoint))
             continue
-        final = judged(canonical_vector(trace, u), info, attempt,
-                       lambda v: judge.judge_vector(v, info, attempts=attempt + 1))
+        progress.event("refine", attempt=attempt + 1, of=total)
+        verdict = judge.judge_vector(canonical_vector(trace, u), info, attempts=attempt + 1)
+        if info.get("precision") == "double" and verdict.status not in judge.accept \
+                and not verdict.stats.get("refine_converged"):
+            # the refinement did not settle from the double endpoint: track the same path
+            # in multiprecision (the root may be too ill-conditioned for double)
+            path, again = runner.result(attempt, kind, precision="multiprecision")
+            if path.real is not None:
+                info.update(_record(path, again, kind))
+                verdict = judge.judge_vector(canonical_vector(trace, path.real), info,
+                                             attempts=attempt + 1)
+        final = judge.add(verdict)
+        progress.event("judge", attempt=attempt + 1, of=total, status=info.get("status"))
         if final is not None:
             runner.cancel()
             return final
@@ -287,8 +331,8 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                 continue
             tried.append(start)
             info["least_squares_from_real_part"] = True
-            final = judged(start, info, attempt,
-                           lambda v: _fit(judge, v, info, attempts=attempt + 1))
+            final = reported(start, info, attempt,
+                              lambda v: _fit(judge, v, info, attempts=attempt + 1))
             if final is not None:
                 return final
     if not judge.accepted and spare and any(h["code"] != "no_start" for h in history) \
@@ -362,12 +406,15 @@ def _path_summary(history):
 # there are unknowns (a square system always has roots: it cannot test its own
 # consistency; with one or two spare equations, measured on 2-3-1 networks with n = 4 and
 # one step, four paths' fits shared a local minimum 1e49 times the rounding), (2) at least ``fits`` least-squares fits
-# on every step, each from a different start (a path's root or complex endpoint, or
-# random data), ended far from any dataset, (3) the smallest residual is reached by at
-# least two of them (the same floor found independently, within ``same_minimum``
-# relative), and (4) it exceeds ``factor`` times the rounding allowance.  ``settled``
-# counts the fits whose Gauss-Newton stopped moving (on pure noise the fits slide along
-# a valley towards saturated units: few settle).  Measured false alarms and power: docs/recovery.md, "Networks".
+# on every step, each from a different path's endpoint (a real root of the square
+# subsystem or the real part of a complex one; fits from random data do not count),
+# *settled* (Gauss-Newton converged or its last correction is below ``SETTLED``: a
+# stationary point, not a slide along a valley towards saturated units), (3) the
+# smallest residual is reached by at least two of them (the same minimum found
+# independently, within ``same_minimum`` relative), and (4) it exceeds ``factor`` times
+# the rounding allowance.  Measured: an exact 1-1 tanh n = 3 trace whose two complex-end
+# fits slid to the same valley floor (a sample at x = -9.2, residual 0.09) was called
+# inconsistent before (2) asked for settled fits.  Measured false alarms and power: docs/recovery.md, "Networks".
 INCONSISTENCY = {"fits": 2, "same_minimum": 0.01, "factor": 1000}
 ROUNDS = 2
 EXTRA_FITS = 4
@@ -400,12 +447,11 @@ def _settled(solution):
 def inconsistency_evidence(rejected, counts, rule=INCONSISTENCY):
     """The ``inconsistent`` test on the rejected candidates of a search (a dict: the
     counts behind the verdict and ``inconsistent`` itself)."""
-    fits = sorted((s for s in rejected if s.status is Status.INCONSISTENT
+    fits = sorted((s for s in rejected if s.status is Status.INCONSISTENT and _settled(s)
                    and not s.stats.get("random_start") and s.residual is not None
                    and mpmath.isfinite(s.residual)), key=lambda s: s.residual)
     spare = counts["equations"] - counts["unknowns"]
-    evidence = {"spare": spare, "fits": len(fits), "settled": sum(map(_settled, fits)),
-                "agreeing": 0, "inconsistent": False}
+    evidence = {"spare": spare, "fits": len(fits), "agreeing": 0, "inconsistent": False}
     if not fits:
         return evidence
     best = fits[0]
