@@ -188,9 +188,8 @@ def test_recover_passes_backend_seed_and_attempts(tmp_path, monkeypatch, capsys)
                  "--attempts", "3", "--json"]) == 0
     assert main(["recover", str(path), "--json"]) == 0
     capsys.readouterr()
-    for call in calls:  # progress, path recording and the executor: the CLI's own
+    for call in calls:  # progress and path recording: the CLI's own, always passed
         assert call.pop("record_paths") is False and not call.pop("progress").active
-        assert call.pop("executor") is None  # no --workers, no --scheduler: serial
     assert calls[0] == {"method": "auto", "dps": None, "steps": None, "backend": "mpmath",
                         "seed": 7, "attempts": 3}
     assert calls[1] == {"method": "auto", "dps": None, "steps": None}
