@@ -2,7 +2,8 @@
 
 The formula is the one :func:`symbolic_inversion.closed_form.one_sample_closed_form`
 derives from the network's backpropagated gradient (``x_i`` = first-layer weight
-gradient over bias gradient of one neuron), lambdified once per network and evaluated on
+gradient over bias gradient of one neuron), compiled once per network by
+:func:`~symbolic_inversion.closed_form.closed_form_functions` and evaluated on
 the observed gradients (which undo momentum and weight decay) at the working precision.
 Every first-layer neuron and every step whose bias gradient is clearly above the trace's
 rounding gives an estimate of ``x``; the best-conditioned one is used and all must agree.
@@ -10,12 +11,10 @@ The labels then follow by linear least squares over every step.
 """
 
 import time
-from functools import lru_cache
 
 import mpmath
-import sympy as sp
 
-from ..closed_form import one_sample_closed_form
+from ..closed_form import closed_form_functions
 from ..errors import NotSupportedError
 from ..network import Network
 from ..system import InversionSystem
@@ -23,28 +22,23 @@ from .judge import assess
 from .options import solver
 from .solution import Solution, Status
 
-__all__ = ["one_sample_input", "solve_closed_form", "ratio_formula"]
+__all__ = ["one_sample_input", "solve_closed_form", "first_layer_functions"]
 
 
-@lru_cache(maxsize=32)
-def ratio_formula(network):
-    """The derived ratio ``x_i(now_w, next_w, now_b, next_b)`` as an mpmath function.
+def first_layer_functions(network):
+    """The ratio trick of :func:`~symbolic_inversion.closed_form.closed_form_functions`
+    for the first layer of ``network``, alone.
 
     The ratio involves only first-layer gradients, and backpropagation puts
-    ``delta_k x_i`` and ``delta_k`` there whatever layers follow; so the derivation of
-    :func:`~symbolic_inversion.closed_form.one_sample_closed_form` is run on the first
-    layer alone (one neuron with the network's first activation and a bias), where it is
-    cheap (the full 3-4-2 derivation costs 0.3 s, mostly SymPy's ``cancel``), and its
-    formula for neuron 0, input 0 serves every neuron and input.  It is applied to
-    observed gradients as ``(g_w, 0, g_b, 0)``: the parameter differences of plain GD over
-    the learning rate (observed gradients also undo momentum and weight decay).
+    ``delta_k x_i`` and ``delta_k`` there whatever layers follow; so the derivation runs
+    on one neuron with the network's first activation and a bias, where it is cheap (the
+    full 3-4-2 derivation costs 0.3 s, mostly SymPy's ``cancel``), and its ``inputs``
+    serve every neuron.  They are applied to observed gradients as ``(g, 0)``: the
+    parameter differences of plain GD over the learning rate (observed gradients also
+    undo momentum and weight decay).
     """
     first = Network([network.input_width, 1], [network.activations[0]], bias=network.bias)
-    form = one_sample_closed_form(first, row=0)
-    weights, bias = first.layer_slices()[0]
-    arguments = [form.symbols["now"][weights.start], form.symbols["next"][weights.start],
-                 form.symbols["now"][bias.start], form.symbols["next"][bias.start]]
-    return sp.lambdify(arguments, form.inputs[0], modules="mpmath")
+    return closed_form_functions(first)
 
 
 def one_sample_input(trace, gradients, step):
@@ -60,14 +54,14 @@ def one_sample_input(trace, gradients, step):
     d = network.input_width
     g = gradients[step]
     estimates = []
-    ratio = ratio_formula(network)
-    zero = mpmath.mpf(0)
+    inputs = first_layer_functions(network).inputs
+    zeros = [mpmath.mpf(0)] * (d + 1)
     for k in range(network.layers[1]):
         g_bias = g[bias.start + k]
         if abs(g_bias) <= 2 * noise:
             continue
         row = g[weights.start + k * d: weights.start + (k + 1) * d]
-        x = [ratio(gw, zero, g_bias, zero) for gw in row]
+        x = list(inputs(list(row) + [g_bias], zeros))
         bound = max((noise + abs(xi) * noise) / (abs(g_bias) - noise) for xi in x)
         estimates.append((x, bound))
     if not estimates:

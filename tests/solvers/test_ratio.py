@@ -4,19 +4,24 @@ import mpmath
 import sympy as sp
 
 from symbolic_inversion import Network, one_sample_closed_form, simulate
-from symbolic_inversion.solvers.ratio import one_sample_input, ratio_formula
+from symbolic_inversion.solvers.ratio import first_layer_functions, one_sample_input
 
 
 def test_ratio_formula_is_the_derived_one():
     network = Network([3, 4, 2], ["tanh", "sigmoid"])
     form = one_sample_closed_form(network, row=0)
-    ratio = ratio_formula(network)
-    values = [mpmath.mpf("0.7"), mpmath.mpf("0.2"), mpmath.mpf("0.9"), mpmath.mpf("0.4")]
+    inputs = first_layer_functions(network).inputs
+    g_w, g_b = ["0.7", "-0.3", "0.25"], "0.4"
     weights, bias = network.layer_slices()[0]
-    symbols = [form.symbols["now"][weights.start], form.symbols["next"][weights.start],
-               form.symbols["now"][bias.start], form.symbols["next"][bias.start]]
-    expected = form.inputs[0].xreplace(dict(zip(symbols, [sp.Float(str(v)) for v in values])))
-    assert abs(ratio(*values) - mpmath.mpf(str(sp.N(expected, 30)))) < 1e-25
+    now, later = form.symbols["now"], form.symbols["next"]
+    zero = sp.Integer(0)
+    for i in range(3):  # the full network's derived formula for neuron 0, input i
+        values = {now[weights.start + i]: sp.Float(g_w[i], 40), later[weights.start + i]: zero,
+                  now[bias.start]: sp.Float(g_b, 40), later[bias.start]: zero}
+        with mpmath.workdps(40):
+            expected = mpmath.mpf(str(sp.N(form.inputs[i].xreplace(values), 40)))
+            got = inputs([mpmath.mpf(v) for v in g_w + [g_b]], [mpmath.mpf(0)] * 4)[i]
+            assert abs(got - expected) < 1e-25
 
 
 def test_every_neuron_gives_the_input_with_an_error_bound():
