@@ -16,11 +16,13 @@ import mpmath
 import numpy as np
 
 from .errors import InputError
+from .limits import current, how_to_raise
 
 __all__ = ["to_decimal", "mpf_fraction"]
 
-_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_MAX_NUMBER_LENGTH = 10_000
+# ASCII digits only, nothing around them: the trace format's documented pattern (``\d``
+# would admit every Unicode digit, ``strip()`` surrounding whitespace)
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 _MAX_EXPONENT = 10_000
 
 
@@ -41,13 +43,17 @@ def to_decimal(value, field):
         raise InputError(f"{field}: expected a number, got {json.dumps(value)}")
     if isinstance(value, Decimal):
         number = value
-    elif isinstance(value, int):
-        number = Decimal(value)
+    elif isinstance(value, (int, np.integer)):
+        number = Decimal(int(value))
     elif isinstance(value, float):
         number = Decimal(repr(float(value))) if math.isfinite(value) else Decimal("NaN")
     elif isinstance(value, str):
-        text = value.strip()
-        if len(text) > _MAX_NUMBER_LENGTH or not _DECIMAL.fullmatch(text):
+        text = value
+        digits = current().max_number_digits
+        if len(text) > digits + 8:  # sign, point and exponent besides the digits
+            raise InputError(f"{field}: a number of {len(text)} characters exceeds the limit "
+                             f"max_number_digits = {digits} ({how_to_raise('max_number_digits')})")
+        if not _DECIMAL.fullmatch(text):
             shown = text if len(text) < 60 else text[:57] + "..."
             raise InputError(f"{field}: not a decimal number: {json.dumps(shown)}")
         try:
@@ -60,6 +66,10 @@ def to_decimal(value, field):
         raise InputError(f"{field}: expected a number, got {type(value).__name__}")
     if not number.is_finite():
         raise InputError(f"{field}: not a finite number: {value}")
+    if len(number.as_tuple().digits) > current().max_number_digits:
+        raise InputError(f"{field}: a number of {len(number.as_tuple().digits)} digits exceeds "
+                         f"the limit max_number_digits = {current().max_number_digits} "
+                         f"({how_to_raise('max_number_digits')})")
     # Decimal arithmetic on the trace (resolution, exact right-hand sides) overflows its
     # context far before this; no trained parameter is anywhere near these magnitudes.
     if not -_MAX_EXPONENT <= number.adjusted() <= _MAX_EXPONENT:

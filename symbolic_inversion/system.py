@@ -285,28 +285,55 @@ class InversionSystem:
         return [list(row) for row in labels]
 
     def rhs_uncertainty(self):
-        """Bound on the error of each right-hand side ``|B_j| / 2 * g_j`` caused by the
-        trace's rounding (see :meth:`Trace.gradient_uncertainty`)."""
+        """Bound on the error of every right-hand side ``|B_j| / 2 * g_j`` caused by the
+        trace's rounding (see :meth:`Trace.gradient_uncertainty`): the largest of
+        :meth:`rhs_uncertainties`."""
         factor = max(self.rhs_factor(j) for j in range(self.steps))
         return mpmath.mpf(factor.numerator) / factor.denominator * \
             self.trace.gradient_uncertainty()
 
+    def rhs_uncertainties(self):
+        """Bound on the error of each right-hand side, equation by equation (in the order
+        of :meth:`residual`), from each recorded value's own last place
+        (:meth:`Trace.gradient_uncertainties`)."""
+        bounds = self.trace.gradient_uncertainties()
+        out = []
+        for j in range(self.steps):
+            factor = self.rhs_factor(j)
+            factor = mpmath.mpf(factor.numerator) / factor.denominator
+            out += [factor * bound for bound in bounds[j]]
+        return out
+
     def error_estimate(self, inputs, labels):
         r"""First-order bound on the error of ``(inputs, labels)`` due to the trace's digits.
 
-        ``sqrt(m) * eps / sigma_min(J)`` with ``eps`` from :meth:`rhs_uncertainty`:
-        the largest change of the data that rounding of the trace can explain, to first
-        order.  Returns ``(error, sigma_min)``; ``error`` is ``inf`` if ``J`` is
-        rank deficient (the data are not locally identifiable from these steps).
+        Row ``k`` of the Jacobian is weighted by ``eps_max / eps_k`` (``eps_k`` from
+        :meth:`rhs_uncertainties`, ``eps_max`` their largest) so that every weighted
+        right-hand side is uncertain by ``eps_max`` at most; the bound is then
+        ``sqrt(m) * eps_max / sigma_min(W J)``: the largest change of the data that
+        rounding of the trace can explain, to first order (with equal ``eps_k`` this is
+        ``sqrt(m) * eps / sigma_min(J)``).  An equation whose right-hand side is known
+        only roughly (a value written with few digits) thus counts for little instead of
+        spoiling every other.  Returns ``(error, sigma_min)`` (of ``W J``); ``error`` is
+        ``inf`` if ``J`` is rank deficient (the data are not locally identifiable from
+        these steps).
         """
         J = self.jacobian(inputs, labels)
         if J.rows < J.cols:
             return mpmath.inf, mpmath.mpf(0)
+        bounds = self.rhs_uncertainties()
+        largest = max(bounds)
+        if largest > 0:
+            for k, bound in enumerate(bounds):
+                if bound != largest:
+                    weight = largest / bound if bound > 0 else mpmath.mpf(10) ** mpmath.mp.dps
+                    for c in range(J.cols):
+                        J[k, c] *= weight
         singular = mpmath.svd_r(J, compute_uv=False)
         sigma_min = min(abs(s) for s in singular)
         if sigma_min == 0 or sigma_min < max(abs(s) for s in singular) * mpmath.eps * 10 ** 3:
             return mpmath.inf, sigma_min
-        error = mpmath.sqrt(J.rows) * self.rhs_uncertainty() / sigma_min
+        error = mpmath.sqrt(J.rows) * largest / sigma_min
         return error, sigma_min
 
 

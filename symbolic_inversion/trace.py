@@ -20,8 +20,10 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, boundary
 from .exact import to_decimal
+from .files import loads, read_text, write_text
+from .limits import check, check_int
 from .network import Network
 from .optimizers import OPTIMIZERS, Optimizer  # noqa: F401 (OPTIMIZERS: as in 0.1)
 
@@ -85,18 +87,18 @@ class Trace:
     True
     """
 
+    @boundary("trace")
     def __init__(self, network, lr, samples, parameters, optimizer=None, batches=None,
                  extra=None, loss_reduction=None, dtype=None, known=None):
         if not isinstance(network, Network):
             raise InputError("network: expected a Network")
         self.network = network
+        check("max_parameters", network.num_parameters,
+              f"network {list(network.layers)}: parameters")
         lr = to_decimal(lr, "optimizer.lr")
         if lr <= 0:
             raise InputError(f"optimizer.lr: the learning rate must be positive, got {lr}")
-        if isinstance(samples, bool) or not isinstance(samples, (int, np.integer)) \
-                or samples < 1:
-            raise InputError(f"samples: must be a positive integer, got {samples!r}")
-        self.samples = int(samples)
+        self.samples = check_int(samples, "samples", minimum=1)
         from .floats import check_dtype
         self.dtype = check_dtype(dtype)
         self.loss_reduction = _check_reduction(loss_reduction)
@@ -120,6 +122,9 @@ class Trace:
                 f"parameters: a trace needs at least two parameter vectors (one step), "
                 f"got {len(parameters)}")
         size = self.network.num_parameters
+        # before a single number is converted: a million steps must not take gigabytes
+        check("max_trace_values", size * len(parameters),
+              f"parameters: {len(parameters)} vectors of {size} values, in all")
         checked = []
         for j, vector in enumerate(parameters):
             if not isinstance(vector, (list, tuple)) or len(vector) != size:
@@ -142,14 +147,24 @@ class Trace:
             raise InputError(f"batches: expected one list of sample indices per step "
                              f"({self.steps}), got "
                              f"{len(batches) if isinstance(batches, (list, tuple)) else batches!r}")
+        if self.optimizer.name != "sgd":
+            raise InputError(f"batches: only an sgd trace has a schedule; optimizer.name "
+                             f"{self.optimizer.name!r} uses every sample at every step")
+        size = self.optimizer.batch_size
         checked = []
         for j, batch in enumerate(batches):
             if not isinstance(batch, (list, tuple)) or not batch or not all(
-                    isinstance(i, int) and not isinstance(i, bool) and 0 <= i < self.samples
-                    for i in batch) or len(set(batch)) != len(batch):
+                    isinstance(i, (int, np.integer)) and not isinstance(i, bool)
+                    and 0 <= i < self.samples for i in batch) or len(set(batch)) != len(batch):
+                shown = repr(batch) if len(repr(batch)) < 60 else repr(batch)[:57] + "..."
                 raise InputError(f"batches[{j}]: expected distinct sample indices in "
-                                 f"0..{self.samples - 1}, got {batch!r}")
-            checked.append(list(batch))
+                                 f"0..{self.samples - 1}, got {shown}")
+            # the solvers pick their method from batch_size (1: one sample per step):
+            # a schedule that disagrees would be solved as something it is not
+            if size is not None and len(batch) > size:
+                raise InputError(f"batches[{j}]: {len(batch)} samples exceed "
+                                 f"optimizer.batch_size {size}")
+            checked.append([int(i) for i in batch])
         return checked
 
     # -- what numeric code needs ---------------------------------------------------------
@@ -188,20 +203,41 @@ class Trace:
                         for v in vector if v)
         return counts[(len(counts) - 1) // 2] if counts else 1
 
-    @property
-    def resolution(self):
-        """The trace's absolute precision: the largest unit in the last place of any
-        recorded value at the trace's :attr:`digits` (a value written with more digits
-        counts with its own, finer, last place).  A correctly rounded value is within
-        half of it."""
+    def last_places(self):
+        """Each recorded value's own unit in the last place (a Decimal per value, in the
+        shape of :attr:`parameters`).
+
+        A non-zero value written with fewer digits than the trace's :attr:`digits` is
+        read at the trace's precision (writers drop trailing zeros); a value written with
+        more counts with its own, finer, last place.  A zero has no magnitude to scale
+        the trace's digits by, so it counts with the last place it is written with
+        (``"0.0"``: ``0.1``): it vouches for that much and no more, and being one value
+        it loosens only the equations it enters, never the whole trace.
+
+        >>> from symbolic_inversion import Network, Trace
+        >>> trace = Trace(Network([1, 1]), "0.1", 1,
+        ...               [["0.5000", "0.0"], ["0.4925", "0.0120"]])
+        >>> [[str(u) for u in row] for row in trace.last_places()]
+        [['0.0001', '0.1'], ['0.0001', '0.00001']]
+        """
+        if self.dtype is not None:
+            raise InputError("last_places: a binary-float trace (dtype) is exact per value")
         digits = self.digits
 
         def last_place(value):
             written = value.as_tuple().exponent
             if not value:
-                return written
-            return min(written, value.adjusted() + 1 - digits)
-        return max(Decimal(1).scaleb(last_place(v)) for vector in self.parameters for v in vector)
+                return Decimal(1).scaleb(written)
+            return Decimal(1).scaleb(min(written, value.adjusted() + 1 - digits))
+        return [[last_place(v) for v in vector] for vector in self.parameters]
+
+    @property
+    def resolution(self):
+        """The trace's absolute precision: the largest of the :meth:`last_places` (a
+        correctly rounded value is within half of its own).  Bounds that must hold for
+        every value use it; the judging of a recovery uses each value's own
+        (:meth:`gradient_uncertainties`)."""
+        return max(u for row in self.last_places() for u in row)
 
     def theta(self, step):
         """Parameter vector ``step`` as mpmath numbers at the current precision."""
@@ -216,7 +252,8 @@ class Trace:
         raise InputError("batches: the schedule of this sgd trace is not recorded")
 
     def gradient_uncertainty(self):
-        """Bound on the error of each entry of :meth:`observed_gradients` (mpmath number).
+        """Bound on the error of every entry of :meth:`observed_gradients` (mpmath number):
+        the largest of :meth:`gradient_uncertainties`.
 
         Each recorded parameter is within half a unit in its last place
         (:attr:`resolution`); :meth:`Optimizer.gradient_uncertainty
@@ -227,6 +264,36 @@ class Trace:
             from .floats import gradient_uncertainty
             return gradient_uncertainty(self)
         return self.optimizer.gradient_uncertainty(self.resolution)
+
+    def gradient_uncertainties(self):
+        """Bound on the error of each entry of :meth:`observed_gradients`, entry by entry
+        (``steps`` lists of mpmath numbers).
+
+        Entry ``p`` of step ``j`` depends on parameter ``p`` at steps ``j - 1`` (momentum),
+        ``j`` and ``j + 1``: the largest of their own last places enters
+        :meth:`Optimizer.gradient_uncertainty
+        <symbolic_inversion.optimizers.Optimizer.gradient_uncertainty>`.  So one coarse
+        value (``"0.0"`` among 60-digit numbers) loosens its own equations only.
+
+        >>> import mpmath
+        >>> from symbolic_inversion import Network, Trace
+        >>> trace = Trace(Network([1, 1]), "0.1", 1,
+        ...               [["0.5000", "0.0"], ["0.4925", "0.0120"], ["0.4851", "0.0238"]])
+        >>> with mpmath.workdps(15):
+        ...     [[mpmath.nstr(u, 3) for u in row] for row in trace.gradient_uncertainties()]
+        [['0.001', '1.0'], ['0.001', '0.0001']]
+        """
+        if self.dtype is not None:
+            bound = self.gradient_uncertainty()
+            return [[bound] * self.network.num_parameters for _ in range(self.steps)]
+        places = self.last_places()
+        reach = 1 if self.optimizer.momentum else 0
+        uncertainties = []
+        for j in range(self.steps):
+            rows = places[max(j - reach, 0): j + 2]
+            uncertainties.append([self.optimizer.gradient_uncertainty(max(row[p] for row in rows))
+                                  for p in range(len(places[j]))])
+        return uncertainties
 
     @property
     def gradient_scale(self):

@@ -146,6 +146,11 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
         if target is not trace:
             from ..protocol import known_report
             solution = known_report(trace, solution)
+        if solution.status is Status.CONVERGED and solution.digits < 1:
+            # whatever the solver: "converged" with no digit vouched for claims nothing
+            solution.status = Status.PRECISION_LIMITED
+            solution.detail = "no digit of the data is vouched for" + (
+                f"; {solution.detail}" if solution.detail else "")
         reporter.event("done", status=solution.status.value, digits=solution.digits)
     finally:
         if reporter is not progress:

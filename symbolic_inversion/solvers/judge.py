@@ -45,23 +45,34 @@ def assess(system, inputs, labels, method, started, dps, stats=None, detail=""):
     Call inside ``mpmath.workdps(dps)``.
     """
     stats = dict(stats or {})
-    residual = max(abs(r) for r in system.residual(inputs, labels))
-    tolerance = RESIDUAL_SLACK * system.rhs_uncertainty() + mpmath.mpf(10) ** \
-        residual_allowance_digits(dps)
+    residuals = [abs(r) for r in system.residual(inputs, labels)]
+    residual = max(residuals)
+    rounding = mpmath.mpf(10) ** residual_allowance_digits(dps)
+    # each equation against its own values' rounding: one coarse value ("0.0" among
+    # 60-digit numbers) must not excuse the others
+    allowed = [RESIDUAL_SLACK * bound + rounding for bound in system.rhs_uncertainties()]
+    tolerance = max(allowed)
+    worst = max(range(len(residuals)), key=lambda k: residuals[k] / allowed[k])
     error, sigma_min = system.error_estimate(inputs, labels)
     stats.update({"method": method, "dps": dps, "steps_used": system.steps,
                   "tolerance": tolerance, "error_bound": error,
                   "sigma_min": sigma_min, "time": elapsed(started)})
     samples = list(zip(inputs, labels))
-    if residual > tolerance:
+    if residuals[worst] > allowed[worst]:
         return Solution(samples, Status.INCONSISTENT, residual, 0, stats,
-                        detail or f"residual {mpmath.nstr(residual, 3)} exceeds what the "
-                        f"trace's rounding allows ({mpmath.nstr(tolerance, 3)})")
+                        detail or f"residual {mpmath.nstr(residuals[worst], 3)} of equation "
+                        f"{worst} exceeds what the trace's rounding allows there "
+                        f"({mpmath.nstr(allowed[worst], 3)})")
     if not mpmath.isfinite(error):
         return Solution(samples, Status.UNIDENTIFIABLE, residual, 0, stats,
                         detail or "the Jacobian of the system is rank deficient at this "
                         "dataset: other data nearby explain the trace equally well")
     digits = min(digits_from_error(error), dps - 5)
+    if digits < 1:  # "converged" vouches for digits; with none it would claim nothing
+        return Solution(samples, Status.PRECISION_LIMITED, residual, 0, stats,
+                        detail or f"the data explain every step, but the trace's digits "
+                        f"bound their error only by {mpmath.nstr(error, 3)}: no digit is "
+                        f"vouched for")
     return Solution(samples, Status.CONVERGED, residual, digits, stats, detail)
 
 

@@ -167,6 +167,12 @@ def solve_per_sample(trace, options):
                 assigned[step] = index
         counts = [len(cluster["steps"]) for cluster in clusters]
         stats["counts"] = counts
+        # one sample per step: a sample seen in too few steps has no equation to spare,
+        # whatever the totals (the GD path's square-trace caveat, sample by sample)
+        network = trace.network
+        stats["square"] = any(count * network.num_parameters
+                              <= network.input_width + network.output_width
+                              for count in counts)
         stats["epoch_consistent"] = _epoch_consistent(assigned, len(clusters), n)
         inputs = [cluster["x"] for cluster in clusters]
         if len(clusters) < n or None in assigned:
@@ -298,7 +304,8 @@ def solve_joint(trace, options, starts=None, box=(-1.0, 2.0)):
     starts = starts or options.attempts_or(30)
     system = InversionSystem.from_trace(trace, options.steps)
     stats = {"method": "joint", "dps": options.dps, "starts": starts,
-             "steps_used": system.steps}
+             "steps_used": system.steps, "equations": system.counts["equations"],
+             "unknowns": system.counts["unknowns"]}
     if system.counts["equations"] < system.counts["unknowns"]:
         return _too_few_equations(system, stats, started)
     judge = _joint_solutions(system, options, starts, options.seed, box)
@@ -404,6 +411,7 @@ def solve_schedule_search(trace, options, starts=None, box=(-1.0, 2.0),
                         f"the {max_schedules} this search tries; record the schedule "
                         f"(batches) or train with batch size 1")
     counts = InversionSystem(trace.network, n, total).counts
+    stats.update(equations=counts["equations"], unknowns=counts["unknowns"])
     if counts["equations"] < counts["unknowns"]:
         return _too_few_equations(InversionSystem(trace.network, n, total), stats, started)
     schedules = epoch_schedules(n, size, total)

@@ -1,0 +1,239 @@
+"""Documented limits on the size of input and the work it may ask for.
+
+Hostile or careless input (a 10,000-digit number, ``--dps 1000000``, a trace of a million
+steps, a 100-100-1 network handed to SymPy) must be refused in a moment with one line that
+names the limit, never run for minutes, exhaust memory or end in a traceback.  Every
+limit lives here, in one :class:`Limits`, with its default and the reason for it; every
+refusal names the limit and how to raise it:
+
+- an environment variable ``SYMBOLIC_INVERSION_<NAME>`` (e.g.
+  ``SYMBOLIC_INVERSION_MAX_DPS=5000``), read at each check, so it works for the command
+  line and for the Python API alike;
+- in Python, ``with override(max_dps=5000): ...`` for one block of code;
+- for the time budget, also the command-line option ``--max-seconds``.
+
+Examples
+========
+
+>>> from symbolic_inversion.limits import current, check, override
+>>> current().max_dps
+3000
+>>> check("max_dps", 60, "dps")
+>>> try:
+...     check("max_dps", 10**6, "dps")
+... except Exception as error:
+...     print(error)
+dps 1000000 exceeds the limit max_dps = 3000 (raise it with SYMBOLIC_INVERSION_MAX_DPS=N or symbolic_inversion.limits.override(max_dps=N))
+>>> with override(max_dps=10**6):
+...     check("max_dps", 10**6, "dps")
+"""
+
+import contextlib
+import contextvars
+import dataclasses
+import operator
+import os
+import signal
+import threading
+import time
+
+from .errors import InputError
+
+__all__ = ["Limits", "current", "override", "check", "check_int", "time_budget",
+           "BudgetExceeded", "check_time", "ENV_PREFIX"]
+
+ENV_PREFIX = "SYMBOLIC_INVERSION_"
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """The limits, with their defaults (each measured on a 2-core machine).
+
+    Attributes
+    ==========
+
+    max_file_bytes : int
+        Largest file read (trace, CSV, oracle, solution): 10 MB.  A trace of that size
+        already holds about 10^5 60-digit numbers; a larger file would take gigabytes as
+        Python objects before any check could look at it.
+    max_json_depth : int
+        Deepest nesting of ``[`` and ``{`` in a JSON file: 32 (a trace needs 3).
+    max_number_digits : int
+        Most digits of one number in a file or option: 3000.  Below Python's limit for
+        converting integer text (4300 digits), which mpmath meets on the way in.
+    max_dps : int
+        Largest working or recorded precision (``dps``, ``--dps``): 3000 digits.  The
+        solvers add their guard digits on top; one Newton step at 3000 digits of a small
+        problem takes about a second.
+    max_trace_values : int
+        Most numbers in a trace (parameters x (steps + 1)): 200,000.  Every value is an
+        exact decimal and an mpmath number in memory (about 1 kB each at 60 digits).
+    max_parameters : int
+        Largest network for numeric work (recover, simulate, certify): 20,000 parameters.
+    max_symbolic_parameters : int
+        Largest network whose equations are derived symbolically with SymPy (``derive``,
+        LaTeX, instantiated equations): 40 parameters.  Measured: a 3-3-1 network (16)
+        takes a second, a 10-10-1 network (121) minutes, and SymPy's printers recurse
+        past Python's stack on 100-100-1.
+    max_oracle_parameters : int
+        Largest network behind the loss oracle: 2000 parameters (its probes grow with the
+        square of the width).
+    max_oracle_exponent : int
+        Largest decimal exponent of an oracle number: 100 (``1e999999`` as an exact
+        rational has a million digits).
+    max_seconds : float
+        Time budget of a long command (recover, certify, derive, simulate, analyze,
+        oracle): 3600 seconds; ``--max-seconds`` sets it per command, ``0`` means none.
+    """
+
+    max_file_bytes: int = 10_000_000
+    max_json_depth: int = 32
+    max_number_digits: int = 3000
+    max_dps: int = 3000
+    max_trace_values: int = 200_000
+    max_parameters: int = 20_000
+    max_symbolic_parameters: int = 40
+    max_oracle_parameters: int = 2000
+    max_oracle_exponent: int = 100
+    max_seconds: float = 3600.0
+
+
+_DEFAULTS = Limits()
+_OVERRIDES = contextvars.ContextVar("symbolic_inversion_limits", default={})
+
+
+def _env_name(name):
+    return ENV_PREFIX + name.upper()
+
+
+def current():
+    """The limits in force: defaults, then environment variables, then :func:`override`."""
+    values = {}
+    for item in dataclasses.fields(Limits):
+        text = os.environ.get(_env_name(item.name))
+        if text is None:
+            continue
+        try:
+            value = item.type(text) if item.type is not int else int(text, 10)
+        except ValueError:
+            raise InputError(f"{_env_name(item.name)}: expected a number, got "
+                             f"{text[:40]!r}") from None
+        if value < 0:
+            raise InputError(f"{_env_name(item.name)}: must not be negative, got {text!r}")
+        values[item.name] = value
+    values.update(_OVERRIDES.get())
+    return dataclasses.replace(_DEFAULTS, **values)
+
+
+@contextlib.contextmanager
+def override(**limits):
+    """Raise (or lower) limits for the code inside the ``with`` block."""
+    names = {item.name for item in dataclasses.fields(Limits)}
+    for name in limits:
+        if name not in names:
+            raise InputError(f"limits: unknown limit {name!r}; known: {', '.join(sorted(names))}")
+    token = _OVERRIDES.set(dict(_OVERRIDES.get(), **limits))
+    try:
+        yield current()
+    finally:
+        _OVERRIDES.reset(token)
+
+
+def how_to_raise(name, option=None):
+    """The advice a refusal ends with."""
+    ways = ([option] if option else []) + [f"{_env_name(name)}=N",
+                                           f"symbolic_inversion.limits.override({name}=N)"]
+    return "raise it with " + " or ".join(ways)
+
+
+def check(name, value, what, option=None):
+    """Refuse ``value`` (a count, a size) above the limit ``name``, naming ``what``."""
+    limit = getattr(current(), name)
+    if value > limit:
+        raise InputError(f"{what} {value} exceeds the limit {name} = {limit} "
+                         f"({how_to_raise(name, option)})")
+
+
+def check_int(value, field, minimum=None, maximum=None, limit=None, option=None):
+    """``value`` as an ``int``: Python and numpy integers alike (``operator.index``),
+    never a bool, a float or a string; at least ``minimum``; at most the limit ``limit``.
+
+    >>> import numpy as np
+    >>> check_int(np.int64(7), "epochs", minimum=1)
+    7
+    >>> check_int("2", "steps")
+    Traceback (most recent call last):
+    ...
+    symbolic_inversion.errors.InputError: steps: expected an integer, got str '2'
+    """
+    if isinstance(value, bool):
+        raise InputError(f"{field}: expected an integer, got {value!r}")
+    try:
+        number = operator.index(value)
+    except TypeError:
+        shown = repr(value) if len(repr(value)) < 40 else repr(value)[:37] + "..."
+        raise InputError(f"{field}: expected an integer, got {type(value).__name__} "
+                         f"{shown}") from None
+    if minimum is not None and number < minimum:
+        raise InputError(f"{field}: must be at least {minimum}, got {number}")
+    if maximum is not None and number > maximum:
+        raise InputError(f"{field}: must be at most {maximum}, got {number}")
+    if limit is not None:
+        check(limit, number, field, option)
+    return number
+
+
+# -- the time budget ------------------------------------------------------------------------
+
+class BudgetExceeded(InputError):
+    """A command ran past its time budget (``--max-seconds``)."""
+
+
+_DEADLINE = contextvars.ContextVar("symbolic_inversion_deadline", default=None)
+
+
+def check_time():
+    """Raise :class:`BudgetExceeded` if the current :func:`time_budget` is spent (called
+    in long loops: the cooperative half of the budget)."""
+    deadline = _DEADLINE.get()
+    if deadline is not None and time.monotonic() > deadline[0]:
+        raise BudgetExceeded(_budget_message(deadline[1], deadline[2]))
+
+
+def _budget_message(seconds, option):
+    return (f"time budget of {seconds:g} s exceeded (the limit max_seconds; "
+            f"{how_to_raise('max_seconds', option)})")
+
+
+@contextlib.contextmanager
+def time_budget(seconds=None, option=None):
+    """Run the block with a time budget of ``seconds`` (default: the limit
+    ``max_seconds``; ``0`` or ``None`` after that: no budget).
+
+    Cooperative checks (:func:`check_time`) end long loops; in the main thread on POSIX a
+    timer (``signal.setitimer``) also interrupts code that has no check, and keeps
+    interrupting every half second if something swallowed the first
+    :class:`BudgetExceeded`.
+    """
+    if seconds is None:
+        seconds = current().max_seconds
+    if not seconds or seconds <= 0:
+        yield
+        return
+    token = _DEADLINE.set((time.monotonic() + seconds, seconds, option))
+    use_timer = hasattr(signal, "setitimer") and \
+        threading.current_thread() is threading.main_thread()
+    previous = None
+    if use_timer:
+        def expired(signum, frame):
+            signal.setitimer(signal.ITIMER_REAL, 0.5)  # again, should this one be swallowed
+            raise BudgetExceeded(_budget_message(seconds, option))
+        previous = signal.signal(signal.SIGALRM, expired)
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        if use_timer:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+        _DEADLINE.reset(token)
