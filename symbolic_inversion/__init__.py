@@ -26,6 +26,7 @@ draws them.
 __version__ = "0.1.0"
 
 from .errors import InputError, NotSupportedError
+from .limits import BudgetExceeded, Limits, time_budget
 from .network import ACTIVATIONS, Activation, Network
 from .codegen import CompiledNetwork, LayerwiseFloat64, compile_network
 from .trace import Trace, read_trace, simulate
@@ -46,6 +47,8 @@ from .report import Progress
 
 __all__ = [
     "__version__", "InputError", "NotSupportedError",
+    # limits on input and work (docs/reliability)
+    "Limits", "BudgetExceeded", "time_budget",
     # 1. networks
     "ACTIVATIONS", "Activation", "Network",
     # 2. compiled numerics

@@ -34,7 +34,7 @@ import random
 
 import mpmath
 
-from .errors import InputError
+from .errors import InputError, boundary
 from .network import Network
 from .precision import analysis_dps
 from .system import InversionSystem, digits_from_error
@@ -135,6 +135,7 @@ def conditioning_table(sizes=(1, 2, 4, 6, 8, 12, 16), accuracy=6, trials=3, seed
     return [digits_needed(n, accuracy=accuracy, trials=trials, seed=seed) for n in sizes]
 
 
+@boundary("analyze")
 def analyze(trace, solution=None, dps=None):
     """Conditioning of ``trace`` at its recovered data (recovering it if not given).
 

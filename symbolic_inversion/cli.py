@@ -7,6 +7,7 @@ message on stderr; a recovery or proof that failed exits with status 1.
 
 import argparse
 import csv
+import io
 import json
 import os
 import sys
@@ -14,6 +15,8 @@ import sys
 from . import __version__
 from .errors import InputError
 from .exact import to_decimal
+from .files import read_text
+from .limits import check, check_int, override, time_budget
 from .network import ACTIVATIONS, Network
 from .simulate import simulate
 from .trace import Trace
@@ -37,24 +40,31 @@ def _network(args):
     return Network(layers, activations, bias=not args.no_bias)
 
 
+# spaces and tabs typed around a number on a command line or in a CSV cell are layout,
+# not part of the number (the trace format itself admits none)
+_BLANKS = " \t"
+
+
 def _numbers(text, option):
-    return [to_decimal(part, option) for part in text.split(",") if part.strip()]
+    return [to_decimal(part.strip(_BLANKS), option) for part in text.split(",")
+            if part.strip(_BLANKS)]
 
 
 def _read_csv(path, network, option="--data"):
     """Samples from a CSV file: one row per sample, inputs then labels (no header)."""
     d, m = network.input_width, network.output_width
+    text = read_text(path, option)
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows = [row for row in csv.reader(handle) if row and not row[0].startswith("#")]
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{option}: cannot read {path}: {error}") from None
+        rows = [row for row in csv.reader(io.StringIO(text, newline=""))
+                if row and not row[0].startswith("#")]
+    except csv.Error as error:
+        raise InputError(f"{option}: not valid CSV ({error})") from None
     inputs, labels = [], []
     for r, row in enumerate(rows, 1):
         if len(row) != d + m:
             raise InputError(f"{option} row {r}: expected {d} inputs and {m} labels, "
                              f"got {len(row)} values")
-        values = [to_decimal(v, f"{option} row {r}") for v in row]
+        values = [to_decimal(v.strip(_BLANKS), f"{option} row {r}") for v in row]
         inputs.append(values[:d])
         labels.append(values[d:])
     if not inputs:
@@ -80,6 +90,13 @@ def _save_figure(figure, path, option):
     print(f"wrote {path}", file=sys.stderr)
 
 
+def add_budget_option(parser):
+    """``--max-seconds``: the time budget of a long command (:mod:`symbolic_inversion.limits`)."""
+    parser.add_argument("--max-seconds", type=float, metavar="S",
+                        help="stop with one line and exit 2 after S seconds (default: the "
+                             "limit max_seconds, 3600; 0: no budget)")
+
+
 def _add_network_options(parser):
     parser.add_argument("--layers", default="1,1",
                         help="widths from input to output, e.g. 3,4,2 (default 1,1)")
@@ -93,6 +110,7 @@ def _add_network_options(parser):
 
 def run_reproduce(args):
     from .paper import format_table, reproduce
+    check_int(args.dps, "--dps", minimum=10, limit="max_dps")
     result = reproduce(dps=args.dps)
     if args.json:
         _print_json(result)
@@ -152,7 +170,8 @@ def run_simulate(args):
                      record_batches=not args.hide_batches,
                      loss_reduction=args.loss_reduction, dtype=args.dtype)
     if args.output:
-        trace.write(args.output)
+        from .files import write_text
+        write_text(args.output, trace.to_json() + "\n", "-o")
         print(f"wrote {args.output}: {trace!r}", file=sys.stderr)
     else:
         print(trace.to_json())
@@ -163,9 +182,18 @@ def run_derive(args):
     from .system import InversionSystem
     if args.trace:
         trace = Trace.read(args.trace)
+        network = trace.network
+    else:
+        network = _network(args)
+    # SymPy differentiates and prints every equation: its time and stack grow fast with
+    # the network (a 10-10-1 network takes minutes, 100-100-1 overflows the stack)
+    check("max_symbolic_parameters", network.num_parameters,
+          f"derive: parameters of network {list(network.layers)}", "--max-symbolic-parameters")
+    if args.trace:
         system = InversionSystem.from_trace(trace, args.epochs)
     else:
-        system = InversionSystem(_network(args), args.samples, args.epochs)
+        check_int(args.samples, "--samples", minimum=1, limit="max_trace_values")
+        system = InversionSystem(network, args.samples, args.epochs)
     counts = system.counts
     latex = system.latex()
     if args.json:
@@ -234,6 +262,8 @@ def run_recover(args):
 def run_analyze(args):
     from .analysis import analyze
     trace = Trace.read(args.trace)
+    if args.dps is not None:
+        check_int(args.dps, "--dps", minimum=10, limit="max_dps")
     solution = None
     if args.identifiability or args.plot:
         from .solvers import recover
@@ -267,6 +297,11 @@ def run_certify(args):
     from .verify import certify, read_samples, resimulate
     from .verify.intervals import interval_arithmetic
     trace = Trace.read(args.trace)
+    if args.tolerance is not None and to_decimal(args.tolerance.strip(_BLANKS),
+                                                 "--tolerance") <= 0:
+        raise InputError(f"--tolerance: must be positive, got {args.tolerance}")
+    if args.dps is not None:
+        check_int(args.dps, "--dps", minimum=10, limit="max_dps")
     interval_arithmetic(args.backend)  # a missing python-flint is said before any work
     if args.data and args.solution:
         raise InputError("certify: give either --data or --solution, not both")
@@ -383,9 +418,13 @@ def build_parser():
     p.add_argument("--dtype", choices=("float32", "float64"),
                    help="train in this binary format, as PyTorch does (--dps is ignored)")
     p.add_argument("-o", "--output", help="write the trace here (default stdout)")
+    add_budget_option(p)
     p.set_defaults(run=run_simulate)
 
     p = _add_command(commands, "derive", help="the symbolic inversion system and its counts")
+    p.add_argument("--max-symbolic-parameters", type=int, metavar="N",
+                   help="refuse networks with more parameters than N (default: the limit "
+                        "max_symbolic_parameters, 40): SymPy's derivation grows fast")
     _add_network_options(p)
     p.add_argument("--samples", type=int, default=1, help="number of samples n")
     p.add_argument("--epochs", type=int, help="steps used (default: the fewest for a "
@@ -393,6 +432,7 @@ def build_parser():
     p.add_argument("--trace", help="instantiate the system with this trace's numbers")
     p.add_argument("--latex", action="store_true", help="print LaTeX")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    add_budget_option(p)
     p.set_defaults(run=run_derive)
 
     p = _add_command(commands, "recover", help="the training data that produced a trace")
@@ -428,6 +468,7 @@ def build_parser():
     p.add_argument("--plot-paths", metavar="FILE.png",
                    help="draw the homotopy paths of every unknown in the complex plane "
                         "(needs matplotlib)")
+    add_budget_option(p)
     p.set_defaults(run=run_recover)
 
     p = _add_command(commands, "analyze", help="conditioning: singular values at the recovered "
@@ -441,6 +482,7 @@ def build_parser():
                    help="draw the Jacobian's singular values and the per-step residuals "
                         "at the recovered data (needs matplotlib)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    add_budget_option(p)
     p.set_defaults(run=run_analyze)
 
     p = _add_command(commands, "certify", help="prove that an exact solution exists, and is "
@@ -460,6 +502,7 @@ def build_parser():
     p.add_argument("--progress", action="store_true",
                    help="report progress on stderr (a bar with the tqdm extra)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    add_budget_option(p)
     p.set_defaults(run=run_certify)
 
     from .oracle.command import add_oracle_parser
@@ -481,14 +524,36 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    raised = {}
+    if getattr(args, "max_symbolic_parameters", None) is not None:
+        raised["max_symbolic_parameters"] = args.max_symbolic_parameters
     try:
-        return args.run(args)
+        seconds = getattr(args, "max_seconds", 0)
+        if seconds is not None and seconds < 0:
+            raise InputError(f"--max-seconds: must not be negative, got {seconds:g}")
+        with override(**raised), time_budget(seconds, option="--max-seconds"):
+            return args.run(args)
     except InputError as error:
-        print(f"symbolic-inversion {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        return _fail(args, error)
     except BrokenPipeError:  # ``... | head``: the reader left; no traceback
         sys.stdout = open(os.devnull, "w")
         return 141
+    except (RecursionError, MemoryError) as error:
+        return _fail(args, "the input is too large or too deeply nested for this machine "
+                           f"({type(error).__name__}); see the limits in docs/reliability")
+    except Exception as error:  # the one boundary: no traceback reaches a user
+        if os.environ.get("SYMBOLIC_INVERSION_DEBUG"):
+            raise
+        text = " ".join(str(error).split())[:200]
+        return _fail(args, f"unexpected {type(error).__name__}: {text} (a bug, or input "
+                           f"no check caught; SYMBOLIC_INVERSION_DEBUG=1 shows the traceback)")
+
+
+def _fail(args, message):
+    """One line on stderr, exit status 2."""
+    text = " ".join(str(message).split())
+    print(f"symbolic-inversion {args.command}: error: {text}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -56,7 +56,7 @@ def read_text(path, field):
             "a FIFO" if stat.S_ISFIFO(info.st_mode) else "not a regular file"
         raise InputError(f"{field}: cannot read {path}: {kind} (only regular files are read)")
     limit = current().max_file_bytes
-    check("max_file_bytes", info.st_size, f"{field}: {path} has", None)
+    check("max_file_bytes", info.st_size, f"{field}: size of {path} in bytes", None)
     try:
         # O_NONBLOCK: should the path have been swapped for a FIFO since the stat, the
         # open does not wait for a writer
@@ -67,7 +67,7 @@ def read_text(path, field):
             data = handle.read(limit + 1)
     except OSError as error:
         raise InputError(f"{field}: cannot read {path}: {error.strerror}") from None
-    check("max_file_bytes", len(data), f"{field}: {path} has", None)
+    check("max_file_bytes", len(data), f"{field}: size of {path} in bytes", None)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:

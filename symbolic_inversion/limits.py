@@ -23,7 +23,7 @@ Examples
 ...     check("max_dps", 10**6, "dps")
 ... except Exception as error:
 ...     print(error)
-dps 1000000 exceeds the limit max_dps = 3000 (raise it with SYMBOLIC_INVERSION_MAX_DPS=N or symbolic_inversion.limits.override(max_dps=N))
+dps: 1000000 exceeds the limit max_dps = 3000 (raise it with SYMBOLIC_INVERSION_MAX_DPS=N or symbolic_inversion.limits.override(max_dps=N))
 >>> with override(max_dps=10**6):
 ...     check("max_dps", 10**6, "dps")
 """
@@ -150,7 +150,7 @@ def check(name, value, what, option=None):
     """Refuse ``value`` (a count, a size) above the limit ``name``, naming ``what``."""
     limit = getattr(current(), name)
     if value > limit:
-        raise InputError(f"{what} {value} exceeds the limit {name} = {limit} "
+        raise InputError(f"{what}: {value} exceeds the limit {name} = {limit} "
                          f"({how_to_raise(name, option)})")
 
 

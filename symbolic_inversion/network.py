@@ -120,10 +120,13 @@ class Network:
     """
 
     def __init__(self, layers, activations="tanh", bias=True):
-        layers = list(layers) if not isinstance(layers, (str, bytes)) else layers
+        if isinstance(layers, (list, tuple, np.ndarray)):
+            layers = list(layers)
         if not isinstance(layers, list) or len(layers) < 2:
+            shown = repr(layers) if len(repr(layers)) < 60 else repr(layers)[:57] + "..."
             raise InputError(
-                f"network.layers: need at least two widths (input and output), got {layers!r}"
+                f"network.layers: need a list of at least two widths (input and output), "
+                f"got {shown}"
             )
         if not all(isinstance(w, (int, np.integer)) and not isinstance(w, bool) and w > 0
                    for w in layers):
@@ -132,6 +135,9 @@ class Network:
             )
         if isinstance(activations, str):
             activations = [activations] * (len(layers) - 1)
+        if not isinstance(activations, (list, tuple)):
+            raise InputError(f"network.activations: expected a name or a list of names, got "
+                             f"{type(activations).__name__}")
         activations = list(activations)
         if len(activations) != len(layers) - 1:
             raise InputError(
@@ -139,7 +145,7 @@ class Network:
                 f"got {len(activations)}"
             )
         for name in activations:
-            if name not in ACTIVATIONS:
+            if not isinstance(name, str) or name not in ACTIVATIONS:
                 raise InputError(
                     f"network.activations: unknown activation {name!r}; "
                     f"known: {', '.join(ACTIVATIONS)}"

@@ -4,7 +4,6 @@ Every reader checks the shapes against the network and reads the numbers exactly
 decimals, or the exact binary value of an mpmath number); nothing is evaluated.
 """
 
-import json
 from decimal import Decimal
 from fractions import Fraction
 
@@ -28,6 +27,8 @@ def sample_columns(values, width, name, count=None):
     ...
     symbolic_inversion.errors.InputError: x[0]: expected 3 values, got 2
     """
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        raise InputError(f"{name}: expected a list of samples, got {type(values).__name__}")
     values = list(values)
     if values and not isinstance(values[0], (list, tuple, np.ndarray)):
         if width != 1:
@@ -38,7 +39,10 @@ def sample_columns(values, width, name, count=None):
     if count is not None and len(values) != count:
         raise InputError(f"{name}: expected {count} samples (one per input), got {len(values)}")
     for i, sample in enumerate(values):
-        if len(sample) != width:
+        if not isinstance(sample, (list, tuple, np.ndarray)) or len(sample) != width:
+            if not isinstance(sample, (list, tuple, np.ndarray)):
+                raise InputError(f"{name}[{i}]: expected a list of {width} values, got "
+                                 f"{type(sample).__name__}")
             raise InputError(f"{name}[{i}]: expected {width} values, got {len(sample)}")
     return [[to_decimal(v, f"{name}[{i}][{d}]") for d, v in enumerate(sample)]
             for i, sample in enumerate(values)]
@@ -99,13 +103,8 @@ def read_samples(path, network):
     >>> read_samples(path, Network([1, 1]))
     [(['0.6'], [Decimal('0.5')])]
     """
-    try:
-        with open(path, encoding="utf-8") as handle:
-            data = json.loads(handle.read(), parse_float=Decimal)
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"--solution: cannot read {path}: {error}") from None
-    except json.JSONDecodeError as error:
-        raise InputError(f"--solution: not valid JSON ({error})") from None
+    from .files import read_json
+    data = read_json(path, "--solution")
     if isinstance(data, dict):
         data = data.get("samples")
     if not isinstance(data, list) or not data:

@@ -22,8 +22,9 @@ import numpy as np
 
 from .arithmetic import get_arithmetic
 from .codegen import layerwise_program
-from .errors import InputError
+from .errors import InputError, boundary
 from .exact import to_decimal
+from .limits import check, check_int, check_time
 from .network import Network
 from .optimizers import OPTIMIZERS, Optimizer
 from .precision import resimulate_dps, simulate_dps
@@ -53,6 +54,7 @@ def mean_gradient(program, arithmetic, theta, inputs, labels):
     return sums[0] * arithmetic.rational(2, len(inputs))
 
 
+@boundary("simulate")
 def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mpmath",
              optimizer="gd", batch_size=None, momentum=0, weight_decay=0, seed=None,
              record_batches=True, loss_reduction=None, dtype=None):
@@ -108,29 +110,36 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
     """
     if not isinstance(network, Network):
         raise InputError("network: expected a Network")
+    check("max_parameters", network.num_parameters,
+          f"parameters of network {list(network.layers)}")
     X = sample_columns(inputs, network.input_width, "x")
     Y = sample_columns(labels, network.output_width, "y", count=len(X))
     n = len(X)
     lr_decimal = to_decimal(lr, "lr")
     if lr_decimal <= 0:
         raise InputError(f"lr: the learning rate must be positive, got {lr}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise InputError(f"epochs: must be a positive integer, got {epochs!r}")
-    if backend not in ("mpmath", "numpy", "exact"):
+    epochs = check_int(epochs, "epochs", minimum=1)
+    if not isinstance(backend, str) or backend not in ("mpmath", "numpy", "exact"):
         raise InputError(f"backend: expected 'mpmath', 'numpy' or 'exact', got {backend!r}")
-    if isinstance(dps, bool) or not isinstance(dps, int) or not 5 <= dps <= 100_000:
-        raise InputError(f"dps: must be an integer of at least 5, got {dps!r}")
-    if optimizer not in OPTIMIZERS:
+    dps = check_int(dps, "dps", minimum=5, limit="max_dps")
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
         raise InputError(f"optimizer: expected one of {OPTIMIZERS}, got {optimizer!r}")
     if optimizer == "sgd":
         if batch_size is None:
             raise InputError("batch_size: required for sgd")
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) \
-                or not 1 <= batch_size <= n:
-            raise InputError(f"batch_size: must be an integer in 1..{n}, got {batch_size!r}")
+        batch_size = check_int(batch_size, "batch_size", minimum=1, maximum=n)
+    steps = epochs * (1 if optimizer == "gd" else -(-n // batch_size))
+    # the trace is checked before any training: a million steps must not run first
+    check("max_trace_values", network.num_parameters * (steps + 1),
+          f"values of a trace of {steps} steps of {network.num_parameters} parameters")
+    if seed is not None:
+        seed = check_int(seed, "seed", minimum=0)
     rng = np.random.default_rng(seed)
     if init is None:
         init = [repr(float(v)) for v in rng.uniform(0, 1, network.num_parameters)]
+    if isinstance(init, (str, bytes)) or not hasattr(init, "__len__"):
+        raise InputError(f"init: expected a list of {network.num_parameters} numbers, got "
+                         f"{type(init).__name__}")
     init = list(init)
     if len(init) != network.num_parameters:
         raise InputError(f"init: expected {network.num_parameters} parameters for "
@@ -177,6 +186,7 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
         theta, velocity = arithmetic.asarray(init), None
         recorded = [[record(t) for t in theta]]
         for batch in schedule:
+            check_time()
             gradient = mean_gradient(program, arithmetic, theta, xs[batch], ys[batch])
             if scale != 1:
                 gradient = gradient * arithmetic.rational(1, scale)

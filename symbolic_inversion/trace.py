@@ -94,7 +94,7 @@ class Trace:
             raise InputError("network: expected a Network")
         self.network = network
         check("max_parameters", network.num_parameters,
-              f"network {list(network.layers)}: parameters")
+              f"parameters of network {list(network.layers)}")
         lr = to_decimal(lr, "optimizer.lr")
         if lr <= 0:
             raise InputError(f"optimizer.lr: the learning rate must be positive, got {lr}")
@@ -124,7 +124,7 @@ class Trace:
         size = self.network.num_parameters
         # before a single number is converted: a million steps must not take gigabytes
         check("max_trace_values", size * len(parameters),
-              f"parameters: {len(parameters)} vectors of {size} values, in all")
+              f"parameters: values in {len(parameters)} vectors of {size}")
         checked = []
         for j, vector in enumerate(parameters):
             if not isinstance(vector, (list, tuple)) or len(vector) != size:
@@ -408,22 +408,25 @@ class Trace:
         """
         data = self.to_dict()
         if indent is None:
-            return json.dumps(data)
+            return _dumps(data)
         pad = " " * indent
 
         def value(key, item):
             if key in ("parameters", "batches"):
                 rows = f",\n{pad * 2}".join(json.dumps(row) for row in item)
                 return f"[\n{pad * 2}{rows}\n{pad}]"
-            return json.dumps(item)
+            return _dumps(item)
         body = ",\n".join(f"{pad}{json.dumps(k)}: {value(k, v)}" for k, v in data.items())
         return "{\n" + body + "\n}"
 
+    @boundary("trace.write")
     def write(self, path):
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(self.to_json() + "\n")
+        """Write the trace file; a failure (a directory, a missing folder, a full disk)
+        is an :class:`InputError` naming the path and the reason."""
+        write_text(path, self.to_json() + "\n", "trace")
 
     @classmethod
+    @boundary("trace")
     def from_dict(cls, data):
         if not isinstance(data, dict):
             raise InputError("trace: expected a JSON object at the top level")
@@ -472,25 +475,18 @@ class Trace:
                                       loss_reduction)
 
     @classmethod
+    @boundary("trace")
     def from_json(cls, text):
-        def refuse_constant(name):
-            raise InputError(f"trace: {name} is not a finite number")
-        try:
-            data = json.loads(text, parse_float=Decimal, parse_constant=refuse_constant)
-        except json.JSONDecodeError as error:
-            raise InputError(f"trace: not valid JSON ({error})") from None
-        except RecursionError:
-            raise InputError("trace: JSON nested too deeply") from None
-        return cls.from_dict(data)
+        """A trace from the file's text (bounded and strict: :func:`~symbolic_inversion.
+        files.loads`: duplicate keys, deep nesting and overlong numbers are refused)."""
+        return cls.from_dict(loads(text, "trace"))
 
     @classmethod
+    @boundary("trace")
     def read(cls, path):
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read()
-        except (OSError, UnicodeDecodeError) as error:
-            raise InputError(f"trace: cannot read {path}: {error}") from None
-        return cls.from_json(text)
+        """Read and validate a trace file (a regular file of at most ``max_file_bytes``,
+        UTF-8; see :mod:`symbolic_inversion.files`)."""
+        return cls.from_json(read_text(path, "trace"))
 
     def __repr__(self):
         return (f"<Trace {self.network!r}, lr={self.lr}, samples={self.samples}, "
@@ -502,6 +498,19 @@ class Trace:
 
 
 LOSS_REDUCTIONS = ("sum_outputs", "mean")
+
+
+def _dumps(item):
+    """JSON text of ``item``; a :class:`Decimal` (a JSON number read from an unknown field,
+    kept exact) is written back as the number it was."""
+    if isinstance(item, Decimal):
+        return str(item) if item.is_finite() else json.dumps(str(item))
+    if isinstance(item, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {_dumps(v)}"
+                               for k, v in item.items()) + "}"
+    if isinstance(item, (list, tuple)):
+        return "[" + ", ".join(_dumps(v) for v in item) + "]"
+    return json.dumps(item)
 
 
 def _check_reduction(value):
@@ -556,6 +565,7 @@ def _check_known(known, trace):
     return checked
 
 
+@boundary("read_trace")
 def read_trace(path):
     """Read and validate a trace file (see ``docs/trace-format``).
 

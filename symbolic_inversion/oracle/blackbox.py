@@ -19,7 +19,8 @@ from fractions import Fraction
 
 import mpmath
 
-from ..errors import InputError
+from ..errors import InputError, boundary
+from ..limits import check, check_int, current, how_to_raise
 from ..network import Network
 
 try:  # gmpy2's rationals are several times faster than Fraction
@@ -29,9 +30,9 @@ except ImportError:  # pragma: no cover - gmpy2 is an optional extra
 
 __all__ = ["LossOracle", "parse_rational", "to_fraction"]
 
-_RATIONAL = re.compile(r"\s*([+-]?\d+)\s*/\s*(\d+)\s*")
-_DECIMAL = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d{1,6})?")
-_MAX_LENGTH = 10_000
+# ASCII digits only (``\d`` admits every Unicode digit)
+_RATIONAL = re.compile(r"[ \t]*([+-]?[0-9]+)[ \t]*/[ \t]*([0-9]+)[ \t]*")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]{1,6}))?")
 
 
 def parse_rational(value, field):
@@ -56,16 +57,28 @@ def parse_rational(value, field):
     if isinstance(value, bool):
         raise InputError(f"{field}: expected a number, got {value!r}")
     if isinstance(value, str):
-        text = value.strip()
-        if len(text) <= _MAX_LENGTH:
-            ratio = _RATIONAL.fullmatch(text)
-            if ratio:
-                denominator = int(ratio.group(2))
-                if denominator == 0:
-                    raise InputError(f"{field}: zero denominator in {text!r}")
-                return Fraction(int(ratio.group(1)), denominator)
-            if _DECIMAL.fullmatch(text):
-                return Fraction(text)
+        text = value.strip(" \t")
+        limits = current()
+        if len(text) > 2 * limits.max_number_digits + 8:
+            raise InputError(f"{field}: a number of {len(text)} characters exceeds the limit "
+                             f"max_number_digits = {limits.max_number_digits} "
+                             f"({how_to_raise('max_number_digits')})")
+        ratio = _RATIONAL.fullmatch(text)
+        if ratio:
+            for part in ratio.groups():
+                check("max_number_digits", len(part.lstrip("+-")), f"{field}: digits")
+            denominator = int(ratio.group(2))
+            if denominator == 0:
+                raise InputError(f"{field}: zero denominator in {text!r}")
+            return Fraction(int(ratio.group(1)), denominator)
+        decimal = _DECIMAL.fullmatch(text)
+        if decimal:
+            check("max_number_digits", sum(c.isdigit() for c in text.split("e")[0].split("E")[0]),
+                  f"{field}: digits")
+            # an exact rational of 1e999999 has a million digits: refused, not computed
+            if decimal.group(1) is not None:
+                check("max_oracle_exponent", abs(int(decimal.group(1))), f"{field}: exponent")
+            return Fraction(text)
         shown = text if len(text) < 60 else text[:57] + "..."
         raise InputError(f'{field}: not a rational number: "{shown}"')
     try:
@@ -148,8 +161,12 @@ class LossOracle:
     (Fraction(1, 1), 2)
     """
 
+    @boundary("oracle")
     def __init__(self, network, inputs, labels, dps=None):
         self.network = _relu_network(network)
+        # the reconstruction probes grow with the square of the width
+        check("max_oracle_parameters", network.num_parameters,
+              f"oracle: parameters of network {list(network.layers)}")
         inputs, labels = list(inputs), list(labels)
         if not inputs:
             raise InputError("samples: need at least one sample")
@@ -159,8 +176,8 @@ class LossOracle:
                        for i, x in enumerate(inputs)]
         self.labels = [self._vector(y, network.output_width, f"samples[{i}].y")
                        for i, y in enumerate(labels)]
-        if dps is not None and (isinstance(dps, bool) or not isinstance(dps, int) or dps < 5):
-            raise InputError(f"dps: expected an integer of at least 5, got {dps!r}")
+        if dps is not None:
+            dps = check_int(dps, "dps", minimum=5, limit="max_dps")
         self.dps = dps
         self.evaluations = 0
         self._exact_inputs = [[_mpq(v.numerator, v.denominator) for v in x] for x in self.inputs]

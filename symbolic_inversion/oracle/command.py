@@ -27,16 +27,8 @@ def read_oracle_file(path):
 
     Returns ``(network, inputs, labels)`` with exact Fractions.
     """
-    try:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
-    except OSError as error:
-        raise InputError(f"FILE: cannot read {path}: {error.strerror}") from None
-    try:
-        data = json.loads(text, parse_float=str, parse_int=int,
-                          parse_constant=lambda name: name)
-    except json.JSONDecodeError as error:
-        raise InputError(f"FILE: not valid JSON ({error.msg}, line {error.lineno})") from None
+    from ..files import read_json
+    data = read_json(path, "FILE", parse_float=str)  # decimals stay text: read exactly
     if not isinstance(data, dict):
         raise InputError("FILE: expected a JSON object with 'network' and 'samples'")
     spec = data.get("network")
@@ -46,6 +38,9 @@ def read_oracle_file(path):
     if not isinstance(layers, list) or not all(type(w) is int for w in layers):
         raise InputError(f"network.layers: expected a list of integers, got {layers!r}")
     activations = spec.get("activations", "relu")
+    if not isinstance(activations, (str, list)) or isinstance(activations, list) and not all(
+            isinstance(a, str) for a in activations):
+        raise InputError("network.activations: expected a name or a list of names")
     bias = spec.get("bias", True)
     network = Network(layers, activations, bias)
     samples = data.get("samples")
@@ -109,5 +104,7 @@ def add_oracle_parser(subparsers):
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--progress", action="store_true",
                         help="report each phase on stderr")
+    from ..cli import add_budget_option
+    add_budget_option(parser)
     parser.set_defaults(run=run_oracle)
     return parser

@@ -30,7 +30,8 @@ from contextlib import nullcontext
 
 import mpmath
 
-from ..errors import InputError
+from ..errors import InputError, boundary
+from ..limits import check_int
 from ..network import Network
 from ..report.progress import Progress
 from .arithmetic import ExactField, FloatField, determined, make_rng, solve
@@ -43,6 +44,7 @@ from .result import LossReconstruction
 __all__ = ["reconstruct_from_loss"]
 
 
+@boundary("reconstruct_from_loss")
 def reconstruct_from_loss(loss, num_parameters, *, layers=None, bias=None, dps=None,
                           seed=0, max_depth=8, output_activation=None, max_attempts=None,
                           verify_points=3, parameter_type=None, progress=None):
@@ -114,6 +116,10 @@ def reconstruct_from_loss(loss, num_parameters, *, layers=None, bias=None, dps=N
     (True, True)
     """
     started = time.perf_counter()
+    num_parameters = check_int(num_parameters, "num_parameters", minimum=1,
+                               limit="max_oracle_parameters")
+    if dps is not None:
+        dps = check_int(dps, "dps", minimum=5, limit="max_dps")
     field = ExactField() if dps is None else FloatField(dps)
     reporter = Progress.create(progress, "oracle")
     probe = LossProbe(loss, num_parameters, field, parameter_type,

@@ -19,7 +19,7 @@ name            when
 
 import mpmath
 
-from ..errors import InputError
+from ..errors import InputError, boundary
 from ..precision import default_dps
 from ..report.progress import Progress
 from ..trace import Trace
@@ -52,6 +52,7 @@ def _choose(trace):
     return "cold_start"
 
 
+@boundary("recover")
 def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, attempts=None,
             verify=False, known=None, executor=None, progress=None, record_paths=False):
     """Recover the training data behind ``trace``.
@@ -125,7 +126,7 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
     target = trace.unknown_part()  # the trace itself unless samples are known
     options = make_options(target, method, dps, steps, backend, seed, attempts, executor)
     name = _choose(target) if method == "auto" else method
-    if name not in SOLVERS:
+    if not isinstance(name, str) or name not in SOLVERS:
         raise InputError(f"method: unknown solver {name!r}; known: {', '.join(SOLVERS)}")
     reporter = Progress.create(progress, "recover")
     options = options.with_(progress=reporter, record_paths=bool(record_paths))

@@ -50,18 +50,20 @@ def make_options(trace, method="auto", dps=None, steps=None, backend=None, seed=
                  attempts=None, executor=None, progress=None):
     """Validated :class:`RecoverOptions` for ``trace`` (``dps`` defaults to
     :func:`~symbolic_inversion.precision.default_dps`)."""
+    from ..limits import check_int
     if dps is None:
         dps = default_dps(trace)
-    if isinstance(dps, bool) or not isinstance(dps, int) or dps < 10:
-        raise InputError(f"dps: must be an integer of at least 10, got {dps!r}")
+    dps = check_int(dps, "dps", minimum=10, limit="max_dps")
+    if steps is not None:
+        steps = check_int(steps, "steps", minimum=1, maximum=trace.steps)
+    if backend is not None and not isinstance(backend, str):
+        raise InputError(f"backend: expected a name, got {type(backend).__name__}")
     if backend not in BACKENDS:
         raise InputError(f"backend: expected 'mpmath', 'arb' (or 'flint') or 'auto', "
                          f"got {backend!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise InputError(f"seed: must be an integer, got {seed!r}")
-    if attempts is not None and (isinstance(attempts, bool) or not isinstance(attempts, int)
-                                 or attempts < 1):
-        raise InputError(f"attempts: must be a positive integer, got {attempts!r}")
+    seed = check_int(seed, "seed")
+    if attempts is not None:
+        attempts = check_int(attempts, "attempts", minimum=1)
     return RecoverOptions(method, dps, steps, backend, seed, attempts, executor, progress)
 
 

@@ -19,9 +19,10 @@ import mpmath
 from mpmath import libmp
 
 from ..arithmetic import get_arithmetic
-from ..errors import InputError, NotSupportedError
+from ..errors import InputError, NotSupportedError, boundary
 from ..exact import mpf_fraction as _mpf_fraction
 from ..exact import to_decimal
+from ..limits import check_int
 from ..precision import certify_dps
 from ..samples import exact_points as _data_points
 from ..solvers.judge import RESIDUAL_SLACK
@@ -164,6 +165,7 @@ def _mp_matrix(array, rows=None):
     return mpmath.matrix(array.tolist())
 
 
+@boundary("certify")
 def certify(trace, samples=None, dps=None, steps=None, backend="iv", tolerance=None,
             refine=True):
     """Prove that an exact solution of the inversion system lies next to ``samples``.
@@ -217,8 +219,9 @@ def certify(trace, samples=None, dps=None, steps=None, backend="iv", tolerance=N
     interval = interval_arithmetic(backend)  # refuses a bad or missing one first
     if dps is None:
         dps = default_certify_dps(trace)
-    if isinstance(dps, bool) or not isinstance(dps, int) or dps < 15:
-        raise InputError(f"dps: must be an integer of at least 15, got {dps!r}")
+    dps = check_int(dps, "dps", minimum=15, limit="max_dps")
+    if tolerance is not None and to_decimal(tolerance, "tolerance") <= 0:
+        raise InputError(f"tolerance: must be positive, got {tolerance}")
     system = InversionSystem.from_trace(trace, steps)
     network = trace.network
     if samples is None:
