@@ -103,7 +103,9 @@ def test_system_sums_each_step_over_its_batch_only():
         assert at_truth <= system.rhs_uncertainty()
         assert system.rhs_uncertainty() < mpmath.mpf(10) ** -47
         # The same data under a full-batch reading of the trace do not fit.
-        full = Trace(NEURON, trace.lr, 4, trace.parameters, optimizer=trace.optimizer,
+        # (a full batch of 4 needs batch_size 4: the reader refuses larger batches)
+        full = Trace(NEURON, trace.lr, 4, trace.parameters,
+                     optimizer=trace.optimizer.replace(batch_size=4),
                      batches=[[0, 1, 2, 3]] * trace.steps)
         assert max(abs(r) for r in InversionSystem.from_trace(full).residual(X, Y)) > 1e-4
 

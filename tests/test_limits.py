@@ -1,0 +1,89 @@
+"""The limits module: defaults, environment variables, overrides, the time budget."""
+
+import time
+
+import numpy as np
+import pytest
+
+from symbolic_inversion import InputError, Limits, Network, simulate
+from symbolic_inversion.limits import (BudgetExceeded, check, check_int, check_time, current,
+                                       override, time_budget)
+
+
+def test_defaults_are_documented_values():
+    limits = current()
+    assert limits == Limits()
+    # below Python's 4300-digit limit on integer text, which mpmath meets on the way in
+    assert limits.max_number_digits < 4300 and limits.max_dps < 4300
+
+
+def test_refusal_names_the_limit_and_how_to_raise_it():
+    with pytest.raises(InputError) as error:
+        check("max_dps", 5000, "dps")
+    text = str(error.value)
+    assert "max_dps = 3000" in text and "SYMBOLIC_INVERSION_MAX_DPS=N" in text
+    assert "override(max_dps=N)" in text
+
+
+def test_environment_variable_and_override(monkeypatch):
+    monkeypatch.setenv("SYMBOLIC_INVERSION_MAX_DPS", "40")
+    assert current().max_dps == 40
+    with pytest.raises(InputError, match="max_dps = 40"):
+        simulate(Network([1, 1]), [0.6], [0.5], "0.1", 1, init=[0.5, 0.5], dps=41)
+    with override(max_dps=50):
+        assert current().max_dps == 50
+    assert current().max_dps == 40
+    monkeypatch.setenv("SYMBOLIC_INVERSION_MAX_DPS", "many")
+    with pytest.raises(InputError, match="SYMBOLIC_INVERSION_MAX_DPS: expected a number"):
+        current()
+
+
+def test_override_refuses_unknown_names():
+    with pytest.raises(InputError, match="unknown limit 'max_everything'"):
+        with override(max_everything=1):
+            pass
+
+
+@pytest.mark.parametrize("value", [np.int64(3), np.int32(3), 3])
+def test_check_int_accepts_python_and_numpy_integers(value):
+    assert check_int(value, "epochs", minimum=1) == 3 and type(check_int(value, "e")) is int
+
+
+@pytest.mark.parametrize("value, message", [("2", "expected an integer, got str"),
+                                            (2.0, "expected an integer, got float"),
+                                            (True, "expected an integer, got True"),
+                                            (None, "expected an integer, got NoneType"),
+                                            (0, "must be at least 1")])
+def test_check_int_refuses_other_types(value, message):
+    with pytest.raises(InputError, match=message):
+        check_int(value, "steps", minimum=1)
+
+
+def test_numpy_integers_everywhere_in_simulate():
+    trace = simulate(Network([1, 1]), [0.6], [0.5], "0.1", np.int64(2), init=[0.5, 0.5],
+                     dps=np.int64(20), seed=np.int64(1))
+    assert trace.steps == 2 and trace.digits == 20
+
+
+def test_cooperative_budget():
+    with pytest.raises(BudgetExceeded, match="time budget of 0.05 s exceeded"):
+        with time_budget(0.05):
+            while True:
+                check_time()
+
+
+def test_timer_interrupts_code_without_checks():
+    started = time.monotonic()
+    with pytest.raises(BudgetExceeded, match="max_seconds"):
+        with time_budget(0.1):
+            time.sleep(5)
+    assert time.monotonic() - started < 2
+
+
+def test_no_budget_and_budget_restored():
+    with time_budget(0):
+        check_time()
+    with time_budget(5):
+        pass
+    check_time()  # nothing left armed
+    time.sleep(0.01)
