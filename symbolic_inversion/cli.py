@@ -188,7 +188,7 @@ def run_derive(args):
     # SymPy differentiates and prints every equation: its time and stack grow fast with
     # the network (a 10-10-1 network takes minutes, 100-100-1 overflows the stack)
     check("max_symbolic_parameters", network.num_parameters,
-          f"derive: parameters of network {list(network.layers)}", "--max-symbolic-parameters")
+          f"parameters of network {list(network.layers)}", "--max-symbolic-parameters")
     if args.trace:
         system = InversionSystem.from_trace(trace, args.epochs)
     else:

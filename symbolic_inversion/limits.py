@@ -72,9 +72,9 @@ class Limits:
         Largest network for numeric work (recover, simulate, certify): 20,000 parameters.
     max_symbolic_parameters : int
         Largest network whose equations are derived symbolically with SymPy (``derive``,
-        LaTeX, instantiated equations): 40 parameters.  Measured: a 3-3-1 network (16)
-        takes a second, a 10-10-1 network (121) minutes, and SymPy's printers recurse
-        past Python's stack on 100-100-1.
+        LaTeX, instantiated equations): 40 parameters.  Measured: a 4-6-1 network (37)
+        with 3 samples takes 3 s, a 10-10-1 network (121) had not finished after 40 s,
+        and SymPy's printers recurse past Python's stack on 100-100-1.
     max_oracle_parameters : int
         Largest network behind the loss oracle: 2000 parameters (its probes grow with the
         square of the width).
