@@ -529,8 +529,9 @@ def main(argv=None):
         raised["max_symbolic_parameters"] = args.max_symbolic_parameters
     try:
         seconds = getattr(args, "max_seconds", 0)
-        if seconds is not None and seconds < 0:
-            raise InputError(f"--max-seconds: must not be negative, got {seconds:g}")
+        if seconds is not None and not 0 <= seconds <= 10 ** 8:  # NaN fails this too
+            raise InputError(f"--max-seconds: expected 0 (no budget) to 1e8 seconds, "
+                             f"got {seconds:g}")
         with override(**raised), time_budget(seconds, option="--max-seconds"):
             return args.run(args)
     except InputError as error:

@@ -40,10 +40,10 @@ def system_counts(network, samples, steps=None):
     >>> system_counts(Network([3, 4, 2]), samples=5, steps=3)
     {'samples': 5, 'steps': 3, 'parameters': 26, 'unknowns': 25, 'equations': 78, 'min_steps': 1}
     """
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise InputError(f"samples: must be a positive integer, got {samples!r}")
-    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
-        raise InputError(f"epochs: must be a positive integer, got {steps!r}")
+    from .limits import check_int
+    samples = check_int(samples, "samples", minimum=1)
+    if steps is not None:
+        steps = check_int(steps, "epochs", minimum=1)
     unknowns = samples * (network.input_width + network.output_width)
     parameters = network.num_parameters
     min_steps = -(-unknowns // parameters)
@@ -92,12 +92,15 @@ class InversionSystem:
             raise InputError("network: expected a Network")
         self.network = network
         self.trace = trace
+        if steps is not None:
+            from .limits import check_int
+            steps = check_int(steps, "steps", minimum=1)
         if trace is not None and steps is not None and not 1 <= steps <= trace.steps:
             raise InputError(f"steps: the trace has {trace.steps} steps, asked for {steps}")
         if steps is None and trace is not None:
             steps = trace.steps
         self.counts = system_counts(network, samples, steps)
-        self.samples = samples
+        self.samples = self.counts["samples"]
         self.steps = self.counts["steps"]
         self._evaluators = {}
 
