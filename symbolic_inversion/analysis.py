@@ -51,6 +51,7 @@ def _as_data(values):
                                             else [sample])] for sample in values]
 
 
+@boundary("jacobian_singular_values")
 def jacobian_singular_values(trace, inputs, labels, dps=None, steps=None):
     """Singular values (largest first) of the system's Jacobian at ``(inputs, labels)``.
 
@@ -69,6 +70,7 @@ def jacobian_singular_values(trace, inputs, labels, dps=None, steps=None):
         return sorted((abs(v) for v in values), reverse=True)
 
 
+@boundary("condition_number")
 def condition_number(trace, inputs, labels, dps=None, steps=None):
     """``sigma_max / sigma_min`` of the Jacobian (``inf`` if fewer rows than columns)."""
     system = InversionSystem.from_trace(trace, steps)
@@ -78,6 +80,7 @@ def condition_number(trace, inputs, labels, dps=None, steps=None):
     return values[0] / values[-1] if values[-1] else mpmath.inf
 
 
+@boundary("supported_accuracy")
 def supported_accuracy(trace, inputs, labels, dps=None, steps=None):
     """The accuracy (absolute, max norm) the trace's digits support at this dataset.
 
@@ -91,6 +94,7 @@ def supported_accuracy(trace, inputs, labels, dps=None, steps=None):
         return +error, digits_from_error(error)
 
 
+@boundary("digits_needed")
 def digits_needed(samples, accuracy=6, steps=None, trials=3, seed=0, network=None,
                   lr="0.1", init=("0.5", "0.5")):
     """Trace digits needed to recover ``samples`` random samples to ``accuracy`` decimals.
@@ -130,6 +134,7 @@ def digits_needed(samples, accuracy=6, steps=None, trials=3, seed=0, network=Non
             "log10_condition": round(worst_cond, 1), "digits": worst_digits}
 
 
+@boundary("conditioning_table")
 def conditioning_table(sizes=(1, 2, 4, 6, 8, 12, 16), accuracy=6, trials=3, seed=0):
     """:func:`digits_needed` for every ``n`` in ``sizes`` (the table of the docs)."""
     return [digits_needed(n, accuracy=accuracy, trials=trials, seed=seed) for n in sizes]

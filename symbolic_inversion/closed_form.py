@@ -22,7 +22,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from .errors import InputError, NotSupportedError
+from .errors import InputError, NotSupportedError, boundary
 
 __all__ = ["OneSampleClosedForm", "one_sample_closed_form", "ClosedFormFunctions",
            "closed_form_functions"]
@@ -65,6 +65,7 @@ class OneSampleClosedForm:
         return math_block(self.latex())
 
 
+@boundary("one_sample_closed_form")
 def one_sample_closed_form(network, row=0, step=0, loss_reduction="sum_outputs"):
     """Derive the ratio trick for ``network`` (first layer needs a bias).
 

@@ -23,7 +23,7 @@ from sympy.printing.lambdarepr import LambdaPrinter
 from sympy.printing.numpy import NumPyPrinter
 from sympy.printing.pycode import MpmathPrinter
 
-from .errors import InputError, NotSupportedError
+from .errors import InputError, NotSupportedError, boundary
 
 __all__ = ["CompiledNetwork", "compile_network", "shared_subexpressions",
            "differentiate_program", "LayerwiseProgram", "LayerwiseFloat64", "layerwise_program"]
@@ -319,6 +319,7 @@ class CompiledNetwork:
         return [2 * t / n for t in total]
 
 
+@boundary("compile_network")
 @lru_cache(maxsize=64)
 def compile_network(network):
     """The cached :class:`CompiledNetwork` of ``network`` (networks are hashable)."""

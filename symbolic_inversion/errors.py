@@ -51,7 +51,7 @@ def boundary(name):
                 return function(*args, **kwargs)
             except InputError:
                 raise
-            except TypeError as error:
+            except (TypeError, AttributeError) as error:  # an argument of the wrong type
                 raise InputError(f"{name}: {_one_line(error)}") from None
             except RecursionError:
                 raise InputError(f"{name}: input nested or sized past Python's recursion "

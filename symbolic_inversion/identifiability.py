@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 import mpmath
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, boundary
 from .network import Network
 from .precision import rank_dps, symmetry_dps
 from .system import InversionSystem
@@ -61,6 +61,7 @@ def _check_positive(value, name):
     return int(value)
 
 
+@boundary("paper_counts")
 def paper_counts(widths, depth, samples, steps=1):
     r"""The paper's count (Section 3.1) for ``depth + 1`` layers of ``widths`` nodes.
 
@@ -77,6 +78,7 @@ def paper_counts(widths, depth, samples, steps=1):
             "min_steps": -(-unknowns // per_step)}
 
 
+@boundary("exact_counts")
 def exact_counts(network, samples, steps=None):
     """Exact equation and unknown counts, with the paper's beside them.
 
@@ -224,6 +226,7 @@ def _random_trace(network, samples, steps, dps, seed, lr):
     return trace, inputs, labels
 
 
+@boundary("generic_rank")
 def generic_rank(network, samples, max_steps=None, dps=None, seed=0, lr="0.5"):
     """Rank of the inversion system's Jacobian at random data, for ``E = 1..max_steps``.
 
@@ -290,6 +293,7 @@ def _forward_values(network, theta, x):
     return pre
 
 
+@boundary("data_symmetries")
 def data_symmetries(trace, inputs, labels, dps=None, steps=None):
     """Reasons why this dataset is not (locally) identifiable from this trace.
 
@@ -393,6 +397,7 @@ def _null_directions(J, rank, network, dps):
                         f"changing the trace to first order, involving {', '.join(names)}"}]
 
 
+@boundary("identifiability_report")
 def identifiability_report(network, samples, steps=None, dps=None, seed=0,
                            max_unknowns=120):
     """Counts, generic rank and minimal steps for an architecture: what ``analyze`` prints.
@@ -412,6 +417,7 @@ def identifiability_report(network, samples, steps=None, dps=None, seed=0,
     return report
 
 
+@boundary("analyze_identifiability")
 def analyze_identifiability(trace, solution=None, dps=None, max_unknowns=120):
     """The identifiability part of ``analyze``: the trace's architecture, ``n`` and
     steps (counts, generic rank, minimal steps) and, when ``solution`` holds data,

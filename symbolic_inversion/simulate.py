@@ -305,6 +305,7 @@ def _to_decimal_places(value, exponent):
         return Decimal(text).quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_EVEN)
 
 
+@boundary("resimulate")
 def resimulate(trace, samples, dps=None, rounding=True):
     """Train again from ``samples`` and compare with the trace, step by step.
 

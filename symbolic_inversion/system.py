@@ -22,13 +22,14 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .errors import InputError
+from .errors import InputError, boundary
 from .network import Network
 from .trace import Trace
 
 __all__ = ["InversionSystem", "SystemEvaluator", "system_counts", "least_squares"]
 
 
+@boundary("system_counts")
 def system_counts(network, samples, steps=None):
     """Equations and unknowns of the inversion system.
 

@@ -341,3 +341,23 @@ def test_unexpected_errors_are_one_line(monkeypatch, capsys):
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "unexpected KeyError" in err and "SYMBOLIC_INVERSION_DEBUG" in err
+
+
+@pytest.mark.parametrize("name", ["condition_number", "supported_accuracy",
+                                  "jacobian_singular_values", "resimulate",
+                                  "one_sample_closed_form", "analyze_identifiability",
+                                  "compile_network", "digits_needed", "certify", "analyze"])
+@pytest.mark.parametrize("bad", [None, "x", 1.5, {"a": 1}])
+def test_public_functions_refuse_wrong_types_as_input_errors(name, bad):
+    import symbolic_inversion
+    function = getattr(symbolic_inversion, name)
+    trace = simulate(Network([1, 1]), [0.6], [0.5], "0.1", 2, init=[0.5, 0.5], dps=20)
+    arguments = {"condition_number": (trace, bad, [[0.5]]),
+                 "supported_accuracy": (trace, [[0.6]], bad),
+                 "jacobian_singular_values": (bad, [[0.6]], [[0.5]]),
+                 "resimulate": (trace, bad), "one_sample_closed_form": (bad,),
+                 "analyze_identifiability": (bad,), "compile_network": (bad,),
+                 "digits_needed": (bad,), "certify": (bad,), "analyze": (bad,)}[name]
+    with pytest.raises(InputError) as error:
+        function(*arguments)
+    assert "\n" not in str(error.value)

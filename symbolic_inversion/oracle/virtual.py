@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from ..errors import InputError
+from ..errors import InputError, boundary
 from ..network import Network
 from .blackbox import parse_rational
 
@@ -60,6 +60,7 @@ class VirtualRegion:
         return math_block(self.latex())
 
 
+@boundary("virtual_region")
 def virtual_region(network, inputs, labels, theta):
     r"""The virtual loss polynomial and the region of ``theta``'s activation pattern.
 
