@@ -300,13 +300,17 @@ class InversionSystem:
         """Bound on the error of each right-hand side, equation by equation (in the order
         of :meth:`residual`), from each recorded value's own last place
         (:meth:`Trace.gradient_uncertainties`)."""
-        bounds = self.trace.gradient_uncertainties()
-        out = []
-        for j in range(self.steps):
-            factor = self.rhs_factor(j)
-            factor = mpmath.mpf(factor.numerator) / factor.denominator
-            out += [factor * bound for bound in bounds[j]]
-        return out
+        # judged once per candidate: kept per precision (the trace does not change)
+        cache = self.__dict__.setdefault("_rhs_bounds", {})
+        if mpmath.mp.dps not in cache:
+            bounds = self.trace.gradient_uncertainties()
+            out = []
+            for j in range(self.steps):
+                factor = self.rhs_factor(j)
+                factor = mpmath.mpf(factor.numerator) / factor.denominator
+                out += [factor * bound for bound in bounds[j]]
+            cache[mpmath.mp.dps] = out
+        return list(cache[mpmath.mp.dps])
 
     def error_estimate(self, inputs, labels):
         r"""First-order bound on the error of ``(inputs, labels)`` due to the trace's digits.
