@@ -22,6 +22,7 @@ import time
 
 import mpmath
 
+from ..limits import check_time
 from ..precision import residual_allowance_digits
 from ..system import digits_from_error
 from .newton import gauss_newton
@@ -117,6 +118,7 @@ class Judge:
     def judge(self, inputs, labels, info=None, **stats):
         """Refine ``(inputs, labels)`` and assess the result; ``info`` (a path's record)
         gets the refinement iterations and the status."""
+        check_time()  # the time budget's cooperative check, once per candidate
         inputs, labels, polish = self.refine(inputs, labels)
         if not mpmath.isfinite(polish["residual"]):
             solution = Solution([], Status.NOT_CONVERGED, None, 0, dict(self.stats, **stats),
