@@ -66,10 +66,12 @@ class Limits:
         solvers add their guard digits on top; one Newton step at 3000 digits of a small
         problem takes about a second.
     max_trace_values : int
-        Most numbers in a trace (parameters x (steps + 1)): 200,000.  Every value is an
-        exact decimal and an mpmath number in memory (about 1 kB each at 60 digits).
+        Most numbers in a trace (parameters x (steps + 1)): 1,000,000, checked before any
+        is converted.  Every value is an exact decimal in memory, and numeric work holds
+        mpmath numbers besides (10^6 steps of 2 parameters took 1.2 GB in version 0.1).
     max_parameters : int
-        Largest network for numeric work (recover, simulate, certify): 20,000 parameters.
+        Largest network for numeric work (recover, simulate, certify): 200,000 parameters
+        (a 100-256-1 ReLU network has 26,113; 1000-1000 has 10^6).
     max_symbolic_parameters : int
         Largest network whose equations are derived symbolically with SymPy (``derive``,
         LaTeX, instantiated equations): 40 parameters.  Measured: a 4-6-1 network (37)
@@ -90,8 +92,8 @@ class Limits:
     max_json_depth: int = 32
     max_number_digits: int = 3000
     max_dps: int = 3000
-    max_trace_values: int = 200_000
-    max_parameters: int = 20_000
+    max_trace_values: int = 1_000_000
+    max_parameters: int = 200_000
     max_symbolic_parameters: int = 40
     max_oracle_parameters: int = 2000
     max_oracle_exponent: int = 100

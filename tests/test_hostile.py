@@ -235,7 +235,7 @@ def test_large_file_is_refused_before_parsing(tmp_path, capsys, monkeypatch):
 
 def test_many_steps_are_refused_before_conversion(tmp_path, capsys):
     data = _two_step()
-    data["parameters"] = [["0", "0"]] * 300_001   # 3 MB: under the file limit
+    data["parameters"] = [["0", "0"]] * 600_001   # 7 MB: under the file limit
     _refused(capsys, "recover", _write(tmp_path, "t.json", data),
              words=("parameters", "max_trace_values"), seconds=30)
 
