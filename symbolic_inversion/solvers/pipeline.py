@@ -34,12 +34,14 @@ from ..precision import double_tracking_dps, refine_dps, tracking_dps
 from ..report.progress import Progress
 from ..system import InversionSystem
 from .evaluation import backend_name, real_arithmetic, trace_evaluator
+from .executors import one_blas_thread
 from .homotopies import MomentHomotopy, ParameterHomotopy, solve_steps, taylor_radius
 from .judge import Judge, elapsed
 from .newton import gauss_newton
 from .options import solver
+from .projection import ProjectedSystem, projected_fit, random_inputs
 from .solution import Solution, Status, same_dataset
-from .symmetries import canonical_vector
+from .symmetries import _suspect_pairs, canonical_vector
 from .tracking import PathCode, PathResult, Tracker, TrackerOptions, random_gamma
 
 __all__ = ["run_pipeline", "PATHS", "same_dataset", "solve_cold_start", "solve_moments",
@@ -58,13 +60,13 @@ def _track(homotopy_of, trace, steps, arithmetic, rng, dps, record=None, **info)
     return path, dict({"gamma": mpmath.nstr(gamma, 6)}, **info)
 
 
-def parameter_homotopy_path(trace, steps, arithmetic, rng, dps, record=None):
+def parameter_homotopy_path(trace, steps, arithmetic, rng, dps, record=None, used=None):
     """One path of the parameter homotopy on ``steps``: ``(PathResult, info)``."""
     return _track(lambda ev, A: ParameterHomotopy(ev, A, rng), trace, steps, arithmetic,
                   rng, dps, record)
 
 
-def moment_homotopy_path(trace, steps, arithmetic, rng, dps, record=None):
+def moment_homotopy_path(trace, steps, arithmetic, rng, dps, record=None, used=None):
     """One path of the moment homotopy on ``steps``: ``(PathResult, info)``."""
     network = trace.network
     if network.input_width != 1 or network.output_width != 1:
@@ -78,7 +80,52 @@ def moment_homotopy_path(trace, steps, arithmetic, rng, dps, record=None):
                   steps, arithmetic, rng, dps, record, radius=radius)
 
 
-PATHS = {"homotopy": parameter_homotopy_path, "moments": moment_homotopy_path}
+# Starts per projected search: each a float64 fit of milliseconds to a second.
+FITS_PER_SEARCH = 16
+
+
+def projected_search(trace, steps, arithmetic, rng, dps, record=None, used=None):
+    """Least-squares fits of the inputs with the labels projected out
+    (:mod:`~symbolic_inversion.solvers.projection`), in float64 on the first ``used``
+    steps (all: ``None``), from ``FITS_PER_SEARCH`` random starts: ``(PathResult,
+    info)``.  The first fit that reaches a root (in double, with a residual that bounds
+    the inputs) ends as ``SUCCESS`` with ``real`` the unknowns; otherwise ``NO_ROOT``.
+    Not a path: ``steps`` (the square subsystem) is not used."""
+    projected = ProjectedSystem(InversionSystem.from_trace(trace, used))
+    generator = np.random.default_rng(rng.getrandbits(64))
+    codes, iterations, best = {}, 0, None
+    for k in range(FITS_PER_SEARCH):
+        # starts widen with the attempt: data are not always in [-1, 1]
+        fit = projected_fit(projected, random_inputs(generator, projected.shape,
+                                                     scale=1.0 + k // 4))
+        iterations += fit.iterations
+        codes[fit.code.value] = codes.get(fit.code.value, 0) + 1
+        if fit.root:
+            u = projected.evaluator.join(fit.inputs, fit.labels)
+            return (PathResult(PathCode.SUCCESS, steps=iterations, newton=k + 1,
+                               real=[mpmath.mpf(float(v)) for v in u]),
+                    {"fits": codes, "fit_error": fit.error})
+        if best is None or fit.relative < best.relative:
+            best = fit
+    text = ", ".join(f"{c} {code}" for code, c in codes.items())
+    return (PathResult(PathCode.NO_ROOT, steps=iterations, newton=FITS_PER_SEARCH,
+                       reason=f"{FITS_PER_SEARCH} projected fits found no root ({text}; "
+                              f"best relative residual {best.relative:.2g})"),
+            {"fits": codes})
+
+
+def polish(projected, u):
+    """A float64 projected fit from the inputs of the flat vector ``u`` (a path's
+    endpoint): the unknowns (mpmath) if it reaches a root, else ``None``."""
+    rows = np.array([float(mpmath.re(v)) for v in u]).reshape(projected.shape[0], -1)
+    fit = projected_fit(projected, rows[:, :projected.shape[1]])
+    if not fit.root:
+        return None
+    return [mpmath.mpf(float(v)) for v in projected.evaluator.join(fit.inputs, fit.labels)]
+
+
+PATHS = {"homotopy": parameter_homotopy_path, "moments": moment_homotopy_path,
+         "projected": projected_search}
 
 
 def _schedule(method, attempts):
@@ -117,41 +164,54 @@ def _endpoint(path, arithmetic):
 # settle (the pipeline asks for it).  Endpoints reached in double are refined by the
 # judge in multiprecision like any other.
 DOUBLE_KINDS = ("homotopy",)
+# searches that run in float64 only (their candidates are refined by the judge)
+DOUBLE_ONLY = ("projected",)
 DOUBLE_FINAL = (PathCode.SUCCESS, PathCode.COMPLEX_END, PathCode.AT_INFINITY,
                 PathCode.MAX_STEPS, PathCode.NO_START)
 
 
 def path_task(trace, kind, square, backend, seed, attempt, dps, precision="adaptive",
-              record=False):
+              record=False, used=None):
     """One path as an independent, picklable task (what an executor's worker runs):
     ``(PathResult, info)`` with the endpoints as mpmath numbers.  The path's randomness
     comes from ``(seed, attempt)`` alone, so serial and parallel runs agree.
     ``precision``: ``"adaptive"`` (complex128 first where the kind allows, see
     ``DOUBLE_KINDS``) or ``"multiprecision"``; ``record``: keep the path's points in
-    ``info["points"]`` (for plots)."""
+    ``info["points"]`` (for plots); ``used``: the steps the pipeline uses (``None``:
+    all; the projected search fits on them)."""
+    with one_blas_thread():
+        return _path_task(trace, kind, square, backend, seed, attempt, dps, precision,
+                          record, used)
+
+
+def _path_task(trace, kind, square, backend, seed, attempt, dps, precision, record, used):
     double = None
     if precision == "adaptive" and kind in DOUBLE_KINDS:
         with np.errstate(all="ignore"):  # overflow in double is a failed path, not news
             path, info = _one_path(trace, kind, square, "float64", seed, attempt,
-                                   double_tracking_dps(), record)
+                                   double_tracking_dps(), record, used)
         if path.code in DOUBLE_FINAL and not path.stalled_near_end:
             return path, dict(info, precision="double")
         double = path.code.value
-    path, info = _one_path(trace, kind, square, backend, seed, attempt, dps, record)
+    if kind in DOUBLE_ONLY:
+        path, info = _one_path(trace, kind, square, backend, seed, attempt, dps, record, used)
+        return path, dict(info, precision="double")
+    path, info = _one_path(trace, kind, square, backend, seed, attempt, dps, record, used)
     return path, dict(info, precision="multiprecision",
                       **({"double": double} if double else {}))
 
 
-def _one_path(trace, kind, square, backend, seed, attempt, dps, record=False):
+def _one_path(trace, kind, square, backend, seed, attempt, dps, record=False, used=None):
     arithmetic = real_arithmetic(backend)
     # string seeds: consecutive integer seeds give nearly equal first draws (gammas)
     rng = random.Random(f"symbolic_inversion:{seed}:{attempt}")
     if record:  # the path's points, for plots (``recover(..., record_paths=True)``)
         points = []
-        path, info = PATHS[kind](trace, square, arithmetic, rng, dps, record=points)
+        path, info = PATHS[kind](trace, square, arithmetic, rng, dps, record=points,
+                                 used=used)
         info = dict(info, points=points)
     else:
-        path, info = PATHS[kind](trace, square, arithmetic, rng, dps)
+        path, info = PATHS[kind](trace, square, arithmetic, rng, dps, used=used)
     to_mp = arithmetic.complexify().to_mpmath
     for name in ("u", "last"):
         value = getattr(path, name)
@@ -169,9 +229,9 @@ class _PathRunner:
         self.executor, self.arguments, self.futures = executor, arguments, {}
 
     def _submit(self, attempt, kind, precision="adaptive"):
-        trace, square, backend, seed, dps, record = self.arguments
+        trace, square, backend, seed, dps, record, used = self.arguments
         return self.executor.submit(path_task, trace, kind, square, backend, seed, attempt,
-                                    dps, precision, record)
+                                    dps, precision, record, used)
 
     def submit(self, attempts, schedule):
         if self.executor is not None:
@@ -181,9 +241,9 @@ class _PathRunner:
 
     def result(self, attempt, kind, precision="adaptive"):
         if self.executor is None:
-            trace, square, backend, seed, dps, record = self.arguments
+            trace, square, backend, seed, dps, record, used = self.arguments
             return path_task(trace, kind, square, backend, seed, attempt, dps, precision,
-                             record)
+                             record, used)
         if precision != "adaptive":
             return self._submit(attempt, kind, precision).result()
         planned, future = self.futures.pop(attempt, (None, None))
@@ -275,7 +335,9 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     schedule = _schedule(method, attempts)
     schedule += _schedule(list(reversed(method)) if isinstance(method, (list, tuple))
                           else method, total - attempts)
-    runner = _PathRunner(executor, trace, square, backend, seed, track_dps, record_paths)
+    runner = _PathRunner(executor, trace, square, backend, seed, track_dps, record_paths,
+                         steps)
+    projected = None  # float64 projected fits polish endpoints that are not real roots
     for attempt in range(total):
         if attempt in (0, attempts):  # a round's paths are independent: submit them all
             runner.submit(range(attempt, attempts if attempt == 0 else total), schedule)
@@ -292,6 +354,15 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                        status="real root" if path.real is not None else path.reason or "?")
         u = path.real
         endpoint = _endpoint(path, arithmetic.complexify())
+        if u is None and endpoint is not None:
+            # a complex root or a stall: its real part may lie in a root's basin of the
+            # projected fit on every step (milliseconds in double; the judge decides)
+            if projected is None:
+                projected = ProjectedSystem(system)
+            with np.errstate(all="ignore"):
+                u = polish(projected, endpoint)
+            if u is not None:
+                info["polished"] = True
         if u is None and path.stalled_near_end:
             # Stalled just before t = 1: usually next to a root that is too ill-conditioned
             # for the tracking precision (measured at n = 24); refine it on every step at
@@ -302,6 +373,8 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             if endpoint is not None:
                 complex_ends.append((attempt, info, endpoint))
             continue
+        if info.get("polished") and endpoint is not None:
+            complex_ends.append((attempt, info, endpoint))  # for the inconsistency test
         progress.event("refine", attempt=attempt + 1, of=total)
         verdict = judge.judge_vector(canonical_vector(trace, u), info, attempts=attempt + 1)
         if info.get("precision") == "double" and verdict.status not in judge.accept \
@@ -318,6 +391,18 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
         if final is not None:
             runner.cancel()
             return final
+        if verdict.status is Status.INCONSISTENT and _suspect_pairs(verdict.samples):
+            # two samples of the refined candidate coincide: Gauss-Newton creeps along
+            # the singular direction of a duplicated sample and cannot settle; the caller
+            # (:func:`~symbolic_inversion.solvers.symmetries.annotate`) ties them and
+            # judges the tied dataset
+            runner.cancel()
+            stats = dict(base, attempts=len(history), paths=history,
+                         time=elapsed(started))
+            return Solution(verdict.samples, Status.NOT_CONVERGED, verdict.residual, 0,
+                            stats, f"samples {_suspect_pairs(verdict.samples)} of the best "
+                            f"candidate coincide; refinement cannot settle at a duplicated "
+                            f"sample ({verdict.detail})")
     runner.cancel()
     if not judge.accepted and complex_ends:
         # No path reached a real root.  The real parts of the complex roots start a real
@@ -329,6 +414,8 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             start = canonical_vector(trace, [mpmath.re(v) for v in endpoint])
             if any(max(abs(a - b) for a, b in zip(start, other)) < 1e-6 for other in tried):
                 continue
+            if len(tried) >= ENDPOINT_FITS:
+                break
             tried.append(start)
             info["least_squares_from_real_part"] = True
             final = reported(start, info, attempt,
@@ -393,7 +480,8 @@ def _path_summary(history):
     """``"3 diverged, 4 stalled, 5 ended complex"``: how the paths ended."""
     words = {"at_infinity": "diverged", "stalled": "stalled", "complex_end": "ended complex",
              "success": "ended at real roots that do not explain the trace",
-             "singular": "met a singular Jacobian", "no_start": "had no start point"}
+             "singular": "met a singular Jacobian", "no_start": "had no start point",
+             "no_root": "projected searches found no root"}
     counts = {}
     for h in history:
         key = words.get(h["code"], h["code"])
@@ -418,6 +506,11 @@ def _path_summary(history):
 INCONSISTENCY = {"fits": 2, "same_minimum": 0.01, "factor": 1000}
 ROUNDS = 2
 EXTRA_FITS = 4
+# Multiprecision least-squares fits from endpoints that are not real roots: each takes
+# seconds, and the float64 projected fits have already polished every endpoint; enough
+# for the inconsistency test (``INCONSISTENCY["fits"]`` settled fits that agree) with a
+# margin, and a bound on the time a failing search takes.
+ENDPOINT_FITS = 2 * INCONSISTENCY["fits"]
 FIT_ITERATIONS = 150
 SETTLED = 1e-8
 
@@ -486,8 +579,10 @@ def solve_homotopy(trace, options):
 
 @solver
 def solve_cold_start(trace, options):
-    """The default for several samples: moment homotopy paths where the network has one
-    input and one output (two of every three attempts), parameter homotopy otherwise.
+    """The default for several samples: attempts take turns among moment homotopy paths
+    (one input and one output only), projected least-squares searches in float64
+    (:func:`projected_search`: cheap, and reliable where double precision resolves the
+    data) and parameter homotopy paths.
 
     Examples
     ========
@@ -506,7 +601,7 @@ def solve_cold_start(trace, options):
     """
     network = trace.network
     if network.input_width == 1 and network.output_width == 1:
-        kinds = ["moments", "moments", "homotopy"]
+        kinds = ["moments", "projected", "moments", "homotopy"]
     else:
-        kinds = ["homotopy"]
+        kinds = ["projected", "projected", "homotopy"]
     return _run(trace, kinds, options)
