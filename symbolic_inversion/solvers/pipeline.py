@@ -1,12 +1,16 @@
 """The cold-start recovery pipeline: a front end over the tracker and the judge.
 
 1. **Count**: fewer equations than unknowns is refused at once (``underdetermined``).
-2. **Global search** on a square subsystem (the first steps): one *path* per attempt
-   (:class:`~symbolic_inversion.solvers.homotopies.MomentHomotopy` or
+2. **Global search**: one attempt at a time, each of a *kind*: a *path* on a square
+   subsystem (the first steps) of the
+   :class:`~symbolic_inversion.solvers.homotopies.MomentHomotopy` or the
    :class:`~symbolic_inversion.solvers.homotopies.ParameterHomotopy`, followed by the
-   :class:`~symbolic_inversion.solvers.tracking.Tracker`), each with its own random
-   ``gamma`` / start, in complex multiprecision at
-   :func:`~symbolic_inversion.precision.tracking_dps`.
+   :class:`~symbolic_inversion.solvers.tracking.Tracker` with its own random ``gamma``
+   and start (complex128 first, multiprecision at
+   :func:`~symbolic_inversion.precision.tracking_dps` where double fails); or a
+   *projected search* (:func:`projected_search`): float64 least-squares fits of the
+   inputs on every step with the labels eliminated, from random starts.  Paths that end
+   at complex roots or stall are polished by the same float64 fit from their real part.
 3. **Judgement** by the :class:`~symbolic_inversion.solvers.judge.Judge`: Gauss-Newton on
    *all* steps at :func:`~symbolic_inversion.precision.refine_dps`, then the candidate
    must explain every step of the trace to its rounding, including the steps the global
