@@ -342,6 +342,8 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     runner = _PathRunner(executor, trace, square, backend, seed, track_dps, record_paths,
                          steps)
     projected = None  # float64 projected fits polish endpoints that are not real roots
+    blind = set()     # kinds of search that cannot resolve these data
+    stalls = {}       # per kind, paths that stalled before the end
     for attempt in range(total):
         if attempt in (0, attempts):  # a round's paths are independent: submit them all
             runner.submit(range(attempt, attempts if attempt == 0 else total), schedule)
@@ -350,10 +352,27 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             # a stall that refinement could not rescue means a nearly singular end of this
             # kind's path (measured at n = 24: clustered inputs): give another kind a turn
             kind = next((k for k in schedule[attempt:] if k != kind), kind)
+        if kind in blind:
+            # the kinds that can still resolve the data take turns
+            others = [k for k in dict.fromkeys(schedule + ["homotopy"]) if k not in blind]
+            kind = others[attempt % len(others)]
         progress.event("search", attempt=attempt + 1, of=total, kind=kind)
         path, info = runner.result(attempt, kind)
         info = _record(path, info, kind)
         history.append(info)
+        if path.code is PathCode.NO_ROOT and \
+                2 * info.get("fits", {}).get("ill_conditioned", 0) >= FITS_PER_SEARCH:
+            # most fits reached residuals at double rounding that do not bound the
+            # inputs: double precision cannot resolve these data (measured: 1-4-1
+            # tanh/tanh with one step; the single neuron from n = 8); paths instead
+            blind.add(kind)
+        if path.code is PathCode.STALLED and not path.stalled_near_end:
+            stalls[kind] = stalls.get(kind, 0) + 1
+            if stalls[kind] >= 2:
+                # the same kind stalled mid-path twice, each time from its own random
+                # start: its paths cross ill-conditioned ground here (measured: moment
+                # paths on 1-4-1 tanh/tanh networks); others take its turns
+                blind.add(kind)
         progress.event("path", attempt=attempt + 1, of=total, kind=kind,
                        status="real root" if path.real is not None else path.reason or "?")
         u = path.real
