@@ -84,21 +84,30 @@ def moment_homotopy_path(trace, steps, arithmetic, rng, dps, record=None, used=N
                   steps, arithmetic, rng, dps, record, radius=radius)
 
 
-# Starts per projected search: each a float64 fit of milliseconds to a second.
+# Starts per projected search: each a float64 fit of milliseconds (tens of unknowns) to
+# tens of seconds (144 unknowns: 300 iterations of a 161 x 128 least-squares step); the
+# count falls with the unknowns so that a search costs about the same everywhere.
 FITS_PER_SEARCH = 16
+
+
+def fits_per_search(unknowns):
+    """Starts of one projected search: ``FITS_PER_SEARCH`` up to 40 unknowns, then fewer
+    (at least 2)."""
+    return max(2, min(FITS_PER_SEARCH, (40 * FITS_PER_SEARCH) // max(unknowns, 1)))
 
 
 def projected_search(trace, steps, arithmetic, rng, dps, record=None, used=None):
     """Least-squares fits of the inputs with the labels projected out
     (:mod:`~symbolic_inversion.solvers.projection`), in float64 on the first ``used``
-    steps (all: ``None``), from ``FITS_PER_SEARCH`` random starts: ``(PathResult,
+    steps (all: ``None``), from :func:`fits_per_search` random starts: ``(PathResult,
     info)``.  The first fit that reaches a root (in double, with a residual that bounds
     the inputs) ends as ``SUCCESS`` with ``real`` the unknowns; otherwise ``NO_ROOT``.
     Not a path: ``steps`` (the square subsystem) is not used."""
     projected = ProjectedSystem(InversionSystem.from_trace(trace, used))
     generator = np.random.default_rng(rng.getrandbits(64))
     codes, iterations, best = {}, 0, None
-    for k in range(FITS_PER_SEARCH):
+    fits = fits_per_search(projected.evaluator.unknowns)
+    for k in range(fits):
         # starts widen with the attempt: data are not always in [-1, 1]
         fit = projected_fit(projected, random_inputs(generator, projected.shape,
                                                      scale=1.0 + k // 4))
@@ -112,8 +121,8 @@ def projected_search(trace, steps, arithmetic, rng, dps, record=None, used=None)
         if best is None or fit.relative < best.relative:
             best = fit
     text = ", ".join(f"{c} {code}" for code, c in codes.items())
-    return (PathResult(PathCode.NO_ROOT, steps=iterations, newton=FITS_PER_SEARCH,
-                       reason=f"{FITS_PER_SEARCH} projected fits found no root ({text}; "
+    return (PathResult(PathCode.NO_ROOT, steps=iterations, newton=fits,
+                       reason=f"{fits} projected fits found no root ({text}; "
                               f"best relative residual {best.relative:.2g})"),
             {"fits": codes})
 
@@ -361,7 +370,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
         info = _record(path, info, kind)
         history.append(info)
         if path.code is PathCode.NO_ROOT and \
-                2 * info.get("fits", {}).get("ill_conditioned", 0) >= FITS_PER_SEARCH:
+                2 * info.get("fits", {}).get("ill_conditioned", 0) >= path.newton:
             # most fits reached residuals at double rounding that do not bound the
             # inputs: double precision cannot resolve these data (measured: 1-4-1
             # tanh/tanh with one step; the single neuron from n = 8); paths instead
