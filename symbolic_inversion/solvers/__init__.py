@@ -23,6 +23,7 @@ from ..errors import InputError, boundary
 from ..precision import default_dps
 from ..report.progress import Progress
 from ..trace import Trace
+from .executors import one_blas_thread
 from .options import RecoverOptions, make_options
 from .ratio import solve_closed_form
 from .sgd import solve_joint, solve_per_sample, solve_schedule_search, solve_sgd
@@ -131,31 +132,39 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
     reporter = Progress.create(progress, "recover")
     options = options.with_(progress=reporter, record_paths=bool(record_paths))
     try:
-        reporter.event("start", method=name, samples=target.samples, steps=target.steps)
-        moments_only = [s for s in family_symmetries(target) if s["kind"] == "moments"]
-        if moments_only and name in ("cold_start", "moments", "homotopy"):
-            solution = solve_moments_only(target, options, moments_only)
-        else:
-            solution = SOLVERS[name](target, options)
-        solution = annotate(target, solution, options)
-        if "dp_sgd" in target.extra:  # DP-SGD with a stated noise level: never converged
-            from ..dpsgd import dp_estimate
-            solution = dp_estimate(target, solution)
-        elif target.dtype is not None:
-            from ..floats import judge_binary
-            solution = judge_binary(target, solution)
-        if target is not trace:
-            from ..protocol import known_report
-            solution = known_report(trace, solution)
-        if solution.status is Status.CONVERGED and solution.digits < 1:
-            # whatever the solver: "converged" with no digit vouched for claims nothing
-            solution.status = Status.PRECISION_LIMITED
-            solution.detail = "no digit of the data is vouched for" + (
-                f"; {solution.detail}" if solution.detail else "")
-        reporter.event("done", status=solution.status.value, digits=solution.digits)
+        with one_blas_thread():
+            solution = _recover(trace, target, name, options, reporter)
     finally:
         if reporter is not progress:
             reporter.close()
     if verify:
         solution.raise_for_status()
+    return solution
+
+
+def _recover(trace, target, name, options, reporter):
+    """The chosen solver, then the honest report (symmetries, binary floats, known
+    samples)."""
+    reporter.event("start", method=name, samples=target.samples, steps=target.steps)
+    moments_only = [s for s in family_symmetries(target) if s["kind"] == "moments"]
+    if moments_only and name in ("cold_start", "moments", "homotopy"):
+        solution = solve_moments_only(target, options, moments_only)
+    else:
+        solution = SOLVERS[name](target, options)
+    solution = annotate(target, solution, options)
+    if "dp_sgd" in target.extra:  # DP-SGD with a stated noise level: never converged
+        from ..dpsgd import dp_estimate
+        solution = dp_estimate(target, solution)
+    elif target.dtype is not None:
+        from ..floats import judge_binary
+        solution = judge_binary(target, solution)
+    if target is not trace:
+        from ..protocol import known_report
+        solution = known_report(trace, solution)
+    if solution.status is Status.CONVERGED and solution.digits < 1:
+        # whatever the solver: "converged" with no digit vouched for claims nothing
+        solution.status = Status.PRECISION_LIMITED
+        solution.detail = "no digit of the data is vouched for" + (
+            f"; {solution.detail}" if solution.detail else "")
+    reporter.event("done", status=solution.status.value, digits=solution.digits)
     return solution

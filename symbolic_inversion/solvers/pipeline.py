@@ -1,12 +1,16 @@
 """The cold-start recovery pipeline: a front end over the tracker and the judge.
 
 1. **Count**: fewer equations than unknowns is refused at once (``underdetermined``).
-2. **Global search** on a square subsystem (the first steps): one *path* per attempt
-   (:class:`~symbolic_inversion.solvers.homotopies.MomentHomotopy` or
+2. **Global search**: one attempt at a time, each of a *kind*: a *path* on a square
+   subsystem (the first steps) of the
+   :class:`~symbolic_inversion.solvers.homotopies.MomentHomotopy` or the
    :class:`~symbolic_inversion.solvers.homotopies.ParameterHomotopy`, followed by the
-   :class:`~symbolic_inversion.solvers.tracking.Tracker`), each with its own random
-   ``gamma`` / start, in complex multiprecision at
-   :func:`~symbolic_inversion.precision.tracking_dps`.
+   :class:`~symbolic_inversion.solvers.tracking.Tracker` with its own random ``gamma``
+   and start (complex128 first, multiprecision at
+   :func:`~symbolic_inversion.precision.tracking_dps` where double fails); or a
+   *projected search* (:func:`projected_search`): float64 least-squares fits of the
+   inputs on every step with the labels eliminated, from random starts.  Paths that end
+   at complex roots or stall are polished by the same float64 fit from their real part.
 3. **Judgement** by the :class:`~symbolic_inversion.solvers.judge.Judge`: Gauss-Newton on
    *all* steps at :func:`~symbolic_inversion.precision.refine_dps`, then the candidate
    must explain every step of the trace to its rounding, including the steps the global
@@ -34,12 +38,14 @@ from ..precision import double_tracking_dps, refine_dps, tracking_dps
 from ..report.progress import Progress
 from ..system import InversionSystem
 from .evaluation import backend_name, real_arithmetic, trace_evaluator
+from .executors import one_blas_thread
 from .homotopies import MomentHomotopy, ParameterHomotopy, solve_steps, taylor_radius
 from .judge import Judge, elapsed
 from .newton import gauss_newton
 from .options import solver
+from .projection import ProjectedSystem, projected_fit, random_inputs
 from .solution import Solution, Status, same_dataset
-from .symmetries import canonical_vector
+from .symmetries import _suspect_pairs, canonical_vector
 from .tracking import PathCode, PathResult, Tracker, TrackerOptions, random_gamma
 
 __all__ = ["run_pipeline", "PATHS", "same_dataset", "solve_cold_start", "solve_moments",
@@ -58,13 +64,13 @@ def _track(homotopy_of, trace, steps, arithmetic, rng, dps, record=None, **info)
     return path, dict({"gamma": mpmath.nstr(gamma, 6)}, **info)
 
 
-def parameter_homotopy_path(trace, steps, arithmetic, rng, dps, record=None):
+def parameter_homotopy_path(trace, steps, arithmetic, rng, dps, record=None, used=None):
     """One path of the parameter homotopy on ``steps``: ``(PathResult, info)``."""
     return _track(lambda ev, A: ParameterHomotopy(ev, A, rng), trace, steps, arithmetic,
                   rng, dps, record)
 
 
-def moment_homotopy_path(trace, steps, arithmetic, rng, dps, record=None):
+def moment_homotopy_path(trace, steps, arithmetic, rng, dps, record=None, used=None):
     """One path of the moment homotopy on ``steps``: ``(PathResult, info)``."""
     network = trace.network
     if network.input_width != 1 or network.output_width != 1:
@@ -78,7 +84,61 @@ def moment_homotopy_path(trace, steps, arithmetic, rng, dps, record=None):
                   steps, arithmetic, rng, dps, record, radius=radius)
 
 
-PATHS = {"homotopy": parameter_homotopy_path, "moments": moment_homotopy_path}
+# Starts per projected search: each a float64 fit of milliseconds (tens of unknowns) to
+# tens of seconds (144 unknowns: 300 iterations of a 161 x 128 least-squares step); the
+# count falls with the unknowns so that a search costs about the same everywhere.
+FITS_PER_SEARCH = 16
+
+
+def fits_per_search(unknowns):
+    """Starts of one projected search: ``FITS_PER_SEARCH`` up to 40 unknowns, then fewer
+    (at least 2)."""
+    return max(2, min(FITS_PER_SEARCH, (40 * FITS_PER_SEARCH) // max(unknowns, 1)))
+
+
+def projected_search(trace, steps, arithmetic, rng, dps, record=None, used=None):
+    """Least-squares fits of the inputs with the labels projected out
+    (:mod:`~symbolic_inversion.solvers.projection`), in float64 on the first ``used``
+    steps (all: ``None``), from :func:`fits_per_search` random starts: ``(PathResult,
+    info)``.  The first fit that reaches a root (in double, with a residual that bounds
+    the inputs) ends as ``SUCCESS`` with ``real`` the unknowns; otherwise ``NO_ROOT``.
+    Not a path: ``steps`` (the square subsystem) is not used."""
+    projected = ProjectedSystem(InversionSystem.from_trace(trace, used))
+    generator = np.random.default_rng(rng.getrandbits(64))
+    codes, iterations, best = {}, 0, None
+    fits = fits_per_search(projected.evaluator.unknowns)
+    for k in range(fits):
+        # starts widen with the attempt: data are not always in [-1, 1]
+        fit = projected_fit(projected, random_inputs(generator, projected.shape,
+                                                     scale=1.0 + k // 4))
+        iterations += fit.iterations
+        codes[fit.code.value] = codes.get(fit.code.value, 0) + 1
+        if fit.root:
+            u = projected.evaluator.join(fit.inputs, fit.labels)
+            return (PathResult(PathCode.SUCCESS, steps=iterations, newton=k + 1,
+                               real=[mpmath.mpf(float(v)) for v in u]),
+                    {"fits": codes, "fit_error": fit.error})
+        if best is None or fit.relative < best.relative:
+            best = fit
+    text = ", ".join(f"{c} {code}" for code, c in codes.items())
+    return (PathResult(PathCode.NO_ROOT, steps=iterations, newton=fits,
+                       reason=f"{fits} projected fits found no root ({text}; "
+                              f"best relative residual {best.relative:.2g})"),
+            {"fits": codes})
+
+
+def polish(projected, u):
+    """A float64 projected fit from the inputs of the flat vector ``u`` (a path's
+    endpoint): the unknowns (mpmath) if it reaches a root, else ``None``."""
+    rows = np.array([float(mpmath.re(v)) for v in u]).reshape(projected.shape[0], -1)
+    fit = projected_fit(projected, rows[:, :projected.shape[1]])
+    if not fit.root:
+        return None
+    return [mpmath.mpf(float(v)) for v in projected.evaluator.join(fit.inputs, fit.labels)]
+
+
+PATHS = {"homotopy": parameter_homotopy_path, "moments": moment_homotopy_path,
+         "projected": projected_search}
 
 
 def _schedule(method, attempts):
@@ -117,41 +177,54 @@ def _endpoint(path, arithmetic):
 # settle (the pipeline asks for it).  Endpoints reached in double are refined by the
 # judge in multiprecision like any other.
 DOUBLE_KINDS = ("homotopy",)
+# searches that run in float64 only (their candidates are refined by the judge)
+DOUBLE_ONLY = ("projected",)
 DOUBLE_FINAL = (PathCode.SUCCESS, PathCode.COMPLEX_END, PathCode.AT_INFINITY,
                 PathCode.MAX_STEPS, PathCode.NO_START)
 
 
 def path_task(trace, kind, square, backend, seed, attempt, dps, precision="adaptive",
-              record=False):
+              record=False, used=None):
     """One path as an independent, picklable task (what an executor's worker runs):
     ``(PathResult, info)`` with the endpoints as mpmath numbers.  The path's randomness
     comes from ``(seed, attempt)`` alone, so serial and parallel runs agree.
     ``precision``: ``"adaptive"`` (complex128 first where the kind allows, see
     ``DOUBLE_KINDS``) or ``"multiprecision"``; ``record``: keep the path's points in
-    ``info["points"]`` (for plots)."""
+    ``info["points"]`` (for plots); ``used``: the steps the pipeline uses (``None``:
+    all; the projected search fits on them)."""
+    with one_blas_thread():
+        return _path_task(trace, kind, square, backend, seed, attempt, dps, precision,
+                          record, used)
+
+
+def _path_task(trace, kind, square, backend, seed, attempt, dps, precision, record, used):
     double = None
     if precision == "adaptive" and kind in DOUBLE_KINDS:
         with np.errstate(all="ignore"):  # overflow in double is a failed path, not news
             path, info = _one_path(trace, kind, square, "float64", seed, attempt,
-                                   double_tracking_dps(), record)
+                                   double_tracking_dps(), record, used)
         if path.code in DOUBLE_FINAL and not path.stalled_near_end:
             return path, dict(info, precision="double")
         double = path.code.value
-    path, info = _one_path(trace, kind, square, backend, seed, attempt, dps, record)
+    if kind in DOUBLE_ONLY:
+        path, info = _one_path(trace, kind, square, backend, seed, attempt, dps, record, used)
+        return path, dict(info, precision="double")
+    path, info = _one_path(trace, kind, square, backend, seed, attempt, dps, record, used)
     return path, dict(info, precision="multiprecision",
                       **({"double": double} if double else {}))
 
 
-def _one_path(trace, kind, square, backend, seed, attempt, dps, record=False):
+def _one_path(trace, kind, square, backend, seed, attempt, dps, record=False, used=None):
     arithmetic = real_arithmetic(backend)
     # string seeds: consecutive integer seeds give nearly equal first draws (gammas)
     rng = random.Random(f"symbolic_inversion:{seed}:{attempt}")
     if record:  # the path's points, for plots (``recover(..., record_paths=True)``)
         points = []
-        path, info = PATHS[kind](trace, square, arithmetic, rng, dps, record=points)
+        path, info = PATHS[kind](trace, square, arithmetic, rng, dps, record=points,
+                                 used=used)
         info = dict(info, points=points)
     else:
-        path, info = PATHS[kind](trace, square, arithmetic, rng, dps)
+        path, info = PATHS[kind](trace, square, arithmetic, rng, dps, used=used)
     to_mp = arithmetic.complexify().to_mpmath
     for name in ("u", "last"):
         value = getattr(path, name)
@@ -169,9 +242,9 @@ class _PathRunner:
         self.executor, self.arguments, self.futures = executor, arguments, {}
 
     def _submit(self, attempt, kind, precision="adaptive"):
-        trace, square, backend, seed, dps, record = self.arguments
+        trace, square, backend, seed, dps, record, used = self.arguments
         return self.executor.submit(path_task, trace, kind, square, backend, seed, attempt,
-                                    dps, precision, record)
+                                    dps, precision, record, used)
 
     def submit(self, attempts, schedule):
         if self.executor is not None:
@@ -181,9 +254,9 @@ class _PathRunner:
 
     def result(self, attempt, kind, precision="adaptive"):
         if self.executor is None:
-            trace, square, backend, seed, dps, record = self.arguments
+            trace, square, backend, seed, dps, record, used = self.arguments
             return path_task(trace, kind, square, backend, seed, attempt, dps, precision,
-                             record)
+                             record, used)
         if precision != "adaptive":
             return self._submit(attempt, kind, precision).result()
         planned, future = self.futures.pop(attempt, (None, None))
@@ -275,7 +348,11 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     schedule = _schedule(method, attempts)
     schedule += _schedule(list(reversed(method)) if isinstance(method, (list, tuple))
                           else method, total - attempts)
-    runner = _PathRunner(executor, trace, square, backend, seed, track_dps, record_paths)
+    runner = _PathRunner(executor, trace, square, backend, seed, track_dps, record_paths,
+                         steps)
+    projected = None  # float64 projected fits polish endpoints that are not real roots
+    blind = set()     # kinds of search that cannot resolve these data
+    stalls = {}       # per kind, paths that stalled before the end
     for attempt in range(total):
         if attempt in (0, attempts):  # a round's paths are independent: submit them all
             runner.submit(range(attempt, attempts if attempt == 0 else total), schedule)
@@ -284,14 +361,40 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             # a stall that refinement could not rescue means a nearly singular end of this
             # kind's path (measured at n = 24: clustered inputs): give another kind a turn
             kind = next((k for k in schedule[attempt:] if k != kind), kind)
+        if kind in blind:
+            # the kinds that can still resolve the data take turns
+            others = [k for k in dict.fromkeys(schedule + ["homotopy"]) if k not in blind]
+            kind = others[attempt % len(others)]
         progress.event("search", attempt=attempt + 1, of=total, kind=kind)
         path, info = runner.result(attempt, kind)
         info = _record(path, info, kind)
         history.append(info)
+        if path.code is PathCode.NO_ROOT and \
+                2 * info.get("fits", {}).get("ill_conditioned", 0) >= path.newton:
+            # most fits reached residuals at double rounding that do not bound the
+            # inputs: double precision cannot resolve these data (measured: 1-4-1
+            # tanh/tanh with one step; the single neuron from n = 8); paths instead
+            blind.add(kind)
+        if path.code is PathCode.STALLED and not path.stalled_near_end:
+            stalls[kind] = stalls.get(kind, 0) + 1
+            if stalls[kind] >= 2:
+                # the same kind stalled mid-path twice, each time from its own random
+                # start: its paths cross ill-conditioned ground here (measured: moment
+                # paths on 1-4-1 tanh/tanh networks); others take its turns
+                blind.add(kind)
         progress.event("path", attempt=attempt + 1, of=total, kind=kind,
                        status="real root" if path.real is not None else path.reason or "?")
         u = path.real
         endpoint = _endpoint(path, arithmetic.complexify())
+        if u is None and endpoint is not None:
+            # a complex root or a stall: its real part may lie in a root's basin of the
+            # projected fit on every step (milliseconds in double; the judge decides)
+            if projected is None:
+                projected = ProjectedSystem(system)
+            with np.errstate(all="ignore"):
+                u = polish(projected, endpoint)
+            if u is not None:
+                info["polished"] = True
         if u is None and path.stalled_near_end:
             # Stalled just before t = 1: usually next to a root that is too ill-conditioned
             # for the tracking precision (measured at n = 24); refine it on every step at
@@ -302,6 +405,8 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             if endpoint is not None:
                 complex_ends.append((attempt, info, endpoint))
             continue
+        if info.get("polished") and endpoint is not None:
+            complex_ends.append((attempt, info, endpoint))  # for the inconsistency test
         progress.event("refine", attempt=attempt + 1, of=total)
         verdict = judge.judge_vector(canonical_vector(trace, u), info, attempts=attempt + 1)
         if info.get("precision") == "double" and verdict.status not in judge.accept \
@@ -318,6 +423,18 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
         if final is not None:
             runner.cancel()
             return final
+        if verdict.status is Status.INCONSISTENT and _suspect_pairs(verdict.samples):
+            # two samples of the refined candidate coincide: Gauss-Newton creeps along
+            # the singular direction of a duplicated sample and cannot settle; the caller
+            # (:func:`~symbolic_inversion.solvers.symmetries.annotate`) ties them and
+            # judges the tied dataset
+            runner.cancel()
+            stats = dict(base, attempts=len(history), paths=history,
+                         time=elapsed(started))
+            return Solution(verdict.samples, Status.NOT_CONVERGED, verdict.residual, 0,
+                            stats, f"samples {_suspect_pairs(verdict.samples)} of the best "
+                            f"candidate coincide; refinement cannot settle at a duplicated "
+                            f"sample ({verdict.detail})")
     runner.cancel()
     if not judge.accepted and complex_ends:
         # No path reached a real root.  The real parts of the complex roots start a real
@@ -329,6 +446,8 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             start = canonical_vector(trace, [mpmath.re(v) for v in endpoint])
             if any(max(abs(a - b) for a, b in zip(start, other)) < 1e-6 for other in tried):
                 continue
+            if len(tried) >= ENDPOINT_FITS:
+                break
             tried.append(start)
             info["least_squares_from_real_part"] = True
             final = reported(start, info, attempt,
@@ -393,7 +512,8 @@ def _path_summary(history):
     """``"3 diverged, 4 stalled, 5 ended complex"``: how the paths ended."""
     words = {"at_infinity": "diverged", "stalled": "stalled", "complex_end": "ended complex",
              "success": "ended at real roots that do not explain the trace",
-             "singular": "met a singular Jacobian", "no_start": "had no start point"}
+             "singular": "met a singular Jacobian", "no_start": "had no start point",
+             "no_root": "projected searches found no root"}
     counts = {}
     for h in history:
         key = words.get(h["code"], h["code"])
@@ -418,6 +538,11 @@ def _path_summary(history):
 INCONSISTENCY = {"fits": 2, "same_minimum": 0.01, "factor": 1000}
 ROUNDS = 2
 EXTRA_FITS = 4
+# Multiprecision least-squares fits from endpoints that are not real roots: each takes
+# seconds, and the float64 projected fits have already polished every endpoint; enough
+# for the inconsistency test (``INCONSISTENCY["fits"]`` settled fits that agree) with a
+# margin, and a bound on the time a failing search takes.
+ENDPOINT_FITS = 2 * INCONSISTENCY["fits"]
 FIT_ITERATIONS = 150
 SETTLED = 1e-8
 
@@ -486,8 +611,10 @@ def solve_homotopy(trace, options):
 
 @solver
 def solve_cold_start(trace, options):
-    """The default for several samples: moment homotopy paths where the network has one
-    input and one output (two of every three attempts), parameter homotopy otherwise.
+    """The default for several samples: attempts take turns among moment homotopy paths
+    (one input and one output only), projected least-squares searches in float64
+    (:func:`projected_search`: cheap, and reliable where double precision resolves the
+    data) and parameter homotopy paths.
 
     Examples
     ========
@@ -506,7 +633,7 @@ def solve_cold_start(trace, options):
     """
     network = trace.network
     if network.input_width == 1 and network.output_width == 1:
-        kinds = ["moments", "moments", "homotopy"]
+        kinds = ["moments", "projected", "moments", "homotopy"]
     else:
-        kinds = ["homotopy"]
+        kinds = ["projected", "projected", "homotopy"]
     return _run(trace, kinds, options)

@@ -36,6 +36,7 @@ from ..trace import Trace  # noqa: F401 (re-exported as in 0.1)
 from .evaluation import real_arithmetic
 from .judge import Judge, elapsed
 from .options import solver
+from .projection import ProjectedSystem, projected_fit
 from .ratio import one_sample_input
 from .solution import Solution, Status, same_dataset
 
@@ -230,38 +231,30 @@ def _epoch_consistent(assigned, distinct, n):
 # -- known schedule: one joint system --------------------------------------------------
 
 def _multistart_inputs(system, starts, seed, box):
-    """Candidate inputs from float64 Levenberg-Marquardt on the projected residual.
+    """Candidate inputs from float64 projected fits (the labels eliminated, see
+    :mod:`~symbolic_inversion.solvers.projection`) from ``starts`` random starts in
+    ``box``.
 
-    Screening only: the system evaluator in float64 gives, for trial inputs, the linear
-    system of the labels (variable projection: the labels are eliminated by least
-    squares); the survivors are refined at full precision by the judge.
+    Screening only: a fit counts when its residual is below ``SCREEN`` relative to the
+    observed gradients (looser than a root in double: the joint systems of SGD schedules
+    can be ill-conditioned, and every consistent dataset must reach the judge); the
+    survivors are refined at full precision by the judge.
     """
-    from scipy.optimize import least_squares
-    evaluator = system.evaluator(get_arithmetic("float64"))
-    n, d = system.samples, system.network.input_width
-
-    def projected_residual(flat_inputs):
-        A, b = evaluator.label_system(flat_inputs.reshape(n, d))
-        labels, *_ = np.linalg.lstsq(A, b, rcond=None)
-        return A @ labels - b
-
+    projected = ProjectedSystem(system)
     rng = np.random.default_rng(seed)
-    scale = max(float(np.max(np.abs(evaluator.rhs))), 1e-300)
     found = []
     for _ in range(starts):
-        start = rng.uniform(box[0], box[1], n * d)
-        with np.errstate(all="ignore"):
-            try:
-                fit = least_squares(projected_residual, start, method="lm", xtol=1e-15,
-                                    ftol=1e-15, gtol=1e-15, max_nfev=200 * (n * d + 1))
-            except (ValueError, np.linalg.LinAlgError):
-                continue
-        if not np.all(np.isfinite(fit.x)) or np.max(np.abs(fit.fun)) > 1e-6 * scale:
+        start = rng.uniform(box[0], box[1], projected.shape)
+        fit = projected_fit(projected, start, max_iterations=200)
+        if not np.all(np.isfinite(fit.inputs)) or not fit.relative <= SCREEN:
             continue
-        candidate = fit.x.reshape(n, d)
-        if not any(np.max(np.abs(candidate - other)) < 1e-7 for other in found):
-            found.append(candidate)
+        if not any(np.max(np.abs(fit.inputs - other)) < 1e-7 for other in found):
+            found.append(fit.inputs)
     return found
+
+
+# a screening fit's residual, relative to the largest observed gradient
+SCREEN = 1e-6
 
 
 def _joint_solutions(system, options, starts, seed, box):

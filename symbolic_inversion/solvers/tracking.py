@@ -51,6 +51,7 @@ class PathCode(enum.Enum):
     ENDGAME_FAILED = "endgame_failed"  # Newton did not converge at t = 1
     MAX_STEPS = "max_steps"
     NO_START = "no_start"              # the homotopy could not give a start point
+    NO_ROOT = "no_root"                # a least-squares search settled at no root
 
     @property
     def ended_at_root(self):
