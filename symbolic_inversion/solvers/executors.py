@@ -24,9 +24,10 @@ from ..errors import InputError
 __all__ = ["make_executor"]
 
 
-def make_executor(workers=None, scheduler=None):
+def make_executor(workers=None, scheduler=None, initializer=None):
     """``None`` (serial) without options; a ``ProcessPoolExecutor`` of ``workers``
-    processes; or the executor of a Dask client connected to ``scheduler``."""
+    processes (each calling ``initializer()`` first, if given); or the executor of a Dask
+    client connected to ``scheduler``."""
     if workers is not None and scheduler is not None:
         raise InputError("--workers and --scheduler: choose one")
     if scheduler is not None:
@@ -41,4 +42,4 @@ def make_executor(workers=None, scheduler=None):
         return None
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"--workers: must be a positive integer, got {workers!r}")
-    return concurrent.futures.ProcessPoolExecutor(max_workers=workers)
+    return concurrent.futures.ProcessPoolExecutor(max_workers=workers, initializer=initializer)
