@@ -43,6 +43,7 @@ from .oracle import (LossOracle, LossReconstruction, VirtualRegion, reconstruct_
                      virtual_region)
 from .backends import available_backends, get_backend
 from .report import Progress
+from .study import Study, StudyResult, run_study
 
 __all__ = [
     "__version__", "InputError", "NotSupportedError",
@@ -69,4 +70,6 @@ __all__ = [
     "virtual_region",
     # reports (figures: the symbolic_inversion.plot module, which needs matplotlib)
     "Progress",
+    # studies: grids of recoveries on processes or a Dask cluster
+    "Study", "StudyResult", "run_study",
 ]
