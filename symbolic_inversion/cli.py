@@ -324,6 +324,9 @@ def run_study(args):
     finally:
         if executor is not None:
             executor.shutdown(wait=False)
+            client = getattr(executor, "_client", None)  # the Dask client it came from
+            if client is not None:
+                client.close()
     if args.plot:
         from .report.plot import plot_study
         _save_figure(plot_study(result), args.plot, "--plot")

@@ -462,6 +462,14 @@ def run_cell(cell, timeout=None):
     return record
 
 
+def _task(cell, timeout, token):
+    """:func:`run_cell` as submitted to an executor.  ``token`` (unique per submission)
+    keeps Dask from taking two submissions of a cell for one task (its keys hash the
+    arguments): a retry must not be the lost task again, nor a rerun a task cancelled by
+    an interrupted run on the same client."""
+    return run_cell(cell, timeout)
+
+
 # -- the journal ------------------------------------------------------------------------
 
 def read_records(path, warn=True):
@@ -635,11 +643,15 @@ def run_study(config, executor=None, workers=None, output=None, progress=None,
                 for cell in todo:
                     finished(cell, run_cell(cell, timeout))
             else:
-                futures = {executor.submit(run_cell, cell, timeout): cell for cell in todo}
+                futures = {_submit(executor, cell, timeout): cell for cell in todo}
                 _collect(pool, owned, workers, futures, timeout, finished)
         except KeyboardInterrupt:
             _stop(pool[0], owned, futures)
             owned = False
+            journal.close()
+            if output is not None:  # what is on disk (the interrupt may have come between
+                # a line's write and its count)
+                done = len(wanted & {record_key(r) for r in read_records(output, False)})
             raise StudyInterrupted(done, len(cells) - done, output) from None
         finally:
             if owned:
@@ -647,6 +659,10 @@ def run_study(config, executor=None, workers=None, output=None, progress=None,
             journal.close()
     return StudyResult(study, [found[cell.key] for cell in cells if cell.key in found],
                        len(cells), output)
+
+
+def _submit(executor, cell, timeout):
+    return executor.submit(_task, cell, timeout, os.urandom(8).hex())
 
 
 def _collect(pool, owned, workers, futures, timeout, finished):
@@ -677,7 +693,7 @@ def _collect(pool, owned, workers, futures, timeout, finished):
                         if getattr(pool[0], "_broken", False):
                             pool[0].shutdown(wait=False, cancel_futures=True)
                             pool[0] = _process_pool(workers)
-                    futures[pool[0].submit(run_cell, cell, timeout)] = cell
+                    futures[_submit(pool[0], cell, timeout)] = cell
                     continue
             finished(cell, record)
 
