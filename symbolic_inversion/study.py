@@ -427,8 +427,8 @@ def run_cell(cell, timeout=None):
     The record is the cell's identity plus ``status`` (the recovery's, or ``"error"`` /
     ``"timeout"`` with a one-line ``reason``), ``digits_vouched``, ``error`` (max error
     against the true data after matching the samples; ``None`` when nothing was
-    recovered), ``error_bound`` (the solver's prediction), ``ok`` (:func:`success`) and
-    ``time`` (seconds of the whole cell).
+    recovered), ``error_bound`` (the solver's prediction), ``ok`` (:func:`success`),
+    ``time`` (seconds of the whole cell) and ``recover_time`` (of the recovery alone).
 
     >>> cell = Study.from_dict({"networks": [{"layers": [1, 1]}], "samples": [2],
     ...                         "seeds": [0], "digits": [20]}).cells()[0]
@@ -445,12 +445,15 @@ def run_cell(cell, timeout=None):
     try:
         with _deadline(timeout):
             trace, inputs, labels = cell.trace()
+            recovering = time.perf_counter()
             solution = recover(trace, method=cell.method, dps=cell.dps, backend=cell.backend)
+            recovered = time.perf_counter()
             measured = error_record(solution, inputs, labels, trace)
         error = measured["error"]
         record.update(status=measured["status"], digits_vouched=measured["digits_vouched"],
                       error=error if math.isfinite(error) else None,
-                      error_bound=measured["error_bound"], trace_digits=trace.digits)
+                      error_bound=measured["error_bound"], trace_digits=trace.digits,
+                      recover_time=round(recovered - recovering, 4))
     except CellTimeout:
         record.update(status="timeout", digits_vouched=0, error=None,
                       reason=f"did not finish within {timeout:g} s")
