@@ -646,7 +646,9 @@ def run_study(config, executor=None, workers=None, output=None, progress=None,
                 for cell in todo:
                     finished(cell, run_cell(cell, timeout))
             else:
-                futures = {_submit(executor, cell, timeout): cell for cell in todo}
+                # the largest cells first, so that no worker is left with one at the end
+                largest = sorted(todo, key=lambda c: (c.samples, c.steps), reverse=True)
+                futures = {_submit(executor, cell, timeout): cell for cell in largest}
                 _collect(pool, owned, workers, futures, timeout, finished)
         except KeyboardInterrupt:
             _stop(pool[0], owned, futures)
