@@ -503,7 +503,13 @@ def build_parser():
     p.set_defaults(run=run_certify)
 
     p = _add_command(commands, "study", help="a grid of simulate-and-recover cells on local "
-                                          "processes or a Dask cluster, resumable")
+                                          "processes or a Dask cluster, resumable",
+                     description="Run every cell of the grid in CONFIG that is not yet in "
+                                 "the output file,\none JSON line per finished cell, and "
+                                 "print the summary table.\nExit 0 when the grid is "
+                                 "complete (failed cells are data), 2 for a malformed\n"
+                                 "configuration, 130 when interrupted (the finished cells "
+                                 "are kept: run again to finish).")
     p.add_argument("config", metavar="CONFIG", help="study configuration (JSON: networks, "
                                                     "samples, seeds, digits, ...)")
     where = p.add_mutually_exclusive_group()
