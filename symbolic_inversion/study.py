@@ -449,10 +449,11 @@ def run_cell(cell, timeout=None):
             solution = recover(trace, method=cell.method, dps=cell.dps, backend=cell.backend)
             recovered = time.perf_counter()
             measured = error_record(solution, inputs, labels, trace)
-        error = measured["error"]
+        error, bound = measured["error"], measured["error_bound"]
         record.update(status=measured["status"], digits_vouched=measured["digits_vouched"],
                       error=error if math.isfinite(error) else None,
-                      error_bound=measured["error_bound"], trace_digits=trace.digits,
+                      error_bound=bound if bound is not None and math.isfinite(bound)
+                      else None, trace_digits=trace.digits,
                       recover_time=round(recovered - recovering, 4))
     except CellTimeout:
         record.update(status="timeout", digits_vouched=0, error=None,
@@ -687,10 +688,13 @@ def _collect(pool, owned, workers, futures, timeout, finished):
                 lost[cell.key] = lost.get(cell.key, 0) + 1
                 final = type(error).__name__ == "KilledWorker"  # Dask gave up on it
                 if lost[cell.key] >= RETRIES or final:
+                    # (a broken process pool fails every cell it held, so a cell pending
+                    # beside one that kills its worker three times is recorded too)
                     record = cell.identity()
                     record.update(status="error", digits_vouched=0, error=None, ok=False,
-                                  time=None, reason=f"worker lost {lost[cell.key]} time"
-                                  f"{'s' if lost[cell.key] > 1 else ''}: {_one_line(error)}")
+                                  time=None, reason=f"its worker was lost {lost[cell.key]} "
+                                  f"time{'s' if lost[cell.key] > 1 else ''} while it was "
+                                  f"pending or running: {_one_line(error)}")
                 else:
                     if isinstance(error, concurrent.futures.BrokenExecutor):
                         if not owned or workers is None:
