@@ -68,12 +68,12 @@ __all__ = ["Study", "Cell", "StudyResult", "StudyInterrupted", "run_study", "run
 
 #: Keys of a study configuration (every other key is refused, naming it).
 CONFIG_KEYS = ("networks", "samples", "seeds", "digits", "steps", "lr", "method", "dps",
-               "backend", "timeout", "output")
+               "backend", "attempts", "timeout", "output")
 DTYPES = ("float64", "float32")
 MAX_CELLS = 100_000
 #: A record's identity: the fields that decide what a cell computes.
 IDENTITY = ("network", "init", "samples", "seed", "digits", "steps", "lr", "method", "dps",
-            "backend")
+            "backend", "attempts")
 #: How many times a cell whose worker was lost is run again before it is recorded as an
 #: error (Dask retries lost tasks itself too: ``distributed.scheduler.allowed-failures``).
 RETRIES = 3
@@ -199,6 +199,7 @@ class Cell:
     method: str = "auto"
     dps: int = None
     backend: str = None
+    attempts: int = None
 
     def identity(self):
         """The fields that decide the cell, as JSON values (the start of its record)."""
@@ -206,7 +207,7 @@ class Cell:
                 "init": list(self.init) if self.init is not None else None,
                 "samples": self.samples, "seed": self.seed, "digits": self.digits,
                 "steps": self.steps, "lr": self.lr, "method": self.method, "dps": self.dps,
-                "backend": self.backend}
+                "backend": self.backend, "attempts": self.attempts}
 
     @property
     def key(self):
@@ -253,7 +254,7 @@ class Study:
     ``steps``
         an integer, ``"minimal"`` (the fewest for a square system) or a formula in n
         (default ``"2n"``); ``lr``: decimal string (default ``"0.1"``);
-    ``method``, ``dps``, ``backend``
+    ``method``, ``dps``, ``backend``, ``attempts``
         passed to :func:`~symbolic_inversion.recover` (defaults: its own);
     ``timeout``
         seconds per cell (default none); ``output``: the JSON-lines file (relative to the
@@ -271,7 +272,8 @@ class Study:
     """
 
     def __init__(self, networks, samples, seeds, digits, steps="2n", lr="0.1",
-                 method="auto", dps=None, backend=None, timeout=None, output=None):
+                 method="auto", dps=None, backend=None, attempts=None, timeout=None,
+                 output=None):
         if not isinstance(networks, list) or not networks:
             raise InputError("networks: expected a non-empty list of networks")
         self.networks = [_network(entry, f"networks[{k}]") for k, entry in enumerate(networks)]
@@ -296,6 +298,7 @@ class Study:
             raise InputError(f"backend: expected 'auto', 'mpmath' or 'flint', "
                              f"got {json.dumps(backend)}")
         self.backend = backend
+        self.attempts = None if attempts is None else _positive_int(attempts, "attempts")
         if timeout is not None and (isinstance(timeout, bool) or
                                     not isinstance(timeout, (int, float)) or
                                     not 0 < timeout < math.inf):
@@ -358,7 +361,8 @@ class Study:
                         digits = _resolve(digits, n, "digits", 5, 100_000)
                         for seed in self.seeds:
                             cells.append(Cell(network, init, n, seed, digits, steps,
-                                              self.lr, self.method, self.dps, self.backend))
+                                              self.lr, self.method, self.dps, self.backend,
+                                              self.attempts))
             self._cells = cells
         return list(self._cells)
 
@@ -446,7 +450,8 @@ def run_cell(cell, timeout=None):
         with _deadline(timeout):
             trace, inputs, labels = cell.trace()
             recovering = time.perf_counter()
-            solution = recover(trace, method=cell.method, dps=cell.dps, backend=cell.backend)
+            solution = recover(trace, method=cell.method, dps=cell.dps, backend=cell.backend,
+                               attempts=cell.attempts)
             recovered = time.perf_counter()
             measured = error_record(solution, inputs, labels, trace)
         error, bound = measured["error"], measured["error_bound"]

@@ -84,6 +84,7 @@ def cluster():
     ({"lr": "-0.1"}, "lr"),
     ({"lr": "__import__('os')"}, "lr"),
     ({"method": "guess"}, "method"),
+    ({"attempts": 0}, "attempts"),
     ({"timeout": 0}, "timeout"),
     ({"output": 3}, "output"),
     ({"sedes": [0]}, "sedes"),
