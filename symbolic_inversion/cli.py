@@ -315,7 +315,7 @@ def run_study(args):
         with interrupt_on_sigterm():
             result = run_study(study, executor=executor, workers=args.workers,
                                output=output, progress=args.progress,
-                               timeout=args.cell_timeout)
+                               timeout=args.cell_timeout, retry_failed=args.retry_failed)
     except StudyInterrupted as stop:
         print(f"symbolic-inversion study: interrupted: {stop.done} cells are in {output}, "
               f"{stop.remaining} remain; run the same command again to finish them",
@@ -523,6 +523,8 @@ def build_parser():
     p.add_argument("--cell-timeout", type=float, metavar="SECONDS",
                    help="record a cell as a timeout after SECONDS (default: the "
                         "configuration's timeout, else none)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="run the cells recorded as error or timeout again")
     p.add_argument("--progress", action="store_true",
                    help="report finished cells on stderr (a bar with the tqdm extra)")
     p.add_argument("--plot", metavar="FILE.png", help="draw success rate and max error "

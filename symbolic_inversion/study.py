@@ -589,7 +589,7 @@ def _stop(executor, owned, futures):
 
 
 def run_study(config, executor=None, workers=None, output=None, progress=None,
-              timeout=None):
+              timeout=None, retry_failed=False):
     """Run every cell of ``config`` not yet in its output file; a :class:`StudyResult`.
 
     Parameters
@@ -609,6 +609,9 @@ def run_study(config, executor=None, workers=None, output=None, progress=None,
         ``status``, ``n``, ``seed``), as for :func:`~symbolic_inversion.recover`.
     timeout : float, optional
         Seconds per cell (default: the configuration's ``timeout``).
+    retry_failed : bool
+        Also run the cells recorded as ``"error"`` or ``"timeout"`` again (their new line
+        is appended; a cell's last line is the one that counts).
 
     Raises :class:`StudyInterrupted` on Ctrl-C, after the finished cells are on disk.
     """
@@ -625,10 +628,12 @@ def run_study(config, executor=None, workers=None, output=None, progress=None,
     journal = _Journal(output)
     wanted = {cell.key for cell in cells}
     found = {}
-    for record in journal.records:
+    for record in journal.records:  # a cell's last line counts (it may have been retried)
         key = record_key(record)
-        if key in wanted and key not in found:
+        if key in wanted:
             found[key] = record
+    if retry_failed:
+        found = {k: r for k, r in found.items() if r["status"] not in ("error", "timeout")}
     todo = [cell for cell in cells if cell.key not in found]
     owned = workers is not None
     if owned:

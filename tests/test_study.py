@@ -182,6 +182,27 @@ def test_a_cell_over_its_timeout_is_recorded_and_the_study_goes_on(monkeypatch):
     assert result.records[0]["time"] >= 3 and result.records[0]["error"] is None
 
 
+def test_failed_cells_run_again_on_request(tmp_path, serial, monkeypatch):
+    import symbolic_inversion.solvers as solvers
+    real = solvers.recover
+
+    def fails_at_two_samples(trace, **options):
+        if trace.samples == 2:
+            raise RuntimeError("out of memory")
+        return real(trace, **options)
+    out = tmp_path / "study.jsonl"
+    monkeypatch.setattr(solvers, "recover", fails_at_two_samples)
+    first = run_study(GRID, output=str(out))
+    assert [r["status"] for r in first.records].count("error") == 2
+    assert first.records[2]["reason"] == "RuntimeError: out of memory"
+    monkeypatch.setattr(solvers, "recover", real)
+    assert results(run_study(GRID, output=str(out)).records) == results(first.records)
+    again = run_study(GRID, output=str(out), retry_failed=True)
+    assert results(again.records) == results(serial)
+    assert len(lines(out)) == 8  # appended: the failures are kept, the last line counts
+    assert results(run_study(GRID, output=str(out)).records) == results(serial)
+
+
 # -- nothing lost -----------------------------------------------------------------------
 
 def test_every_cell_is_one_line_and_a_rerun_runs_only_what_is_missing(tmp_path, serial,
