@@ -81,7 +81,7 @@ RETRIES = 3
 
 # -- configuration ----------------------------------------------------------------------
 
-_LINEAR = re.compile(r"\s*([+-]?)\s*(\d*)\s*(\*?\s*n)?\s*")
+_LINEAR = re.compile(r"\s*([+-]?)\s*(\d{0,9})\s*(\*?\s*n)?\s*")
 
 
 def linear_in_n(text, field):
@@ -125,7 +125,11 @@ def _int_list(value, field, low, high):
     if not isinstance(value, list) or not value:
         raise InputError(f"{field}: expected a non-empty list of integers, "
                          f"got {json.dumps(value)[:60]}")
-    return [_positive_int(v, f"{field}[{k}]", low, high) for k, v in enumerate(value)]
+    values = [_positive_int(v, f"{field}[{k}]", low, high) for k, v in enumerate(value)]
+    for k, v in enumerate(values):
+        if v in values[:k]:
+            raise InputError(f"{field}[{k}]: {v} appears twice")
+    return values
 
 
 def _per_n(value, field, low, high, words=()):
@@ -350,7 +354,7 @@ class Study:
         """Every cell of the grid, networks outermost, then samples, digits, seeds."""
         if self._cells is None:
             from .system import system_counts
-            cells = []
+            cells, seen = [], set()
             for network, init in self.networks:
                 for n in self.samples:
                     steps = self.steps
@@ -360,9 +364,11 @@ class Study:
                     for digits in self.digits:
                         digits = _resolve(digits, n, "digits", 5, 100_000)
                         for seed in self.seeds:
-                            cells.append(Cell(network, init, n, seed, digits, steps,
-                                              self.lr, self.method, self.dps, self.backend,
-                                              self.attempts))
+                            cell = Cell(network, init, n, seed, digits, steps, self.lr,
+                                        self.method, self.dps, self.backend, self.attempts)
+                            if cell.key not in seen:  # e.g. digits 60 and "40+4n" at n = 5
+                                seen.add(cell.key)
+                                cells.append(cell)
             self._cells = cells
         return list(self._cells)
 

@@ -81,6 +81,8 @@ def cluster():
     ({"digits": [3]}, "digits[0]"),
     ({"steps": "2m"}, "steps"),
     ({"steps": "n-5"}, "steps"),  # n - 5 < 1 at n = 1
+    ({"steps": "9999999999n"}, "steps"),
+    ({"seeds": [0, 1, 0]}, "seeds[2]"),
     ({"lr": "-0.1"}, "lr"),
     ({"lr": "__import__('os')"}, "lr"),
     ({"method": "guess"}, "method"),
@@ -120,6 +122,9 @@ def test_the_grid_expands_to_every_combination():
     wide = [c for c in cells if c.network.layers == (2, 3, 1) and c.samples == 5][0]
     assert wide.network.num_parameters == 9 and wide.steps == 2  # ceil(15 / 9)
     assert [c.steps for c in cells if c.network.layers == (1, 1)][::9] == [2, 5]
+    # a formula that gives a listed digits at some n is one cell there, not two
+    same = Study.from_dict(dict(GRID, samples=[4, 5], seeds=[0], digits=[60, "40+4n"]))
+    assert [(c.samples, c.digits) for c in same.cells()] == [(4, 60), (4, 56), (5, 60)]
 
 
 # -- one cell ---------------------------------------------------------------------------
