@@ -619,7 +619,11 @@ def run_study(config, executor=None, workers=None, output=None, progress=None,
         Also run the cells recorded as ``"error"`` or ``"timeout"`` again (their new line
         is appended; a cell's last line is the one that counts).
 
-    Raises :class:`StudyInterrupted` on Ctrl-C, after the finished cells are on disk.
+    Raises
+    ======
+
+    StudyInterrupted
+        On Ctrl-C (a ``KeyboardInterrupt``), after the finished cells are on disk.
     """
     from .report.progress import Progress
     study = load_study(config)
