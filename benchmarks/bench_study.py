@@ -86,13 +86,17 @@ def main(argv=None):
     print(serial.table())
     print()
     serial_seconds = runs[0][2]
-    print(f"{'run':<26} {'wall s':>7} {'speed-up':>9} {'start-up s':>11} {'cells':>6} "
-          f"{'successes':>10} {'same results':>13}")
+    print(f"{'run':<26} {'wall s':>7} {'speed-up':>9} {'start-up s':>11} {'cell s':>7} "
+          f"{'in parallel':>12} {'cells':>6} {'successes':>10} {'same results':>13}")
     for label, result, seconds, startup in runs:
         successes = sum(r["ok"] for r in result.records)
+        busy = sum(r["time"] for r in result.records)  # seconds inside cells, all workers
         print(f"{label:<26} {seconds:>7.1f} {serial_seconds / seconds:>8.2f}x "
-              f"{'-' if startup is None else f'{startup:.1f}':>11} {len(result.records):>6} "
-              f"{successes:>10} {'yes':>13}")
+              f"{'-' if startup is None else f'{startup:.1f}':>11} {busy:>7.1f} "
+              f"{busy / seconds:>12.2f} {len(result.records):>6} {successes:>10} "
+              f"{'yes':>13}")
+    print("(cell s: the cells' own wall times added up; in parallel: that over the run's "
+          "wall time, about 1 serially and up to the number of workers)")
     print(f"load average after: {load()}")
 
 
