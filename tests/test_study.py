@@ -110,6 +110,19 @@ def test_the_cli_refuses_a_malformed_configuration_with_one_line(tmp_path, capsy
     assert not (tmp_path / "study.jsonl").exists()
 
 
+def test_study_help_has_examples_and_exit_codes():
+    result = subprocess.run([sys.executable, "-m", "symbolic_inversion", "study", "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    examples = result.stdout.split("examples:\n")[1].splitlines()
+    assert examples and all(line.startswith("  symbolic-inversion study ") for line in examples)
+    text = " ".join(result.stdout.split())
+    assert "Exit 0 when the grid is complete" in text and "130 when interrupted" in text
+    for option in ("--workers N", "--scheduler ADDRESS", "--progress", "--output FILE",
+                   "--cell-timeout SECONDS", "--retry-failed", "--plot FILE.png", "--json"):
+        assert option in result.stdout, option
+
+
 def test_the_grid_expands_to_every_combination():
     study = Study.from_dict(dict(GRID, networks=GRID["networks"] + [
         {"layers": [2, 3, 1], "activations": ["tanh", "identity"], "bias": False}],
