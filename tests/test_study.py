@@ -400,16 +400,24 @@ def test_a_killed_dask_worker_costs_only_its_cells(cluster, tmp_path):
     local, client = cluster
     pids = sorted(client.run(os.getpid).values())
     assert len(pids) == 2
-    killed = []
+    killed, lost = [], []
+
+    def lost_tasks(dask_scheduler):  # tasks that were on a worker when it died
+        return sum(task.suspicious for task in dask_scheduler.tasks.values())
 
     def kill_one_worker(event):
-        if event["phase"] == "cell" and not killed:
+        if event["phase"] != "cell":
+            return
+        if not killed:
             os.kill(pids[0], signal.SIGKILL)
             killed.append(event["attempt"])
+        else:
+            lost.append(client.run_on_scheduler(lost_tasks))
     grid = dict(GRID, samples=[2, 3], seeds=[0, 1, 2, 3, 4])  # 10 cells
     out = tmp_path / "dask.jsonl"
     result = run_study(grid, executor=client, output=str(out), progress=kill_one_worker)
     assert killed and killed[0] < 10
+    assert max(lost) >= 1  # the killed worker held cells: the scheduler ran them again
     records = lines(out)
     assert len(records) == 10 == len({record_key(r) for r in records})
     assert all(r["status"] == "converged" for r in records)
