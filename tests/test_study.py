@@ -276,7 +276,11 @@ def test_two_local_processes_give_the_serial_results(tmp_path, serial):
     assert [r["seed"] for r in result.records] == [r["seed"] for r in serial]  # grid order
 
 
-def test_a_killed_pool_process_costs_only_its_cells(tmp_path, serial):
+def test_a_killed_pool_process_costs_only_its_cells(tmp_path, serial, monkeypatch):
+    import symbolic_inversion.study as study_module
+    pools, make_pool = [], study_module._process_pool
+    monkeypatch.setattr(study_module, "_process_pool",
+                        lambda workers: pools.append(workers) or make_pool(workers))
     killed = []
 
     def kill_one_worker(event):
@@ -289,6 +293,7 @@ def test_a_killed_pool_process_costs_only_its_cells(tmp_path, serial):
     grid = dict(GRID, seeds=[0, 1, 2])  # 9 cells
     result = run_study(grid, workers=2, output=str(out), progress=kill_one_worker)
     assert killed and killed[0][1] < 9  # killed while cells remained
+    assert pools == [2, 2]  # the broken pool was replaced, its cells submitted again
     records = lines(out)
     assert len(records) == 9 == len({record_key(r) for r in records})
     assert all(r["status"] == "converged" for r in records)
