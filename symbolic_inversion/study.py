@@ -635,7 +635,17 @@ def run_study(config, executor=None, workers=None, output=None, progress=None,
     if executor is not None and workers is not None:
         raise InputError("executor and workers: choose one")
     cells = study.cells()
-    journal = _Journal(output)
+    owned = workers is not None
+    if owned:  # (a bad --workers is said before the output file is touched)
+        executor = _process_pool(workers)
+    elif hasattr(executor, "get_executor"):  # a distributed.Client
+        executor, owned = executor.get_executor(), True
+    try:
+        journal = _Journal(output)
+    except BaseException:
+        if owned:
+            executor.shutdown()
+        raise
     wanted = {cell.key for cell in cells}
     found = {}
     for record in journal.records:  # a cell's last line counts (it may have been retried)
@@ -645,11 +655,6 @@ def run_study(config, executor=None, workers=None, output=None, progress=None,
     if retry_failed:
         found = {k: r for k, r in found.items() if r["status"] not in ("error", "timeout")}
     todo = [cell for cell in cells if cell.key not in found]
-    owned = workers is not None
-    if owned:
-        executor = _process_pool(workers)
-    elif hasattr(executor, "get_executor"):  # a distributed.Client
-        executor, owned = executor.get_executor(), True
     done = len(cells) - len(todo)
 
     with Progress.create(progress, "study", unit="cells") as reporter:

@@ -123,6 +123,17 @@ def test_study_help_has_examples_and_exit_codes():
         assert option in result.stdout, option
 
 
+def test_a_malformed_scheduler_address_is_one_line(tmp_path, capsys):
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps(GRID))
+    assert main(["study", str(config), "--scheduler", "not an address"]) == 2
+    err = capsys.readouterr().err.strip()  # (without distributed: it says it is needed)
+    assert "\n" not in err and err.startswith("symbolic-inversion study: error: --scheduler:")
+    assert main(["study", str(config), "--workers", "0"]) == 2
+    assert "--workers: must be a positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "study.jsonl").exists()
+
+
 def test_the_grid_expands_to_every_combination():
     study = Study.from_dict(dict(GRID, networks=GRID["networks"] + [
         {"layers": [2, 3, 1], "activations": ["tanh", "identity"], "bias": False}],

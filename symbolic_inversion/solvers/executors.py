@@ -37,7 +37,14 @@ def make_executor(workers=None, scheduler=None, initializer=None):
             raise InputError("--scheduler: needs dask's distributed package "
                              "(pip install distributed); use --workers N for local "
                              "processes") from None
-        return distributed.Client(scheduler).get_executor()
+        try:
+            client = distributed.Client(scheduler)
+        except (OSError, ValueError, TypeError) as error:  # unreachable, malformed address
+            reason = error.args[0] if error.args and isinstance(error.args[0], str) \
+                else repr(error)
+            raise InputError(f"--scheduler: cannot connect to {scheduler}: "
+                             f"{reason.splitlines()[0]}") from None
+        return client.get_executor()
     if workers is None:
         return None
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
