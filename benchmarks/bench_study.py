@@ -87,16 +87,19 @@ def main(argv=None):
     print()
     serial_seconds = runs[0][2]
     print(f"{'run':<26} {'wall s':>7} {'speed-up':>9} {'start-up s':>11} {'cell s':>7} "
-          f"{'in parallel':>12} {'cells':>6} {'successes':>10} {'same results':>13}")
+          f"{'in parallel':>12} {'cell CPU s':>11} {'CPU/wall':>9} {'cells':>6} "
+          f"{'successes':>10} {'same results':>13}")
     for label, result, seconds, startup in runs:
         successes = sum(r["ok"] for r in result.records)
         busy = sum(r["time"] for r in result.records)  # seconds inside cells, all workers
+        cpu = sum(r["cpu_time"] for r in result.records)
         print(f"{label:<26} {seconds:>7.1f} {serial_seconds / seconds:>8.2f}x "
               f"{'-' if startup is None else f'{startup:.1f}':>11} {busy:>7.1f} "
-              f"{busy / seconds:>12.2f} {len(result.records):>6} {successes:>10} "
-              f"{'yes':>13}")
-    print("(cell s: the cells' own wall times added up; in parallel: that over the run's "
-          "wall time, about 1 serially and up to the number of workers)")
+              f"{busy / seconds:>12.2f} {cpu:>11.1f} {cpu / seconds:>9.2f} "
+              f"{len(result.records):>6} {successes:>10} {'yes':>13}")
+    print("cell s: the cells' wall times added up; in parallel: that over the run's wall "
+          "time (1 serially, up to the workers);\ncell CPU s: the processor time the cells "
+          "got; CPU/wall: the cores the run had on average (2 idle cores: up to 2)")
     print(f"load average after: {load()}")
 
 

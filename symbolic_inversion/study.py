@@ -438,7 +438,9 @@ def run_cell(cell, timeout=None):
     ``"timeout"`` with a one-line ``reason``), ``digits_vouched``, ``error`` (max error
     against the true data after matching the samples; ``None`` when nothing was
     recovered), ``error_bound`` (the solver's prediction), ``ok`` (:func:`success`),
-    ``time`` (seconds of the whole cell) and ``recover_time`` (of the recovery alone).
+    ``time`` (seconds of the whole cell), ``recover_time`` (of the recovery alone) and
+    ``cpu_time`` (processor seconds of the cell's thread: less than ``time`` when other
+    work shares the cores).
 
     >>> cell = Study.from_dict({"networks": [{"layers": [1, 1]}], "samples": [2],
     ...                         "seeds": [0], "digits": [20]}).cells()[0]
@@ -451,7 +453,7 @@ def run_cell(cell, timeout=None):
     from .report.plot import error_record
     from .solvers import recover
     record = cell.identity()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.thread_time()
     try:
         with _deadline(timeout):
             trace, inputs, labels = cell.trace()
@@ -474,6 +476,7 @@ def run_cell(cell, timeout=None):
                       reason=_one_line(error))
     record["ok"] = success(record)
     record["time"] = round(time.perf_counter() - started, 4)
+    record["cpu_time"] = round(time.thread_time() - cpu, 4)
     return record
 
 
