@@ -20,7 +20,8 @@ The workflow, one module per step:
 
 Reports for people (:mod:`~symbolic_inversion.report`): results display themselves in
 notebooks, long work reports progress, and :mod:`symbolic_inversion.plot` (matplotlib)
-draws them.
+draws them.  Studies (:mod:`~symbolic_inversion.study`, :func:`run_study`) run grids of
+simulate-and-recover cells on local processes or a Dask cluster, resumably.
 """
 
 __version__ = "0.1.0"
