@@ -2,9 +2,13 @@
 
     python benchmarks/bench_recover.py [--sizes 2,4,8,12,16,24] [--datasets 5]
         [--no-baselines] [--backends auto,mpmath,flint] [--baseline REV]
+        [--workers N | --scheduler ADDRESS] [--progress]
 
-``--baseline REV`` runs the toolkit of that git revision beside this checkout's, case
-by case in the same run (see ``versions.py``).
+This checkout's toolkit runs as a study (``symbolic_inversion.study``: one grid per
+backend, on ``--workers N`` local processes or a Dask ``--scheduler``; its cells are
+exactly the datasets below).  ``--baseline REV`` runs the toolkit of that git revision
+beside it, case by case in a worker process of its own (see ``versions.py``; older
+revisions have no study module, so that side keeps its own loop, on the same traces).
 
 For every n: ``--datasets`` random datasets (x, y uniform in [0, 1], 6 decimals, seeded),
 the paper's neuron (w = b = 0.5, lr = 0.1), E = 2n steps of full-batch GD recorded to
@@ -45,7 +49,30 @@ from symbolic_inversion.solvers import recover  # noqa: E402
 NEURON = Network([1, 1], "tanh")
 
 
+def study_config(sizes, datasets, backend):
+    """The toolkit's side as a study grid: the same datasets and traces as
+    :func:`instance` (a study cell draws its data from ``random.Random(1000 n + seed)``,
+    inputs then labels, 6 decimals)."""
+    return {"networks": [{"layers": [1, 1], "activations": ["tanh"], "init": ["0.5", "0.5"]}],
+            "samples": sizes, "seeds": datasets, "digits": ["40+4n"], "steps": "2n",
+            "lr": "0.1", "backend": backend}
+
+
+def case_of_record(record):
+    """A study record as :func:`run_case` reports a case."""
+    n, digits = record["samples"], record["digits"]
+    error = mpmath.inf if record["error"] is None else mpmath.mpf(repr(record["error"]))
+    claimed = record["status"] == "converged"
+    return {"claimed": claimed, "error": mpmath.nstr(error, 5),
+            "ok": bool(claimed and error <= law(n, digits)), "near": bool(error <= 1e-3),
+            "time": record.get("recover_time", record["time"]),
+            "crash": record.get("reason") if record["status"] in ("error", "timeout")
+            else None}
+
+
 def instance(n, seed):
+    """The trace of dataset ``seed`` at ``n`` samples (what a study cell simulates;
+    written out here for the baseline revision, which has no study module)."""
     rng = random.Random(1000 * n + seed)
     xs = [f"{rng.uniform(0, 1):.6f}" for _ in range(n)]
     ys = [f"{rng.uniform(0, 1):.6f}" for _ in range(n)]
@@ -174,6 +201,12 @@ def main(argv=None):
     parser.add_argument("--baseline", metavar="REV", default=None,
                         help="also run the toolkit of this git revision, side by side "
                              "(e.g. 0fc847c, the version before the numerical core)")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help="run this checkout's study on N local processes")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run this checkout's study on a Dask scheduler")
+    parser.add_argument("--progress", action="store_true", help="a bar on stderr")
     args = parser.parse_args(argv)
     sizes = [int(v) for v in args.sizes.split(",")]
     backends = [None if b == "auto" else b for b in args.backends.split(",")]
@@ -186,15 +219,26 @@ def main(argv=None):
              f"{'crashes':>8}"
     print(header)
     print("-" * len(header))
+    from symbolic_inversion.solvers.executors import make_executor
+    from symbolic_inversion.study import run_study
+    executor = make_executor(scheduler=args.scheduler) if args.scheduler else None
+    studies = {backend: run_study(study_config(sizes, args.datasets, backend),
+                                  executor=executor, workers=args.workers,
+                                  progress=args.progress).records
+               for backend in backends}
     with Versions(args.baseline) as versions:
         for n in sizes:
             rows = {}
             for seed in range(args.datasets):
                 for backend in backends:
                     name = f"toolkit/{backend or 'auto'}"
-                    for label, result in versions.call("bench_recover", "run_case", n=n,
-                                                       seed=seed, backend=backend):
-                        rows.setdefault((label, name), []).append(result)
+                    for worker in versions.workers[:-1]:  # the baseline revision
+                        result = worker.call("bench_recover", "run_case", n=n, seed=seed,
+                                             backend=backend)
+                        rows.setdefault((worker.label, name), []).append(result)
+                    record = next(r for r in studies[backend]
+                                  if r["samples"] == n and r["seed"] == seed)
+                    rows.setdefault(("current", name), []).append(case_of_record(record))
                 for method in others:
                     result = versions.workers[-1].call("bench_recover", "run_case", n=n,
                                                        seed=seed, method=method)

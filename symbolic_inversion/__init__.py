@@ -20,7 +20,8 @@ The workflow, one module per step:
 
 Reports for people (:mod:`~symbolic_inversion.report`): results display themselves in
 notebooks, long work reports progress, and :mod:`symbolic_inversion.plot` (matplotlib)
-draws them.
+draws them.  Studies (:mod:`~symbolic_inversion.study`, :func:`run_study`) run grids of
+simulate-and-recover cells on local processes or a Dask cluster, resumably.
 """
 
 __version__ = "0.1.0"
@@ -44,6 +45,7 @@ from .oracle import (LossOracle, LossReconstruction, VirtualRegion, reconstruct_
                      virtual_region)
 from .backends import available_backends, get_backend
 from .report import Progress
+from .study import Study, StudyResult, run_study
 
 __all__ = [
     "__version__", "InputError", "NotSupportedError",
@@ -72,4 +74,6 @@ __all__ = [
     "virtual_region",
     # reports (figures: the symbolic_inversion.plot module, which needs matplotlib)
     "Progress",
+    # studies: grids of recoveries on processes or a Dask cluster
+    "Study", "StudyResult", "run_study",
 ]

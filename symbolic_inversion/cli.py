@@ -336,6 +336,43 @@ def run_certify(args):
     return 0 if certificate.certified else 1
 
 
+def run_study(args):
+    """Exit 0 when every cell of the grid is in the output file (failed cells are data),
+    2 on a bad configuration, 130 when interrupted (the finished cells are kept)."""
+    from .study import StudyInterrupted, interrupt_on_sigterm, load_study, run_study
+    study = load_study(args.config)
+    output = args.output or study.output or os.path.splitext(args.config)[0] + ".jsonl"
+    executor = None
+    if args.scheduler is not None:
+        from .solvers.executors import make_executor
+        executor = make_executor(scheduler=args.scheduler)
+    try:
+        with interrupt_on_sigterm():
+            result = run_study(study, executor=executor, workers=args.workers,
+                               output=output, progress=args.progress,
+                               timeout=args.cell_timeout, retry_failed=args.retry_failed)
+    except StudyInterrupted as stop:
+        print(f"symbolic-inversion study: interrupted: {stop.done} cells are in {output}, "
+              f"{stop.remaining} remain; run the same command again to finish them",
+              file=sys.stderr)
+        return 130
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=False)
+            client = getattr(executor, "_client", None)  # the Dask client it came from
+            if client is not None:
+                client.close()
+    if args.plot:
+        from .report.plot import plot_study
+        _save_figure(plot_study(result), args.plot, "--plot")
+    if args.json:
+        _print_json(result.to_dict())
+    else:
+        print(result.table())
+        print(f"{len(result.records)} cells in {output}", file=sys.stderr)
+    return 0
+
+
 # -- wiring ---------------------------------------------------------------------------
 
 class _Parser(argparse.ArgumentParser):
@@ -364,6 +401,9 @@ EXAMPLES = {
                 "symbolic-inversion analyze trace.json --plot conditioning.png"],
     "certify": ["symbolic-inversion certify trace.json --progress",
                 "symbolic-inversion certify trace.json --solution solution.json --json"],
+    "study": ["symbolic-inversion study study.json --workers 2 --progress",
+              "symbolic-inversion study study.json --scheduler tcp://10.0.0.5:8786 "
+              "--plot study.png"],
 }  # the oracle's are in oracle/command.py
 
 
@@ -504,6 +544,36 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     add_budget_option(p)
     p.set_defaults(run=run_certify)
+
+    p = _add_command(commands, "study", help="a grid of simulate-and-recover cells on local "
+                                          "processes or a Dask cluster, resumable",
+                     description="Run every cell of the grid in CONFIG that is not yet in "
+                                 "the output file,\none JSON line per finished cell, and "
+                                 "print the summary table.\nExit 0 when the grid is "
+                                 "complete (failed cells are data), 2 for a malformed\n"
+                                 "configuration, 130 when interrupted (the finished cells "
+                                 "are kept: run again to finish).")
+    p.add_argument("config", metavar="CONFIG", help="study configuration (JSON: networks, "
+                                                    "samples, seeds, digits, ...)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N", help="run cells on N local "
+                                                                "processes")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run cells on a Dask distributed scheduler (needs distributed)")
+    p.add_argument("--output", metavar="FILE", help="JSON lines, one per finished cell "
+                                                    "(default: the configuration's output, "
+                                                    "else CONFIG with .jsonl)")
+    p.add_argument("--cell-timeout", type=float, metavar="SECONDS",
+                   help="record a cell as a timeout after SECONDS (default: the "
+                        "configuration's timeout, else none)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="run the cells recorded as error or timeout again")
+    p.add_argument("--progress", action="store_true",
+                   help="report finished cells on stderr (a bar with the tqdm extra)")
+    p.add_argument("--plot", metavar="FILE.png", help="draw success rate and max error "
+                                                      "against n (needs matplotlib)")
+    p.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    p.set_defaults(run=run_study)
 
     from .oracle.command import add_oracle_parser
     add_oracle_parser(commands)

@@ -12,6 +12,8 @@ function                        draws
 :func:`plot_loss_line`          the loss along a line in parameter space, with its kinks
 :func:`plot_analysis`           singular values and residuals side by side (the figure
                                 of ``analyze --plot``)
+:func:`plot_study`              a study's success rate and max error against ``n``, one
+                                line per network and digits (``study --plot``)
 =============================== =========================================================
 
 Every function draws on ``ax`` when given (else on a new figure) and returns the axes,
@@ -26,7 +28,7 @@ import mpmath
 from ..errors import InputError
 
 __all__ = ["error_record", "plot_precision_law", "plot_singular_values", "plot_residuals",
-           "plot_paths", "plot_loss_line", "plot_analysis"]
+           "plot_paths", "plot_loss_line", "plot_analysis", "plot_study"]
 
 
 def _pyplot():
@@ -121,6 +123,58 @@ def plot_precision_law(records, against="samples", ax=None):
     ax.set_ylabel("log10 max error")
     ax.legend()
     return ax
+
+
+def plot_study(study, axes=None):
+    """A study's summary against ``n``: success rate (left) and log10 of the max error
+    (right), one line per network and digits.
+
+    ``study`` is a :class:`~symbolic_inversion.study.StudyResult`, a list of its records,
+    or the name of its output file; ``axes`` two axes to draw on (default: a new figure).
+    Returns the figure.
+
+    Examples
+    ========
+
+    >>> from symbolic_inversion.plot import plot_study
+    >>> records = [{"network": {"layers": [1, 1], "activations": ["tanh"]}, "samples": n,
+    ...             "digits": 30, "seed": 0, "status": "converged", "digits_vouched": 28,
+    ...             "error": 10.0 ** (2.2 * n - 32), "time": 0.1} for n in (1, 2, 3)]
+    >>> left, right = plot_study(records).axes  # success: error within 10^-28
+    >>> [float(v) for v in left.lines[0].get_ydata()], len(right.lines[0].get_xdata())
+    ([1.0, 0.0, 0.0], 3)
+    """
+    from ..study import StudyResult, read_records, summarize
+    if isinstance(study, StudyResult):
+        rows = study.summary()
+    else:
+        rows = summarize(read_records(study) if isinstance(study, str) else list(study))
+    if axes is None:
+        figure, axes = _pyplot().subplots(1, 2, figsize=(10, 3.6), layout="constrained")
+    else:
+        figure = axes[0].figure
+    left, right = axes
+    lines = {}
+    for row in rows:
+        lines.setdefault((row["network"], row["digits"]), []).append(row)
+    for (network, digits), group in lines.items():
+        group.sort(key=lambda r: r["samples"])
+        label = f"{network}, {digits}" + (" digits" if isinstance(digits, int) else "")
+        line, = left.plot([r["samples"] for r in group], [r["success"] for r in group],
+                          "o-", label=label)
+        shown = [r for r in group if r["max_error"] is not None and r["max_error"] > 0]
+        right.plot([r["samples"] for r in shown], [_log10(r["max_error"]) for r in shown],
+                   "o-", color=line.get_color(), label=label)
+    from matplotlib.ticker import MaxNLocator
+    for ax in axes:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    left.set_xlabel("samples n")
+    left.set_ylabel("success rate")
+    left.set_ylim(-0.05, 1.05)
+    right.set_xlabel("samples n")
+    right.set_ylabel("log10 max error")
+    right.legend(fontsize=8)
+    return figure
 
 
 # -- conditioning and residuals ---------------------------------------------------------

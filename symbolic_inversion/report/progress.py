@@ -39,8 +39,9 @@ class Progress:
     False
     """
 
-    def __init__(self, callback=None, bar=False, description="", stream=None):
+    def __init__(self, callback=None, bar=False, description="", stream=None, unit="paths"):
         self.callback = callback
+        self.unit = unit
         self.description = description
         self.stream = stream if stream is not None else sys.stderr
         self.started = time.perf_counter()
@@ -59,17 +60,18 @@ class Progress:
                                 dynamic_ncols=True)
 
     @classmethod
-    def create(cls, progress, description=""):
+    def create(cls, progress, description="", unit="paths"):
         """A reporter from ``None``/``False``, ``True``, a callable, or a ``Progress``
-        (returned unchanged, so that callers can hand one reporter down)."""
+        (returned unchanged, so that callers can hand one reporter down).  The bar counts
+        ``path`` events (``unit="paths"``) or ``cell`` events (a study's, ``"cells"``)."""
         if isinstance(progress, Progress):
             return progress
         if progress is None or progress is False:
-            return cls(description=description)
+            return cls(description=description, unit=unit)
         if progress is True:
-            return cls(bar=True, description=description)
+            return cls(bar=True, description=description, unit=unit)
         if callable(progress):
-            return cls(callback=progress, description=description)
+            return cls(callback=progress, description=description, unit=unit)
         from ..errors import InputError
         raise InputError(f"progress: expected None, True, False or a callable, "
                          f"got {type(progress).__name__}")
@@ -101,8 +103,12 @@ class Progress:
     def _update_bar(self, event):
         if event.get("of") and self.bar.total != event["of"]:
             self.bar.total = event["of"]
-            self.bar.bar_format = "{l_bar}{bar}| {n_fmt}/{total_fmt} paths [{elapsed}{postfix}]"
-        if event["phase"] == "path":
+            self.bar.bar_format = ("{l_bar}{bar}| {n_fmt}/{total_fmt} " + self.unit +
+                                   " [{elapsed}{postfix}]")
+        if self.unit == "cells" and "attempt" in event:  # cells done (a rerun starts at
+            self.bar.n = event["attempt"]                 # those already on disk)
+            self.bar.refresh()
+        elif event["phase"] == "path":
             self.bar.update(1)
         if event["phase"] == "done" and self.bar.total:
             self.bar.total = self.bar.n  # finished: the paths not needed are not pending

@@ -42,9 +42,10 @@ def one_blas_thread():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def make_executor(workers=None, scheduler=None):
+def make_executor(workers=None, scheduler=None, initializer=None):
     """``None`` (serial) without options; a ``ProcessPoolExecutor`` of ``workers``
-    processes; or the executor of a Dask client connected to ``scheduler``."""
+    processes (each calling ``initializer()`` first, if given); or the executor of a Dask
+    client connected to ``scheduler``."""
     if workers is not None and scheduler is not None:
         raise InputError("--workers and --scheduler: choose one")
     if scheduler is not None:
@@ -54,9 +55,16 @@ def make_executor(workers=None, scheduler=None):
             raise InputError("--scheduler: needs dask's distributed package "
                              "(pip install distributed); use --workers N for local "
                              "processes") from None
-        return distributed.Client(scheduler).get_executor()
+        try:
+            client = distributed.Client(scheduler)
+        except (OSError, ValueError, TypeError) as error:  # unreachable, malformed address
+            reason = error.args[0] if error.args and isinstance(error.args[0], str) \
+                else repr(error)
+            raise InputError(f"--scheduler: cannot connect to {scheduler}: "
+                             f"{reason.splitlines()[0]}") from None
+        return client.get_executor()
     if workers is None:
         return None
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"--workers: must be a positive integer, got {workers!r}")
-    return concurrent.futures.ProcessPoolExecutor(max_workers=workers)
+    return concurrent.futures.ProcessPoolExecutor(max_workers=workers, initializer=initializer)

@@ -1,0 +1,460 @@
+"""Studies (issue 15): grids of recoveries, resumable, on local processes and a Dask cluster.
+
+References: every cell recomputed here directly (its data drawn from
+``random.Random(1000 n + seed)``, ``simulate`` and ``recover``, the error by sorting the
+samples by input), the serial run of the same grid, and the output file read back line
+by line.  The Dask tests use a real ``distributed.LocalCluster`` of two worker processes;
+they skip only when ``distributed`` is not installed (the core install), and
+``SYMBOLIC_INVERSION_REQUIRE_DISTRIBUTED=1`` (``.ci/run``'s README install) makes them
+fail instead.
+"""
+
+import json
+import multiprocessing
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import matplotlib
+import mpmath
+import pytest
+
+from symbolic_inversion import InputError, Network, recover, simulate
+from symbolic_inversion.cli import main
+from symbolic_inversion.study import (Study, StudyInterrupted, read_records, record_key,
+                                      run_cell, run_study)
+
+matplotlib.use("Agg", force=False)
+
+#: 1-1 tanh, n = 1..3, two seeds, 20 digits: 6 cells, each well under a second
+GRID = {"networks": [{"layers": [1, 1], "activations": ["tanh"]}], "samples": [1, 2, 3],
+        "seeds": [0, 1], "digits": [20], "steps": "2n", "lr": "0.1"}
+COMPARED = ("status", "digits_vouched", "error", "error_bound", "trace_digits", "ok")
+
+
+def results(records):
+    """What must not depend on where a cell ran: its identity and its measurements."""
+    return sorted((record_key(r),) + tuple(r.get(k) for k in COMPARED) for r in records)
+
+
+def lines(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def serial():
+    """The grid run serially in this process: the reference for every other executor."""
+    return run_study(GRID).records
+
+
+def distributed_or_skip():
+    if os.environ.get("SYMBOLIC_INVERSION_REQUIRE_DISTRIBUTED"):  # .ci/run's README install
+        import distributed
+        return distributed
+    return pytest.importorskip("distributed", reason="distributed not installed "
+                                                     "(pip install '.[distributed]')")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = distributed_or_skip()
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        yield cluster, client
+
+
+# -- configuration ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("change, field", [
+    ({"networks": []}, "networks"),
+    ({"networks": [{"layers": [1, 0]}]}, "networks[0]"),
+    ({"networks": [{"layers": [1, 1], "init": ["0.5"]}]}, "networks[0].init"),
+    ({"networks": [{"layers": [1, 1], "activation": "tanh"}]}, "networks[0]"),
+    ({"samples": [2, 0]}, "samples[1]"),
+    ({"samples": "2"}, "samples"),
+    ({"seeds": [True]}, "seeds[0]"),
+    ({"digits": [60, "sixty"]}, "digits[1]"),
+    ({"digits": [3]}, "digits[0]"),
+    ({"steps": "2m"}, "steps"),
+    ({"steps": "n-5"}, "steps"),  # n - 5 < 1 at n = 1
+    ({"steps": "9999999999n"}, "steps"),
+    ({"seeds": [0, 1, 0]}, "seeds[2]"),
+    ({"lr": "-0.1"}, "lr"),
+    ({"lr": "__import__('os')"}, "lr"),
+    ({"method": "guess"}, "method"),
+    ({"attempts": 0}, "attempts"),
+    ({"timeout": 0}, "timeout"),
+    ({"output": 3}, "output"),
+    ({"sedes": [0]}, "sedes"),
+])
+def test_a_malformed_configuration_names_the_field(change, field):
+    with pytest.raises(InputError) as error:
+        Study.from_dict(dict(GRID, **change)).cells()
+    assert str(error.value).startswith(field + ":"), str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_the_cli_refuses_a_malformed_configuration_with_one_line(tmp_path, capsys):
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps(dict(GRID, samples=[1, -2])))
+    assert main(["study", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "samples[1]:" in err
+    config.write_text("{'networks': eval('1')}")  # not JSON: read as data, never run
+    assert main(["study", str(config)]) == 2
+    assert "is not JSON" in capsys.readouterr().err
+    assert not (tmp_path / "study.jsonl").exists()
+
+
+def test_study_help_has_examples_and_exit_codes():
+    result = subprocess.run([sys.executable, "-m", "symbolic_inversion", "study", "--help"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0
+    examples = result.stdout.split("examples:\n")[1].splitlines()
+    assert examples and all(line.startswith("  symbolic-inversion study ") for line in examples)
+    text = " ".join(result.stdout.split())
+    assert "Exit 0 when the grid is complete" in text and "130 when interrupted" in text
+    for option in ("--workers N", "--scheduler ADDRESS", "--progress", "--output FILE",
+                   "--cell-timeout SECONDS", "--retry-failed", "--plot FILE.png", "--json"):
+        assert option in result.stdout, option
+
+
+def test_a_malformed_scheduler_address_is_one_line(tmp_path, capsys):
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps(GRID))
+    assert main(["study", str(config), "--scheduler", "not an address"]) == 2
+    err = capsys.readouterr().err.strip()  # (without distributed: it says it is needed)
+    assert "\n" not in err and err.startswith("symbolic-inversion study: error: --scheduler:")
+    assert main(["study", str(config), "--workers", "0"]) == 2
+    assert "--workers: must be a positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "study.jsonl").exists()
+
+
+def test_the_grid_expands_to_every_combination():
+    study = Study.from_dict(dict(GRID, networks=GRID["networks"] + [
+        {"layers": [2, 3, 1], "activations": ["tanh", "identity"], "bias": False}],
+        samples=[2, 5], seeds=3, digits=[30, "40+4n", "float32"], steps="minimal"))
+    cells = study.cells()
+    assert len(cells) == 2 * 2 * 3 * 3 == len({c.key for c in cells})
+    assert {c.seed for c in cells} == {0, 1, 2}
+    assert {c.digits for c in cells if c.samples == 5} == {30, 60, "float32"}
+    # "minimal": the fewest steps with as many equations as unknowns, ceil(n (d+m) / P)
+    wide = [c for c in cells if c.network.layers == (2, 3, 1) and c.samples == 5][0]
+    assert wide.network.num_parameters == 9 and wide.steps == 2  # ceil(15 / 9)
+    assert [c.steps for c in cells if c.network.layers == (1, 1)][::9] == [2, 5]
+    # a formula that gives a listed digits at some n is one cell there, not two
+    same = Study.from_dict(dict(GRID, samples=[4, 5], seeds=[0], digits=[60, "40+4n"]))
+    assert [(c.samples, c.digits) for c in same.cells()] == [(4, 60), (4, 56), (5, 60)]
+
+
+# -- one cell ---------------------------------------------------------------------------
+
+def test_a_cell_is_a_simulation_and_a_recovery_of_its_seeded_data():
+    cell = Study.from_dict(dict(GRID, samples=[3], seeds=[7])).cells()[0]
+    record = run_cell(cell)
+    rng = random.Random(1000 * 3 + 7)
+    xs = [f"{rng.uniform(0, 1):.6f}" for _ in range(3)]
+    ys = [f"{rng.uniform(0, 1):.6f}" for _ in range(3)]
+    trace = simulate(Network([1, 1], "tanh"), xs, ys, lr="0.1", epochs=6, seed=7, dps=20)
+    solution = recover(trace)
+    with mpmath.workdps(60):
+        truth = sorted((mpmath.mpf(x), mpmath.mpf(y)) for x, y in zip(xs, ys))
+        found = sorted((x[0], y[0]) for x, y in solution.samples)
+        error = max(max(abs(a - c), abs(b - d)) for (a, b), (c, d) in zip(truth, found))
+    assert record["status"] == solution.status.value == "converged"
+    assert record["digits_vouched"] == solution.digits
+    assert record["error"] == pytest.approx(float(error), rel=1e-9)
+    assert 0 < record["error"] <= 10.0 ** -record["digits_vouched"] and record["ok"]
+    for field in ("network", "samples", "seed", "digits", "status", "digits_vouched",
+                  "error", "time"):
+        assert field in record
+
+
+def test_a_float64_cell_trains_in_binary():
+    cell = Study.from_dict(dict(GRID, samples=[2], seeds=[0], digits=["float64"])).cells()[0]
+    trace, xs, ys = cell.trace()
+    assert trace.dtype == "float64" and cell.digits == "float64"
+    record = run_cell(cell)
+    assert record["trace_digits"] == 17 and record["status"] == "converged"
+    assert record["error"] <= 10.0 ** -record["digits_vouched"]
+
+
+def test_a_crashing_cell_is_recorded_with_its_reason_and_the_study_goes_on(tmp_path):
+    # the one-sample closed form refuses two samples: a real exception inside the cell
+    out = tmp_path / "out.jsonl"
+    result = run_study(dict(GRID, samples=[1, 2], seeds=[0], method="closed_form"),
+                       output=str(out))
+    one, two = result.records
+    assert one["status"] == "converged" and one["ok"]
+    assert two["status"] == "error" and not two["ok"] and two["error"] is None
+    assert two["reason"] == "NotSupportedError: closed form: needs a trace with one sample"
+    assert result.complete and len(lines(out)) == 2
+
+
+def test_a_cell_over_its_timeout_is_recorded_and_the_study_goes_on(monkeypatch):
+    import symbolic_inversion.solvers as solvers
+    real = solvers.recover
+
+    def hangs_at_one_sample(trace, **options):
+        while trace.samples == 1:
+            sum(range(100))  # a Python loop that never ends
+        return real(trace, **options)
+    monkeypatch.setattr(solvers, "recover", hangs_at_one_sample)
+    result = run_study(dict(GRID, samples=[1, 2], seeds=[0], timeout=3))
+    statuses = [(r["samples"], r["status"]) for r in result.records]
+    assert statuses == [(1, "timeout"), (2, "converged")]
+    assert result.records[0]["reason"] == "did not finish within 3 s"
+    assert result.records[0]["time"] >= 3 and result.records[0]["error"] is None
+
+
+def test_failed_cells_run_again_on_request(tmp_path, serial, monkeypatch):
+    import symbolic_inversion.solvers as solvers
+    real = solvers.recover
+
+    def fails_at_two_samples(trace, **options):
+        if trace.samples == 2:
+            raise RuntimeError("out of memory")
+        return real(trace, **options)
+    out = tmp_path / "study.jsonl"
+    monkeypatch.setattr(solvers, "recover", fails_at_two_samples)
+    first = run_study(GRID, output=str(out))
+    assert [r["status"] for r in first.records].count("error") == 2
+    assert first.records[2]["reason"] == "RuntimeError: out of memory"
+    monkeypatch.setattr(solvers, "recover", real)
+    assert results(run_study(GRID, output=str(out)).records) == results(first.records)
+    again = run_study(GRID, output=str(out), retry_failed=True)
+    assert results(again.records) == results(serial)
+    assert len(lines(out)) == 8  # appended: the failures are kept, the last line counts
+    assert results(run_study(GRID, output=str(out)).records) == results(serial)
+
+
+# -- nothing lost -----------------------------------------------------------------------
+
+def test_every_cell_is_one_line_and_a_rerun_runs_only_what_is_missing(tmp_path, serial,
+                                                                      monkeypatch):
+    out = tmp_path / "study.jsonl"
+    first = run_study(dict(GRID, samples=[1, 2]), output=str(out))
+    assert len(lines(out)) == 4 and first.complete
+    assert results(lines(out)) == results(serial[:4])
+    ran = []
+    import symbolic_inversion.study as study_module
+    real = study_module.run_cell
+    monkeypatch.setattr(study_module, "run_cell",
+                        lambda cell, timeout=None: ran.append(cell.samples) or
+                        real(cell, timeout))
+    again = run_study(dict(GRID, samples=[1, 2]), output=str(out))
+    assert ran == [] and results(again.records) == results(first.records)
+    grown = run_study(GRID, output=str(out))  # the grid grew by n = 3
+    assert ran == [3, 3] and grown.complete
+    assert results(lines(out)) == results(serial)
+    assert len({record_key(r) for r in lines(out)}) == 6
+
+
+def test_a_truncated_last_line_is_dropped_and_its_cell_run_again(tmp_path, serial):
+    out = tmp_path / "study.jsonl"
+    text = "".join(json.dumps(r) + "\n" for r in serial[:3]) + json.dumps(serial[3])[:40]
+    out.write_text(text)
+    assert len(read_records_quietly(out)) == 3
+    with pytest.warns(UserWarning, match="last line is incomplete"):
+        result = run_study(GRID, output=str(out))
+    assert result.complete
+    records = lines(out)  # every line is JSON again
+    assert len(records) == 6 and results(records) == results(serial)
+    assert records[:3] == serial[:3]
+
+
+def read_records_quietly(path):
+    with pytest.warns(UserWarning):
+        return read_records(str(path))
+
+
+def test_a_file_that_is_not_a_study_output_is_refused(tmp_path):
+    out = tmp_path / "notes.jsonl"
+    out.write_text('{"status": "converged"}\nhello\n{"status": "converged"}\n')
+    with pytest.raises(InputError, match="line 2 of"):
+        run_study(GRID, output=str(out))
+
+
+# -- processes ---------------------------------------------------------------------------
+
+def test_two_local_processes_give_the_serial_results(tmp_path, serial):
+    result = run_study(GRID, workers=2, output=str(tmp_path / "w.jsonl"))
+    assert results(result.records) == results(serial)
+    assert [r["seed"] for r in result.records] == [r["seed"] for r in serial]  # grid order
+
+
+def test_a_killed_pool_process_costs_only_its_cells(tmp_path, serial, monkeypatch):
+    import symbolic_inversion.study as study_module
+    pools, make_pool = [], study_module._process_pool
+    monkeypatch.setattr(study_module, "_process_pool",
+                        lambda workers: pools.append(workers) or make_pool(workers))
+    killed = []
+
+    def kill_one_worker(event):
+        if event["phase"] == "cell" and not killed:
+            children = [p for p in multiprocessing.active_children()
+                        if not p.name.startswith("Dask")]  # the pool's processes
+            os.kill(children[0].pid, signal.SIGKILL)
+            killed.append((children[0].pid, event["attempt"]))
+    out = tmp_path / "killed.jsonl"
+    grid = dict(GRID, seeds=[0, 1, 2])  # 9 cells
+    result = run_study(grid, workers=2, output=str(out), progress=kill_one_worker)
+    assert killed and killed[0][1] < 9  # killed while cells remained
+    assert pools == [2, 2]  # the broken pool was replaced, its cells submitted again
+    records = lines(out)
+    assert len(records) == 9 == len({record_key(r) for r in records})
+    assert all(r["status"] == "converged" for r in records)
+    reference = run_study(grid).records
+    assert results(records) == results(reference) == results(result.records)
+
+
+def test_an_interrupted_command_keeps_its_cells_and_the_rerun_completes(tmp_path, serial):
+    config = tmp_path / "study.json"
+    # 8 cells of a few tenths of a second: still running when it is interrupted
+    config.write_text(json.dumps(dict(GRID, samples=[3, 4], seeds=[0, 1, 2, 3],
+                                      digits=[30], output="out.jsonl")))
+    out = tmp_path / "out.jsonl"
+    command = [sys.executable, "-m", "symbolic_inversion", "study", str(config),
+               "--workers", "2"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 120
+    while (not out.exists() or len(out.read_text().splitlines()) < 2) \
+            and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    kept = lines(out)
+    assert 2 <= len(kept) < 8 and out.read_text().endswith("\n")
+    assert f"{len(kept)} cells are in {out}, {8 - len(kept)} remain" in stderr
+    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert finished.returncode == 0, finished.stderr
+    records = lines(out)
+    assert records[:len(kept)] == kept and len(records) == 8
+    assert len({record_key(r) for r in records}) == 8
+    rows = [line.split() for line in finished.stdout.splitlines()[1:]]
+    assert [(row[2], row[4]) for row in rows] == [("3", "4/4"), ("4", "4/4")]
+
+
+def test_sigterm_stops_a_serial_study_like_ctrl_c(tmp_path):
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps(dict(GRID, samples=[3, 4], seeds=[0, 1, 2], digits=[30])))
+    out = tmp_path / "study.jsonl"  # the default: CONFIG with .jsonl
+    process = subprocess.Popen([sys.executable, "-m", "symbolic_inversion", "study",
+                                str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    deadline = time.monotonic() + 120
+    while (not out.exists() or not out.read_text()) and process.poll() is None \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.terminate()
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    kept = lines(out)
+    assert 1 <= len(kept) < 6 and f"{6 - len(kept)} remain" in stderr
+
+
+# -- the summary and its plot ------------------------------------------------------------
+
+def test_the_cli_prints_the_summary_table_of_the_file(tmp_path, serial, capsys):
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps(dict(GRID, output="out.jsonl")))
+    assert main(["study", str(config), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["done"] == summary["cells"] == 6 and summary["complete"]
+    records = lines(tmp_path / "out.jsonl")
+    for row in summary["summary"]:
+        mine = [r for r in records if r["samples"] == row["samples"]]
+        assert row["cells"] == row["expected"] == 2
+        assert row["max_error"] == max(r["error"] for r in mine)
+        assert row["max_time"] == max(r["time"] for r in mine)
+        assert row["success"] == sum(r["error"] <= 10.0 ** -r["digits_vouched"]
+                                     and r["status"] == "converged" for r in mine) / 2
+    assert main(["study", str(config)]) == 0  # nothing left to run: the table again
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:5] == ["network", "n", "digits", "cells", "success"]
+    assert [row.split()[2] for row in table[1:]] == ["1", "2", "3"]
+
+
+def test_plot_study_draws_success_and_error_against_n(serial):
+    from symbolic_inversion.plot import plot_study
+    figure = plot_study(serial)
+    left, right = figure.axes
+    assert list(left.lines[0].get_xdata()) == [1, 2, 3]
+    assert [float(v) for v in left.lines[0].get_ydata()] == [
+        sum(r["ok"] for r in serial if r["samples"] == n) / 2 for n in (1, 2, 3)]
+    expected = [mpmath.log10(max(r["error"] for r in serial if r["samples"] == n))
+                for n in (1, 2, 3)]
+    assert [float(v) for v in right.lines[0].get_ydata()] == pytest.approx(
+        [float(v) for v in expected])
+
+
+# -- a Dask cluster ----------------------------------------------------------------------
+
+def test_a_local_cluster_gives_the_serial_results(cluster, serial, tmp_path):
+    _, client = cluster
+    result = run_study(GRID, executor=client, output=str(tmp_path / "dask.jsonl"))
+    assert results(result.records) == results(serial)
+    assert results(lines(tmp_path / "dask.jsonl")) == results(serial)
+
+
+def test_the_cli_runs_on_a_scheduler_address(cluster, serial, tmp_path, capsys):
+    local, _ = cluster
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps(GRID))
+    assert main(["study", str(config), "--scheduler", local.scheduler_address]) == 0
+    assert results(lines(tmp_path / "study.jsonl")) == results(serial)
+    assert "6 cells in" in capsys.readouterr().err
+
+
+def test_a_killed_dask_worker_costs_only_its_cells(cluster, tmp_path):
+    local, client = cluster
+    pids = sorted(client.run(os.getpid).values())
+    assert len(pids) == 2
+    killed, lost = [], []
+
+    def lost_tasks(dask_scheduler):  # tasks that were on a worker when it died
+        return sum(task.suspicious for task in dask_scheduler.tasks.values())
+
+    def kill_one_worker(event):
+        if event["phase"] != "cell":
+            return
+        if not killed:
+            os.kill(pids[0], signal.SIGKILL)
+            killed.append(event["attempt"])
+        else:
+            lost.append(client.run_on_scheduler(lost_tasks))
+    grid = dict(GRID, samples=[2, 3], seeds=[0, 1, 2, 3, 4])  # 10 cells
+    out = tmp_path / "dask.jsonl"
+    result = run_study(grid, executor=client, output=str(out), progress=kill_one_worker)
+    assert killed and killed[0] < 10
+    assert max(lost) >= 1  # the killed worker held cells: the scheduler ran them again
+    records = lines(out)
+    assert len(records) == 10 == len({record_key(r) for r in records})
+    assert all(r["status"] == "converged" for r in records)
+    assert results(records) == results(run_study(grid).records) == results(result.records)
+    client.wait_for_workers(2, timeout=60)  # the nanny restarted the killed worker
+    assert pids[0] not in client.run(os.getpid).values()
+    # and a rerun on the cluster finds everything done
+    assert run_study(grid, executor=client, output=str(out)).complete
+    assert len(lines(out)) == 10
+
+
+def test_an_interrupt_stops_a_cluster_study_and_keeps_its_cells(cluster, tmp_path):
+    _, client = cluster
+    out = tmp_path / "dask.jsonl"
+
+    def interrupt(event):
+        if event["phase"] == "cell" and event["attempt"] == 2:
+            raise KeyboardInterrupt
+    with pytest.raises(StudyInterrupted) as stop:
+        run_study(dict(GRID, seeds=[0, 1, 2]), executor=client, output=str(out),
+                  progress=interrupt)
+    assert stop.value.done == 2 == len(lines(out)) and stop.value.remaining == 7
+    assert run_study(dict(GRID, seeds=[0, 1, 2]), executor=client, output=str(out)).complete
+    assert len({record_key(r) for r in lines(out)}) == 9 == len(lines(out))
