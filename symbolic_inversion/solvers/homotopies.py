@@ -137,6 +137,15 @@ class MomentHomotopy:
     squaring-up matrix.
     """
 
+    # The tracker's predictor for these paths (see tracking.py): the cubic Hermite
+    # extrapolation costs one evaluation per step (Runge-Kutta: four, plus a tangent).
+    # Measured on the single neuron, bench_networks datasets 0-2, evaluations per path
+    # Runge-Kutta -> Hermite: n = 8 79/187/101 -> 60/118/77, n = 16 304/320/403 ->
+    # 161/209/209, n = 24 398/418/516 -> 205/217/295; the same endpoints and digits.
+    # Dataset 2 of n = 24 stalls next to t = 1 with either predictor (the pipeline
+    # refines it from there).
+    predictor = "hermite"
+
     def __init__(self, evaluator, arithmetic, rng, radius, steps):
         self.evaluator = evaluator
         self.arithmetic = arithmetic
