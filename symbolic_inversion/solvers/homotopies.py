@@ -28,7 +28,9 @@ equations than unknowns.  ``evaluate(u, s)`` returns ``(H, H_u, H_s)``.
     exactly the inversion system.  Taylor coefficients come from the trapezoid rule on a
     circle inside the kernels' disk of analyticity, the kernel values at the circle's
     nodes from the evaluator (complex arithmetic).  Measured on the single neuron: paths
-    of a few dozen steps, reliable up to at least n = 24.
+    of a few dozen steps, reliable up to at least n = 24; at n = 32 (bench_networks, 5
+    datasets) paths often stall next to t = 1 (refined from there; on one dataset the
+    refinement failed and a parameter-homotopy path found the data).
 """
 
 import math
