@@ -303,3 +303,45 @@ def test_lu_solve_agrees_with_mpmath_and_handles_several_right_hand_sides(name):
         # a pivot at rounding level is singular, as in mpmath's lu_solve
         A[:, 5] = A[:, 4] * 3
         assert not ar.solve(A, B[:, 0]).ok
+
+
+@pytest.mark.parametrize("name", POINTS)
+def test_matmul_with_a_constant_matrix_matches_numpy(name):
+    # the moment homotopy's products: complex powers times a prepared (real or complex)
+    # coefficient matrix; reference: numpy's complex128 product of the same numbers
+    ar = arithmetic(name)
+    rng = np.random.default_rng(11)
+    left = rng.normal(size=(3, 4)) + (1j * rng.normal(size=(3, 4)) if ar.is_complex else 0)
+    for right in (rng.normal(size=(4, 5)), rng.normal(size=(4, 5)) + 1j * rng.normal(size=(4, 5))):
+        if np.iscomplexobj(right) and not ar.is_complex:
+            continue
+        with ar.workdps(30):
+            prepared = ar.constant_matrix(ar.asarray(right))
+            product = ar.matmul(ar.asarray(left), prepared)
+            again = ar.matmul(ar.asarray(left), prepared)   # prepared once, used twice
+        assert product.shape == (3, 5)
+        for values in (product, again):
+            assert np.allclose(as_complex(ar, values), (left @ right).ravel(),
+                               rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("name", ["arb", "acb"])
+def test_flint_solve_of_own_numbers_agrees_with_mpmath(name):
+    # the direct path for arrays of the arithmetic's own numbers; reference: mpmath's
+    # lu_solve at the same precision, and mixed inputs (mpmath numbers) the generic path
+    ar = arithmetic(name)
+    rng = np.random.default_rng(5)
+    with ar.workdps(50):
+        values = rng.normal(size=(6, 6)) + (1j * rng.normal(size=(6, 6)) if ar.is_complex
+                                             else 0)
+        A, b = ar.asarray(values), ar.asarray(rng.normal(size=6))
+        reference = mpmath.lu_solve(mpmath.matrix(ar.to_mpmath_array(A).tolist()),
+                                    mpmath.matrix([ar.to_mpmath(v) for v in b]))
+        for right in (b, ar.to_mpmath_array(b)):
+            result = ar.solve(A, right)
+            assert result.ok and result.x.shape == (6,)
+            assert max(abs(ar.to_mpmath(x) - r) for x, r in zip(result.x, reference)) \
+                < mpmath.mpf(10) ** -45
+        several = ar.solve(A, ar.asarray(np.stack([rng.normal(size=6)] * 2, axis=1)))
+        assert several.ok and several.x.shape == (6, 2)
+        assert all(several.x[i, 0] == several.x[i, 1] for i in range(6))

@@ -413,3 +413,55 @@ def test_evaluator_never_changes_the_global_precision():
     with ar.workdps(60):
         high = ev.rhs[0]
         assert 0 < abs(high - low) < mpmath.mpf(10) ** -15
+
+
+def _with_singular_values(values, rows, seed):
+    """``U diag(values) V^T`` with orthonormal ``U`` (rows x cols) and ``V`` from mpmath's
+    QR of seeded random matrices: a matrix whose singular values are known."""
+    rng = np.random.default_rng(seed)
+    cols = len(values)
+    U, _ = mpmath.qr(mpmath.matrix(rng.normal(size=(rows, cols)).tolist()), mode="skinny")
+    V, _ = mpmath.qr(mpmath.matrix(rng.normal(size=(cols, cols)).tolist()))
+    return U * mpmath.diag(values) * V.T
+
+
+@pytest.mark.parametrize("values,dps", [
+    ([mpmath.mpf(10) ** -k for k in range(0, 40, 3)], 100),    # spread: condition 1e39
+    ([mpmath.mpf("1e-5")] * 12 + [mpmath.mpf(3)], 60),         # twelve equal smallest
+    ([mpmath.mpf(2), mpmath.mpf(1), mpmath.mpf("1e-30")], 50),  # Gram matrix too ill
+], ids=["spread", "clustered", "svd"])
+def test_smallest_singular_value_bounds_svd_from_below(values, dps):
+    from symbolic_inversion.system import smallest_singular_value
+    with mpmath.workdps(dps):
+        J = _with_singular_values(values, len(values) + 4, seed=len(values))
+        reference = mpmath.svd_r(J, compute_uv=False)
+        sigma, largest = smallest_singular_value(J)
+        smallest = min(reference)
+        # never above the SVD's value (the error is never understated), at most a
+        # factor cols^(1/32) below it
+        assert sigma <= smallest * (1 + mpmath.mpf(10) ** -20)
+        assert sigma >= smallest / len(values) ** (mpmath.mpf(1) / 32) * (1 - 1e-20)
+        assert largest >= max(reference) * (1 - mpmath.mpf(10) ** -20)
+
+
+def test_error_estimate_matches_the_svd_and_refuses_rank_deficiency():
+    # reference: sqrt(m) eps / sigma_min with sigma_min from mpmath's SVD of the
+    # Jacobian; the digits vouched for agree, or are one fewer (never more)
+    from symbolic_inversion.system import digits_from_error
+    trace = simulate(NEURON, ["0.61", "0.23", "0.87", "0.4"], ["0.5", "0.1", "0.9", "0.3"],
+                     "0.1", epochs=8, init=["0.5", "0.5"], dps=60)
+    system = InversionSystem.from_trace(trace)
+    inputs, labels = [["0.61"], ["0.23"], ["0.87"], ["0.4"]], [["0.5"], ["0.1"], ["0.9"],
+                                                                 ["0.3"]]
+    with mpmath.workdps(100):
+        error, sigma = system.error_estimate(inputs, labels)
+        J = system.jacobian(inputs, labels)
+        smallest = min(mpmath.svd_r(J, compute_uv=False))
+        reference = mpmath.sqrt(J.rows) * system.rhs_uncertainty() / smallest
+        assert reference <= error * (1 + mpmath.mpf(10) ** -20)
+        assert digits_from_error(error) in (digits_from_error(reference),
+                                            digits_from_error(reference) - 1)
+        # two equal samples: the Jacobian is rank deficient
+        twice = system.error_estimate([["0.61"], ["0.61"], ["0.87"], ["0.4"]],
+                                      [["0.5"], ["0.5"], ["0.9"], ["0.3"]])
+    assert twice[0] == mpmath.inf

@@ -28,7 +28,9 @@ equations than unknowns.  ``evaluate(u, s)`` returns ``(H, H_u, H_s)``.
     exactly the inversion system.  Taylor coefficients come from the trapezoid rule on a
     circle inside the kernels' disk of analyticity, the kernel values at the circle's
     nodes from the evaluator (complex arithmetic).  Measured on the single neuron: paths
-    of a few dozen steps, reliable up to at least n = 24.
+    of a few dozen steps, reliable up to at least n = 24; at n = 32 (bench_networks, 5
+    datasets) paths often stall next to t = 1 (refined from there; on one dataset the
+    refinement failed and a parameter-homotopy path found the data).
 """
 
 import math
@@ -137,6 +139,15 @@ class MomentHomotopy:
     squaring-up matrix.
     """
 
+    # The tracker's predictor for these paths (see tracking.py): the cubic Hermite
+    # extrapolation costs one evaluation per step (Runge-Kutta: four, plus a tangent).
+    # Measured on the single neuron, bench_networks datasets 0-2, evaluations per path
+    # Runge-Kutta -> Hermite: n = 8 79/187/101 -> 60/118/77, n = 16 304/320/403 ->
+    # 161/209/209, n = 24 398/418/516 -> 205/217/295; the same endpoints and digits.
+    # Dataset 2 of n = 24 stalls next to t = 1 with either predictor (the pipeline
+    # refines it from there).
+    predictor = "hermite"
+
     def __init__(self, evaluator, arithmetic, rng, radius, steps):
         self.evaluator = evaluator
         self.arithmetic = arithmetic
@@ -159,14 +170,28 @@ class MomentHomotopy:
         inverse = arithmetic.asarray([[z ** (-k) / points for z in nodes]
                                       for k in range(n + 1)])
         coefficients = self._matmul(inverse, values)       # (n + 1, E * 2P)
-        coefficients = coefficients.reshape(n + 1, self.steps, 2, self.P)
+        # The kernels are real on the real axis (real parameters), so their Taylor
+        # coefficients at the real centre are real: the trapezoid rule's imaginary parts
+        # are rounding.  Real coefficients make every product with them cheaper
+        # (python-flint: acb x arb; mpmath: mpc x mpf).
+        coefficients = _real_parts(coefficients).reshape(n + 1, self.steps, 2, self.P)
         coefficients[n, :, 1, :] = 0 * coefficients[n, :, 1, :]  # B heads: degree n - 1
         self.coefficients = coefficients.reshape(n + 1, -1)
-        self._slope_matrix = np.array([[k] for k in range(1, n + 1)], dtype=object)
+        a = coefficients[:, :, 0, :].reshape(n + 1, -1)            # (n + 1, E P): B f
+        b = coefficients[:, :, 1, :].reshape(n + 1, -1)            # B (degree n - 1)
+        # The heads' sum over the samples needs only the moments:
+        # sum_i head(z_i) = sum_k c_k mu_k.
+        self._values = arithmetic.constant_matrix(np.concatenate([a, -b]))
+        # Their derivatives d/dz sum_k c_k z^k = sum_k (k + 1) c_(k+1) z^k (per unit of
+        # x): one product of the powers z_i^k (k < n) with [a', b', b] gives the
+        # x-derivatives (a' - y_i b') and the y-derivatives (-b) of every sample; a
+        # quarter fewer products than the powers and slopes times every coefficient.
+        scale = np.array([k + 1 for k in range(n)], dtype=object)[:, None] / self.half
+        self._slopes = arithmetic.constant_matrix(np.concatenate(
+            [a[1:] * scale, b[1:] * scale, b[:n]], axis=1))      # (n, 3 E P)
 
     def _matmul(self, A, B):
-        matmul = getattr(self.arithmetic, "matmul", None)
-        return matmul(A, B) if matmul is not None else np.dot(A, B)
+        return self.arithmetic.matmul(A, B)
 
     def start(self):
         """The root at ``s = 0`` (heads only: linear in the moments), or ``None``."""
@@ -195,31 +220,33 @@ class MomentHomotopy:
         return A.mid(u) if hasattr(A, "mid") else u
 
     def evaluate(self, u, s):
-        n, P, E = self.n, self.P, self.steps
+        n = self.n
         xs, ys = u[0::2], u[1::2]
         zs = (xs - self.center) / self.half
-        one = zs[0] ** 0
-        powers = np.empty((n, n + 1), dtype=object)
-        powers[:, 0] = one
+        powers = np.empty((n, n + 1), dtype=object)             # z_i^k
+        powers[:, 0] = zs[0] ** 0
         for k in range(1, n + 1):
             powers[:, k] = powers[:, k - 1] * zs
-        slopes = np.empty((n, n + 1), dtype=object)
-        slopes[:, 0] = 0 * one
-        slopes[:, 1:] = powers[:, :n] * self._slope_matrix.T
-        both = self._matmul(np.concatenate([powers, slopes]), self.coefficients)
-        head, slope = both[:n].reshape(n, E, 2, P), both[n:].reshape(n, E, 2, P)
-        y = ys[:, None, None]
-        head_lhs = (head[:, :, 0, :] - y * head[:, :, 1, :]).sum(axis=0).reshape(-1)
+        moments = np.concatenate([powers.sum(axis=0), ys @ powers])   # mu_k, nu_k
+        head_lhs = self._matmul(moments[None, :], self._values)[0]
+        products = self._matmul(powers[:, :n], self._slopes)    # (n, 3 E P)
+        m = products.shape[1] // 3
         residual, J_full = self.evaluator.evaluate(u)
         lhs = residual + self.evaluator.rhs
         r = 1 - s
         # array * scalar: mpmath's scalar * array converts the array through repr
         H = head_lhs * r + lhs * s - self.evaluator.rhs
         Hs = lhs - head_lhs
-        J_head = np.empty((E * P, 2 * n), dtype=object)
-        J_head[:, 0::2] = ((slope[:, :, 0, :] - y * slope[:, :, 1, :]) / self.half
-                           ).reshape(n, -1).T
-        J_head[:, 1::2] = (-head[:, :, 1, :]).reshape(n, -1).T
+        J_head = np.empty((m, 2 * n), dtype=object)
+        J_head[:, 0::2] = (products[:, :m] - ys[:, None] * products[:, m:2 * m]).T
+        J_head[:, 1::2] = -products[:, 2 * m:].T
         Hu = J_head * r + J_full * s
         R = self.randomized
         return R.vector(H), R.matrix(Hu), R.vector(Hs)
+
+
+def _real_parts(array):
+    """Real parts of an array of complex numbers (numpy, mpmath or python-flint)."""
+    if array.dtype != object:
+        return array.real
+    return np.frompyfunc(lambda v: v.real, 1, 1)(array)

@@ -17,6 +17,12 @@ from symbolic_inversion.solvers.homotopies import (MomentHomotopy, ParameterHomo
 MPC = real_arithmetic("mpmath").complexify()
 DPS = 60
 
+try:
+    import flint  # noqa: F401
+    ACB = real_arithmetic("arb").complexify()
+except ImportError:  # the core install
+    ACB = None
+
 
 def neuron_trace(n=3):
     rng = random.Random(5)
@@ -93,3 +99,27 @@ def test_power_sums_to_polynomial_by_hand():
     # roots 1, 2, 3: p1 = 6, p2 = 14, p3 = 36 -> (z-1)(z-2)(z-3) = z^3 - 6 z^2 + 11 z - 6
     assert [int(c) for c in power_sums_to_polynomial([mpmath.mpf(6), mpmath.mpf(14),
                                                       mpmath.mpf(36)])] == [-6, 11, -6, 1]
+
+
+@pytest.mark.skipif(ACB is None, reason="python-flint not installed")
+def test_moment_homotopy_in_acb_agrees_with_mpc():
+    # python-flint's path (prepared real coefficient matrices, flint products) against
+    # mpmath's at the same point: the same H, H_u, H_s to the working precision
+    trace = neuron_trace(4)
+    steps = solve_steps(trace)
+    radius = taylor_radius(trace, steps)
+    point = [mpmath.mpc("0.3", "0.01"), mpmath.mpc("0.7", "-0.02"), mpmath.mpc("0.55", "0.03"),
+             mpmath.mpc("0.2", "0.01"), mpmath.mpc("0.9", "0"), mpmath.mpc("0.35", "-0.01"),
+             mpmath.mpc("0.1", "0.02"), mpmath.mpc("0.6", "0.01")]
+    s = mpmath.mpc("0.4", "0.3")
+    results = []
+    for A in (MPC, ACB):
+        with A.workdps(DPS):
+            homotopy = MomentHomotopy(trace_evaluator(trace, A, steps), A, random.Random(1),
+                                      radius, len(steps))
+            values = homotopy.evaluate(A.asarray(point), A.number(s))
+            results.append([A.to_mpmath_array(v) for v in values])
+    with mpmath.workdps(DPS):
+        for mine, reference in zip(results[1], results[0]):
+            assert mine.shape == reference.shape
+            assert max_abs(mine - reference) < mpmath.mpf(10) ** -50

@@ -86,3 +86,42 @@ def test_random_gamma_is_seeded_and_off_the_real_axis():
     first, second = random_gamma(random.Random(3)), random_gamma(random.Random(3))
     assert first == second
     assert abs(abs(first) - 1) < 1e-12 and mpmath.im(first) > math.sin(0.29)
+
+
+class Cubic:
+    """``H(x, s) = x^3 + x - ((1 - s) 2 + s 10)``: from the real root 1 to the real root 2
+    (the other roots are complex); counts its evaluations."""
+
+    def __init__(self):
+        self.evaluations = 0
+
+    def start(self):
+        return MPC.asarray([1])
+
+    def evaluate(self, u, s):
+        self.evaluations += 1
+        x = u[0]
+        return (np.array([x * x * x + x - 2 - 8 * s], dtype=object),
+                np.array([[3 * x * x + 1]], dtype=object), np.array([-8 + 0 * s], dtype=object))
+
+
+def test_hermite_predictor_reaches_the_same_root_with_fewer_evaluations():
+    # reference: the root 2 of x^3 + x - 10, and the Runge-Kutta tracker's evaluations
+    counts = {}
+    for predictor in ("rk4", "hermite"):
+        cubic = Cubic()
+        path = Tracker(MPC, TrackerOptions(dps=50, predictor=predictor)).track(cubic, GAMMA)
+        assert path.code is PathCode.SUCCESS
+        with mpmath.workdps(50):
+            assert abs(path.real[0] - 2) < mpmath.mpf(10) ** -40
+        counts[predictor] = cubic.evaluations
+    assert counts["hermite"] < counts["rk4"]
+
+
+def test_a_homotopy_may_name_its_predictor():
+    class Named(Cubic):
+        predictor = "hermite"
+    named, default = Named(), Cubic()
+    Tracker(MPC, TrackerOptions(dps=40, predictor="hermite")).track(default, GAMMA)
+    path = Tracker(MPC, TrackerOptions(dps=40)).track(named, GAMMA)
+    assert path.ok and named.evaluations == default.evaluations
