@@ -69,7 +69,7 @@ def test_exact_traces_recovered_to_the_precision_law(n, seed):
     assert error <= mpmath.mpf(10) ** (2.2 * n - trace.digits + 5)
     # the digits vouched for are honest: the true error is below what is claimed
     assert error <= mpmath.mpf(10) ** (-solution.digits)
-    assert solution.stats["method"] == "moments+moments+homotopy"
+    assert solution.stats["method"] == "moments+projected+moments+homotopy"
 
 
 def test_rounded_trace_accuracy_is_vouched_honestly():
@@ -167,9 +167,21 @@ def test_exact_trace_whose_paths_stall_is_not_called_inconsistent(monkeypatch):
     from symbolic_inversion.solvers import pipeline
     trace, xs, ys = random_trace(4, 21)
     monkeypatch.setitem(pipeline.PATHS, "moments", _exact_path_stub(trace, xs, ys, "midway"))
-    solution = pipeline.run_pipeline(trace, "moments", attempts=3)
+    solution = pipeline.run_pipeline(trace, "moments", attempts=2)
     assert solution.status is Status.NOT_CONVERGED
-    assert "none of 3 paths" in solution.detail
+    assert "none of 2 paths" in solution.detail
+
+
+def test_a_kind_that_stalls_mid_way_twice_gives_its_turns_to_another(monkeypatch):
+    from symbolic_inversion.solvers import pipeline
+    trace, xs, ys = random_trace(4, 21)
+    monkeypatch.setitem(pipeline.PATHS, "moments", _exact_path_stub(trace, xs, ys, "midway"))
+    solution = pipeline.run_pipeline(trace, "moments", attempts=3)
+    kinds = [p["path"] for p in solution.stats["paths"]]
+    assert kinds[:2] == ["moments", "moments"] and kinds[2] != "moments"
+    # the real path of the other kind reaches the data
+    assert solution.status is Status.CONVERGED, solution.message
+    assert max_error(solution, xs, ys) <= mpmath.mpf(10) ** -solution.digits
 
 
 def test_wrong_sample_count_is_refused():

@@ -218,13 +218,15 @@ def _one_path(trace, kind, square, backend, seed, attempt, dps, record=False, us
     arithmetic = real_arithmetic(backend)
     # string seeds: consecutive integer seeds give nearly equal first draws (gammas)
     rng = random.Random(f"symbolic_inversion:{seed}:{attempt}")
+    # kinds registered in PATHS before ``used`` existed take the five arguments and record
+    steps_used = {} if used is None else {"used": used}
     if record:  # the path's points, for plots (``recover(..., record_paths=True)``)
         points = []
         path, info = PATHS[kind](trace, square, arithmetic, rng, dps, record=points,
-                                 used=used)
+                                 **steps_used)
         info = dict(info, points=points)
     else:
-        path, info = PATHS[kind](trace, square, arithmetic, rng, dps, used=used)
+        path, info = PATHS[kind](trace, square, arithmetic, rng, dps, **steps_used)
     to_mp = arithmetic.complexify().to_mpmath
     for name in ("u", "last"):
         value = getattr(path, name)

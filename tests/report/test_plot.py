@@ -30,7 +30,7 @@ def square_trace():
 
 
 def test_paths_one_line_per_unknown_and_path(square_trace):
-    solution = recover(square_trace, record_paths=True)
+    solution = recover(square_trace, method="moments", record_paths=True)
     paths = solution.stats["paths"]
     assert solution.ok and len(paths) == 2
     ax = plot_paths(solution)
