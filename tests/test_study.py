@@ -312,6 +312,10 @@ def test_a_killed_pool_process_costs_only_its_cells(tmp_path, serial, monkeypatc
     assert results(records) == results(reference) == results(result.records)
 
 
+def _interactive_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_an_interrupted_command_keeps_its_cells_and_the_rerun_completes(tmp_path, serial):
     config = tmp_path / "study.json"
     # 8 cells of about a second each (the neuron at n = 10 and 12, 80 and 88 digits):
@@ -322,8 +326,10 @@ def test_an_interrupted_command_keeps_its_cells_and_the_rerun_completes(tmp_path
     out = tmp_path / "out.jsonl"
     command = [sys.executable, "-m", "symbolic_inversion", "study", str(config),
                "--workers", "2"]
+    # as from a terminal: a suite started in the background by a non-interactive shell
+    # (.ci/run) inherits SIGINT ignored, and Python then installs no Ctrl-C handler
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+                               text=True, preexec_fn=_interactive_sigint)
     deadline = time.monotonic() + 120
     while (not out.exists() or len(out.read_text().splitlines()) < 2) \
             and process.poll() is None and time.monotonic() < deadline:
