@@ -45,7 +45,7 @@ from .newton import gauss_newton
 from .options import solver
 from .projection import ProjectedSystem, projected_fit, random_inputs
 from .solution import Solution, Status, same_dataset
-from .symmetries import _suspect_pairs, canonical_vector
+from .symmetries import canonical_vector, suspect_pairs
 from .tracking import PathCode, PathResult, Tracker, TrackerOptions, random_gamma
 
 __all__ = ["run_pipeline", "PATHS", "same_dataset", "solve_cold_start", "solve_moments",
@@ -114,9 +114,8 @@ def projected_search(trace, steps, arithmetic, rng, dps, record=None, used=None)
         iterations += fit.iterations
         codes[fit.code.value] = codes.get(fit.code.value, 0) + 1
         if fit.root:
-            u = projected.evaluator.join(fit.inputs, fit.labels)
             return (PathResult(PathCode.SUCCESS, steps=iterations, newton=k + 1,
-                               real=[mpmath.mpf(float(v)) for v in u]),
+                               real=projected.unknowns(fit)),
                     {"fits": codes, "fit_error": fit.error})
         if best is None or fit.relative < best.relative:
             best = fit
@@ -132,9 +131,7 @@ def polish(projected, u):
     endpoint): the unknowns (mpmath) if it reaches a root, else ``None``."""
     rows = np.array([float(mpmath.re(v)) for v in u]).reshape(projected.shape[0], -1)
     fit = projected_fit(projected, rows[:, :projected.shape[1]])
-    if not fit.root:
-        return None
-    return [mpmath.mpf(float(v)) for v in projected.evaluator.join(fit.inputs, fit.labels)]
+    return projected.unknowns(fit) if fit.root else None
 
 
 PATHS = {"homotopy": parameter_homotopy_path, "moments": moment_homotopy_path,
@@ -371,8 +368,9 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
         path, info = runner.result(attempt, kind)
         info = _record(path, info, kind)
         history.append(info)
+        fits = info.get("fits", {})
         if path.code is PathCode.NO_ROOT and \
-                2 * info.get("fits", {}).get("ill_conditioned", 0) >= path.newton:
+                2 * fits.get("ill_conditioned", 0) >= sum(fits.values()):
             # most fits reached residuals at double rounding that do not bound the
             # inputs: double precision cannot resolve these data (measured: 1-4-1
             # tanh/tanh with one step; the single neuron from n = 8); paths instead
@@ -425,7 +423,9 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
         if final is not None:
             runner.cancel()
             return final
-        if verdict.status is Status.INCONSISTENT and _suspect_pairs(verdict.samples):
+        pairs = suspect_pairs(verdict.samples) if verdict.status is Status.INCONSISTENT \
+            else []
+        if pairs:
             # two samples of the refined candidate coincide: Gauss-Newton creeps along
             # the singular direction of a duplicated sample and cannot settle; the caller
             # (:func:`~symbolic_inversion.solvers.symmetries.annotate`) ties them and
@@ -434,7 +434,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             stats = dict(base, attempts=len(history), paths=history,
                          time=elapsed(started))
             return Solution(verdict.samples, Status.NOT_CONVERGED, verdict.residual, 0,
-                            stats, f"samples {_suspect_pairs(verdict.samples)} of the best "
+                            stats, f"samples {pairs} of the best "
                             f"candidate coincide; refinement cannot settle at a duplicated "
                             f"sample ({verdict.detail})")
     runner.cancel()

@@ -18,6 +18,7 @@ float64 evaluator; :func:`random_inputs` draws starts.
 import enum
 from dataclasses import dataclass
 
+import mpmath
 import numpy as np
 
 from ..arithmetic import get_arithmetic
@@ -87,6 +88,10 @@ class ProjectedSystem:
         if rank < A.shape[1]:
             return None
         return labels.reshape(self.shape[0], -1)
+
+    def unknowns(self, fit):
+        """The unknowns of a fit as mpmath numbers, sample by sample (inputs, labels)."""
+        return [mpmath.mpf(float(v)) for v in self.evaluator.join(fit.inputs, fit.labels)]
 
     def evaluate(self, inputs):
         """``(labels, residual, kaufman_jacobian)`` at ``inputs`` (``None`` if the labels

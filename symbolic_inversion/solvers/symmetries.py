@@ -261,7 +261,9 @@ def solve_moments_only(trace, options, symmetries):
     return solution
 
 
-def _suspect_pairs(samples):
+def suspect_pairs(samples):
+    """Pairs ``(i, j)`` of samples within ``DUPLICATE_SUSPECT`` of each other (max norm):
+    duplicates a singular Jacobian may have kept apart."""
     # a screening threshold: float distances do (exact results are Fractions)
     flat = [list(x) + list(y) for x, y in samples]
     return [(i, j) for i in range(len(flat)) for j in range(i + 1, len(flat))
@@ -282,7 +284,7 @@ def annotate(trace, solution, options):
         solution.stats["square"] = solution.stats["equations"] == solution.stats["unknowns"]
     symmetries = [s for s in family_symmetries(trace)
                   if s["kind"] not in {k["kind"] for k in solution.symmetries}]
-    pairs = _suspect_pairs(solution.samples) if solution.samples and \
+    pairs = suspect_pairs(solution.samples) if solution.samples and \
         solution.status is not Status.NOT_UNIQUE else []
     if pairs and trace.samples == len(solution.samples):
         started = time.perf_counter()
