@@ -97,6 +97,16 @@ def add_budget_option(parser):
                              "limit max_seconds, 3600; 0: no budget)")
 
 
+def _add_executor_options(parser, what):
+    """``--workers N`` or ``--scheduler ADDRESS`` (one of them): where ``what`` runs."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, metavar="N",
+                       help=f"run {what} on N local processes")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help=f"run {what} on a Dask distributed scheduler (needs the "
+                            f"distributed extra)")
+
+
 def _add_network_options(parser):
     parser.add_argument("--layers", default="1,1",
                         help="widths from input to output, e.g. 3,4,2 (default 1,1)")
@@ -494,11 +504,8 @@ def build_parser():
     p.add_argument("--known", metavar="FILE.csv",
                    help="samples the observer knows (its own; CSV, one per row: inputs "
                         "then labels): subtracted, the others are recovered")
-    p.add_argument("--workers", type=int, metavar="N",
-                   help="run independent homotopy paths on N local processes (same result "
-                        "as serial for the same seed)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run the paths on a Dask distributed scheduler (needs dask)")
+    _add_executor_options(p, "independent homotopy paths (same result as serial for the "
+                             "same seed)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.add_argument("--certify", action="store_true",
                    help="also prove (interval arithmetic) that an exact solution is next to "
@@ -555,11 +562,7 @@ def build_parser():
                                  "are kept: run again to finish).")
     p.add_argument("config", metavar="CONFIG", help="study configuration (JSON: networks, "
                                                     "samples, seeds, digits, ...)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, metavar="N", help="run cells on N local "
-                                                                "processes")
-    where.add_argument("--scheduler", metavar="ADDRESS",
-                       help="run cells on a Dask distributed scheduler (needs distributed)")
+    _add_executor_options(p, "cells")
     p.add_argument("--output", metavar="FILE", help="JSON lines, one per finished cell "
                                                     "(default: the configuration's output, "
                                                     "else CONFIG with .jsonl)")
