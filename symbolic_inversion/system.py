@@ -298,9 +298,14 @@ class InversionSystem:
             self.trace.gradient_uncertainty()
 
     def rhs_uncertainties(self):
-        """Bound on the error of each right-hand side, equation by equation (in the order
-        of :meth:`residual`), from each recorded value's own last place
-        (:meth:`Trace.gradient_uncertainties`)."""
+        """Bound on the error of each equation caused by the trace's rounding, equation by
+        equation (in the order of :meth:`residual`): the largest over its step of the
+        entries' own bounds (:meth:`Trace.gradient_uncertainties`).
+
+        Each right-hand side is uncertain by its own entries' last places only, but every
+        left-hand side of step ``j`` is evaluated at all of step ``j``'s recorded
+        parameters: a short value among long ones loosens its step, never the others.
+        """
         # judged once per candidate: kept per precision (the trace does not change)
         cache = self.__dict__.setdefault("_rhs_bounds", {})
         if mpmath.mp.dps not in cache:
@@ -309,7 +314,7 @@ class InversionSystem:
             for j in range(self.steps):
                 factor = self.rhs_factor(j)
                 factor = mpmath.mpf(factor.numerator) / factor.denominator
-                out += [factor * bound for bound in bounds[j]]
+                out += [factor * max(bounds[j])] * len(bounds[j])
             cache[mpmath.mp.dps] = out
         return list(cache[mpmath.mp.dps])
 
