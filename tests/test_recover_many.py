@@ -148,6 +148,9 @@ def _exact_path_stub(trace, xs, ys, outcome):
                                                for pair in zip(xs, ys) for v in pair])
             return PathResult(PathCode.STALLED, reason="step size fell below 1e-12 at "
                               "t = 0.999990", t=0.99999, last=endpoint), {}
+        if outcome == "first_step_to_infinity":
+            return PathResult(PathCode.AT_INFINITY, reason="the path went to infinity",
+                              t=0.05), {}
         return PathResult(PathCode.STALLED, reason="step size fell below 1e-12 at "
                           "t = 0.500000", t=0.5), {}
     return path
@@ -182,6 +185,19 @@ def test_a_kind_that_stalls_mid_way_twice_gives_its_turns_to_another(monkeypatch
     # the real path of the other kind reaches the data
     assert solution.status is Status.CONVERGED, solution.message
     assert max_error(solution, xs, ys) <= mpmath.mpf(10) ** -solution.digits
+
+
+def test_a_kind_whose_paths_leave_for_infinity_at_once_gives_its_turns(monkeypatch):
+    # measured on 1-4-1 tanh/tanh with one step: every moment path left for infinity in
+    # its first step and kept a third of the turns the parameter paths needed
+    from symbolic_inversion.solvers import pipeline
+    trace, xs, ys = random_trace(4, 21)
+    monkeypatch.setitem(pipeline.PATHS, "moments",
+                        _exact_path_stub(trace, xs, ys, "first_step_to_infinity"))
+    solution = pipeline.run_pipeline(trace, "moments", attempts=3)
+    kinds = [p["path"] for p in solution.stats["paths"]]
+    assert kinds[:2] == ["moments", "moments"] and kinds[2] != "moments"
+    assert solution.status is Status.CONVERGED, solution.message
 
 
 def test_wrong_sample_count_is_refused():

@@ -156,6 +156,16 @@ def _record(path, info, kind):
     return info
 
 
+# A path that ends (stalled, singular, at infinity) by this t has not set out: its
+# kind's start system does not lead into these data.
+SET_OUT = 0.1
+
+
+def _failed_at_start(path):
+    return path.code in (PathCode.STALLED, PathCode.SINGULAR, PathCode.AT_INFINITY) and \
+        path.t is not None and path.t <= SET_OUT
+
+
 def _endpoint(path, arithmetic):
     """Where a path that did not reach a real root ended (complex root or a stall next to
     ``t = 1``), as mpmath numbers; ``None`` otherwise."""
@@ -361,9 +371,9 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             # kind's path (measured at n = 24: clustered inputs): give another kind a turn
             kind = next((k for k in schedule[attempt:] if k != kind), kind)
         if kind in blind:
-            # the kinds that can still resolve the data take turns
+            # the kinds that can still resolve the data take turns (all blind: as planned)
             others = [k for k in dict.fromkeys(schedule + ["homotopy"]) if k not in blind]
-            kind = others[attempt % len(others)]
+            kind = others[attempt % len(others)] if others else kind
         progress.event("search", attempt=attempt + 1, of=total, kind=kind)
         path, info = runner.result(attempt, kind)
         info = _record(path, info, kind)
@@ -375,12 +385,14 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             # inputs: double precision cannot resolve these data (measured: 1-4-1
             # tanh/tanh with one step; the single neuron from n = 8); paths instead
             blind.add(kind)
-        if path.code is PathCode.STALLED and not path.stalled_near_end:
+        if (path.code is PathCode.STALLED and not path.stalled_near_end) or \
+                _failed_at_start(path):
             stalls[kind] = stalls.get(kind, 0) + 1
             if stalls[kind] >= 2:
-                # the same kind stalled mid-path twice, each time from its own random
-                # start: its paths cross ill-conditioned ground here (measured: moment
-                # paths on 1-4-1 tanh/tanh networks); others take its turns
+                # the same kind stalled mid-path (or failed as it set out) twice, each
+                # time from its own random start: its paths cross ill-conditioned ground
+                # here (measured: moment paths on 1-4-1 tanh/tanh networks, which stall
+                # or leave for infinity in their first steps); others take its turns
                 blind.add(kind)
         progress.event("path", attempt=attempt + 1, of=total, kind=kind,
                        status="real root" if path.real is not None else path.reason or "?")
