@@ -200,6 +200,30 @@ def test_a_kind_whose_paths_leave_for_infinity_at_once_gives_its_turns(monkeypat
     assert solution.status is Status.CONVERGED, solution.message
 
 
+def test_parameter_paths_keep_their_turns_however_many_fail_early(monkeypatch):
+    # the fallback kind: each of its paths has its own random start, and on 1-4-1
+    # tanh/tanh with one step most leave for infinity early while a later one reaches
+    # the data
+    from symbolic_inversion.solvers import pipeline
+    from symbolic_inversion.solvers.tracking import PathCode, PathResult
+    trace, xs, ys = random_trace(4, 21)
+    calls = []
+
+    def homotopy(trace_, steps, arithmetic, rng, dps):
+        calls.append(1)
+        if len(calls) < 3:
+            return PathResult(PathCode.AT_INFINITY, reason="the path went to infinity",
+                              t=0.01), {}
+        with arithmetic.workdps(dps):
+            exact = [mpmath.mpf(v) for pair in zip(xs, ys) for v in pair]
+        return PathResult(PathCode.SUCCESS, real=exact), {}
+    monkeypatch.setitem(pipeline.PATHS, "homotopy", homotopy)
+    monkeypatch.setitem(pipeline.PATHS, "moments", _exact_path_stub(trace, xs, ys, "midway"))
+    solution = pipeline.run_pipeline(trace, ["homotopy"] * 3 + ["moments"], attempts=4)
+    assert [p["path"] for p in solution.stats["paths"]] == ["homotopy"] * 3
+    assert solution.status is Status.CONVERGED, solution.message
+
+
 def test_wrong_sample_count_is_refused():
     trace, _, _ = random_trace(3, 5, epochs=6)
     claimed = Trace(NEURON, trace.lr, 2, trace.parameters)
