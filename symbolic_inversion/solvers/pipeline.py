@@ -156,10 +156,9 @@ def _record(path, info, kind):
     return info
 
 
-# The kind that works for every network and always keeps its turns: each parameter path
-# has its own random start and gamma, and many of them leave for infinity early or stall
-# on the way (measured: 1-4-1 tanh/tanh with one step, where these paths alone reach the
-# data).
+# The kind that works for every network: each parameter path has its own random start
+# and gamma, and many leave for infinity early (measured: 1-4-1 tanh/tanh with one step,
+# where these paths alone reach the data), so only stalls make it give its turns.
 FALLBACK = "homotopy"
 # A path that ends (stalled, singular, at infinity) by this t has not set out: its
 # kind's start system does not lead into these data.
@@ -390,8 +389,8 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             # inputs: double precision cannot resolve these data (measured: 1-4-1
             # tanh/tanh with one step; the single neuron from n = 8); paths instead
             blind.add(kind)
-        if kind != FALLBACK and ((path.code is PathCode.STALLED and not
-                                  path.stalled_near_end) or _failed_at_start(path)):
+        if (path.code is PathCode.STALLED and not path.stalled_near_end) or \
+                (kind != FALLBACK and _failed_at_start(path)):
             stalls[kind] = stalls.get(kind, 0) + 1
             if stalls[kind] >= 2:
                 # the same kind stalled mid-path (or failed as it set out) twice, each
