@@ -23,7 +23,7 @@ import time
 import mpmath
 
 from ..limits import check_time
-from ..precision import residual_allowance_digits
+from ..precision import refine_dps, residual_allowance_digits
 from ..system import digits_from_error
 from .newton import gauss_newton
 from .solution import Solution, Status, same_dataset
@@ -34,6 +34,33 @@ __all__ = ["assess", "Judge", "RESIDUAL_SLACK", "elapsed"]
 # candidate may be off by that much at the truth, and a least-squares fit of the labels
 # or a trace rounded from a longer computation (the paper's tables) adds a little more.
 RESIDUAL_SLACK = 4
+
+
+# Conditioning that a float64 Jacobian measures reliably (digits lost; beyond it the
+# smallest singular value is rounding noise and the prior law of refine_dps applies) ...
+MEASURABLE_DIGITS = 11
+# ... and the digits added to a measurement taken at a candidate, not at the root.
+LOST_MARGIN = 4
+
+
+def lost_digits(system, inputs, labels):
+    """``log10(sigma_max / sigma_min)`` of the system's Jacobian at ``(inputs, labels)``
+    in float64, or ``None`` where double cannot measure it (not finite, or more than
+    :data:`MEASURABLE_DIGITS` digits lost)."""
+    import numpy as np
+    from ..arithmetic import get_arithmetic
+    evaluator = system.evaluator(get_arithmetic("float64"))
+    with np.errstate(all="ignore"):
+        u = evaluator.join(np.array([[float(v) for v in x] for x in inputs]),
+                           np.array([[float(v) for v in y] for y in labels]))
+        _, J = evaluator.evaluate(u)
+        if not np.all(np.isfinite(J)) or J.shape[0] < J.shape[1]:
+            return None
+        singular = np.linalg.svd(J, compute_uv=False)
+    if not singular.size or singular[-1] <= 0:
+        return None
+    lost = float(np.log10(singular[0] / singular[-1]))
+    return lost if lost <= MEASURABLE_DIGITS else None
 
 
 def elapsed(started):
@@ -96,11 +123,19 @@ class Judge:
         Statuses kept as datasets (``"all"`` keeps ``UNIDENTIFIABLE`` too).
     stats : dict
         Merged into every solution's stats.
+    least_dps : int, optional
+        Adaptive precision: each candidate is refined at
+        :func:`~symbolic_inversion.precision.refine_dps` for the conditioning of its
+        Jacobian measured in double (at least ``least_dps``, at most ``dps``); where
+        double cannot measure it (more than :data:`MEASURABLE_DIGITS` digits lost), or a
+        candidate is rejected with a residual at that precision's floor, at ``dps``.
+        ``None``: always ``dps``.
     """
 
     def __init__(self, system, dps, arithmetic, method, policy="first",
-                 accept=(Status.CONVERGED,), stats=None, started=None):
+                 accept=(Status.CONVERGED,), stats=None, started=None, least_dps=None):
         self.system, self.dps, self.arithmetic = system, dps, arithmetic
+        self.least_dps = least_dps
         self.method, self.policy, self.accept = method, policy, accept
         self.stats = stats if stats is not None else {}
         self.started = time.perf_counter() if started is None else started
@@ -109,27 +144,59 @@ class Judge:
 
     # -- refine and assess --------------------------------------------------------------
 
-    def refine(self, inputs, labels):
+    def refine(self, inputs, labels, dps=None):
         """Gauss-Newton on every step: ``(inputs, labels, info)`` (mpmath numbers)."""
-        return gauss_newton(self.system.trace, inputs, labels, self.dps,
+        return gauss_newton(self.system.trace, inputs, labels, dps or self.dps,
                             steps=self.system.steps, arithmetic=self.arithmetic,
                             system=self.system)
+
+    def precision(self, inputs, labels):
+        """``(dps, lost)``: the refinement precision for this candidate and the digits its
+        Jacobian loses as measured in double (``None`` where not measured)."""
+        if self.least_dps is None:
+            return self.dps, None
+        lost = lost_digits(self.system, inputs, labels)
+        if lost is None:
+            return self.dps, None
+        return min(self.dps, refine_dps(self.system.trace, self.least_dps,
+                                        lost + LOST_MARGIN)), lost
 
     def judge(self, inputs, labels, info=None, **stats):
         """Refine ``(inputs, labels)`` and assess the result; ``info`` (a path's record)
         gets the refinement iterations and the status."""
         check_time()  # the time budget's cooperative check, once per candidate
-        inputs, labels, polish = self.refine(inputs, labels)
+        dps, lost = self.precision(inputs, labels)
+        solution = self._judge(inputs, labels, dps, info, stats)
+        if dps < self.dps and solution.status not in self.accept and \
+                solution.residual is not None and \
+                solution.residual <= mpmath.mpf(10) ** (lost + LOST_MARGIN + 10 - dps) * \
+                self._scale():
+            # rejected at the floor of the lower precision: the measure in double may
+            # have been taken too far from the root; the full precision decides
+            solution = self._judge(inputs, labels, self.dps, info, stats)
+        return solution
+
+    def _scale(self):
+        """The largest right-hand side (float64): residuals are relative to it."""
+        if getattr(self, "_rhs_scale", None) is None:
+            from ..arithmetic import get_arithmetic
+            rhs = self.system.evaluator(get_arithmetic("float64")).rhs
+            self._rhs_scale = max(float(abs(rhs).max()), 1e-300) if rhs.size else 1.0
+        return self._rhs_scale
+
+    def _judge(self, inputs, labels, dps, info, stats):
+        inputs_, labels_, polish = self.refine(inputs, labels, dps)
         if not mpmath.isfinite(polish["residual"]):
             solution = Solution([], Status.NOT_CONVERGED, None, 0, dict(self.stats, **stats),
                                 f"the refinement broke down: {polish['reason']}")
             if info is not None:
                 info["status"] = solution.status.value
             return solution
-        with mpmath.workdps(self.dps):
+        inputs, labels = inputs_, labels_
+        with mpmath.workdps(dps):
             merged = dict(self.stats, refine_iterations=polish["iterations"], **stats)
             solution = assess(self.system, inputs, labels, self.method, self.started,
-                              self.dps, merged)
+                              dps, merged)
         solution.stats["refine_converged"] = polish["converged"]
         solution.stats["refine_correction"] = float(polish["correction"])
         if info is not None:

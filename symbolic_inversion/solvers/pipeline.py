@@ -342,7 +342,8 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     history = []
     judge = Judge(system, refine_dps(trace, dps), arithmetic, name,
                   policy="first" if spare else "confirm", started=started,
-                  stats=dict(base, tracking_dps=track_dps, paths=history))
+                  stats=dict(base, tracking_dps=track_dps, paths=history),
+                  least_dps=dps or 0)
     square = solve_steps(trace, square=homotopy_steps)
     complex_ends = []
 

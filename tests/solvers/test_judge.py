@@ -110,3 +110,96 @@ def test_the_refined_truth_is_within_every_steps_allowance(layers, activations, 
         error = max(abs(a - b) for rows in zip(solution.inputs + solution.labels,
                                                truth[0] + truth[1]) for a, b in zip(*rows))
     assert error < mpmath.mpf(10) ** -solution.digits
+
+
+def _random_case(layers, activations, n, steps, seed, dps=60):
+    import random
+    rng = random.Random(seed)
+    network = Network(layers, activations)
+    xs = [[f"{rng.uniform(-1, 1):.5f}" for _ in range(layers[0])] for _ in range(n)]
+    ys = [[f"{rng.uniform(-1, 1):.5f}" for _ in range(layers[-1])] for _ in range(n)]
+    init = [f"{rng.uniform(-1, 1):.5f}" for _ in range(network.num_parameters)]
+    trace = simulate(network, xs, ys, "0.1", steps, init=init, dps=dps)
+    with mpmath.workdps(dps + 20):
+        near = ([[mpmath.mpf(v) + mpmath.mpf("1e-7") for v in x] for x in xs],
+                [[mpmath.mpf(v) - mpmath.mpf("1e-7") for v in y] for y in ys])
+    return InversionSystem.from_trace(trace), xs, ys, near
+
+
+def _error(solution, xs, ys):
+    with mpmath.workdps(100):
+        return max(abs(a - mpmath.mpf(b)) for rows in zip(solution.inputs + solution.labels,
+                                                           xs + ys) for a, b in zip(*rows))
+
+
+def test_adaptive_precision_refines_a_well_conditioned_candidate_at_fewer_digits():
+    from symbolic_inversion.precision import refine_dps
+    from symbolic_inversion.solvers.judge import lost_digits
+    system, xs, ys, near = _random_case([2, 4, 1], ["tanh", "identity"], 5, 3, 4)
+    ceiling = refine_dps(system.trace)
+    lost = lost_digits(system, *near)
+    assert lost is not None and lost < 11
+    fixed = Judge(system, ceiling, real_arithmetic("mpmath"), "test").judge(*near)
+    adaptive = Judge(system, ceiling, real_arithmetic("mpmath"), "test",
+                     least_dps=0).judge(*near)
+    assert fixed.stats["dps"] == ceiling and adaptive.stats["dps"] < ceiling
+    for solution in (fixed, adaptive):
+        assert solution.status is Status.CONVERGED and solution.digits >= 40
+        assert _error(solution, xs, ys) < mpmath.mpf(10) ** -solution.digits
+    assert abs(fixed.digits - adaptive.digits) <= 1
+    # the caller's least precision is kept
+    assert Judge(system, ceiling, real_arithmetic("mpmath"), "test",
+                 least_dps=ceiling - 1).judge(*near).stats["dps"] == ceiling - 1
+
+
+def test_a_candidate_rejected_at_the_floor_of_too_few_digits_is_judged_again(monkeypatch):
+    from symbolic_inversion.precision import refine_dps
+    system, xs, ys, near = _random_case([2, 4, 1], ["tanh", "identity"], 5, 3, 4)
+    ceiling = refine_dps(system.trace)
+    judged = Judge(system, ceiling, real_arithmetic("mpmath"), "test", least_dps=0)
+    lower = judged.precision(*near)[0]
+    assert lower < ceiling
+    real_judge, seen = Judge._judge, []
+
+    def floor_at_lower_precision(self, inputs, labels, dps, info, stats):
+        # what too few digits give: a residual at their floor, judged inconsistent
+        seen.append(dps)
+        if dps < ceiling:
+            return Solution([], Status.INCONSISTENT, mpmath.mpf(10) ** (8 - dps), 0, {})
+        return real_judge(self, inputs, labels, dps, info, stats)
+    monkeypatch.setattr(Judge, "_judge", floor_at_lower_precision)
+    solution = judged.judge(*near)
+    assert seen == [lower, ceiling]
+    assert solution.status is Status.CONVERGED and solution.stats["dps"] == ceiling
+    assert _error(solution, xs, ys) < mpmath.mpf(10) ** -solution.digits
+
+
+def test_a_wrong_candidate_is_not_judged_again_at_the_full_precision():
+    from symbolic_inversion.precision import refine_dps
+    system, xs, ys, near = _random_case([2, 4, 1], ["tanh", "identity"], 5, 3, 4)
+    with mpmath.workdps(80):
+        wrong = ([[v * 3 + 2 for v in x] for x in near[0]], near[1])
+    ceiling = refine_dps(system.trace)
+    solution = Judge(system, ceiling, real_arithmetic("mpmath"), "test",
+                     least_dps=0).judge(*wrong)
+    assert solution.status is not Status.CONVERGED
+    assert solution.stats.get("dps", 0) < ceiling
+
+
+def test_where_double_cannot_measure_the_conditioning_the_ceiling_is_used():
+    import random
+    from symbolic_inversion.solvers.judge import MEASURABLE_DIGITS, lost_digits
+    # the single neuron with 14 samples loses about 30 digits (numerics.md: 10^(2.2 n))
+    rng = random.Random(3)
+    xs = [[mpmath.mpf(f"{rng.uniform(0, 1):.5f}")] for _ in range(14)]
+    ys = [[mpmath.mpf(f"{rng.uniform(0, 1):.5f}")] for _ in range(14)]
+    trace = simulate(NEURON, [x[0] for x in xs], [y[0] for y in ys], "0.1", 28,
+                     init=["0.5", "0.5"], dps=40)
+    system = InversionSystem.from_trace(trace)
+    assert lost_digits(system, xs, ys) is None
+    # the neighbouring two-sample neuron is measurable (a few digits)
+    small = InversionSystem.from_trace(simulate(NEURON, XS, YS, "0.1", 4,
+                                                init=["0.5", "0.5"], dps=50))
+    assert 0 < lost_digits(small, *near(small, "0")) < MEASURABLE_DIGITS
+    judged = Judge(system, 130, real_arithmetic("mpmath"), "test", least_dps=0)
+    assert judged.precision(xs, ys) == (130, None)
