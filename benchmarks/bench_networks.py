@@ -60,6 +60,8 @@ CASES = {
     "1-1 tanh lr-off n4": ([1, 1], "tanh", True, 4, 4, 60, "lr_off", "square"),
     "4-8-1 n8": ([4, 8, 1], ["tanh", "identity"], True, 8, 2, 60, "random", None),
     "8-16-1 n16": ([8, 16, 1], ["tanh", "identity"], True, 16, 1, 60, "random", None),
+    "8-16-1 n16 E2": ([8, 16, 1], ["tanh", "identity"], True, 16, 2, 60, "random", None),
+    "8-16-1 n16 E4": ([8, 16, 1], ["tanh", "identity"], True, 16, 4, 60, "random", None),
     "8-16-1 n16 E8": ([8, 16, 1], ["tanh", "identity"], True, 16, 8, 60, "random", None),
     "neuron n8": ([1, 1], "tanh", True, 8, 16, 72, "random", None),
     "neuron n16": ([1, 1], "tanh", True, 16, 32, 104, "random", None),

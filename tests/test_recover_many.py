@@ -173,6 +173,16 @@ def test_exact_trace_whose_paths_stall_is_not_called_inconsistent(monkeypatch):
     solution = pipeline.run_pipeline(trace, "moments", attempts=2)
     assert solution.status is Status.NOT_CONVERGED
     assert "none of 2 paths" in solution.detail
+    assert "record more steps" not in solution.detail  # 16 equations, 8 unknowns
+
+
+def test_a_search_that_found_nothing_on_a_short_trace_advises_more_steps(monkeypatch):
+    from symbolic_inversion.solvers import pipeline
+    trace, xs, ys = random_trace(4, 21, epochs=5)  # 10 equations for 8 unknowns
+    monkeypatch.setitem(pipeline.PATHS, "moments", _exact_path_stub(trace, xs, ys, "midway"))
+    solution = pipeline.run_pipeline(trace, "moments", attempts=2)
+    assert solution.status is Status.NOT_CONVERGED
+    assert "with 2 equations beyond the 8 unknowns, record more steps" in solution.detail
 
 
 def test_a_kind_that_stalls_mid_way_twice_gives_its_turns_to_another(monkeypatch):
