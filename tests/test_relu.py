@@ -269,3 +269,20 @@ def test_a_zero_pre_activation_at_a_kink_is_said():
     assert solution.status is Status.CONVERGED
     assert "kink" in solution.detail and "relu'(0) = 0" in solution.detail
     assert _exact_multiset(solution.samples) == _exact_multiset(zip(X, Y))
+
+
+def test_a_trace_whose_samples_no_unit_sees_is_unidentifiable_not_inconsistent():
+    # both samples in the dead region of both hidden units at every step: the first
+    # layer's gradient is zero, and the data leave no trace there (an acceptance sweep
+    # found this exact trace called inconsistent)
+    network = Network([2, 2, 1], ["relu", "identity"], bias=True)
+    xs = [["-0.960532", "0.169380"], ["0.444362", "-0.409346"]]
+    ys = [["-0.383470"], ["0.907340"]]
+    init = ["0.889836", "0.635326", "-0.259016", "0.307848", "-0.413280", "-0.321603",
+            "-0.710014", "0.442120", "-0.743515"]
+    trace = simulate(network, xs, ys, lr="0.3", epochs=2, init=init, dps=80)
+    first_layer = trace.observed_gradients()[0][:6]
+    assert all(g == 0 for g in first_layer)
+    solution = recover(trace)
+    assert solution.status is Status.UNIDENTIFIABLE, solution.message
+    assert "no sample is visible" in solution.message

@@ -800,6 +800,11 @@ def _attempt(trace, arithmetic, steps, seed, stats):
         if inputs is not None:
             break
     if inputs is None:
+        if info.get("rank") == 0:
+            # every step's layer gradient is zero: data whose samples all sit in dead
+            # regions (or are fitted exactly) explain it, and nothing about them shows
+            return (Status.UNIDENTIFIABLE, [], reason + " at any step: samples in the dead "
+                    "region of every unit, or fitted exactly, leave no trace", 0, None)
         status = Status.NOT_CONVERGED if info.get("patterns_found", 0) < info.get("rank", n) \
             else Status.NOT_UNIQUE if info.get("not_unique") else Status.INCONSISTENT
         return status, [], reason, 0, None
