@@ -11,7 +11,10 @@ wrong answer.  Two kinds are found:
       every activation is odd (``tanh``, ``identity``) and no layer has a bias: the
       network is an odd function of its input for every parameter value, so
       ``(x_i, y_i) -> (-x_i, -y_i)`` leaves sample ``i``'s gradient term
-      ``J_f(x_i)^T (f(x_i) - y_i)`` unchanged, for each sample separately;
+      ``J_f(x_i)^T (f(x_i) - y_i)`` unchanged, for each sample separately.  With a
+      ``sigmoid`` output layer instead (``sigmoid(-z) = 1 - sigmoid(z)``, the hidden
+      activations odd, no biases) ``f(-x) = 1 - f(x)`` with a constant 1, and
+      ``(x_i, y_i) -> (-x_i, 1 - y_i)`` does the same (``label_offset`` 1);
   ``moments``
       every activation is the identity (a linear network): the gradient depends on the
       data only through the moments ``sum x x^T``, ``sum y x^T`` (and ``sum x``,
@@ -51,9 +54,26 @@ import mpmath
 from .solution import Status
 
 __all__ = ["family_symmetries", "dataset_symmetries", "moment_count", "report_symmetries",
-           "ODD_ACTIVATIONS"]
+           "sign_offset", "ODD_ACTIVATIONS"]
 
 ODD_ACTIVATIONS = frozenset({"tanh", "identity"})
+# Output activations symmetric about a point: a(-z) = offset - a(z).
+POINT_SYMMETRIC = {"tanh": 0, "identity": 0, "sigmoid": 1}
+
+
+def sign_offset(network):
+    """The label offset ``c`` of the family's sign symmetry ``(x, y) -> (-x, c - y)``, or
+    ``None`` when the family has none (module docstring).
+
+    >>> from symbolic_inversion import Network
+    >>> sign_offset(Network([2, 3, 1], ["tanh", "sigmoid"], bias=False))
+    1
+    >>> sign_offset(Network([2, 3, 1], ["sigmoid", "identity"], bias=False)) is None
+    True
+    """
+    if network.bias or not set(network.activations[:-1]) <= ODD_ACTIVATIONS:
+        return None
+    return POINT_SYMMETRIC.get(network.activations[-1])
 
 
 def moment_count(network):
@@ -83,13 +103,22 @@ def family_symmetries(trace):
     network = trace.network
     activations = set(network.activations)
     found = []
-    if not network.bias and activations <= ODD_ACTIVATIONS:
+    offset = sign_offset(network)
+    if offset == 0:
         found.append({
-            "kind": "sign",
+            "kind": "sign", "label_offset": 0,
             "message": "no biases and odd activations: each sample (x_i, y_i) may be "
                        "replaced by (-x_i, -y_i) without changing any gradient, so "
                        f"2^{trace.samples} datasets (sign choices per sample) explain the "
                        "trace equally well"})
+    elif offset is not None:
+        found.append({
+            "kind": "sign", "label_offset": offset,
+            "message": f"no biases, odd hidden activations and a "
+                       f"{network.activations[-1]} output (f(-x) = {offset} - f(x)): each "
+                       f"sample (x_i, y_i) may be replaced by (-x_i, {offset} - y_i) "
+                       f"without changing any gradient, so 2^{trace.samples} datasets "
+                       "(one choice per sample) explain the trace equally well"})
     d, m = network.input_width, network.output_width
     if activations == {"identity"} and trace.samples * (d + m) > moment_count(network):
         found.append({
@@ -310,15 +339,18 @@ def annotate(trace, solution, options):
 
 def canonical_vector(trace, u):
     """The representative of a flat vector of unknowns (sample by sample, inputs then
-    labels) under the family's sign symmetry: each sample flipped so that its first
-    input coordinate is not negative (``u`` itself when there is no sign symmetry).
-    Solvers judge canonical candidates, so the symmetric images of one dataset are one
-    dataset."""
-    if not any(s["kind"] == "sign" for s in family_symmetries(trace)):
+    labels) under the family's sign symmetry: each sample mapped by
+    ``(x, y) -> (-x, c - y)`` when its first input coordinate is negative (``c``:
+    :func:`sign_offset`; ``u`` itself when there is no sign symmetry).  Solvers judge
+    canonical candidates, so the symmetric images of one dataset are one dataset."""
+    offset = sign_offset(trace.network)
+    if offset is None:
         return u
-    width = trace.network.input_width + trace.network.output_width
+    d = trace.network.input_width
+    width = d + trace.network.output_width
     out = list(u)
     for start in range(0, len(out), width):
         if out[start] < 0:
-            out[start:start + width] = [-v for v in out[start:start + width]]
+            out[start:start + d] = [-v for v in out[start:start + d]]
+            out[start + d:start + width] = [offset - v for v in out[start + d:start + width]]
     return out
