@@ -34,3 +34,20 @@ def test_every_neuron_gives_the_input_with_an_error_bound():
         assert len(estimates) == 4 and bound < 1e-50
         for estimate, _ in estimates:
             assert max(abs(a - mpmath.mpf(b)) for a, b in zip(estimate, x)) < 1e-50
+
+
+def test_the_digits_vouched_for_cover_the_closed_forms_error():
+    # an acceptance sweep found 77 digits vouched for an error of 1.1e-77: the judge's
+    # bound now counts the candidate's residual and the truth's
+    from symbolic_inversion import Network, recover, simulate
+    network = Network([1, 2, 1], ["tanh", "tanh"], bias=True)
+    init = ["-0.929255", "0.902980", "-0.596477", "-0.188580", "0.854167", "0.254380",
+            "0.993319"]
+    trace = simulate(network, [["-2.57065"]], [["0.43812"]], lr="0.05", epochs=3,
+                     init=init, dps=80)
+    solution = recover(trace)
+    assert solution.status.value == "converged" and solution.digits >= 70
+    with mpmath.workdps(120):
+        (x, y), = solution.samples
+        error = max(abs(x[0] - mpmath.mpf("-2.57065")), abs(y[0] - mpmath.mpf("0.43812")))
+    assert 0 < error < mpmath.mpf(10) ** -solution.digits
