@@ -276,7 +276,7 @@ def solution_html(solution):
     >>> trace = simulate(Network([1, 1], "tanh"), [0.6], [0.5], lr="0.1", epochs=3,
     ...                  init=[0.5, 0.5], dps=30)
     >>> text = solution_html(recover(trace))
-    >>> "converged" in text, "<td>[0.6000000000000000000000000000]</td>" in text
+    >>> "converged" in text, "<td>[0.600000000000000000000000000]</td>" in text
     (True, True)
     """
     stats = solution.stats
