@@ -131,7 +131,8 @@ def example_2(dps=50):
 
     Returns the :class:`Solution`, samples ordered as the paper prints them (largest
     ``x`` first).  The root is computed to ``dps`` digits; the trace's 7 digits vouch
-    for about 3 of them as the *training data* (``solution.digits``).
+    for 2 of them as the *training data* (``solution.digits``; the data differ from the
+    root by about 1e-4).
     """
     solution = recover(example_2_trace(), dps=dps)
     solution.samples.sort(key=lambda sample: -sample[0][0])
