@@ -538,6 +538,12 @@ class SystemEvaluator:
         return self._data()[1]
 
     @property
+    def scale(self):
+        """The largest ``|rhs|`` as a float (at least ``1e-300``): what residuals are
+        measured relative to."""
+        return max(float(np.max(np.abs(self.rhs))), 1e-300)
+
+    @property
     def mask(self):
         """The ``(steps, samples)`` 0/1 matrix of which sample each step uses."""
         mask = np.zeros((len(self.steps), self.samples), dtype=int)

@@ -21,7 +21,9 @@ multistart) produces *candidates*; the :class:`Judge` turns them into one answer
 import time
 
 import mpmath
+import numpy as np
 
+from ..arithmetic import get_arithmetic
 from ..limits import check_time
 from ..precision import refine_dps, residual_allowance_digits
 from ..system import digits_from_error
@@ -47,8 +49,6 @@ def lost_digits(system, inputs, labels):
     """``log10(sigma_max / sigma_min)`` of the system's Jacobian at ``(inputs, labels)``
     in float64, or ``None`` where double cannot measure it (not finite, or more than
     :data:`MEASURABLE_DIGITS` digits lost)."""
-    import numpy as np
-    from ..arithmetic import get_arithmetic
     evaluator = system.evaluator(get_arithmetic("float64"))
     with np.errstate(all="ignore"):
         u = evaluator.join(np.array([[float(v) for v in x] for x in inputs]),
@@ -175,29 +175,20 @@ class Judge:
         if dps < self.dps and solution.status not in self.accept and \
                 solution.residual is not None and \
                 solution.residual <= mpmath.mpf(10) ** (lost + LOST_MARGIN + 10 - dps) * \
-                self._scale():
+                self.system.evaluator(get_arithmetic("float64")).scale:
             # rejected at the floor of the lower precision: the measure in double may
             # have been taken too far from the root; the full precision decides
             solution = self._judge(inputs, labels, self.dps, info, stats)
         return solution
 
-    def _scale(self):
-        """The largest right-hand side (float64): residuals are relative to it."""
-        if getattr(self, "_rhs_scale", None) is None:
-            from ..arithmetic import get_arithmetic
-            rhs = self.system.evaluator(get_arithmetic("float64")).rhs
-            self._rhs_scale = max(float(abs(rhs).max()), 1e-300) if rhs.size else 1.0
-        return self._rhs_scale
-
     def _judge(self, inputs, labels, dps, info, stats):
-        inputs_, labels_, polish = self.refine(inputs, labels, dps)
+        inputs, labels, polish = self.refine(inputs, labels, dps)
         if not mpmath.isfinite(polish["residual"]):
             solution = Solution([], Status.NOT_CONVERGED, None, 0, dict(self.stats, **stats),
                                 f"the refinement broke down: {polish['reason']}")
             if info is not None:
                 info["status"] = solution.status.value
             return solution
-        inputs, labels = inputs_, labels_
         with mpmath.workdps(dps):
             merged = dict(self.stats, refine_iterations=polish["iterations"], **stats)
             solution = assess(self.system, inputs, labels, self.method, self.started,

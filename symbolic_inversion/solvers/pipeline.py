@@ -516,9 +516,8 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                            f"{evidence['spare']} equations beyond the unknowns: no dataset "
                            f"of {trace.samples} samples explains the trace")
             return best
-        advice = "" if evidence["spare"] >= counts["unknowns"] else (
-            f"; with {evidence['spare']} equations beyond the {counts['unknowns']} unknowns "
-            f"the trace is too short to show inconsistency: record more steps")
+        advice = _more_steps(counts, " the trace is too short to show inconsistency: "
+                                     "record more steps")
         return Solution(best.samples, Status.NOT_CONVERGED, best.residual, 0, stats,
                         f"{len(history)} paths tried ({_path_summary(history)}); the "
                         f"best candidate is {best.status.value}: {best.detail}{advice}")
@@ -528,14 +527,17 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                     f"({_path_summary(history)}; {reasons}){_more_steps(counts)}")
 
 
-def _more_steps(counts):
-    """Advice for a search that found nothing on a trace with few spare equations."""
+# why a search that found nothing on a short trace should be given more steps
+WIDER_BASINS = (", record more steps: spare equations widen the searches' basins "
+                "(measured: 8-16-1 with 16 samples is found from 4 steps, not from 1)")
+
+
+def _more_steps(counts, why=WIDER_BASINS):
+    """Advice for a trace with fewer spare equations than unknowns (else ``""``)."""
     spare = counts["equations"] - counts["unknowns"]
     if spare >= counts["unknowns"]:
         return ""
-    return (f"; with {spare} equations beyond the {counts['unknowns']} unknowns, record "
-            f"more steps: spare equations widen the searches' basins (measured: 8-16-1 "
-            f"with 16 samples is found from 4 steps, not from 1)")
+    return f"; with {spare} equations beyond the {counts['unknowns']} unknowns{why}"
 
 
 def _path_summary(history):

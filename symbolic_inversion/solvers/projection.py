@@ -77,7 +77,7 @@ class ProjectedSystem:
         columns = np.arange(n * (d + m)).reshape(n, d + m)
         self.input_columns = columns[:, :d].reshape(-1)
         self.label_columns = columns[:, d:].reshape(-1)
-        self.scale = max(float(np.max(np.abs(self.evaluator.rhs))), 1e-300)
+        self.scale = self.evaluator.scale
 
     def labels(self, inputs):
         """Least-squares labels for ``inputs``, or ``None`` when they are not determined."""

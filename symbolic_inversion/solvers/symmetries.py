@@ -104,21 +104,16 @@ def family_symmetries(trace):
     activations = set(network.activations)
     found = []
     offset = sign_offset(network)
-    if offset == 0:
-        found.append({
-            "kind": "sign", "label_offset": 0,
-            "message": "no biases and odd activations: each sample (x_i, y_i) may be "
-                       "replaced by (-x_i, -y_i) without changing any gradient, so "
-                       f"2^{trace.samples} datasets (sign choices per sample) explain the "
-                       "trace equally well"})
-    elif offset is not None:
+    if offset is not None:
+        why, image, choices = ("no biases and odd activations", "-y_i", "sign choices") \
+            if offset == 0 else (f"no biases, odd hidden activations and a "
+                                 f"{network.activations[-1]} output (f(-x) = {offset} - "
+                                 f"f(x))", f"{offset} - y_i", "one choice")
         found.append({
             "kind": "sign", "label_offset": offset,
-            "message": f"no biases, odd hidden activations and a "
-                       f"{network.activations[-1]} output (f(-x) = {offset} - f(x)): each "
-                       f"sample (x_i, y_i) may be replaced by (-x_i, {offset} - y_i) "
+            "message": f"{why}: each sample (x_i, y_i) may be replaced by (-x_i, {image}) "
                        f"without changing any gradient, so 2^{trace.samples} datasets "
-                       "(one choice per sample) explain the trace equally well"})
+                       f"({choices} per sample) explain the trace equally well"})
     d, m = network.input_width, network.output_width
     if activations == {"identity"} and trace.samples * (d + m) > moment_count(network):
         found.append({
