@@ -660,7 +660,8 @@ def run_study(config, executor=None, workers=None, output=None, progress=None,
     todo = [cell for cell in cells if cell.key not in found]
     done = len(cells) - len(todo)
 
-    with Progress.create(progress, "study", unit="cells") as reporter:
+    with Progress.create(progress, "study", unit="cells") as reporter, \
+            _latched_interrupts() as interrupted:
         def finished(cell, record):
             nonlocal done
             journal.append(record)
@@ -673,12 +674,15 @@ def run_study(config, executor=None, workers=None, output=None, progress=None,
         try:
             if executor is None:
                 for cell in todo:
-                    finished(cell, run_cell(cell, timeout))
+                    record = run_cell(cell, timeout)
+                    if interrupted():  # swallowed inside the cell: its record is suspect
+                        raise KeyboardInterrupt
+                    finished(cell, record)
             else:
                 # the largest cells first, so that no worker is left with one at the end
                 largest = sorted(todo, key=lambda c: (c.samples, c.steps), reverse=True)
                 futures = {_submit(executor, cell, timeout): cell for cell in largest}
-                _collect(pool, owned, workers, futures, timeout, finished)
+                _collect(pool, owned, workers, futures, timeout, finished, interrupted)
         except KeyboardInterrupt:
             _stop(pool[0], owned, futures)
             owned = False
@@ -699,11 +703,13 @@ def _submit(executor, cell, timeout):
     return executor.submit(_task, cell, timeout, os.urandom(8).hex())
 
 
-def _collect(pool, owned, workers, futures, timeout, finished):
+def _collect(pool, owned, workers, futures, timeout, finished, interrupted=lambda: False):
     """Wait for ``futures`` (future -> cell) on ``pool[0]``; rerun cells whose worker
     was lost (on a new process pool when ours broke)."""
     lost = {}
     while futures:
+        if interrupted():
+            raise KeyboardInterrupt
         ready, _ = concurrent.futures.wait(futures,
                                            return_when=concurrent.futures.FIRST_COMPLETED)
         for future in ready:
@@ -733,6 +739,39 @@ def _collect(pool, owned, workers, futures, timeout, finished):
                     futures[_submit(pool[0], cell, timeout)] = cell
                     continue
             finished(cell, record)
+
+
+@contextlib.contextmanager
+def _latched_interrupts():
+    """Remember every SIGINT and SIGTERM whose handler raises in this process (Python's
+    Ctrl-C handler, :func:`interrupt_on_sigterm`'s) while the block runs; yields a
+    function that says whether one came.
+
+    The ``KeyboardInterrupt`` such a handler raises can be swallowed where it lands: a
+    bare ``except:`` in mpmath's ``from_float`` (pure-Python backend) catches it and
+    returns a NaN.  The study then stops after the cell, and drops that cell's record.
+    Only the main thread's handlers are wrapped; default and ignored dispositions are
+    left alone."""
+    fired = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield fired.is_set
+        return
+    previous = {}
+    for number in (signal.SIGINT, signal.SIGTERM):
+        handler = signal.getsignal(number)
+        if not callable(handler):  # SIG_DFL, SIG_IGN, or installed outside Python
+            continue
+
+        def latched(signum, frame, handler=handler):
+            fired.set()
+            handler(signum, frame)
+        previous[number] = handler
+        signal.signal(number, latched)
+    try:
+        yield fired.is_set
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 @contextlib.contextmanager
