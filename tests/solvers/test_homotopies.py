@@ -123,3 +123,25 @@ def test_moment_homotopy_in_acb_agrees_with_mpc():
         for mine, reference in zip(results[1], results[0]):
             assert mine.shape == reference.shape
             assert max_abs(mine - reference) < mpmath.mpf(10) ** -50
+
+
+@pytest.mark.parametrize("seed", [1, 3, 5])
+def test_parameter_paths_reach_one_step_141_data_in_the_unit_box(seed):
+    # 1-4-1 tanh/tanh, five samples in [-1, 1], one step (13 equations, 10 unknowns):
+    # parameter paths started from data uniform in [-1, 1] reached these datasets
+    # within 6 paths (on six datasets, 2-5 paths); from starts in [0, 1], 6 paths
+    # reached only 2 of the 6, not these three
+    from symbolic_inversion.solvers import recover
+    from symbolic_inversion.solvers.solution import same_dataset
+    rng = random.Random(f"test_pipeline:141:{seed}")
+    network = Network([1, 4, 1], ["tanh", "tanh"])
+    xs = [[f"{rng.uniform(-1, 1):.6f}"] for _ in range(5)]
+    ys = [[f"{rng.uniform(-1, 1):.6f}"] for _ in range(5)]
+    init = [f"{rng.uniform(-1, 1):.6f}" for _ in range(network.num_parameters)]
+    trace = simulate(network, xs, ys, lr="0.1", epochs=1, init=init, dps=60)
+    solution = recover(trace, method="homotopy", attempts=6)
+    assert solution.status.value == "converged", solution.message
+    with mpmath.workdps(60):
+        truth = [([mpmath.mpf(x[0])], [mpmath.mpf(y[0])]) for x, y in zip(xs, ys)]
+        assert same_dataset(solution.samples, truth, mpmath.mpf(10) ** -solution.digits)
+    assert solution.digits >= 30
