@@ -703,9 +703,9 @@ def _submit(executor, cell, timeout):
     return executor.submit(_task, cell, timeout, os.urandom(8).hex())
 
 
-def _collect(pool, owned, workers, futures, timeout, finished, interrupted=lambda: False):
+def _collect(pool, owned, workers, futures, timeout, finished, interrupted):
     """Wait for ``futures`` (future -> cell) on ``pool[0]``; rerun cells whose worker
-    was lost (on a new process pool when ours broke)."""
+    was lost (on a new process pool when ours broke); stop when ``interrupted()``."""
     lost = {}
     while futures:
         if interrupted():

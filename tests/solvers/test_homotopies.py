@@ -9,10 +9,12 @@ import numpy as np
 import pytest
 
 from symbolic_inversion import Network, simulate
+from symbolic_inversion.solvers import recover
 from symbolic_inversion.solvers.evaluation import real_arithmetic, trace_evaluator
 from symbolic_inversion.solvers.homotopies import (MomentHomotopy, ParameterHomotopy,
                                                    power_sums_to_polynomial, solve_steps,
                                                    taylor_radius)
+from symbolic_inversion.solvers.solution import same_dataset
 
 MPC = real_arithmetic("mpmath").complexify()
 DPS = 60
@@ -131,8 +133,6 @@ def test_parameter_paths_reach_one_step_141_data_in_the_unit_box(seed):
     # parameter paths started from data uniform in [-1, 1] reached these datasets
     # within 6 paths (on six datasets, 2-5 paths); from starts in [0, 1], 6 paths
     # reached only 2 of the 6, not these three
-    from symbolic_inversion.solvers import recover
-    from symbolic_inversion.solvers.solution import same_dataset
     rng = random.Random(f"test_pipeline:141:{seed}")
     network = Network([1, 4, 1], ["tanh", "tanh"])
     xs = [[f"{rng.uniform(-1, 1):.6f}"] for _ in range(5)]
