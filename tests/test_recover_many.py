@@ -16,7 +16,8 @@ from symbolic_inversion.backends import available_backends
 from symbolic_inversion.cli import main
 from symbolic_inversion.paper import example_2, example_2_trace
 from symbolic_inversion.solvers import SOLVERS, Status, recover
-from symbolic_inversion.solvers.pipeline import same_dataset, solve_cold_start
+from symbolic_inversion.solvers.pipeline import (ROUNDS, rounds_for, same_dataset,
+                                                 solve_cold_start)
 from symbolic_inversion.solvers.newton import gauss_newton
 
 NEURON = Network([1, 1], "tanh")
@@ -123,6 +124,9 @@ def test_noise_trace_is_refused_as_inconsistent(n, seed):
     # power on small noise).
     solution = recover(noise_trace(n, seed))
     assert solution.status in (Status.INCONSISTENT, Status.NOT_CONVERGED), solution.message
+    if not solution.stats["inconsistency_test"]["inconsistent"]:
+        # no evidence either way: a small system's search takes all its rounds
+        assert len(solution.stats["paths"]) == 6 * rounds_for(2 * n) > 6 * ROUNDS
     # the reason is measured: recompute the best candidate's residual independently
     with mpmath.workdps(60):
         system = InversionSystem.from_trace(noise_trace(n, seed))

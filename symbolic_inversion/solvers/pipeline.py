@@ -49,7 +49,8 @@ from .symmetries import canonical_vector, suspect_pairs
 from .tracking import PathCode, PathResult, Tracker, TrackerOptions, random_gamma
 
 __all__ = ["run_pipeline", "PATHS", "same_dataset", "solve_cold_start", "solve_moments",
-           "solve_homotopy", "parameter_homotopy_path", "moment_homotopy_path", "path_task"]
+           "solve_homotopy", "parameter_homotopy_path", "moment_homotopy_path", "path_task",
+           "rounds_for"]
 
 
 def _track(homotopy_of, trace, steps, arithmetic, rng, dps, record=None, **info):
@@ -306,7 +307,9 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
         Paths tried before giving up (per round).
     rounds : int
         Rounds of ``attempts`` paths before giving up; rounds after the first take the
-        kinds of ``method`` from the other end of the list.
+        kinds of ``method`` from the other end of the list.  Rounds beyond
+        :data:`ROUNDS` run only while the candidates so far are no evidence that the
+        trace is inconsistent (:func:`inconsistency_evidence`).
     executor : concurrent.futures.Executor, optional
         Runs a round's paths in parallel (:func:`path_task`); results are those of the
         serial run for the same seed.
@@ -367,9 +370,13 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     projected = None  # float64 projected fits polish endpoints that are not real roots
     blind = set()     # kinds of search that cannot resolve these data
     stalls = {}       # per kind, paths that stalled before the end
-    for attempt in range(total):
-        if attempt in (0, attempts):  # a round's paths are independent: submit them all
-            runner.submit(range(attempt, attempts if attempt == 0 else total), schedule)
+
+    def run_path(attempt):
+        """Run, record and judge the path of ``attempt``: the final solution, or
+        ``None`` to go on."""
+        nonlocal projected
+        if attempt in bounds:  # a round's paths are independent: submit them all
+            runner.submit(range(attempt, bounds[bounds.index(attempt) + 1]), schedule)
         kind = schedule[attempt]
         if attempt and history[-1].get("refined_from_stall") and history[-1]["path"] == kind:
             # a stall that refinement could not rescue means a nearly singular end of this
@@ -421,7 +428,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
         if u is None:
             if endpoint is not None:
                 complex_ends.append((attempt, info, endpoint))
-            continue
+            return None
         if info.get("polished") and endpoint is not None:
             complex_ends.append((attempt, info, endpoint))  # for the inconsistency test
         progress.event("refine", attempt=attempt + 1, of=total)
@@ -454,13 +461,16 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                             stats, f"samples {pairs} of the best "
                             f"candidate coincide; refinement cannot settle at a duplicated "
                             f"sample ({verdict.detail})")
-    runner.cancel()
-    if not judge.accepted and complex_ends:
+
+    def fit_complex_ends():
+        """Least-squares fits from the real parts of complex endpoints (at most
+        ``ENDPOINT_FITS`` in all): the final solution, or ``None``."""
+        if judge.accepted:
+            return None
         # No path reached a real root.  The real parts of the complex roots start a real
         # least-squares fit on every step: it may still reach the data (then the judge
         # vouches for it), and otherwise its residual measures how far the trace is from
         # anything a dataset of this size explains.
-        tried = []
         for attempt, info, endpoint in complex_ends:
             start = canonical_vector(trace, [mpmath.re(v) for v in endpoint])
             if any(max(abs(a - b) for a, b in zip(start, other)) < 1e-6 for other in tried):
@@ -470,9 +480,32 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             tried.append(start)
             info["least_squares_from_real_part"] = True
             final = reported(start, info, attempt,
-                              lambda v: _fit(judge, v, info, attempts=attempt + 1))
+                             lambda v: _fit(judge, v, info, attempts=attempt + 1))
             if final is not None:
                 return final
+        return None
+
+    # Rounds beyond ``ROUNDS`` (small systems, :func:`rounds_for`) are for hard exact
+    # data (clustered inputs); they run only when the fits of the first rounds are no
+    # evidence that the trace is inconsistent: on a noisy trace they would not change
+    # the verdict, only delay it.
+    first = attempts * min(rounds, ROUNDS)
+    bounds = sorted({0, attempts, first, total})
+    tried = []  # starts of the least-squares fits from complex endpoints
+    begin = 0
+    for end in bounds[bounds.index(first):]:
+        for attempt in range(begin, end):
+            final = run_path(attempt)
+            if final is not None:
+                return final
+        final = fit_complex_ends()
+        if final is not None:
+            return final
+        if judge.accepted or \
+                inconsistency_evidence(judge.rejected, counts)["inconsistent"]:
+            break
+        begin = end
+    runner.cancel()
     if not judge.accepted and spare and any(h["code"] != "no_start" for h in history) \
             and not inconsistency_evidence(judge.rejected, counts)["inconsistent"]:
         # Independent least-squares fits from random data: they may reach the data, and
@@ -568,11 +601,27 @@ def _path_summary(history):
 # fits slid to the same valley floor (a sample at x = -9.2, residual 0.09) was called
 # inconsistent before (2) asked for settled fits.  Measured false alarms and power: docs/recovery.md, "Networks".
 INCONSISTENCY = {"fits": 2, "same_minimum": 0.01, "factor": 1000}
-# Rounds of ``attempts`` paths before giving up.  Measured on 1-4-1 tanh/tanh with one
-# step, 20 datasets: 17 recovered within 2 rounds, 18 within 3; of the two others, one
-# was reached by the 38th of 40 parameter paths (three of its inputs lie within 0.2, two
-# of them 2e-3 apart: the Jacobian loses 18 digits at the data).
+# Rounds of ``attempts`` paths before giving up: at least ``ROUNDS``, and on small
+# systems, whose paths are cheap, up to ``MAX_ROUNDS`` (``ROUND_UNKNOWNS`` over the
+# unknowns: a search costs about the same whatever its size).  Measured on 1-4-1
+# tanh/tanh with one step (10 unknowns, 6 paths a round), benchmark datasets 0-39: 36
+# recovered within 3 rounds, all 40 within 8; the late ones needed 19, 20, 22 and 38
+# paths (clustered inputs: in the last, three within 0.2, two of them 2e-3 apart, and the
+# Jacobian loses 18 digits at the data).  Large systems (8-16-1: 144 unknowns) keep 3.
 ROUNDS = 3
+MAX_ROUNDS = 8
+ROUND_UNKNOWNS = 80
+
+
+def rounds_for(unknowns):
+    """Rounds of paths before a search gives up on ``unknowns`` unknowns.
+
+    >>> rounds_for(10), rounds_for(20), rounds_for(144)
+    (8, 4, 3)
+    """
+    return max(ROUNDS, min(MAX_ROUNDS, ROUND_UNKNOWNS // max(unknowns, 1)))
+
+
 EXTRA_FITS = 4
 # Multiprecision least-squares fits from endpoints that are not real roots: each takes
 # seconds, and the float64 projected fits have already polished every endpoint; enough
@@ -625,10 +674,16 @@ def inconsistency_evidence(rejected, counts, rule=INCONSISTENCY):
     return evidence
 
 
+def _unknowns(trace):
+    network = trace.network
+    return trace.samples * (network.input_width + network.output_width)
+
+
 def _run(trace, kinds, options):
     return run_pipeline(trace, kinds, options.dps, options.steps, options.backend,
                         options.attempts_or(6), options.seed,
-                        rounds=ROUNDS if options.attempts is None else 1,
+                        rounds=1 if options.attempts is not None
+                        else rounds_for(_unknowns(trace)),
                         executor=options.executor, progress=options.progress,
                         record_paths=options.record_paths)
 

@@ -33,8 +33,9 @@ def test_a_callable_receives_one_event_per_phase_and_path(three_samples):
     recorded = solution.stats["paths"]
     assert [e["attempt"] for e in paths] == list(range(1, len(recorded) + 1))
     assert [e["kind"] for e in paths] == [p["path"] for p in recorded]
-    from symbolic_inversion.solvers.pipeline import ROUNDS
-    assert all(e["of"] == 6 * ROUNDS for e in paths)  # 6 paths a round, at most ROUNDS
+    from symbolic_inversion.solvers.pipeline import rounds_for
+    # 6 paths a round, as many rounds as a search of 6 unknowns may take
+    assert all(e["of"] == 6 * rounds_for(6) for e in paths)
     # a square system needs two paths that agree: two judged candidates
     assert phases.count("judge") == 2 and phases.count("refine") == 2
     assert events[-1]["status"] == "converged" and events[-1]["digits"] == solution.digits
@@ -52,13 +53,13 @@ def test_without_tqdm_progress_writes_plain_lines(monkeypatch):
 
 def test_the_bar_counts_paths(three_samples):
     stream = io.StringIO()
-    from symbolic_inversion.solvers.pipeline import ROUNDS
+    from symbolic_inversion.solvers.pipeline import rounds_for
     with Progress(bar=True, description="recover", stream=stream) as progress:
         solution = recover(three_samples, progress=progress)
         # the paths the recovery needed (of 6 a round): the bar ends full at k/k
         used = len(solution.stats["paths"])
         assert progress.bar.n == used and progress.bar.total == used
-    assert f"1/{6 * ROUNDS} paths" in stream.getvalue()
+    assert f"1/{6 * rounds_for(6)} paths" in stream.getvalue()
     assert f"{used}/{used} paths" in stream.getvalue()
 
 

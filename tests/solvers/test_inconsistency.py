@@ -8,7 +8,8 @@ import pytest
 
 from symbolic_inversion import Network, Trace, simulate
 from symbolic_inversion.solvers import Status, recover
-from symbolic_inversion.solvers.pipeline import INCONSISTENCY, inconsistency_evidence
+from symbolic_inversion.solvers.pipeline import (INCONSISTENCY, ROUNDS, inconsistency_evidence,
+                                                 rounds_for)
 
 NEURON = Network([1, 1], "tanh")
 
@@ -36,6 +37,9 @@ def test_small_noise_is_inconsistent_and_the_exact_trace_is_not(seed):
     assert evidence["inconsistent"] and evidence["agreeing"] >= 2
     assert evidence["spare"] >= 6 and evidence["ratio"] > INCONSISTENCY["factor"]
     assert "no dataset of 3 samples" in solution.detail
+    # the rounds a small system may take beyond ROUNDS are for hard exact data: with the
+    # evidence in hand after the third round they do not run
+    assert len(solution.stats["paths"]) <= 6 * ROUNDS < 6 * rounds_for(6)
 
 
 def test_no_evidence_without_enough_spare_equations():
