@@ -10,8 +10,9 @@
   "elapsed": 1.2}``.
 
 Phases of a recovery, in order: ``count`` (equations against unknowns), ``search`` (a
-path starts), ``path`` (it ended), ``refine`` and ``judge`` (a candidate is polished and
-judged against the whole trace), ``done`` (the final status).  Every event carries
+path starts), ``path`` (it ended), ``split`` (a path of the split endgame starts from a
+stalled path's end), ``refine`` and ``judge`` (a candidate is polished and judged against
+the whole trace), ``done`` (the final status).  Every event carries
 ``elapsed`` (seconds since the reporter was created).
 """
 

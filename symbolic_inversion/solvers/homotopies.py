@@ -63,15 +63,17 @@ class ParameterHomotopy:
     [-1, 1] on 7 of 8, mostly with the first or second path.
 
     ``evaluator`` is the system evaluator on the square subsystem's steps in a complex
-    arithmetic; ``rng`` draws the squaring-up matrix, then the start data.
+    arithmetic; ``rng`` draws the squaring-up matrix, then the start data (or ``start``
+    gives them: a flat vector of unknowns).
     """
 
-    def __init__(self, evaluator, arithmetic, rng):
+    def __init__(self, evaluator, arithmetic, rng, start=None):
         self.evaluator = evaluator
         self.randomized = RandomizedSystem(evaluator.rows, evaluator.unknowns, arithmetic, rng)
         # sample by sample, inputs then labels: the order of the unknowns
-        self._start = arithmetic.asarray([mpmath.mpf(rng.uniform(-1, 1))
-                                          for _ in range(evaluator.unknowns)])
+        if start is None:
+            start = [mpmath.mpf(rng.uniform(-1, 1)) for _ in range(evaluator.unknowns)]
+        self._start = arithmetic.asarray(list(start))
         start_residual = evaluator.residual(self._start)
         # residual = F - G; G~ - G = residual(u~)
         self.offset = -start_residual                 # G - G~

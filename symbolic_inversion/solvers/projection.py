@@ -89,6 +89,16 @@ class ProjectedSystem:
             return None
         return labels.reshape(self.shape[0], -1)
 
+    def sample_weights(self, inputs, labels):
+        """Each sample's contribution to the gradients (the norm of its terms on every
+        step, batches ignored) at ``inputs`` ``(n, d)`` and ``labels`` ``(n, m)``;
+        ``None`` if not finite."""
+        Bf, B = self.evaluator.sample_terms(np.asarray(inputs, dtype=float))
+        Bf, B = np.asarray(Bf, dtype=float), np.asarray(B, dtype=float)
+        terms = Bf - np.einsum("enpm,nm->enp", B, np.asarray(labels, dtype=float))
+        weights = np.linalg.norm(terms.transpose(1, 0, 2).reshape(len(terms[0]), -1), axis=1)
+        return weights if np.all(np.isfinite(weights)) else None
+
     def unknowns(self, fit):
         """The unknowns of a fit as mpmath numbers, sample by sample (inputs, labels)."""
         return [mpmath.mpf(float(v)) for v in self.evaluator.join(fit.inputs, fit.labels)]
