@@ -545,7 +545,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                 continue
             # not independent of the stalled path: no evidence of inconsistency
             verdict = judge.judge_vector(canonical_vector(trace, path.real), record,
-                                         attempts=attempt + 1, random_start=True)
+                                         attempts=attempt + 1, split=True)
             final = judge.add(verdict)
             if final is not None:
                 return final
@@ -749,7 +749,8 @@ def inconsistency_evidence(rejected, counts, rule=INCONSISTENCY):
     """The ``inconsistent`` test on the rejected candidates of a search (a dict: the
     counts behind the verdict and ``inconsistent`` itself)."""
     fits = sorted((s for s in rejected if s.status is Status.INCONSISTENT and _settled(s)
-                   and not s.stats.get("random_start") and s.residual is not None
+                   and not s.stats.get("random_start") and not s.stats.get("split")
+                   and s.residual is not None
                    and mpmath.isfinite(s.residual)), key=lambda s: s.residual)
     spare = counts["equations"] - counts["unknowns"]
     evidence = {"spare": spare, "fits": len(fits), "agreeing": 0, "inconsistent": False}

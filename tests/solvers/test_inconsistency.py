@@ -7,7 +7,7 @@ import mpmath
 import pytest
 
 from symbolic_inversion import Network, Trace, simulate
-from symbolic_inversion.solvers import Status, recover
+from symbolic_inversion.solvers import Solution, Status, recover
 from symbolic_inversion.solvers.pipeline import (INCONSISTENCY, ROUNDS, inconsistency_evidence,
                                                  rounds_for)
 
@@ -44,3 +44,17 @@ def test_small_noise_is_inconsistent_and_the_exact_trace_is_not(seed):
 
 def test_no_evidence_without_enough_spare_equations():
     assert not inconsistency_evidence([], {"equations": 13, "unknowns": 12})["inconsistent"]
+
+
+def test_fits_that_are_not_independent_are_no_evidence():
+    # two settled fits at the same residual, a million times the rounding allowance,
+    # with enough spare equations: evidence, unless they came from random data or from
+    # the split endgame's paths (started at one stalled path's end)
+    def fit(**marks):
+        stats = dict(refine_converged=True, tolerance=mpmath.mpf("1e-50"), **marks)
+        return Solution([], Status.INCONSISTENT, mpmath.mpf("1e-44"), 0, stats)
+    counts = {"equations": 18, "unknowns": 6}
+    assert inconsistency_evidence([fit(), fit()], counts)["inconsistent"]
+    for marks in ({"random_start": True}, {"split": True}):
+        evidence = inconsistency_evidence([fit(**marks), fit(**marks)], counts)
+        assert evidence["fits"] == 0 and not evidence["inconsistent"]
