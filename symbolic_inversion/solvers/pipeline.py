@@ -39,7 +39,7 @@ import numpy as np
 from ..errors import NotSupportedError
 from ..precision import double_tracking_dps, refine_dps, tracking_dps
 from ..report.progress import Progress
-from ..system import InversionSystem
+from ..system import InversionSystem, system_counts
 from .evaluation import backend_name, real_arithmetic, trace_evaluator
 from .executors import one_blas_thread
 from .homotopies import MomentHomotopy, ParameterHomotopy, solve_steps, taylor_radius
@@ -518,7 +518,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                             stats, f"samples {pairs} of the best "
                             f"candidate coincide; refinement cannot settle at a duplicated "
                             f"sample ({verdict.detail})")
-        if info.get("refined_from_stall") and splits_left[0] > 0:
+        if info.get("refined_from_stall") and splits_left > 0:
             final = split(endpoint, attempt, info)
             if final is not None:
                 runner.cancel()
@@ -530,13 +530,14 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
         its vanishing sample placed next to each other sample (at most ``samples - 1``
         per search, up to ``SPLIT_UNKNOWNS`` unknowns), their real endpoints judged; the
         final solution, or ``None``."""
+        nonlocal splits_left
         rng = random.Random(f"symbolic_inversion:{seed}:{attempt}:split")
         with np.errstate(all="ignore"):
             starts = split_starts(projected, endpoint, rng)
         for start in starts:
-            if splits_left[0] <= 0:
+            if splits_left <= 0:
                 break
-            splits_left[0] -= 1
+            splits_left -= 1
             progress.event("split", attempt=attempt + 1, of=total)
             path, _ = split_path(trace, square, arithmetic, rng, track_dps, start)
             record = {"path": "split", "code": path.code.value, "steps": path.steps}
@@ -582,7 +583,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     bounds = sorted({0, attempts, first, total})
     tried = []  # starts of the least-squares fits from complex endpoints
     # split paths this search may still take (:func:`split_starts`)
-    splits_left = [system.samples - 1 if counts["unknowns"] <= SPLIT_UNKNOWNS else 0]
+    splits_left = system.samples - 1 if counts["unknowns"] <= SPLIT_UNKNOWNS else 0
     begin = 0
     for end in bounds[bounds.index(first):]:
         for attempt in range(begin, end):
@@ -766,16 +767,12 @@ def inconsistency_evidence(rejected, counts, rule=INCONSISTENCY):
     return evidence
 
 
-def _unknowns(trace):
-    network = trace.network
-    return trace.samples * (network.input_width + network.output_width)
-
-
 def _run(trace, kinds, options):
     return run_pipeline(trace, kinds, options.dps, options.steps, options.backend,
                         options.attempts_or(6), options.seed,
                         rounds=1 if options.attempts is not None
-                        else rounds_for(_unknowns(trace)),
+                        else rounds_for(system_counts(trace.network,
+                                                      trace.samples)["unknowns"]),
                         executor=options.executor, progress=options.progress,
                         record_paths=options.record_paths)
 
