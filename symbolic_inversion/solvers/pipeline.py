@@ -211,6 +211,8 @@ def _record(path, info, kind):
         info["imaginary"] = path.imaginary
     if path.stalled_near_end:
         info["stalled_at"] = path.t
+    if path.winding is not None:
+        info["winding"] = path.winding   # the Cauchy endgame ended the path
     return info
 
 

@@ -27,6 +27,13 @@ homotopy turns back; measured: with real ``gamma`` most paths fail from n = 5).
 - **Step control**: halve on failure, double after two successes (at most ``max_step``).
 - **Endgame**: past ``t = endgame`` a failed step first tries Newton on the target system
   directly (at most three times); at ``t = 1`` Newton runs to the working precision.
+  Where the path still cannot be finished (the step size falls below its minimum, the
+  steps run out, or Newton fails at ``t = 1``: an ill-conditioned or singular root), the
+  *Cauchy endgame* (:mod:`~symbolic_inversion.solvers.endgame`) loops around ``t = 1``
+  from a point of the path farther out, if the path's last points behave like a
+  Puiseux series; its mean over the loops is the endpoint, polished by Newton at
+  ``t = 1`` (at a singular root, where Newton cannot converge, it is the path's ``last``
+  point at ``t = 1`` for the caller to refine).
 
 The outcome is a :class:`PathResult` with a :class:`PathCode`; nothing raises.  The
 precision comes from :class:`TrackerOptions` (``dps``), never from mpmath's global state.
@@ -40,6 +47,7 @@ import mpmath
 import numpy as np
 
 from ..precision import newton_tolerance, precision_floor
+from .endgame import ANCHOR_RATIO, cauchy_endgame
 from .newton import newton
 
 __all__ = ["PathCode", "PathResult", "TrackerOptions", "Tracker", "random_gamma",
@@ -89,6 +97,7 @@ class PathResult:
     real: list = None
     imaginary: float = None
     endgame_jump: bool = False
+    winding: int = None
 
     @property
     def ok(self):
@@ -104,7 +113,9 @@ class PathResult:
 @dataclass
 class TrackerOptions:
     """Step control of the tracker; ``dps`` is the tracking precision (required);
-    ``predictor``: ``"rk4"`` or ``"hermite"`` (module docstring)."""
+    ``predictor``: ``"rk4"`` or ``"hermite"`` (module docstring); ``cauchy``: whether the
+    Cauchy endgame runs, with ``cauchy_points`` nodes per loop and at most
+    ``cauchy_loops`` loops (the largest winding number it finds)."""
 
     dps: int
     max_steps: int = 600
@@ -116,6 +127,9 @@ class TrackerOptions:
     endgame_jumps: int = 3
     real_tolerance: float = 1e-6
     predictor: str = "rk4"
+    cauchy: bool = True
+    cauchy_points: int = 8
+    cauchy_loops: int = 4
 
 
 def random_gamma(rng):
@@ -177,16 +191,24 @@ class Tracker:
         floor = precision_floor(o.dps)
 
         def s_of(t):
-            t_b = _scalar(A, mpmath.mpf(t))
+            # t: a float on the path, an arithmetic (complex) number in the endgame's loops
+            t_b = _scalar(A, mpmath.mpf(t)) if isinstance(t, (float, int)) else t
             denominator = t_b + gamma_b * (one - t_b)
             return t_b / denominator, gamma_b / (denominator * denominator)
 
+        evaluations = 0   # of the homotopy: what the Cauchy endgame's budget counts
+
+        def evaluate(u, s):
+            nonlocal evaluations
+            evaluations += 1
+            return homotopy.evaluate(u, s)
+
         def at(s):
-            return lambda v: homotopy.evaluate(v, s)[:2]
+            return lambda v: evaluate(v, s)[:2]
 
         def velocity(u, t):
             s, ds_dt = s_of(t)
-            _, Hu, Hs = homotopy.evaluate(u, s)
+            _, Hu, Hs = evaluate(u, s)
             solved = A.solve(Hu, -(Hs * ds_dt))
             return solved.x if solved.ok else None
 
@@ -211,6 +233,55 @@ class Tracker:
         def final_newton(u, iterations):
             return newton(at(one), u, A, method="lu", tolerance=final_tolerance,
                           floor=floor, max_iterations=iterations, evaluate_end=False)
+
+        def correct_at(u, t, tolerance, iterations):
+            # the endgame's corrector: to ``tolerance`` (a loop's inner steps) or to the
+            # working precision (``None``: its nodes)
+            result = newton(at(s_of(t)[0]), u, A, method="lu",
+                            tolerance=final_tolerance if tolerance is None else tolerance,
+                            floor=floor if tolerance is None else 0.0,
+                            max_iterations=iterations, max_correction=0.1,
+                            evaluate_end=False)
+            return result.u if result.converged else None
+
+        anchors = []   # points past t = endgame, each ANCHOR_RATIO times nearer t = 1
+
+        def cauchy(failure):
+            # The Cauchy endgame where the tracker stopped next to t = 1: the failure
+            # itself when it does not apply or does not close its loops
+            if not o.cauchy or failure.t is None or failure.t < o.endgame:
+                return failure
+            # The endgame may cost at most what the path did (measured before the
+            # budget: on the neuron n = 24, loops that never closed cost ten times the
+            # path).  A loop is closed when it is back at its start to the precision
+            # floor: its nodes are corrected to the working precision, and a
+            # neighbouring branch may be as near as rho^(1/c).
+            budget = 2 * evaluations
+            loops = cauchy_endgame(A, velocity, correct_at, anchors, failure.t, norm,
+                                   o.cauchy_points, o.cauchy_loops, o.tolerance, floor,
+                                   exhausted=lambda: evaluations > budget)
+            spent = failure.steps + loops.steps
+            if loops.u is None:
+                failure.reason += f"; Cauchy endgame: {loops.reason}"
+                failure.steps = spent
+                return failure
+            how = (f"Cauchy endgame (winding number {loops.winding}, radius "
+                   f"{loops.radius:.1e})")
+            end = final_newton(loops.u, 40)
+            if end.converged and math.isfinite(norm(end.u)):
+                note(1.0, end.u)
+                return PathResult(PathCode.SUCCESS, end.u, spent, failure.newton +
+                                  end.iterations, how, t=1.0, winding=loops.winding)
+            # a singular root (winding number above 1) or an ill-conditioned one: Newton
+            # does not converge there; the loops' mean is the best estimate of the
+            # endpoint (to about loops.error), for the caller to refine
+            why = ("a singular root" if loops.winding > 1 else
+                   "an ill-conditioned root, or a branch point inside the loop")
+            note(1.0, loops.u)
+            return PathResult(PathCode.ENDGAME_FAILED, None, spent, failure.newton,
+                              f"{how}: Newton did not converge at t = 1 from its estimate "
+                              f"({why}; estimate error {loops.error:.1e})",
+                              t=1.0, last=loops.u, winding=loops.winding)
 
         def hermite(u, t, dt, tangent, previous):
             # the cubic through (t0, u0, v0) and (t, u, v), extrapolated to t + dt: no
@@ -238,7 +309,7 @@ class Tracker:
             s_new, ds_dt = s_of(t_new)
             u, previous = candidate, None
             for iteration in range(1, 5):
-                H, Hu, Hs = homotopy.evaluate(u, s_new)
+                H, Hu, Hs = evaluate(u, s_new)
                 right = np.empty((len(H), 2), dtype=H.dtype)
                 right[:, 0], right[:, 1] = -H, -(Hs * ds_dt)
                 solved = A.solve(Hu, right)
@@ -266,8 +337,8 @@ class Tracker:
         while t < 1.0:
             steps += 1
             if steps > o.max_steps:
-                return PathResult(PathCode.MAX_STEPS, None, steps, iterations,
-                                  "too many steps", t=t, last=u)
+                return cauchy(PathResult(PathCode.MAX_STEPS, None, steps, iterations,
+                                         "too many steps", t=t, last=u))
             dt = min(dt, 1.0 - t)
             if tangent is None:   # a retry from the same point keeps its tangent
                 tangent = velocity(u, t)
@@ -296,6 +367,9 @@ class Tracker:
                 previous = (t, u, tangent)
                 u, t, tangent = corrected, t + dt, next_tangent
                 note(t, u)
+                if t >= o.endgame and t < 1.0 and (not anchors or 1.0 - t <= (
+                        1.0 - anchors[-1][0]) / ANCHOR_RATIO):
+                    anchors.append((t, u))
                 streak += 1
                 if streak >= 2:
                     dt, streak = min(2 * dt, o.max_step), 0
@@ -316,14 +390,14 @@ class Tracker:
                     return PathResult(PathCode.SUCCESS, end.u, steps, iterations,
                                       "endgame jump", t=t, endgame_jump=True)
             if dt < o.min_step:
-                return PathResult(PathCode.STALLED, None, steps, iterations,
-                                  f"step size fell below {o.min_step} at t = {t:.6f}",
-                                  t=t, last=u)
+                return cauchy(PathResult(PathCode.STALLED, None, steps, iterations,
+                                         f"step size fell below {o.min_step} at "
+                                         f"t = {t:.6f}", t=t, last=u))
         end = final_newton(u, 40)
         iterations += end.iterations
         if not end.converged or not math.isfinite(norm(end.u)):
-            return PathResult(PathCode.ENDGAME_FAILED, None, steps, iterations,
-                              "Newton did not converge at t = 1", t=t, last=u)
+            return cauchy(PathResult(PathCode.ENDGAME_FAILED, None, steps, iterations,
+                                     "Newton did not converge at t = 1", t=t, last=u))
         note(1.0, end.u)
         return PathResult(PathCode.SUCCESS, end.u, steps, iterations)
 
