@@ -61,6 +61,7 @@ from dataclasses import dataclass
 
 from .errors import InputError
 from .exact import to_decimal
+from .limits import GRACE, deadline, safe_interrupts
 from .network import Network
 
 __all__ = ["Study", "Cell", "StudyResult", "StudyInterrupted", "run_study", "run_cell",
@@ -395,8 +396,11 @@ class CellTimeout(BaseException):
 @contextlib.contextmanager
 def _deadline(seconds):
     """Raise :class:`CellTimeout` in this thread after ``seconds`` (any thread: a Dask
-    worker runs tasks in threads, where signals cannot be used).  The exception arrives
-    at the next Python bytecode; a single long C call ends first."""
+    worker runs tasks in threads, where signals cannot be used): at the next cooperative
+    check (:func:`~symbolic_inversion.limits.check_time`: every tracker step and Newton
+    iteration), or, in code without checks, ``GRACE`` seconds later as an asynchronous
+    exception, which arrives at the next Python bytecode (a single long C call ends
+    first; and it may land in a callback of a C function, which is why it waits)."""
     if seconds is None:
         yield
         return
@@ -407,11 +411,12 @@ def _deadline(seconds):
             if state["active"]:
                 ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread),
                                                            ctypes.py_object(CellTimeout))
-    timer = threading.Timer(seconds, expire)
+    timer = threading.Timer(seconds + GRACE, expire)
     timer.daemon = True
     timer.start()
     try:
-        yield
+        with deadline(seconds, CellTimeout):
+            yield
     finally:
         with lock:
             state["active"] = False
@@ -674,7 +679,10 @@ def run_study(config, executor=None, workers=None, output=None, progress=None,
         try:
             if executor is None:
                 for cell in todo:
-                    record = run_cell(cell, timeout)
+                    # an interrupt is raised at a safe point of the cell (a tracker step,
+                    # a Newton iteration) or after it, never inside a C call's callback
+                    with safe_interrupts():
+                        record = run_cell(cell, timeout)
                     if interrupted():  # swallowed inside the cell: its record is suspect
                         raise KeyboardInterrupt
                     finished(cell, record)

@@ -1,5 +1,7 @@
 """The limits module: defaults, environment variables, overrides, the time budget."""
 
+import os
+import signal
 import time
 
 import numpy as np
@@ -7,7 +9,7 @@ import pytest
 
 from symbolic_inversion import InputError, Limits, Network, simulate
 from symbolic_inversion.limits import (BudgetExceeded, check, check_int, check_time, current,
-                                       override, time_budget)
+                                       override, safe_interrupts, time_budget)
 
 
 def test_defaults_are_documented_values():
@@ -87,3 +89,29 @@ def test_no_budget_and_budget_restored():
         pass
     check_time()  # nothing left armed
     time.sleep(0.01)
+
+
+# -- interrupts at safe points ------------------------------------------------------------
+
+def test_a_held_interrupt_comes_at_the_next_check_or_at_the_end_of_the_block():
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with safe_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            reached.append("after the signal")   # not raised where it landed
+    assert reached == ["after the signal"]       # ... but at the end of the block
+    with safe_interrupts():
+        os.kill(os.getpid(), signal.SIGINT)
+        with pytest.raises(KeyboardInterrupt):
+            check_time()
+        check_time()                             # delivered once
+    with pytest.raises(KeyboardInterrupt):
+        with safe_interrupts():
+            os.kill(os.getpid(), signal.SIGINT)
+            try:
+                os.kill(os.getpid(), signal.SIGINT)   # a second one: at once
+            except KeyboardInterrupt:
+                reached.append("at once")
+                raise
+    assert reached[-1] == "at once"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

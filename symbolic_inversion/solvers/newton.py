@@ -44,6 +44,7 @@ import enum
 import math
 from dataclasses import dataclass
 
+from ..limits import check_time
 from ..precision import newton_tolerance, precision_floor
 
 __all__ = ["NewtonCode", "NewtonResult", "newton", "gauss_newton", "square_newton"]
@@ -149,6 +150,7 @@ def newton(evaluate, u, arithmetic, method="lu", dps=None, tolerance=None, floor
     value = merit(F) if damping else size
     previous, correction = None, math.inf
     for iteration in range(1, max_iterations + 1):
+        check_time()   # a time budget, or an interrupt held for a safe point
         step = (arithmetic.solve(J, -F) if method == "lu"
                 else arithmetic.lstsq(J, -F, method=method))
         correction = norm(step.x) if step.ok else math.nan

@@ -46,6 +46,7 @@ from dataclasses import dataclass
 import mpmath
 import numpy as np
 
+from ..limits import check_time
 from ..precision import newton_tolerance, precision_floor
 from .endgame import ANCHOR_RATIO, cauchy_endgame
 from .newton import newton
@@ -335,6 +336,7 @@ class Tracker:
         tangent, previous = None, None
         predictor = getattr(homotopy, "predictor", o.predictor)
         while t < 1.0:
+            check_time()   # a time budget, or an interrupt held for a safe point
             steps += 1
             if steps > o.max_steps:
                 return cauchy(PathResult(PathCode.MAX_STEPS, None, steps, iterations,
