@@ -289,13 +289,15 @@ def safe_interrupts():
     ``SystemError`` with the ``KeyboardInterrupt`` as cause, freed twice).
 
     >>> import os, signal
-    >>> with safe_interrupts():
+    >>> ctrl_c = signal.signal(signal.SIGINT, signal.default_int_handler)  # (a background
+    >>> with safe_interrupts():                   # job may have started with SIGINT ignored)
     ...     os.kill(os.getpid(), signal.SIGINT)   # noted, not raised here
     ...     try:
     ...         check_time()                      # the next safe point
     ...     except KeyboardInterrupt:
     ...         print("interrupted at a safe point")
     interrupted at a safe point
+    >>> _ = signal.signal(signal.SIGINT, ctrl_c)
     """
     if threading.current_thread() is not threading.main_thread():
         yield

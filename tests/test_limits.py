@@ -93,7 +93,15 @@ def test_no_budget_and_budget_restored():
 
 # -- interrupts at safe points ------------------------------------------------------------
 
-def test_a_held_interrupt_comes_at_the_next_check_or_at_the_end_of_the_block():
+@pytest.fixture
+def ctrl_c():
+    # Python's Ctrl-C handler (a background job, as in .ci/run, starts with SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_a_held_interrupt_comes_at_the_next_check_or_at_the_end_of_the_block(ctrl_c):
     reached = []
     with pytest.raises(KeyboardInterrupt):
         with safe_interrupts():
