@@ -168,34 +168,24 @@ def _loops(A, velocity, correct, t_anchor, u_anchor, points, max_loops, toleranc
     for loop in range(1, max_loops + 1):
         for k in range(points):
             theta = width * ((loop - 1) * points + k)
-            if exhausted():
-                return CauchyResult(radius=float(rho), steps=steps, reason=SPENT)
-            u, spent = _advance(A, velocity, correct, u, theta, width, t_at, rho, tolerance,
+            u, spent = _advance(A, velocity, correct, u, theta, width, t_at, tolerance,
                                 exhausted)
             steps += spent
-            if u is None and exhausted():
-                return CauchyResult(radius=float(rho), steps=steps, reason=SPENT)
             if u is None:
-                return CauchyResult(radius=float(rho), steps=steps,
-                                    reason=f"the loop failed at node {k + 1} of loop {loop}")
+                return CauchyResult(radius=float(rho), steps=steps, reason=SPENT
+                                    if exhausted() else
+                                    f"the loop failed at node {k + 1} of loop {loop}")
             nodes.append(u)
         if A.norm(u - start) <= closing * scale:
             samples = nodes[:-1]
-            total = samples[0]
-            for v in samples[1:]:
-                total = total + v
-            mean = total * A.number(mpmath.mpf(1) / len(samples))
-            half = samples[0]
-            for v in samples[2::2]:
-                half = half + v
-            half = half * A.number(mpmath.mpf(2) / len(samples))
+            mean = sum(samples[1:], samples[0]) * A.number(mpmath.mpf(1) / len(samples))
+            half = sum(samples[2::2], samples[0]) * A.number(mpmath.mpf(2) / len(samples))
             return CauchyResult(mean, loop, float(rho), A.norm(mean - half), steps)
     return CauchyResult(radius=float(rho), steps=steps,
                         reason=f"the path did not return to its start in {max_loops} loops")
 
 
-def _advance(A, velocity, correct, u, theta, width, t_at, rho, tolerance, exhausted,
-             depth=3):
+def _advance(A, velocity, correct, u, theta, width, t_at, tolerance, exhausted, depth=3):
     """``u`` at the angle ``theta + width`` from ``u`` at ``theta``: fourth-order
     Runge-Kutta in the angle, corrected at the node to the working precision; the step
     is split in halves (at most ``depth`` times) where the corrector fails."""
