@@ -42,8 +42,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 if "symbolic_inversion" not in sys.modules:  # a Versions worker has put its version first
     sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from versions import Versions  # noqa: E402
-from symbolic_inversion import InversionSystem, Network, compile_network, simulate  # noqa: E402
+from versions import Versions, has_module  # noqa: E402
+from symbolic_inversion import InversionSystem, Network, simulate  # noqa: E402
 from symbolic_inversion.solvers import recover  # noqa: E402
 
 NEURON = Network([1, 1], "tanh")
@@ -100,8 +100,19 @@ def paper_start(n):
     return xs, [0.0] * n
 
 
+def _float_terms(theta, x, y):
+    """Per-step sums of the neuron's terms in float64 (either version's program)."""
+    if has_module("program"):
+        from symbolic_inversion.program import layerwise_program
+        return layerwise_program(NEURON).term_sums(np.asarray([theta]), x[:, None],
+                                                   y[:, None], arithmetic="float64")[0]
+    else:
+        from symbolic_inversion.codegen import layerwise_program
+        return layerwise_program(NEURON).half_gradient_sums(
+            np.asarray([theta]), x[:, None], y[:, None], arithmetic="float64")[0]
+
+
 def float_residual(trace, steps):
-    compiled = compile_network(NEURON)
     with mpmath.workdps(40):
         gradients = trace.observed_gradients()
         thetas = [[float(v) for v in trace.theta(j)] for j in range(steps)]
@@ -113,8 +124,8 @@ def float_residual(trace, steps):
         x, y = u[:n], u[n:]
         values = []
         for theta, side in zip(thetas, rhs):
-            terms = compiled.half_gradient(theta, [x], [y], target="numpy")
-            values += [float(np.sum(t)) - s for t, s in zip(terms, side)]
+            terms = _float_terms(theta, np.asarray(x, dtype=float), np.asarray(y, dtype=float))
+            values += [float(t) - s for t, s in zip(terms, side)]
         return np.array(values)
     return F
 

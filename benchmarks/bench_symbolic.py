@@ -3,16 +3,17 @@
 Run: ``python benchmarks/bench_symbolic.py [--baseline REV]`` (about 30 s per version;
 ``--baseline`` measures that git revision beside this checkout, see ``versions.py``).  Prints two tables:
 
-1. deriving the per-sample terms by symbolic backpropagation, then building the
-   straight-line programs and lambdifying them (numpy and mpmath) for the terms
-   ``(f, B)`` and for the Jacobian of ``B (f - y)`` with respect to the data
-   (goal: everything under 10 s);
+1. deriving the per-sample terms by symbolic backpropagation (``f`` and ``B``, the
+   source of truth for LaTeX and closed forms) and compiling the activations of the
+   one numeric program (:class:`~symbolic_inversion.program.LayerwiseProgram`; goal:
+   everything under 10 s);
 2. evaluating the system's residual (``E * P`` numbers) and its Jacobian with respect
-   to all ``n (d + m)`` data values in float64, by the layer-wise compiled path
-   (:class:`~symbolic_inversion.codegen.LayerwiseFloat64`), by the scalar lambdified
-   programs (vectorized over samples), and by the hand-written numpy implementation
-   below (goal: compiled within 3x of hand-written), with the largest difference
-   between them.
+   to all ``n (d + m)`` data values in float64, by the layer-wise program and by the
+   hand-written numpy implementation below (goal: within 3x of hand-written), with the
+   largest difference between them.
+
+With ``--baseline REV`` the same cases run in that version (e.g. e76f688, whose
+``LayerwiseFloat64`` was the same program before losses and activations were objects).
 """
 
 import argparse
@@ -26,9 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 if "symbolic_inversion" not in sys.modules:  # a Versions worker has put its version first
     sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from versions import Versions  # noqa: E402
+from versions import Versions, has_module  # noqa: E402
 from symbolic_inversion import Network  # noqa: E402
-from symbolic_inversion.codegen import CompiledNetwork, LayerwiseFloat64  # noqa: E402
 
 LAYERS, SAMPLES, STEPS = [4, 16, 16, 2], 8, 2
 
@@ -107,30 +107,20 @@ def hand_jacobian(thetas, X, Y):
     return np.concatenate(rows)
 
 
-# -- the compiled paths --------------------------------------------------------------
+# -- the numeric program (this version's, or a baseline's) ---------------------------
 
-def scalar_residual(compiled, thetas, X, Y, sides):
-    out = []
-    for theta, side in zip(thetas, sides):
-        per_sample = compiled.half_gradient(theta, list(X.T), list(Y.T), "numpy")
-        out.append(np.array([np.sum(g) for g in per_sample]) - side)
-    return np.concatenate(out)
-
-
-def scalar_jacobian(compiled, thetas, X, Y):
-    network = compiled.network
-    d, m, P = network.input_width, network.output_width, network.num_parameters
-    n, k = len(X), d + m
-    function = compiled._jacobian_function("numpy")
-    J = np.zeros((len(thetas) * P, n * k))
-    for e, theta in enumerate(thetas):
-        dx = np.array([np.broadcast_to(v, (n,)) for v in
-                       function(list(theta), list(X.T), list(Y.T))]).reshape(P, d, n)
-        _, B = compiled.terms(theta, list(X.T), "numpy")
-        B = np.array([[np.broadcast_to(v, (n,)) for v in row] for row in B])  # (P, m, n)
-        block = np.concatenate([dx, -B], axis=1)                              # (P, k, n)
-        J[e * P:(e + 1) * P] = block.transpose(0, 2, 1).reshape(P, n * k)
-    return J
+def layerwise(network):
+    """``(terms, jacobian)`` of the version this process imports: the layer-wise program
+    (``symbolic_inversion.program``), or before it existed ``codegen.LayerwiseFloat64``."""
+    if has_module("program"):
+        from symbolic_inversion.program import LayerwiseProgram
+        program = LayerwiseProgram(network)
+        return (lambda *a: program.term_sums(*a, arithmetic="float64"),
+                lambda *a: program.jacobian(*a, arithmetic="float64"))
+    else:
+        from symbolic_inversion.codegen import LayerwiseFloat64
+        program = LayerwiseFloat64(network)
+        return program.half_gradient_sums, program.jacobian
 
 
 def best_time(function, repeat=7):
@@ -154,19 +144,14 @@ def measure():
     sides = rng.normal(0, 0.1, (STEPS, P))
     phases = []
     started = time.perf_counter()
-    compiled = CompiledNetwork(network)
+    x = network.sample_symbols(0)[0]
+    network.forward(x)
+    network.output_jacobian_transpose(x)
     phases.append(("derive f, B by symbolic backprop", time.perf_counter() - started))
-    for target in ("numpy", "mpmath"):
-        t = time.perf_counter()
-        compiled._function(target)
-        phases.append((f"program + lambdify terms ({target})", time.perf_counter() - t))
-    for target in ("numpy", "mpmath"):
-        t = time.perf_counter()
-        compiled._jacobian_function(target)
-        phases.append((f"program + lambdify Jacobian ({target})", time.perf_counter() - t))
     t = time.perf_counter()
-    layerwise = LayerwiseFloat64(network)
-    phases.append(("layer-wise float64 (activations)", time.perf_counter() - t))
+    program_terms, program_jacobian = layerwise(network)
+    program_terms(thetas, X, Y)          # compiles the activations for float64
+    phases.append(("layer-wise program (activations compiled)", time.perf_counter() - t))
     phases.append(("total (goal < 10 s)", time.perf_counter() - started))
 
     reference_r = hand_residual(thetas, X, Y, sides)
@@ -174,11 +159,8 @@ def measure():
     candidates = {
         "hand-written numpy": (lambda: hand_residual(thetas, X, Y, sides),
                                lambda: hand_jacobian(thetas, X, Y)),
-        "compiled, layer-wise": (
-            lambda: (layerwise.half_gradient_sums(thetas, X, Y) - sides).ravel(),
-            lambda: layerwise.jacobian(thetas, X, Y)),
-        "compiled, scalar program": (lambda: scalar_residual(compiled, thetas, X, Y, sides),
-                                     lambda: scalar_jacobian(compiled, thetas, X, Y)),
+        "layer-wise program": (lambda: (program_terms(thetas, X, Y) - sides).ravel(),
+                               lambda: program_jacobian(thetas, X, Y)),
     }
     evaluations = []
     for name, (residual, jacobian) in candidates.items():

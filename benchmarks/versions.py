@@ -43,6 +43,16 @@ for line in sys.stdin:
 """
 
 
+def has_module(name):
+    """Whether the version this process imports has ``symbolic_inversion.<name>`` (a
+    file beside its ``__init__``: an editable install's finder would otherwise supply a
+    newer version's module to an older package)."""
+    import symbolic_inversion
+    folder = os.path.dirname(symbolic_inversion.__file__)
+    return os.path.exists(os.path.join(folder, name + ".py")) or \
+        os.path.isdir(os.path.join(folder, name))
+
+
 def unpack_revision(revision):
     """The package at git ``revision``, unpacked once under the temporary directory."""
     commit = subprocess.run(["git", "-C", REPOSITORY, "rev-parse", "--short", revision],

@@ -2,12 +2,14 @@
 
 The workflow, one module per step:
 
-1. :mod:`~symbolic_inversion.network`: the network as SymPy expressions; MSE gradients
-   by symbolic backpropagation.
-2. :mod:`~symbolic_inversion.codegen`: SymPy compiled to numeric callables (mpmath at
-   any precision, numpy in float64).
-3. :mod:`~symbolic_inversion.trace`: what an observer of training sees; simulation of
-   GD, SGD and momentum; the trace file.
+1. :mod:`~symbolic_inversion.network`: the network as SymPy expressions, with its
+   :mod:`~symbolic_inversion.activations` and :mod:`~symbolic_inversion.losses`; loss
+   gradients by symbolic backpropagation.
+2. :mod:`~symbolic_inversion.program`: the one numeric forward and backward program,
+   layer by layer, in every arithmetic of :mod:`~symbolic_inversion.arithmetic`.
+3. :mod:`~symbolic_inversion.trace`: what an observer of training sees; the
+   :mod:`~symbolic_inversion.optimizers` (update equations with state) and
+   :mod:`~symbolic_inversion.simulate` (training at any precision); the trace file.
 4. :mod:`~symbolic_inversion.system`: the inversion system (the paper's eq. (9)):
    counts, LaTeX, residual, Jacobian, label elimination.
 5. :mod:`~symbolic_inversion.closed_form` and :mod:`~symbolic_inversion.solvers`:
@@ -28,9 +30,13 @@ __version__ = "0.1.0"
 
 from .errors import InputError, NotSupportedError
 from .limits import BudgetExceeded, Limits, time_budget
-from .network import ACTIVATIONS, Activation, Network
-from .codegen import CompiledNetwork, LayerwiseFloat64, compile_network
-from .trace import Trace, read_trace, simulate
+from .activations import ACTIVATIONS, Activation, get_activation, register_activation
+from .losses import LOSSES, Loss, get_loss, register_loss
+from .network import Network
+from .optimizers import Optimizer, register_optimizer
+from .program import LayerwiseProgram, layerwise_program
+from .trace import Trace, read_trace
+from .simulate import simulate
 from .system import InversionSystem, system_counts
 from .closed_form import OneSampleClosedForm, one_sample_closed_form
 from .solvers import SOLVERS, RecoveryError, Solution, Status, recover
@@ -43,7 +49,6 @@ from .identifiability import (RankReport, analyze_identifiability, data_symmetri
 from .verify import Certificate, Resimulation, certify, default_certify_dps, resimulate
 from .oracle import (LossOracle, LossReconstruction, VirtualRegion, reconstruct_from_loss,
                      virtual_region)
-from .backends import available_backends, get_backend
 from .report import Progress
 from .study import Study, StudyResult, run_study
 
@@ -51,13 +56,13 @@ __all__ = [
     "__version__", "InputError", "NotSupportedError",
     # limits on input and work (docs/reliability)
     "Limits", "BudgetExceeded", "time_budget",
-    # 1. networks
-    "ACTIVATIONS", "Activation", "Network",
-    # 2. compiled numerics
-    "CompiledNetwork", "LayerwiseFloat64", "compile_network", "available_backends",
-    "get_backend",
-    # 3. traces
-    "Trace", "read_trace", "simulate",
+    # 1. networks, activations, losses
+    "ACTIVATIONS", "Activation", "get_activation", "register_activation", "Network",
+    "LOSSES", "Loss", "get_loss", "register_loss",
+    # 2. the numeric program
+    "LayerwiseProgram", "layerwise_program",
+    # 3. traces and training
+    "Trace", "read_trace", "simulate", "Optimizer", "register_optimizer",
     # 4. the inversion system
     "InversionSystem", "system_counts",
     # 5. closed forms and solvers

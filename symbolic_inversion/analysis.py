@@ -38,7 +38,8 @@ from .errors import InputError, boundary
 from .network import Network
 from .precision import analysis_dps
 from .system import InversionSystem, digits_from_error
-from .trace import Trace, simulate
+from .simulate import simulate
+from .trace import Trace
 
 __all__ = ["jacobian_singular_values", "condition_number", "supported_accuracy",
            "digits_needed", "conditioning_table", "analyze"]

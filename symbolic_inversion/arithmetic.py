@@ -1,7 +1,7 @@
 """Number systems for the numerical core: one :class:`Arithmetic` per kind of number.
 
 The inversion system is evaluated by one layer-wise program
-(:class:`symbolic_inversion.codegen.LayerwiseProgram`) on numpy arrays; the arithmetic
+(:class:`symbolic_inversion.program.LayerwiseProgram`) on numpy arrays; the arithmetic
 decides what the array entries are and supplies precision, conversions, elementwise
 functions and dense linear algebra.
 
@@ -248,7 +248,7 @@ class Arithmetic:
         raise NotImplementedError
 
     def _scalar_functions(self, scalar, names=("tanh", "exp", "log", "sqrt", "sin", "cos",
-                                               "cosh", "sinh")):
+                                               "cosh", "sinh", "erf", "asinh", "atan")):
         ufuncs = {name: np.frompyfunc(scalar(name), 1, 1) for name in names}
         ufuncs.update(ipow=_ipow, Rational=self.rational, DiracDelta=self._dirac_delta)
         return ufuncs
@@ -256,6 +256,10 @@ class Arithmetic:
     def rational(self, p, q=1):
         """The number ``p / q`` (correctly rounded, or an enclosure for intervals)."""
         return self.number(Fraction(int(p), int(q)))
+
+    def pi(self):
+        """The number pi at the working precision (an enclosure for intervals)."""
+        return self.number(+mpmath.pi)
 
     def _dirac_delta(self, z, *order):
         # The derivative of relu's step: zero wherever it is defined (off the kink).
@@ -355,9 +359,10 @@ class Float64(Arithmetic):
         return np.abs(np.asarray(array)).astype(float)
 
     def _functions(self):
+        from scipy.special import erf
         ns = {name: getattr(np, name) for name in ("tanh", "exp", "log", "sqrt", "sin",
                                                      "cos", "cosh", "sinh")}
-        ns.update(ipow=_ipow, Rational=lambda p, q=1: p / q, DiracDelta=self._dirac_delta,
+        ns.update(erf=erf, asinh=np.arcsinh, atan=np.arctan, ipow=_ipow, Rational=lambda p, q=1: p / q, DiracDelta=self._dirac_delta,
                   Heaviside=lambda z, at_zero=0.5: np.heaviside(z, at_zero),
                   Max=lambda *args: _reduce(np.maximum, args),
                   Min=lambda *args: _reduce(np.minimum, args))
@@ -474,7 +479,8 @@ class Mpmath(Arithmetic):
         return np.asarray(flat, dtype=float).reshape(np.shape(array))
 
     def _functions(self):
-        ns = self._scalar_functions(lambda name: getattr(mpmath, name))
+        ns = self._scalar_functions(lambda name: getattr(mpmath, name, None)
+                                    or _unavailable(self.name, name))
         ns.update(Heaviside=np.frompyfunc(_mp_heaviside, 2, 1),
                   Max=lambda *args: _reduce(np.frompyfunc(_mp_max, 2, 1), args),
                   Min=lambda *args: _reduce(np.frompyfunc(_mp_min, 2, 1), args))
@@ -669,6 +675,9 @@ class Arb(Arithmetic):
     def precision(self):
         return flint.ctx.prec
 
+    def pi(self):
+        return flint.arb.pi()
+
     def number(self, value):
         if isinstance(value, flint.acb):
             raise InputError(f"real arithmetic: complex value {value}")
@@ -694,7 +703,8 @@ class Arb(Arithmetic):
         return np.asarray(flat, dtype=float).reshape(np.shape(array))
 
     def _functions(self):
-        ns = self._scalar_functions(lambda name: getattr(self._kind, name))
+        ns = self._scalar_functions(lambda name: getattr(self._kind, name, None)
+                                    or _unavailable(self.name, name))
         ns.update(Heaviside=np.frompyfunc(self._heaviside, 2, 1),
                   Max=lambda *args: _reduce(np.frompyfunc(self._max, 2, 1), args),
                   Min=lambda *args: _reduce(np.frompyfunc(self._min, 2, 1), args))
@@ -817,6 +827,10 @@ class Acb(Arb):
 
     def conj(self, array):
         return np.frompyfunc(lambda v: v.conjugate(), 1, 1)(array)
+
+    def pi(self):
+        # an acb: python-flint's acb functions must never be given an arb (unchecked)
+        return flint.acb.pi()
 
 
 # -- intervals ------------------------------------------------------------------------
@@ -968,10 +982,27 @@ class Iv(_Intervals):
     def upper(self, value):
         return mpmath.mp.make_mpf(self.number(value)._mpi_[1])
 
+    def pi(self):
+        return mpmath.iv.pi
+
     def _scalar(self, name):
         if name == "tanh":
             return self._tanh
+        if name == "erf":
+            return self._erf
         return getattr(mpmath.iv, name, None) or _unavailable(self.name, name)
+
+    def _erf(self, a):
+        # The iv context's erf does not converge; erf is increasing with |erf'| <= 1.13
+        # and |erf| <= 1: each endpoint's value from 20 bits more, widened outward by
+        # 2^-prec (far above mpmath's few units in the last place at prec + 20).
+        prec = mpmath.iv.prec
+        with mpmath.workprec(prec + 20):
+            low = mpmath.erf(self.lower(a))
+            high = mpmath.erf(self.upper(a))
+            margin = mpmath.ldexp(1, -prec)
+            low, high = low - margin, high + margin
+        return self.interval(low, high)
 
     def _tanh(self, a):
         # The iv context has no tanh; tanh is increasing, so enclose it at each endpoint
@@ -1008,6 +1039,9 @@ class ArbBall(_Intervals):
     def precision(self):
         return flint.ctx.prec
 
+    def pi(self):
+        return flint.arb.pi()
+
     def number(self, value):
         return _arb_exact(value)
 
@@ -1026,7 +1060,7 @@ class ArbBall(_Intervals):
         return ball + flint.arb(0, radius.upper())
 
     def _scalar(self, name):
-        return getattr(flint.arb, name)
+        return getattr(flint.arb, name, None) or _unavailable(self.name, name)
 
     def _solve(self, A, b):
         matrix = Arb._as_matrix(self, A)

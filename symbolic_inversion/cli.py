@@ -50,8 +50,10 @@ def _numbers(text, option):
             if part.strip(_BLANKS)]
 
 
-def _read_csv(path, network, option="--data"):
-    """Samples from a CSV file: one row per sample, inputs then labels (no header)."""
+def _read_csv(path, network, option="--data", classes=False):
+    """Samples from a CSV file: one row per sample, inputs then labels (no header).
+    With ``classes`` (a classifier's loss) a row of inputs and one integer is a class
+    index, read as its one-hot label."""
     d, m = network.input_width, network.output_width
     text = read_text(path, option)
     try:
@@ -61,6 +63,12 @@ def _read_csv(path, network, option="--data"):
         raise InputError(f"{option}: not valid CSV ({error})") from None
     inputs, labels = [], []
     for r, row in enumerate(rows, 1):
+        if classes and m > 1 and len(row) == d + 1:
+            k = row[-1].strip(_BLANKS)
+            if not k.isdigit() or not 0 <= int(k) < m:
+                raise InputError(f"{option} row {r}: a class index in 0..{m - 1} expected "
+                                 f"after the {d} inputs, got {k!r}")
+            row = row[:-1] + [str(int(int(k) == c)) for c in range(m)]
         if len(row) != d + m:
             raise InputError(f"{option} row {r}: expected {d} inputs and {m} labels, "
                              f"got {len(row)} values")
@@ -105,6 +113,39 @@ def _add_executor_options(parser, what):
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help=f"run {what} on a Dask distributed scheduler (needs the "
                             f"distributed extra)")
+
+
+def _add_training_options(parser):
+    from .losses import loss_names
+    from .optimizers import optimizer_names
+    parser.add_argument("--loss", default="mse", choices=loss_names(),
+                        help="the training loss (default mse)")
+    parser.add_argument("--loss-reduction",
+                        help="the loss's reduction: mse sum_outputs (default: the "
+                             "paper's) or mean (PyTorch's nn.MSELoss()); cross_entropy "
+                             "and bce_with_logits mean (default) or sum")
+    parser.add_argument("--optimizer", choices=optimizer_names(), default="gd",
+                        help="gd (full batch, default), sgd (minibatches), adam, adamw")
+
+
+def _optimizer_options(args):
+    """The trace file's optimizer object from the command line's options."""
+    lr = getattr(args, "lr", "0.1")
+    lr = lr.split(",") if "," in lr else lr
+    data = {"name": args.optimizer, "lr": lr}
+    if getattr(args, "batch_size", None) is not None:
+        data["batch_size"] = args.batch_size
+        if args.optimizer == "gd":
+            data["name"] = "sgd"
+    for option in ("momentum", "dampening", "weight_decay", "eps"):
+        value = getattr(args, option, None)
+        if value is not None and (value != "0" or option == "weight_decay"):
+            data[option] = value
+    if getattr(args, "nesterov", False):
+        data["nesterov"] = True
+    if getattr(args, "betas", None):
+        data["betas"] = args.betas.split(",")
+    return data
 
 
 def _add_network_options(parser):
@@ -162,7 +203,9 @@ def run_simulate(args):
     if args.data:
         if args.x or args.y:
             raise InputError("simulate: give either --data or --x/--y, not both")
-        inputs, labels = _read_csv(args.data, network)
+        from .losses import get_loss
+        inputs, labels = _read_csv(args.data, network,
+                                   classes=get_loss(args.loss).classifies)
     else:
         if not args.x or not args.y:
             raise InputError("simulate: need --x and --y (or --data FILE.csv)")
@@ -173,12 +216,11 @@ def run_simulate(args):
         if len(inputs) != len(labels):
             raise InputError(f"simulate: {len(inputs)} inputs but {len(labels)} labels")
     init = _numbers(args.init, "--init") if args.init else None
-    trace = simulate(network, inputs, labels, args.lr, args.epochs, init=init, dps=args.dps,
-                     backend=args.backend, optimizer=args.optimizer,
-                     batch_size=args.batch_size, momentum=args.momentum,
-                     weight_decay=args.weight_decay, seed=args.seed,
-                     record_batches=not args.hide_batches,
-                     loss_reduction=args.loss_reduction, dtype=args.dtype)
+    optimizer = _optimizer_options(args)
+    trace = simulate(network, inputs, labels, optimizer["lr"], args.epochs, init=init,
+                     dps=args.dps, backend=args.backend, optimizer=optimizer,
+                     seed=args.seed, record_batches=not args.hide_batches,
+                     loss_reduction=args.loss_reduction, dtype=args.dtype, loss=args.loss)
     if args.output:
         from .files import write_text
         write_text(args.output, trace.to_json() + "\n", "-o")
@@ -203,7 +245,10 @@ def run_derive(args):
         system = InversionSystem.from_trace(trace, args.epochs)
     else:
         check_int(args.samples, "--samples", minimum=1, limit="max_trace_values")
-        system = InversionSystem(network, args.samples, args.epochs)
+        from .losses import get_loss
+        system = InversionSystem(network, args.samples, args.epochs,
+                                 loss=get_loss(args.loss, args.loss_reduction),
+                                 optimizer=_optimizer_options(args))
     counts = system.counts
     latex = system.latex()
     if args.json:
@@ -446,7 +491,8 @@ def build_parser():
     p.add_argument("--x", help="one-dimensional inputs, comma-separated")
     p.add_argument("--y", help="one-dimensional labels, comma-separated")
     p.add_argument("--data", help="CSV file, one sample per row: inputs then labels")
-    p.add_argument("--lr", default="0.1", help="learning rate (default 0.1)")
+    p.add_argument("--lr", default="0.1", help="learning rate (default 0.1), or one per "
+                                               "step comma-separated (a schedule)")
     p.add_argument("--init", help="initial parameters in trace order (default: uniform "
                                   "in [0, 1] from --seed)")
     p.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
@@ -454,17 +500,18 @@ def build_parser():
     p.add_argument("--backend", choices=("mpmath", "numpy", "exact"), default="mpmath",
                    help="arithmetic of the training: mpmath at --dps digits (default), "
                         "numpy float64, or exact rationals (relu/identity networks, gd)")
-    p.add_argument("--optimizer", choices=("gd", "sgd"), default="gd",
-                   help="full-batch gradient descent (default) or minibatch sgd")
-    p.add_argument("--batch-size", type=int, help="minibatch size (sgd)")
+    _add_training_options(p)
+    p.add_argument("--batch-size", type=int, help="minibatch size (sgd, or adam on "
+                                                  "minibatches)")
     p.add_argument("--momentum", default="0", help="heavy-ball momentum (PyTorch convention)")
-    p.add_argument("--weight-decay", default="0", help="L2 weight decay")
+    p.add_argument("--dampening", default="0", help="dampening of the momentum (sgd)")
+    p.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd)")
+    p.add_argument("--weight-decay", help="weight decay (default 0; adamw 0.01)")
+    p.add_argument("--betas", help="adam's two betas, comma-separated (default 0.9,0.999)")
+    p.add_argument("--eps", help="adam's eps (default 1e-8)")
     p.add_argument("--seed", type=int, help="seed for the initial parameters and shuffles")
     p.add_argument("--hide-batches", action="store_true",
                    help="do not record the sgd schedule (the observer does not know it)")
-    p.add_argument("--loss-reduction", choices=("sum_outputs", "mean"),
-                   help="loss convention: sum over outputs (default) or PyTorch's "
-                        "nn.MSELoss() mean over samples and outputs")
     p.add_argument("--dtype", choices=("float32", "float64"),
                    help="train in this binary format, as PyTorch does (--dps is ignored)")
     p.add_argument("-o", "--output", help="write the trace here (default stdout)")
@@ -476,6 +523,7 @@ def build_parser():
                    help="refuse networks with more parameters than N (default: the limit "
                         "max_symbolic_parameters, 40): SymPy's derivation grows fast")
     _add_network_options(p)
+    _add_training_options(p)
     p.add_argument("--samples", type=int, default=1, help="number of samples n")
     p.add_argument("--epochs", type=int, help="steps used (default: the fewest for a "
                                               "square system, or all steps of --trace)")

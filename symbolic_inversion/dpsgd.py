@@ -83,9 +83,9 @@ def dp_sgd_training(network, inputs, labels, lr, epochs, noise_multiplier, max_g
     [0.435, 0.37]
     """
     from .arithmetic import get_arithmetic
-    from .codegen import layerwise_program
-    from .simulate import mean_gradient
-    from .trace import Trace, _check_reduction
+    from .losses import get_loss
+    from .program import layerwise_program
+    from .trace import Trace
     from .optimizers import Optimizer
     if not isinstance(network, Network):
         raise InputError("network: expected a Network")
@@ -96,8 +96,7 @@ def dp_sgd_training(network, inputs, labels, lr, epochs, noise_multiplier, max_g
     sigma = _positive(noise_multiplier, "noise_multiplier", allow_zero=True)
     clip = _positive(max_grad_norm, "max_grad_norm")
     rule = Optimizer("gd", lr)
-    reduction = _check_reduction(loss_reduction)
-    scale = network.output_width if reduction == "mean" else 1
+    loss = get_loss("mse", loss_reduction)
     rng = np.random.default_rng(seed)
     if init is None:
         init = rng.uniform(0, 1, network.num_parameters)
@@ -112,15 +111,15 @@ def dp_sgd_training(network, inputs, labels, lr, epochs, noise_multiplier, max_g
     for _ in range(epochs):
         total = np.zeros(network.num_parameters)
         for i in range(n):  # per-sample gradients of the per-sample loss, clipped
-            g = mean_gradient(program, float64, theta, xs[[i]], ys[[i]]) / scale
+            g = program.mean_gradient(theta, xs[[i]], ys[[i]], float64, loss)
             total += g * min(1.0, float(clip) / max(float(np.linalg.norm(g)), 1e-300))
         noise = rng.normal(0.0, float(sigma * clip), network.num_parameters)
         theta, _ = rule.step(theta, (total + noise) / n)
         recorded.append(list(theta))
     extra = {"dp_sgd": {"noise_multiplier": str(sigma), "max_grad_norm": str(clip)}} \
         if record_noise else None
-    return Trace(network, rule.lr, n, recorded, optimizer=rule, extra=extra,
-                 loss_reduction=reduction, dtype="float64")
+    return Trace(network, rule.lr, n, recorded, optimizer=rule, extra=extra, loss=loss,
+                 dtype="float64")
 
 
 def dp_parameters(trace):
@@ -204,16 +203,15 @@ def _clipped(trace, solution, clip):
     """How many per-sample gradients (steps x samples) exceed the clipping norm at the
     estimate."""
     from .arithmetic import get_arithmetic
-    from .codegen import layerwise_program
-    from .simulate import mean_gradient
-    float64, program = get_arithmetic("float64"), layerwise_program(trace.network)
+    from .program import layerwise_program
+    float64 = get_arithmetic("float64")
+    program = layerwise_program(trace.network, trace.loss)
     xs = float64.asarray([[float(v) for v in x] for x in solution.inputs])
     ys = float64.asarray([[float(v) for v in y] for y in solution.labels])
-    scale = float(trace.gradient_scale)
     count = 0
     for j in range(trace.steps):
         theta = np.asarray([float(v) for v in trace.parameters[j]])
         for i in range(trace.samples):
-            g = mean_gradient(program, float64, theta, xs[[i]], ys[[i]]) / scale
+            g = program.mean_gradient(theta, xs[[i]], ys[[i]], float64, trace.loss)
             count += float(np.linalg.norm(g)) > float(clip)
     return count

@@ -53,7 +53,7 @@ import numpy as np
 from .errors import InputError
 
 __all__ = ["DTYPES", "binary_value", "shortest", "unit_roundoff", "round_trip_digits",
-           "gradient_bounds", "gradient_uncertainty", "check_dtype"]
+           "gradient_bounds", "update_bounds", "gradient_uncertainty", "check_dtype"]
 
 #: numpy type and significand bits of every supported binary format.
 DTYPES = {"float32": (np.float32, 24), "float64": (np.float64, 53)}
@@ -173,6 +173,8 @@ def gradient_bounds(trace):
     ``K |g|max`` = 19 with ``K = 1 + 4 * 2 + 10``, the coefficients ``|g|`` = 1 and 0.5;
     twice their sums.)
     """
+    if not trace.optimizer.invertible:
+        return [_first_adam_step_bounds(trace)]
     u = mpmath.mpf(2) ** -DTYPES[trace.dtype][1]
     K = _chain_length(trace)
     gamma = K * u / (1 - K * u)
@@ -196,6 +198,81 @@ def gradient_bounds(trace):
             step.append(_SAFETY * bound)
         bounds.append(step)
         previous_update, velocity = update, new_velocity
+    return bounds
+
+
+def _backpropagation(trace, gradients):
+    """``gamma_K G``: the bound on backpropagation's rounding of a gradient entry."""
+    u = mpmath.mpf(2) ** -DTYPES[trace.dtype][1]
+    K = _chain_length(trace)
+    gamma = K * u / (1 - K * u)
+    largest = max((abs(g) for gradient in gradients for g in gradient), default=0)
+    return u, gamma * largest
+
+
+def _first_adam_step_bounds(trace):
+    """Adam's first observed gradient ``d = eps k / (1 - |k|)`` in a binary format: the
+    rounding of the update (``k`` within ``2u (|theta_0| + |theta_1|) / lr``) amplified
+    by ``(|d| + eps)^2 / eps``, plus backpropagation's own (per entry)."""
+    optimizer = trace.optimizer
+    gradient = trace.observed_gradients()[0]
+    u, backpropagation = _backpropagation(trace, [gradient])
+    eps = mpmath.mpf(str(optimizer.eps))
+    lr = mpmath.mpf(str(optimizer.lr_at(0)))
+    wd = mpmath.mpf(str(optimizer.weight_decay))
+    before, after = trace.theta(0), trace.theta(1)
+    bounds = []
+    for g, a, b in zip(gradient, before, after):
+        k_error = 2 * u * (abs(a) + abs(b)) / lr
+        size = abs(g) + wd * abs(a) + eps
+        bounds.append(_SAFETY * (size * size / eps * k_error + backpropagation
+                                 + u * abs(g) + u * wd * abs(a)))
+    return bounds
+
+
+def update_bounds(trace):
+    """Per step and parameter, a bound on the distance between the observed normalised
+    update ``(theta_j - theta_{j+1}) / lr_j`` and the update exact arithmetic makes from
+    the exact gradients at the recorded parameters, for a binary-float trace of an
+    optimizer whose steps are not inverted (Adam, AdamW; lists of mpmath numbers).
+
+    Three sources, to first order, times the safety factor: the update's own rounding
+    (``theta_{j+1}`` rounded, ``u (2 |theta_{j+1}| + |theta_j|) / lr``), Adam's arithmetic
+    on its state (relative ``(6 + 2 j) u`` of the update), and backpropagation's rounding
+    ``gamma_K G`` of every gradient carried through the update: the normalised update
+    is ``m_hat / (sqrt(v_hat) + eps)``, whose derivatives with respect to the gradients
+    of steps ``0..j`` sum to at most ``(1 + |q| sqrt((1 - b2) / c2) min(j + 1, 1 / (1 -
+    sqrt b2))) / sqrt(v_hat)``, and ``sqrt(v_hat) >= sqrt((1 - b2) b2^j / c2) |d_0|``
+    with the first step's observed direction ``d_0`` (an infinite bound where it is 0:
+    such a coordinate's updates say nothing about the data).
+    """
+    optimizer = trace.optimizer
+    first = trace.observed_gradients()[0]
+    u, backpropagation = _backpropagation(trace, [first])
+    b1, b2 = (mpmath.mpf(str(b)) for b in optimizer.betas)
+    wd = mpmath.mpf(str(optimizer.weight_decay))
+    thetas = [trace.theta(j) for j in range(trace.steps + 1)]
+    directions = [abs(g + (wd * t if not optimizer.decoupled else 0))
+                  for g, t in zip(first, thetas[0])]
+    reach = min(mpmath.mpf(1) / (1 - mpmath.sqrt(b2)), trace.steps)
+    bounds = []
+    for j in range(trace.steps):
+        lr = mpmath.mpf(str(optimizer.lr_at(j)))
+        c2 = 1 - b2 ** (j + 1)
+        spread = mpmath.sqrt((1 - b2) / c2) * min(j + 1, reach)
+        floor = mpmath.sqrt((1 - b2) * b2 ** j / c2)
+        step = []
+        for p, (now, later) in enumerate(zip(thetas[j], thetas[j + 1])):
+            q = abs(now - later) / lr
+            own = u * (2 * abs(later) + abs(now)) / lr + (6 + 2 * j) * u * q
+            if optimizer.decoupled:
+                own += u * abs(now) / lr
+            if directions[p]:
+                carried = backpropagation * (1 + q * spread) / (floor * directions[p])
+            else:
+                carried = mpmath.inf
+            step.append(_SAFETY * (own + carried))
+        bounds.append(step)
     return bounds
 
 

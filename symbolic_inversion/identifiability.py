@@ -212,7 +212,7 @@ class RankReport:
 
 def _random_trace(network, samples, steps, dps, seed, lr):
     """A GD trace of random data through ``network``: the generic point for the rank."""
-    from .trace import simulate
+    from .simulate import simulate
     rng = np.random.default_rng(seed)
     inputs = rng.uniform(-1, 1, (samples, network.input_width)).round(6).tolist()
     labels = rng.uniform(-1, 1, (samples, network.output_width)).round(6).tolist()

@@ -1,85 +1,38 @@
 r"""Step 1 of the workflow: fully connected networks as SymPy expressions.
 
 A :class:`Network` is a list of widths (input to output), one activation per weight
-layer and a bias flag.  Its parameters, inputs and labels are SymPy symbols; the
-forward pass, the MSE loss and the loss gradient are SymPy expressions.
+layer (:mod:`~symbolic_inversion.activations`) and a bias flag.  Its parameters, inputs
+and labels are SymPy symbols; the forward pass, the loss
+(:mod:`~symbolic_inversion.losses`) and the loss gradient are SymPy expressions: the
+source of truth for LaTeX and closed forms (numbers come from the layer-wise program,
+:mod:`~symbolic_inversion.program`, compiled from the same activations).
 
 The gradient is built by backpropagation, so the sub-expressions of the forward pass
 (pre-activations, activations) are *shared* between all gradient entries instead of
-being re-expanded for each parameter as ``sympy.diff`` of the loss would do.  The
-common sub-expressions are recovered at code-generation time (``lambdify`` with
-``cse=True``, see :mod:`symbolic_inversion.codegen`).
+being re-expanded for each parameter as ``sympy.diff`` of the loss would do.
 
-For MSE every per-sample gradient has the form
+For every loss of the toolkit the per-sample gradient has the form
 
-.. math:: \tfrac12 \nabla_\theta \|f(x) - y\|^2 = J_\theta f(x)^T (f(x) - y) = B(\theta, x)\,(f(x) - y),
+.. math:: \nabla_\theta L_i = c\,J_\theta f(x)^T (\ell(f(x)) - y) = c\,B(\theta, x)\,(\ell(f(x)) - y),
 
-affine in the label ``y``.  :meth:`Network.output_jacobian_transpose` returns ``B``;
-everything downstream (the inversion system, label elimination, closed forms) is built
-on the pair ``(f, B)``.
+affine in the label ``y`` (``ell`` the loss's link: the identity for MSE, where
+``c B (f - y)`` is the paper's ``(2/n)`` times half the gradient of ``||f - y||^2``).
+:meth:`Network.output_jacobian_transpose` returns ``B``; everything downstream (the
+inversion system, label elimination, closed forms) is built on the pair ``(f, B)``.
 
 Parameter order is the trace order of the file format: layer by layer from the input,
 within a layer the weight matrix row-major (``W[k, i]`` connects input ``i`` to neuron
 ``k``), then the bias vector.
 """
 
-from dataclasses import dataclass
-from typing import Callable
-
-import mpmath
 import numpy as np
 import sympy as sp
 
+from .activations import ACTIVATIONS, Activation, get_activation
 from .errors import InputError
+from .losses import get_loss
 
 __all__ = ["Activation", "ACTIVATIONS", "Network"]
-
-
-@dataclass(frozen=True)
-class Activation:
-    """An activation function in its symbolic and numeric forms.
-
-    ``derivative(z, a)`` returns the derivative at pre-activation ``z`` written,
-    where that is natural, in terms of the output ``a`` (``1 - a**2`` for tanh), so
-    that backpropagation reuses the forward pass.
-    """
-
-    name: str
-    symbolic: Callable
-    derivative: Callable
-    mpmath: Callable
-    numpy: Callable
-
-
-def _mp_sigmoid(z):
-    return 1 / (1 + mpmath.exp(-z))
-
-
-def _np_sigmoid(z):
-    return 1 / (1 + np.exp(-z))
-
-
-ACTIVATIONS = {
-    "tanh": Activation("tanh", sp.tanh, lambda z, a: 1 - a**2, mpmath.tanh, np.tanh),
-    "sigmoid": Activation(
-        "sigmoid",
-        lambda z: 1 / (1 + sp.exp(-z)),
-        lambda z, a: a * (1 - a),
-        _mp_sigmoid,
-        _np_sigmoid,
-    ),
-    # relu'(0) = 0, PyTorch's convention; the kink itself has measure zero.
-    "relu": Activation(
-        "relu",
-        lambda z: sp.Max(0, z),
-        lambda z, a: sp.Heaviside(z, 0),
-        lambda z: z if z > 0 else mpmath.mpf(0),
-        lambda z: np.maximum(z, 0),
-    ),
-    "identity": Activation(
-        "identity", lambda z: z, lambda z, a: sp.Integer(1), lambda z: z, lambda z: z
-    ),
-}
 
 
 class Network:
@@ -91,8 +44,10 @@ class Network:
     layers : sequence of int
         Widths from input to output; ``[1, 1]`` is the paper's single neuron.
     activations : str or sequence of str
-        One activation per weight layer (``len(layers) - 1``), or one name for all.
-        Known names: ``tanh``, ``sigmoid``, ``relu``, ``identity``.
+        One activation per weight layer (``len(layers) - 1``), or one name for all:
+        a registered name (:mod:`~symbolic_inversion.activations`: ``tanh``,
+        ``sigmoid``, ``relu``, ``identity``, ``leaky_relu`` or ``leaky_relu:0.2``,
+        ``gelu``, ``gelu_tanh``, ``silu``, ``softplus``).
     bias : bool
         Whether every layer has a bias vector.
 
@@ -144,12 +99,7 @@ class Network:
                 f"network.activations: need one per weight layer ({len(layers) - 1}), "
                 f"got {len(activations)}"
             )
-        for name in activations:
-            if not isinstance(name, str) or name not in ACTIVATIONS:
-                raise InputError(
-                    f"network.activations: unknown activation {name!r}; "
-                    f"known: {', '.join(ACTIVATIONS)}"
-                )
+        activations = [get_activation(name).name for name in activations]
         if not isinstance(bias, (bool, np.bool_)):
             raise InputError(f"network.bias: must be true or false, got {bias!r}")
         self.layers = tuple(int(w) for w in layers)
@@ -288,7 +238,7 @@ class Network:
             if b is not None:
                 z += b
             pre.append(z)
-            post.append(z.applyfunc(ACTIVATIONS[name].symbolic))
+            post.append(z.applyfunc(get_activation(name).expression))
         return blocks, pre, post
 
     def forward(self, x, theta=None):
@@ -303,7 +253,7 @@ class Network:
         ``B (f(x) - y)``.
         """
         blocks, pre, post = self._forward_pass(x, theta)
-        slopes = [sp.Matrix([ACTIVATIONS[name].derivative(z, a)
+        slopes = [sp.Matrix([get_activation(name).derivative(z, a)
                              for z, a in zip(pre[layer], post[layer + 1])])
                   for layer, name in enumerate(self.activations)]
         columns = []
@@ -326,28 +276,47 @@ class Network:
             columns.append(flat)
         return sp.Matrix(columns).T
 
+    def sample_term(self, x, y, theta=None, loss="mse", named=False):
+        r"""Per-sample ``B (ell(f(x)) - y)``: the summand of the inversion system, ``1/c``
+        of the sample's loss gradient (``loss``: a name or
+        :class:`~symbolic_inversion.losses.Loss`; only its link matters; ``named``: the
+        link as a named function, ``softmax``, for display).
+
+        >>> import sympy as sp
+        >>> net = Network([1, 2], "identity")
+        >>> x, y = net.sample_symbols(0)
+        >>> term = net.sample_term(x, y, loss="cross_entropy")
+        >>> sp.simplify(term[2] - (sp.exp(net.forward(x)[0]) / sum(sp.exp(f) for f in
+        ...             net.forward(x)) - y[0]))
+        0
+        """
+        y = sp.Matrix(y)
+        if y.shape != (self.output_width, 1):
+            raise InputError(f"y: expected {self.output_width} values, got {y.shape[0]}")
+        f = self.forward(x, theta)
+        residual = get_loss(loss).link_expression(f, named) - y
+        return self.output_jacobian_transpose(x, theta) * residual
+
     def half_gradient(self, x, y, theta=None):
         r"""Per-sample ``J^T (f(x) - y)``: half the gradient of ``||f(x) - y||^2``.
 
         This is the summand of the paper's eq. (9): for MSE over ``n`` samples,
         ``grad L = (2/n) * sum_i half_gradient(x_i, y_i)``.
         """
-        y = sp.Matrix(y)
-        if y.shape != (self.output_width, 1):
-            raise InputError(f"y: expected {self.output_width} values, got {y.shape[0]}")
-        residual = self.forward(x, theta) - y
-        return self.output_jacobian_transpose(x, theta) * residual
+        return self.sample_term(x, y, theta, "mse")
 
-    def loss(self, inputs, labels, theta=None):
-        r"""The MSE loss ``(1/n) sum_i ||f(x_i) - y_i||^2`` (the paper's eq. (2))."""
+    def loss(self, inputs, labels, theta=None, loss="mse", reduction=None):
+        r"""The training loss over the samples: the paper's MSE ``(1/n) sum_i ||f(x_i) -
+        y_i||^2`` by default, or any registered ``loss`` with its ``reduction``
+        (:func:`~symbolic_inversion.losses.get_loss`)."""
         inputs, labels = list(inputs), list(labels)
         if not inputs or len(inputs) != len(labels):
             raise InputError("loss: need as many labels as inputs, and at least one sample")
-        total = sum(((self.forward(x, theta) - sp.Matrix(y)).applyfunc(lambda r: r**2)
-                     for x, y in zip(inputs, labels)), sp.zeros(self.output_width, 1))
-        return sum(total) / len(inputs)
+        outputs = [self.forward(x, theta) for x in inputs]
+        return get_loss(loss, reduction).expression(outputs,
+                                                    [sp.Matrix(y) for y in labels])
 
-    def gradient(self, inputs, labels, theta=None):
+    def gradient(self, inputs, labels, theta=None, loss="mse", reduction=None):
         """The gradient of :meth:`loss` in trace order, by backpropagation.
 
         >>> from sympy import diff, simplify, symbols
@@ -361,10 +330,12 @@ class Network:
         inputs, labels = list(inputs), list(labels)
         if not inputs or len(inputs) != len(labels):
             raise InputError("gradient: need as many labels as inputs, and at least one sample")
+        rule = get_loss(loss, reduction)
         total = sp.zeros(self.num_parameters, 1)
         for x, y in zip(inputs, labels):
-            total += self.half_gradient(x, y, theta)
-        return total * sp.Rational(2, len(inputs))
+            total += self.sample_term(x, y, theta, rule)
+        factor = rule.factor(len(inputs), self.output_width)
+        return total * sp.Rational(factor.numerator, factor.denominator)
 
     def to_dict(self):
         """The ``network`` object of the trace file format."""

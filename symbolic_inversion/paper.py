@@ -10,7 +10,7 @@ import mpmath
 
 from .arithmetic import get_arithmetic
 from .closed_form import one_sample_closed_form
-from .codegen import layerwise_program
+from .program import layerwise_program
 from .network import Network
 from .simulate import simulate
 from .solvers import recover

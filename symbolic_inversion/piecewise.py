@@ -1,6 +1,6 @@
 """Piecewise-linear networks (``relu`` and ``identity`` layers) evaluated layer by layer.
 
-The symbolic route (:mod:`symbolic_inversion.codegen`) builds one expression per
+The symbolic route (:mod:`symbolic_inversion.program`) builds one expression per
 parameter, which for ReLU networks of realistic width is both slow and, at the kink,
 ill-defined.  A network of ``relu`` and ``identity`` layers is piecewise linear: on
 rational data with rational parameters its outputs and its loss gradient are rational,

@@ -1,8 +1,10 @@
 r"""Training at any precision, and training replayed from recovered data.
 
-:func:`simulate` trains a network by full-batch gradient descent (the paper's eqs.
-(1)-(6)), minibatch SGD, momentum and weight decay, in mpmath at ``dps`` significant
-digits or in float64 with numpy.  Every step works from the *rounded* parameters the
+:func:`simulate` trains a network on any loss of :mod:`~symbolic_inversion.losses` with
+any optimizer of :mod:`~symbolic_inversion.optimizers` (full-batch gradient descent as
+in the paper's eqs. (1)-(6), minibatch SGD, momentum, Nesterov, Adam, AdamW, a known
+learning-rate schedule), in mpmath at ``dps`` significant digits or in float64 with
+numpy.  Every step works from the *rounded* parameters the
 observer sees, so a ``dps``-digit trace satisfies the update equations to ``dps`` digits.
 
 :func:`resimulate` trains again from recovered data and reports, step by step, how many
@@ -10,7 +12,7 @@ digits of the trace it reproduces.
 
 The update equations are those of :class:`~symbolic_inversion.optimizers.Optimizer`
 (written once there); the gradient is the network's layer-wise program
-(:func:`~symbolic_inversion.codegen.layerwise_program`), the same that evaluates the
+(:func:`~symbolic_inversion.program.layerwise_program`), the same that evaluates the
 inversion system, in mpmath or float64 (:mod:`symbolic_inversion.arithmetic`).
 """
 
@@ -21,43 +23,23 @@ import mpmath
 import numpy as np
 
 from .arithmetic import get_arithmetic
-from .codegen import layerwise_program
+from .program import layerwise_program
 from .errors import InputError, boundary
 from .exact import to_decimal
 from .limits import check, check_int, check_time
 from .network import Network
-from .optimizers import OPTIMIZERS, Optimizer
+from .optimizers import Optimizer
 from .precision import resimulate_dps, simulate_dps
 from .samples import exact_points, sample_columns
 from .trace import Trace
 
-__all__ = ["simulate", "resimulate", "Resimulation", "mean_gradient"]
-
-
-def mean_gradient(program, arithmetic, theta, inputs, labels):
-    """The MSE gradient ``(2/n) sum_i B_i (f_i - y_i)`` at ``theta`` (1-D array) over the
-    ``n`` rows of ``inputs`` ``(n, d)`` and ``labels`` ``(n, m)``, from the network's
-    layer-wise program (:func:`~symbolic_inversion.codegen.layerwise_program`, the one
-    evaluator of the inversion system) in ``arithmetic``.
-
-    >>> import numpy as np
-    >>> from symbolic_inversion import Network
-    >>> from symbolic_inversion.arithmetic import get_arithmetic
-    >>> from symbolic_inversion.codegen import layerwise_program
-    >>> float64 = get_arithmetic("float64")
-    >>> g = mean_gradient(layerwise_program(Network([1, 1], "identity")), float64,
-    ...                   np.array([0.5, 0.5]), np.array([[1.0]]), np.array([[0.0]]))
-    >>> g  # f = w x + b = 1, (2/1) (f - y) (x, 1)
-    array([2., 2.])
-    """
-    sums = program.half_gradient_sums(theta[None, :], inputs, labels, arithmetic=arithmetic)
-    return sums[0] * arithmetic.rational(2, len(inputs))
+__all__ = ["simulate", "resimulate", "Resimulation"]
 
 
 @boundary("simulate")
 def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mpmath",
              optimizer="gd", batch_size=None, momentum=0, weight_decay=0, seed=None,
-             record_batches=True, loss_reduction=None, dtype=None):
+             record_batches=True, loss_reduction=None, dtype=None, loss="mse"):
     """Train ``network`` on ``(inputs, labels)`` and record the trace.
 
     Parameters
@@ -65,32 +47,42 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
 
     network : Network
     inputs, labels : sequences
-        One list per sample (a flat list for one-dimensional data).
-    lr : number or decimal string
+        One list per sample (a flat list for one-dimensional data).  For a classifying
+        loss (``cross_entropy``) a flat list of integers is a list of class indices
+        (one-hot labels); probability vectors are soft labels.
+    lr : number or decimal string, or a list with one per step (a schedule)
     epochs : int
-        Passes over the data.  Full-batch GD makes one step per epoch; SGD makes
-        ``ceil(n / batch_size)`` steps per epoch, on a fresh shuffle each epoch.
+        Passes over the data.  Full-batch training makes one step per epoch; minibatch
+        training (``batch_size``) ``ceil(n / batch_size)`` steps per epoch, on a fresh
+        shuffle each epoch.
     init : sequence, optional
         Initial parameters in trace order; default uniform in ``[0, 1]`` from ``seed``.
     dps : int
         Significant digits of the recorded parameters (mpmath backend); the gradient is
-        computed with guard digits from the rounded parameters.
+        computed with guard digits from the rounded parameters (the optimizer's state,
+        which the observer does not see, is kept at the working precision).
     backend : ``"mpmath"``, ``"numpy"`` or ``"exact"``
         ``"numpy"`` trains in float64 (``dps`` is then 17, round-trip digits).
-        ``"exact"`` trains a ``relu``/``identity`` network by full-batch GD in exact
-        rational arithmetic and records every parameter exactly (``dps`` is ignored): a
-        step stays a terminating decimal when the data, the initial parameters and
-        ``lr * 2 / n`` are, e.g. ``n`` a power of 2 with decimal ``lr``; otherwise
-        :class:`InputError` says which step and parameter.
-    optimizer : ``"gd"`` or ``"sgd"``
-    batch_size, momentum, weight_decay, seed :
-        SGD options (PyTorch's momentum convention); ``seed`` drives a numpy
-        ``Generator`` for the initial parameters and the shuffles.
+        ``"exact"`` trains a piecewise-linear network (``relu``, ``leaky_relu``,
+        ``identity``) by full-batch GD on MSE in exact rational arithmetic and records
+        every parameter exactly (``dps`` is ignored): a step stays a terminating decimal
+        when the data, the initial parameters and ``lr * 2 / n`` are, e.g. ``n`` a power
+        of 2 with decimal ``lr``; otherwise :class:`InputError` says which step and
+        parameter.
+    optimizer : ``"gd"``, ``"sgd"``, ``"adam"``, ``"adamw"``, an
+        :class:`~symbolic_inversion.optimizers.Optimizer` or the trace file's optimizer
+        object (a dict: every option, e.g. ``{"name": "adam", "betas": ["0.8", "0.99"]}``)
+    batch_size, momentum, weight_decay :
+        Options for an optimizer given by name (PyTorch's conventions); ``batch_size``
+        makes minibatch steps (required for ``sgd``).
+    seed : int
+        Drives a numpy ``Generator`` for the initial parameters and the shuffles.
     record_batches : bool
         Record the per-step sample indices (the schedule) in the trace.
-    loss_reduction : ``"sum_outputs"`` (default) or ``"mean"``
-        The loss convention (``"mean"``: PyTorch's ``nn.MSELoss()``, the gradient over
-        ``m`` outputs is ``1/m`` of the toolkit's); recorded in the trace.
+    loss : ``"mse"`` (default), ``"cross_entropy"`` or ``"bce_with_logits"``
+    loss_reduction : str, optional
+        The loss's reduction (default: the loss's own; for MSE ``"sum_outputs"``, the
+        paper's; ``"mean"`` is PyTorch's ``nn.MSELoss()``); recorded in the trace.
     dtype : ``"float32"``, ``"float64"`` or None
         Train in that binary format (like PyTorch on a CPU: the gradient computed in
         float64 and rounded to the format, every update step rounded in the format);
@@ -107,28 +99,32 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
     ...                  init=[0.5, 0.5], dps=20)
     >>> [[f"{float(v):.3f}" for v in theta] for theta in trace.parameters]
     [['0.500', '0.500'], ['0.489', '0.482'], ['0.479', '0.464'], ['0.469', '0.448'], ['0.460', '0.433']]
+
+    A classifier trained with Adam on cross-entropy (class indices as labels):
+
+    >>> net = Network([2, 3, 3], ["tanh", "identity"])
+    >>> trace = simulate(net, [[0.1, 0.2], [0.3, -0.4]], [2, 0], lr="0.01", epochs=2,
+    ...                  seed=0, loss="cross_entropy", optimizer="adam", dps=30)
+    >>> trace.loss, trace.optimizer.name, trace.steps
+    (Loss('cross_entropy', reduction='mean'), 'adam', 2)
     """
+    from .losses import get_loss
     if not isinstance(network, Network):
         raise InputError("network: expected a Network")
     check("max_parameters", network.num_parameters,
           f"parameters of network {list(network.layers)}")
+    rule_of_loss = get_loss(loss, loss_reduction)
     X = sample_columns(inputs, network.input_width, "x")
-    Y = sample_columns(labels, network.output_width, "y", count=len(X))
+    Y = _labels(labels, network.output_width, rule_of_loss, len(X))
     n = len(X)
-    lr_decimal = to_decimal(lr, "lr")
-    if lr_decimal <= 0:
-        raise InputError(f"lr: the learning rate must be positive, got {lr}")
     epochs = check_int(epochs, "epochs", minimum=1)
     if not isinstance(backend, str) or backend not in ("mpmath", "numpy", "exact"):
         raise InputError(f"backend: expected 'mpmath', 'numpy' or 'exact', got {backend!r}")
     dps = check_int(dps, "dps", minimum=5, limit="max_dps")
-    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
-        raise InputError(f"optimizer: expected one of {OPTIMIZERS}, got {optimizer!r}")
-    if optimizer == "sgd":
-        if batch_size is None:
-            raise InputError("batch_size: required for sgd")
-        batch_size = check_int(batch_size, "batch_size", minimum=1, maximum=n)
-    steps = epochs * (1 if optimizer == "gd" else -(-n // batch_size))
+    rule = _optimizer(optimizer, lr, batch_size, momentum, weight_decay, n)
+    size = rule.batch_size or n
+    steps = epochs * -(-n // size)
+    rule.check_steps(steps) if rule.schedule is not None else None
     # the trace is checked before any training: a million steps must not run first
     check("max_trace_values", network.num_parameters * (steps + 1),
           f"values of a trace of {steps} steps of {network.num_parameters} parameters")
@@ -145,58 +141,86 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
         raise InputError(f"init: expected {network.num_parameters} parameters for "
                          f"{list(network.layers)}, got {len(init)}")
     init = [to_decimal(v, f"init[{p}]") for p, v in enumerate(init)]
-    mu, wd = to_decimal(momentum, "momentum"), to_decimal(weight_decay, "weight_decay")
-    if not 0 <= mu < 1:
-        raise InputError(f"momentum: must be in [0, 1), got {momentum}")
-    if wd < 0:
-        raise InputError(f"weight_decay: must be non-negative, got {weight_decay}")
-    rule = Optimizer(optimizer, lr_decimal, mu, wd,
-                     batch_size if optimizer == "sgd" else None)
     from .floats import check_dtype
-    from .trace import _check_reduction
-    dtype, loss_reduction = check_dtype(dtype), _check_reduction(loss_reduction)
-    scale = network.output_width if loss_reduction == "mean" else 1
+    dtype = check_dtype(dtype)
 
     schedule = []
     for _ in range(epochs):
-        if optimizer == "gd":
+        if not rule.minibatch:
             schedule.append(list(range(n)))
         else:
             order = [int(i) for i in rng.permutation(n)]
-            schedule += [order[k:k + batch_size] for k in range(0, n, batch_size)]
+            schedule += [order[k:k + size] for k in range(0, n, size)]
+    batches = schedule if (rule.minibatch and record_batches) else None
 
     if backend == "exact":
-        if optimizer != "gd" or mu or wd or dtype is not None:
-            raise InputError("backend: 'exact' trains by plain full-batch gd (no sgd, "
-                             "momentum, weight decay or dtype)")
-        recorded = _train_exact(network, X, Y, lr_decimal, init, epochs, loss_reduction)
-        return Trace(network, lr_decimal, n, recorded, loss_reduction=loss_reduction)
+        if rule.name != "gd" or getattr(rule, "momentum", 0) or rule.weight_decay or \
+                dtype is not None or rule.schedule is not None or rule_of_loss.name != "mse":
+            raise InputError("backend: 'exact' trains by plain full-batch gd on mse (no "
+                             "sgd, momentum, weight decay, schedule, other loss or dtype)")
+        recorded = _train_exact(network, X, Y, rule.lr, init, epochs, rule_of_loss)
+        return Trace(network, rule.lr, n, recorded, loss=rule_of_loss)
     if dtype is not None:
-        return _simulate_binary(network, X, Y, init, rule, schedule, dtype, scale,
-                                record_batches, loss_reduction)
+        return _simulate_binary(network, X, Y, init, rule, schedule, dtype, batches,
+                                rule_of_loss)
     if backend == "numpy":
         arithmetic, working = get_arithmetic("float64"), 17
         record = lambda v: f"{float(v):.16e}"  # noqa: E731 - all 17 digits of a double
     else:
         arithmetic, working = get_arithmetic("mpmath"), simulate_dps(dps)
         record = lambda v: mpmath.nstr(v, dps, strip_zeros=False)  # noqa: E731
-    program = layerwise_program(network)
+    program = layerwise_program(network, rule_of_loss)
     with arithmetic.workdps(working):
         xs, ys = arithmetic.asarray(X), arithmetic.asarray(Y)
-        theta, velocity = arithmetic.asarray(init), None
+        theta, state = arithmetic.asarray(init), None
         recorded = [[record(t) for t in theta]]
-        for batch in schedule:
+        for index, batch in enumerate(schedule):
             check_time()
-            gradient = mean_gradient(program, arithmetic, theta, xs[batch], ys[batch])
-            if scale != 1:
-                gradient = gradient * arithmetic.rational(1, scale)
-            theta, velocity = rule.step(theta, gradient, velocity, number=arithmetic.number)
+            gradient = program.mean_gradient(theta, xs[batch], ys[batch], arithmetic,
+                                             rule_of_loss)
+            theta, state = rule.step(theta, gradient, state, index, arithmetic.number)
             recorded.append([record(t) for t in theta])
             theta = arithmetic.asarray(recorded[-1])
+    return Trace(network, rule.lr, n, recorded, optimizer=rule, batches=batches,
+                 loss=rule_of_loss)
 
-    batches = schedule if (optimizer == "sgd" and record_batches) else None
-    return Trace(network, lr_decimal, n, recorded, optimizer=rule, batches=batches,
-                 loss_reduction=loss_reduction)
+
+def _labels(labels, width, loss, count):
+    """Labels as lists of Decimals; class indices become one-hot vectors for a
+    classifying loss."""
+    if loss.classifies and width > 1 and not isinstance(labels, (str, bytes, dict)) \
+            and hasattr(labels, "__iter__"):
+        values = list(labels)
+        if values and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                          for v in values):
+            for i, k in enumerate(values):
+                if not 0 <= k < width:
+                    raise InputError(f"y[{i}]: class {k} is not in 0..{width - 1}")
+            labels = [[int(k == c) for c in range(width)] for k in values]
+    return sample_columns(labels, width, "y", count=count)
+
+
+def _optimizer(optimizer, lr, batch_size, momentum, weight_decay, samples):
+    """The :class:`Optimizer` of :func:`simulate`'s arguments."""
+    if isinstance(optimizer, (Optimizer, dict)):
+        rule = Optimizer.from_dict(dict(optimizer.to_dict() if isinstance(
+            optimizer, Optimizer) else optimizer, lr=lr if lr is not None else
+            (optimizer.lr if isinstance(optimizer, Optimizer) else optimizer.get("lr"))))
+        return rule.check_samples(samples)
+    if not isinstance(optimizer, str):
+        raise InputError(f"optimizer: expected a name, an Optimizer or an object, got "
+                         f"{type(optimizer).__name__}")
+    options = {}
+    if batch_size is not None:
+        options["batch_size"] = check_int(batch_size, "batch_size", minimum=1,
+                                          maximum=samples)
+    if momentum:
+        options["momentum"] = momentum
+    if weight_decay:
+        options["weight_decay"] = weight_decay
+    if optimizer == "gd" and "batch_size" in options:
+        optimizer = "sgd"  # minibatches of plain SGD
+    return Optimizer.from_dict(dict(options, name=optimizer, lr=lr)).check_samples(samples)
 
 
 def _train_exact(network, X, Y, lr, init, epochs, reduction):
@@ -217,7 +241,7 @@ def _train_exact(network, X, Y, lr, init, epochs, reduction):
     # Decimal objects, not text: the Trace then skips parsing 10^5-10^6 strings
     recorded = [[Decimal(format_rational(t)) for t in theta]]
     for epoch in range(epochs):
-        gradient = piecewise_gradient(network, theta, xs, ys, reduction)
+        gradient = piecewise_gradient(network, theta, xs, ys, reduction.reduction)
         theta = [t - step * g for t, g in zip(theta, gradient)]
         for p, value in enumerate(theta):
             if not terminates(value):
@@ -229,27 +253,25 @@ def _train_exact(network, X, Y, lr, init, epochs, reduction):
     return recorded
 
 
-def _simulate_binary(network, X, Y, init, rule, schedule, dtype, scale, record_batches,
-                     loss_reduction):
-    """Training in float32/float64 the way PyTorch's SGD does it on a CPU: the mean
-    gradient (float64 layer-wise program, rounded to the format), then the optimizer's
-    update with every operation in the format (:meth:`Optimizer.step` on numpy arrays of
-    the format, coefficients rounded to it)."""
+def _simulate_binary(network, X, Y, init, rule, schedule, dtype, batches, loss):
+    """Training in float32/float64 the way PyTorch does it on a CPU: the mean gradient
+    (float64 layer-wise program, rounded to the format), then the optimizer's update
+    with every operation in the format (:meth:`Optimizer.step` on numpy arrays of the
+    format, coefficients rounded to it)."""
     from .floats import DTYPES
     kind = DTYPES[dtype][0]
-    float64, program = get_arithmetic("float64"), layerwise_program(network)
+    float64, program = get_arithmetic("float64"), layerwise_program(network, loss)
     xs, ys = float64.asarray(X), float64.asarray(Y)
     theta = np.asarray([kind(float(v)) for v in init], dtype=kind)
-    velocity, recorded = None, [list(theta)]
-    for batch in schedule:
-        gradient = mean_gradient(program, float64, theta.astype(np.float64), xs[batch],
-                                 ys[batch]) / scale
-        theta, velocity = rule.step(theta, gradient.astype(kind), velocity)
+    state, recorded = None, [list(theta)]
+    for index, batch in enumerate(schedule):
+        gradient = program.mean_gradient(theta.astype(np.float64), xs[batch], ys[batch],
+                                         float64, loss)
+        theta, state = rule.step(theta, gradient.astype(kind), state, index)
         theta = theta.astype(kind)
         recorded.append(list(theta))
-    batches = schedule if (rule.name == "sgd" and record_batches) else None
     return Trace(network, rule.lr, len(X), recorded, optimizer=rule, batches=batches,
-                 loss_reduction=loss_reduction, dtype=dtype)
+                 loss=loss, dtype=dtype)
 
 
 @dataclass
@@ -342,21 +364,21 @@ def resimulate(trace, samples, dps=None, rounding=True):
         raise InputError(f"samples: the trace has {trace.samples} samples, got {len(points)}")
     if dps is None:
         dps = resimulate_dps(trace)
-    arithmetic, program = get_arithmetic("mpmath"), layerwise_program(network)
+    arithmetic = get_arithmetic("mpmath")
+    program = layerwise_program(network, trace.loss)
     d = network.input_width
     digits, differences = [], []
     with arithmetic.workdps(dps):
         data = arithmetic.asarray([[mpmath.mpf(v.numerator) / v.denominator for v in point]
                                    for point in points])
         inputs, labels = data[:, :d], data[:, d:]
-        theta, velocity = arithmetic.asarray(trace.theta(0)), None
+        theta, state = arithmetic.asarray(trace.theta(0)), None
         for step in range(trace.steps):
             batch = trace.batch(step)
-            gradient = mean_gradient(program, arithmetic, theta, inputs[batch], labels[batch])
-            if trace.gradient_scale != 1:
-                gradient = gradient * arithmetic.rational(1, int(trace.gradient_scale))
-            theta, velocity = trace.optimizer.step(theta, gradient, velocity,
-                                                   number=arithmetic.number)
+            gradient = program.mean_gradient(theta, inputs[batch], labels[batch],
+                                             arithmetic, trace.loss)
+            theta, state = trace.optimizer.step(theta, gradient, state, step,
+                                                arithmetic.number)
             recorded = trace.parameters[step + 1]
             digits.append(min(_matching_digits(t, r) for t, r in zip(theta, recorded)))
             differences.append(max(abs(t - mpmath.mpf(str(r)))

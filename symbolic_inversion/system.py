@@ -12,7 +12,7 @@ samples, or instantiated with the numbers of a trace), counts equations and unkn
 prints LaTeX, and hands out evaluators (:meth:`InversionSystem.evaluator`, a
 :class:`SystemEvaluator`): residual and Jacobian in any arithmetic of
 :mod:`symbolic_inversion.arithmetic`, through the layer-wise program of
-:mod:`symbolic_inversion.codegen`.
+:mod:`symbolic_inversion.program`.
 """
 
 import math
@@ -22,11 +22,12 @@ import mpmath
 import numpy as np
 import sympy as sp
 
-from .errors import InputError, boundary
+from .errors import InputError, NotSupportedError, boundary
 from .network import Network
 from .trace import Trace
 
-__all__ = ["InversionSystem", "SystemEvaluator", "system_counts", "least_squares",
+__all__ = ["InversionSystem", "SystemEvaluator", "UpdateEvaluator", "SelectedEvaluator",
+           "system_counts",
            "smallest_singular_value"]
 
 
@@ -89,11 +90,17 @@ class InversionSystem:
     Eq((1 - tanh(0.5*x_0 + 0.5)**2)*(-y_0 + tanh(0.5*x_0 + 0.5)) + (1 - tanh(0.5*x_1 + 0.5)**2)*(-y_1 + tanh(0.5*x_1 + 0.5)), 0.189227)
     """
 
-    def __init__(self, network, samples, steps=None, trace=None):
+    def __init__(self, network, samples, steps=None, trace=None, loss=None, optimizer=None,
+                 form=None):
+        from .losses import get_loss
+        from .optimizers import Optimizer
         if not isinstance(network, Network):
             raise InputError("network: expected a Network")
         self.network = network
         self.trace = trace
+        self.loss = trace.loss if trace is not None else get_loss(loss or "mse")
+        self.optimizer = trace.optimizer if trace is not None else (
+            Optimizer.from_dict(optimizer) if optimizer is not None else None)
         if steps is not None:
             from .limits import check_int
             steps = check_int(steps, "steps", minimum=1)
@@ -104,14 +111,35 @@ class InversionSystem:
         self.counts = system_counts(network, samples, steps)
         self.samples = self.counts["samples"]
         self.steps = self.counts["steps"]
+        if form is None:
+            invertible = self.optimizer is None or \
+                self.optimizer.invertible_steps(self.steps) >= self.steps
+            form = "gradient" if invertible else "update"
+        if form not in ("gradient", "update", "selected"):
+            raise InputError(f"form: expected 'gradient', 'update' or 'selected', got "
+                             f"{form!r}")
+        if form == "gradient" and self.optimizer is not None and \
+                self.optimizer.invertible_steps(self.steps) < self.steps:
+            raise InputError(f"form: optimizer {self.optimizer.name} reveals the gradients "
+                             f"of its first {self.optimizer.invertible_steps(self.steps)} "
+                             f"step(s) only; later steps need the update form")
+        self.form = form
         self._evaluators = {}
 
     @classmethod
-    def from_trace(cls, trace, steps=None):
-        """The system instantiated with the numbers of ``trace`` (first ``steps`` steps)."""
+    def from_trace(cls, trace, steps=None, form=None):
+        """The system instantiated with the numbers of ``trace`` (first ``steps`` steps).
+
+        ``form``: ``"gradient"`` (rows: observed gradients, for optimizers the observer
+        can undo; the default when every step is invertible), ``"update"`` (rows: the
+        normalised updates ``(theta_j - theta_{j+1}) / lr_j`` predicted from the data
+        through the optimizer's state; the default for Adam beyond its first step) or
+        ``"selected"`` (float64 searches on Adam traces: gradient rows whose right-hand
+        sides are the roots nearest the data's own gradients, :class:`SelectedEvaluator`).
+        """
         if not isinstance(trace, Trace):
             raise InputError("trace: expected a Trace")
-        return cls(trace.network, trace.samples, steps, trace)
+        return cls(trace.network, trace.samples, steps, trace, form=form)
 
     # -- symbols -------------------------------------------------------------------
 
@@ -128,10 +156,8 @@ class InversionSystem:
 
     # -- symbolic equations ----------------------------------------------------------
 
-    def general_equations(self):
-        """One equation per parameter in the paper's eq. (9) form, for a generic step ``j``."""
-        i, j = sp.symbols("i j", integer=True)
-        n, eta = sp.symbols("n eta", positive=True)
+    def _general_sample(self):
+        i = sp.Symbol("i", integer=True)
         X, Y = sp.IndexedBase("x"), sp.IndexedBase("y")
         if self.network.input_width == 1:
             x = sp.Matrix([X[i]])
@@ -141,35 +167,61 @@ class InversionSystem:
             y = sp.Matrix([Y[i]])
         else:
             y = sp.Matrix([Y[i, d] for d in range(self.network.output_width)])
+        return i, x, y
+
+    def _plain_descent(self):
+        """Whether steps are plain gradient steps ``theta' = theta - eta g`` (the paper's
+        eq. (9) form)."""
+        optimizer = self.optimizer
+        return optimizer is None or (optimizer.invertible and optimizer.schedule is None and
+                                     not getattr(optimizer, "momentum", 0) and
+                                     not optimizer.weight_decay)
+
+    def general_equations(self):
+        """The system in general form, for a generic step ``j``.
+
+        Plain gradient descent (the paper's eq. (9)): one equation per parameter,
+        ``sum_i B_i (ell(f_i) - y_i) = (theta_j - theta_{j+1}) / (c eta)``.  Any other
+        optimizer: the loss gradient ``d^{(j)}_p = c sum_i ...`` per parameter, then the
+        optimizer's update equations (:meth:`Optimizer.symbolic_update
+        <symbolic_inversion.optimizers.Optimizer.symbolic_update>`), e.g. Adam's moments.
+        """
+        i, x, y = self._general_sample()
+        n, eta = sp.symbols("n eta", positive=True)
         now = self.network.parameter_symbols(step="j")
         later = self.network.parameter_symbols(step="j + 1")
-        summands = self.network.half_gradient(x, y, now)
-        scale = self._scale()  # loss_reduction "mean": m n / (2 eta), the factor shows
-        return [sp.Eq(sp.Sum(term, (i, 0, n - 1)),
-                      sp.Rational(scale.numerator, scale.denominator) * n / (2 * eta) * (a - b))
-                for term, a, b in zip(summands, now, later)]
+        summands = self.network.sample_term(x, y, now, self.loss, named=True)
+        factor = self.loss.factor_expression(n, self.network.output_width)
+        if self._plain_descent():
+            return [sp.Eq(sp.Sum(term, (i, 0, n - 1)), (a - b) / (factor * eta))
+                    for term, a, b in zip(summands, now, later)]
+        gradients = [sp.Symbol(f"d^{{(j)}}_{{{p}}}")
+                     for p in range(self.network.num_parameters)]
+        rows = [sp.Eq(g, factor * sp.Sum(term, (i, 0, n - 1)))
+                for g, term in zip(gradients, summands)]
+        return rows + self.optimizer.symbolic_update()
 
     def right_hand_sides(self):
-        """Exact right-hand sides ``|B_j| / 2 * g_j`` as fractions (plain GD only exactly;
-        with momentum or weight decay the unrolled gradient, also exact)."""
+        """Exact right-hand sides as fractions: ``g_j / c_j`` (the observed gradient over
+        the loss's factor) in the gradient form, ``(theta_j - theta_{j+1}) / lr_j`` in the
+        update form."""
         if self.trace is None:
             raise InputError("right-hand sides need a trace")
         thetas = [[Fraction(v) for v in vector]
                   for vector in self.trace.parameters[:self.steps + 1]]
+        if self.form == "update":
+            return [[(a - b) / Fraction(self.optimizer.lr_at(j)) for a, b in
+                     zip(thetas[j], thetas[j + 1])] for j in range(self.steps)]
         gradients = self.trace.optimizer.observed_gradients(thetas, Fraction)
         return [[self.rhs_factor(step) * g for g in gradient]
                 for step, gradient in enumerate(gradients)]
 
-    def _scale(self):
-        return self.trace.gradient_scale if self.trace is not None else Fraction(1)
-
     def rhs_factor(self, step):
-        """The exact factor of step ``step``'s observed gradient on the right-hand side:
-        ``|B_j| / 2`` (the batch's full size, known samples included), times ``m`` for a
-        trace with ``loss_reduction="mean"`` (:attr:`Trace.gradient_scale`)."""
-        offset = self.trace.offset
-        size = offset[1][step] if offset is not None else len(self.batch(step))
-        return Fraction(size, 2) * self._scale()
+        """The exact factor of step ``step``'s observed gradient on the right-hand side of
+        the gradient form: ``1 / c_j`` (:meth:`Trace.gradient_factor
+        <symbolic_inversion.trace.Trace.gradient_factor>`: ``|B_j| / 2`` for the
+        toolkit's MSE, ``|B_j|`` for cross-entropy's mean)."""
+        return 1 / self.trace.gradient_factor(step)
 
     def known_terms(self, step):
         """The known samples of step ``step`` (subtracted from its right-hand side): a
@@ -180,28 +232,52 @@ class InversionSystem:
         d = self.network.input_width
         return [(offset[0][k][:d], offset[0][k][d:]) for k in offset[2][step]]
 
+    def _step_sums(self, step, digits, samples):
+        """``sum_i B_i (ell(f_i) - y_i)`` of step ``step`` with the trace's numbers
+        (known samples as numbers)."""
+        theta = [_decimal_to_float(v, digits) for v in self.trace.parameters[step]]
+        totals = sp.zeros(self.network.num_parameters, 1)
+        for i in self.batch(step):
+            x, y = samples[i]
+            totals += self.network.sample_term(x, y, theta, self.loss)
+        for x, y in self.known_terms(step):  # known samples: numbers, on the left
+            totals += self.network.sample_term(
+                sp.Matrix([_decimal_to_float(v, digits) for v in x]),
+                sp.Matrix([_decimal_to_float(v, digits) for v in y]), theta, self.loss)
+        return totals
+
     def equations(self):
         """The system instantiated with the trace's numbers (like the paper's eqs. (10), (12)).
 
         Numbers keep the trace's digits; the right-hand sides are exact and printed to
-        the trace's precision.
+        the trace's precision.  In the update form (Adam): per step the loss gradient
+        ``d^{(j)}_p`` and the recorded parameter as the optimizer's update of the earlier
+        gradients (its state unrolled).
         """
         if self.trace is None:
             raise InputError("instantiated equations need a trace; use general_equations()")
         digits = self.trace.digits
         samples = [self.network.sample_symbols(i) for i in range(self.samples)]
-        sides = self.right_hand_sides()
         equations = []
+        if self.form == "update":
+            P = self.network.num_parameters
+            state = None
+            for step in range(self.steps):
+                gradients = [sp.Symbol(f"d^{{({step})}}_{{{p}}}") for p in range(P)]
+                factor = self.trace.gradient_factor(step)
+                sums = self._step_sums(step, digits, samples)
+                equations += [sp.Eq(g, sp.Rational(factor.numerator, factor.denominator)
+                                    * total, evaluate=False)
+                              for g, total in zip(gradients, sums)]
+                theta = [sp.Rational(str(v)) for v in self.trace.parameters[step]]
+                predicted, state = self.optimizer.step(theta, list(gradients), state, step)
+                equations += [sp.Eq(sp.Float(str(v), digits), value, evaluate=False)
+                              for v, value in zip(self.trace.parameters[step + 1],
+                                                  predicted)]
+            return equations
+        sides = self.right_hand_sides()
         for step in range(self.steps):
-            theta = [_decimal_to_float(v, digits) for v in self.trace.parameters[step]]
-            totals = sp.zeros(self.network.num_parameters, 1)
-            for i in self.batch(step):
-                x, y = samples[i]
-                totals += self.network.half_gradient(x, y, theta)
-            for x, y in self.known_terms(step):  # known samples: numbers, on the left
-                totals += self.network.half_gradient(
-                    sp.Matrix([_decimal_to_float(v, digits) for v in x]),
-                    sp.Matrix([_decimal_to_float(v, digits) for v in y]), theta)
+            totals = self._step_sums(step, digits, samples)
             for total, side in zip(totals, sides[step]):
                 value = sp.Rational(side.numerator, side.denominator)
                 equations.append(sp.Eq(total, sp.Float(value, digits), evaluate=False))
@@ -238,13 +314,6 @@ class InversionSystem:
             if len(x) != d or len(y) != m:
                 raise InputError(f"sample {i}: expected {d} input and {m} label values")
 
-    def observed(self):
-        """``|B_j| / 2 * g_j`` for every step, as mpmath numbers at the current precision."""
-        gradients = self.trace.observed_gradients()[:self.steps]
-        factors = [mpmath.mpf(self.rhs_factor(j).numerator) / self.rhs_factor(j).denominator
-                   for j in range(len(gradients))]
-        return [[factor * g for g in gradient] for factor, gradient in zip(factors, gradients)]
-
     def evaluator(self, arithmetic=None, steps=None):
         """The numeric system on ``steps`` (default: all of this system's) in ``arithmetic``
         (an :class:`~symbolic_inversion.arithmetic.Arithmetic` or its name; default
@@ -257,7 +326,9 @@ class InversionSystem:
         steps = tuple(range(self.steps)) if steps is None else tuple(int(j) for j in steps)
         key = (arithmetic.name, steps)
         if key not in self._evaluators:
-            self._evaluators[key] = SystemEvaluator(self, arithmetic, steps)
+            kind = {"update": UpdateEvaluator, "selected": SelectedEvaluator}.get(
+                self.form, SystemEvaluator)
+            self._evaluators[key] = kind(self, arithmetic, steps)
         return self._evaluators[key]
 
     def _point(self, inputs, labels):
@@ -290,12 +361,9 @@ class InversionSystem:
         return [list(row) for row in labels]
 
     def rhs_uncertainty(self):
-        """Bound on the error of every right-hand side ``|B_j| / 2 * g_j`` caused by the
-        trace's rounding (see :meth:`Trace.gradient_uncertainty`): the largest of
-        :meth:`rhs_uncertainties`."""
-        factor = max(self.rhs_factor(j) for j in range(self.steps))
-        return mpmath.mpf(factor.numerator) / factor.denominator * \
-            self.trace.gradient_uncertainty()
+        """Bound on the error of every right-hand side caused by the trace's rounding: the
+        largest of :meth:`rhs_uncertainties`."""
+        return max(self.rhs_uncertainties())
 
     def rhs_uncertainties(self):
         """Bound on the error of each equation caused by the trace's rounding, equation by
@@ -309,12 +377,17 @@ class InversionSystem:
         # judged once per candidate: kept per precision (the trace does not change)
         cache = self.__dict__.setdefault("_rhs_bounds", {})
         if mpmath.mp.dps not in cache:
-            bounds = self.trace.gradient_uncertainties()
             out = []
-            for j in range(self.steps):
-                factor = self.rhs_factor(j)
-                factor = mpmath.mpf(factor.numerator) / factor.denominator
-                out += [factor * max(bounds[j])] * len(bounds[j])
+            if self.form == "update":
+                bounds = self.trace.update_uncertainties()
+                for j in range(self.steps):
+                    out += [max(bounds[j])] * len(bounds[j])
+            else:
+                bounds = self.trace.gradient_uncertainties()
+                for j in range(self.steps):
+                    factor = self.rhs_factor(j)
+                    factor = mpmath.mpf(factor.numerator) / factor.denominator
+                    out += [factor * max(bounds[j])] * len(bounds[j])
             cache[mpmath.mp.dps] = out
         return list(cache[mpmath.mp.dps])
 
@@ -338,11 +411,16 @@ class InversionSystem:
         if J.rows < J.cols:
             return mpmath.inf, mpmath.mpf(0)
         bounds = self.rhs_uncertainties()
-        largest = max(bounds)
+        # a row whose right-hand side is not known at all (an infinite bound) says
+        # nothing about the data: it is left out
+        largest = max((b for b in bounds if mpmath.isfinite(b)), default=mpmath.inf)
+        if not mpmath.isfinite(largest):
+            return mpmath.inf, mpmath.mpf(0)
         if largest > 0:
             for k, bound in enumerate(bounds):
                 if bound != largest:
-                    weight = largest / bound if bound > 0 else mpmath.mpf(10) ** mpmath.mp.dps
+                    weight = 0 if not mpmath.isfinite(bound) else largest / bound \
+                        if bound > 0 else mpmath.mpf(10) ** mpmath.mp.dps
                     for c in range(J.cols):
                         J[k, c] *= weight
         sigma_min, sigma_max = smallest_singular_value(J)
@@ -407,26 +485,6 @@ def smallest_singular_value(J):
     return min(abs(v) for v in singular), max(abs(v) for v in singular)
 
 
-def least_squares(A, b):
-    """Least-squares solution of ``A x = b`` (mpmath matrices, ``A`` of full column rank).
-
-    Uses :func:`mpmath.qr`: ``mpmath.qr_solve`` divides by zero when a diagonal entry is
-    exactly zero during its Householder sweep, which the block-sparse systems of SGD
-    schedules (a sample absent from a step) produce.
-
-    >>> import mpmath
-    >>> print(least_squares(mpmath.matrix([[1, 0], [0, 0], [0, 2]]), mpmath.matrix([1, 5, 4])))
-    [1.0]
-    [2.0]
-    """
-    from .arithmetic import get_arithmetic
-    arithmetic = get_arithmetic("mpmath")
-    result = arithmetic.lstsq(arithmetic.asarray(A), arithmetic.asarray(b).reshape(-1))
-    if not result.ok:
-        raise ZeroDivisionError(f"least squares: {result.reason}")
-    return mpmath.matrix(list(result.x))
-
-
 def digits_from_error(error):
     """Decimal digits vouched for by an absolute error bound (0 if none)."""
     if error == 0:
@@ -443,7 +501,7 @@ class SystemEvaluator:
     inputs then labels), the steps, their parameters and batches, and the right-hand
     sides ``|B_j| / 2 * g_j`` (the optimizer's inverse step applied to the trace's
     parameters, in the arithmetic: enclosures for interval arithmetics).  The terms come
-    from the layer-wise program of :mod:`symbolic_inversion.codegen`, vectorised over
+    from the layer-wise program of :mod:`symbolic_inversion.program`, vectorised over
     steps and samples.  Constants are converted once per working precision.
 
     Examples
@@ -465,7 +523,7 @@ class SystemEvaluator:
     """
 
     def __init__(self, system, arithmetic, steps):
-        from .codegen import layerwise_program
+        from .program import layerwise_program
         trace = system.trace
         if any(not 0 <= j < trace.steps for j in steps):
             raise InputError(f"steps: the trace has steps 0..{trace.steps - 1}, got "
@@ -474,7 +532,7 @@ class SystemEvaluator:
         self.network = network = system.network
         self.arithmetic = arithmetic
         self.steps = list(steps)
-        self.program = layerwise_program(network)
+        self.program = layerwise_program(network, system.loss)
         self.samples = n = system.samples
         self.input_width, self.output_width = network.input_width, network.output_width
         self.width = self.input_width + self.output_width
@@ -520,7 +578,7 @@ class SystemEvaluator:
                 if known:
                     points = arithmetic.asarray(np.asarray(
                         [list(x) + list(y) for x, y in known], dtype=object))
-                    sums = self.program.half_gradient_sums(
+                    sums = self.program.term_sums(
                         thetas[j][None, :], points[:, :d], points[:, d:],
                         arithmetic=arithmetic)
                     rhs[e] = rhs[e] - sums.reshape(-1)
@@ -542,6 +600,11 @@ class SystemEvaluator:
         """The largest ``|rhs|`` as a float (at least ``1e-300``): what residuals are
         measured relative to."""
         return max(float(np.max(np.abs(self.rhs))), 1e-300)
+
+    def float64_noise(self):
+        """The size of the rounding of this system's right-hand sides in float64 beyond
+        double's own (0 here: the constants are correctly rounded doubles)."""
+        return 0.0
 
     @property
     def mask(self):
@@ -588,8 +651,8 @@ class SystemEvaluator:
     def lhs(self, u):
         """Per step, the sum over the step's batch of ``B_i (f_i - y_i)`` (flat)."""
         inputs, labels = self.split(u)
-        sums = self.program.half_gradient_sums(self.thetas, inputs, labels, self._batches(),
-                                               self.arithmetic)
+        sums = self.program.term_sums(self.thetas, inputs, labels, self._batches(),
+                                      self.arithmetic)
         return sums.reshape(-1)
 
     def residual(self, u):
@@ -603,7 +666,7 @@ class SystemEvaluator:
         """``(A, b)`` with the residual ``= b - A y`` for the labels ``y`` (flat, sample by
         sample): least squares of ``A y = b`` gives the labels for these inputs."""
         X = self._array(inputs).reshape(self.samples, self.input_width)
-        thetas, rhs = self._data()
+        thetas, rhs = self.thetas, self.rhs
         f, B, S, valid = self.program.output_terms(thetas, X, self._batches(), self.arithmetic)
         E, nb, P, m = B.shape
         Bf = np.matmul(B, f[:, :, :, None])[:, :, :, 0]               # (E, nb, P)
@@ -635,9 +698,199 @@ class SystemEvaluator:
         return np.matmul(B, f[:, :, :, None])[:, :, :, 0], B
 
 
+class UpdateEvaluator(SystemEvaluator):
+    """The *update form* of the system, for optimizers whose steps cannot be undone
+    (Adam, AdamW): row ``(j, p)`` is the normalised update ``(theta_j - theta_{j+1}) /
+    lr_j`` that the data predict, minus the observed one.
+
+    The loss gradient of every step up to the last one used is computed from the data
+    (the layer-wise program, with its Jacobian), and the optimizer's own update
+    equation (:meth:`Optimizer.step <symbolic_inversion.optimizers.Optimizer.step>`)
+    carries its state through them on :class:`~symbolic_inversion.optimizers.Dual`
+    numbers, so the Jacobian of the update comes with it.  Each step starts from the
+    *recorded* parameters ``theta_j``.  The labels enter nonlinearly (through the
+    state): :meth:`label_system` is refused.
+
+    >>> import mpmath
+    >>> from symbolic_inversion import InversionSystem, Network, simulate
+    >>> trace = simulate(Network([1, 1], "tanh"), ["0.6"], ["0.5"], lr="0.01", epochs=3,
+    ...                  init=["0.5", "0.5"], dps=40, optimizer="adam")
+    >>> ev = InversionSystem.from_trace(trace).evaluator("mpmath")
+    >>> ev.rows, type(ev).__name__
+    (6, 'UpdateEvaluator')
+    >>> with ev.arithmetic.workdps(50):
+    ...     residual = ev.residual(ev.join([["0.6"]], [["0.5"]]))
+    >>> max(abs(r) for r in residual) < 1e-36
+    True
+    """
+
+    def _convert(self):
+        arithmetic, trace = self.arithmetic, self.system.trace
+        last = max(self.steps) + 1 if self.steps else 0
+        thetas = arithmetic.asarray(np.asarray(trace.parameters[:last + 1], dtype=object))
+        rhs = []
+        for j in self.steps:
+            lr = arithmetic.number(str(trace.optimizer.lr_at(j)))
+            rhs.append((thetas[j] - thetas[j + 1]) / lr)
+        rhs = np.concatenate(rhs) if self.steps else arithmetic.zeros(0)
+        factors = []
+        for j in range(last):
+            factor = trace.gradient_factor(j)
+            factors.append(arithmetic.rational(factor.numerator, factor.denominator))
+        known = None
+        if trace.offset is not None:  # known samples: their terms join the gradient
+            d = self.input_width
+            known = []
+            for j in range(last):
+                points = self.system.known_terms(j)
+                if not points:
+                    known.append(None)
+                    continue
+                points = arithmetic.asarray(np.asarray([list(x) + list(y)
+                                                        for x, y in points], dtype=object))
+                known.append(self.program.term_sums(thetas[j][None, :], points[:, :d],
+                                                    points[:, d:], arithmetic=arithmetic)[0])
+        return thetas, rhs, factors, known
+
+    @property
+    def thetas(self):
+        return self._data()[0][self.steps]
+
+    @property
+    def rhs(self):
+        return self._data()[1]
+
+    def _all_batches(self, last):
+        if self._full:
+            return None
+        return [list(self.system.batch(j)) for j in range(last)]
+
+    def evaluate(self, u, jacobian=True):
+        from .optimizers import Dual
+        inputs, labels = self.split(u)
+        thetas, rhs, factors, known = self._data()
+        arithmetic, optimizer = self.arithmetic, self.system.optimizer
+        last = max(self.steps) + 1
+        sums, J = self.program.evaluate(thetas[:last], inputs, labels,
+                                        self._all_batches(last), arithmetic,
+                                        jacobian=jacobian)
+        P = self.network.num_parameters
+        if jacobian:
+            J = J.reshape(last, P, -1)
+        state, rows, tangents = None, [], []
+        wanted = set(self.steps)
+        number = arithmetic.number
+        for j in range(last):
+            total = sums[j] if known is None or known[j] is None else sums[j] + known[j]
+            value = total * factors[j]
+            gradient = Dual(value, J[j] * factors[j]) if jacobian else value
+            predicted, state = optimizer.step(thetas[j], gradient, state, j, number)
+            if j in wanted:
+                lr = number(str(optimizer.lr_at(j)))
+                update = (thetas[j] - predicted) / lr
+                if jacobian:
+                    rows.append(update.value)
+                    tangents.append(update.tangent)
+                else:
+                    rows.append(update)
+        order = [sorted(wanted).index(j) for j in self.steps]
+        lhs = np.concatenate([rows[k] for k in order])
+        if not jacobian:
+            return lhs - rhs, None
+        return lhs - rhs, np.concatenate([tangents[k] for k in order], axis=0)
+
+    def lhs(self, u):
+        return self.evaluate(u, jacobian=False)[0] + self.rhs
+
+    def label_system(self, inputs):
+        raise NotSupportedError(f"labels: optimizer {self.system.optimizer.name} carries "
+                                f"them nonlinearly through its state; no label elimination "
+                                f"in the update form")
+
+    def sample_terms(self, inputs):
+        raise NotSupportedError("sample terms: not in the update form")
+
+
+class SelectedEvaluator(UpdateEvaluator):
+    """The *selected gradient form* of an Adam trace, for float64 searches: gradient
+    rows as in the gradient form, whose right-hand sides are the gradients that explain
+    every observed step, each step's ambiguity resolved towards the gradients of the
+    data being evaluated (:meth:`Adam.select_gradients
+    <symbolic_inversion.optimizers.Adam.select_gradients>`).  At the true data these are
+    the true gradients, so its roots are the update form's; the labels enter linearly
+    for a given selection (:meth:`label_system` uses the latest), so variable
+    projection applies.  Candidates are judged on the update form.
+    """
+
+    def __init__(self, system, arithmetic, steps):
+        if arithmetic.name != "float64":
+            raise NotSupportedError("the selected gradient form is a float64 search system")
+        super().__init__(system, arithmetic, steps)
+        self._selected = None
+
+    def _selection(self, sums):
+        thetas, _, factors, known = self._data()
+        last = len(sums)
+        if known is not None:
+            sums = sums + np.asarray([np.zeros(sums.shape[1]) if k is None else k
+                                      for k in known[:last]])
+        factors = np.asarray([float(f) for f in factors[:last]])[:, None]
+        model = sums * factors
+        with np.errstate(all="ignore"):
+            selected = self.system.optimizer.select_gradients(thetas[:last + 1], model)
+        right = selected / factors
+        if known is not None:
+            right = right - np.asarray([np.zeros(sums.shape[1]) if k is None else k
+                                        for k in known[:last]])
+        self._selected = right
+        return right
+
+    def float64_noise(self):
+        """The float64 rounding of the selected right-hand sides: Adam's first-step
+        inverse ``d = eps k / (1 - |k|)`` amplifies the rounding of ``k`` (relative
+        ``2^-52 |theta| / |theta_0 - theta_1|``) by ``(|d| + eps)^2 / eps``; later steps'
+        roots by about as much (module docstring of :mod:`~symbolic_inversion.optimizers`)."""
+        thetas, _, factors, _ = self._data()
+        optimizer = self.system.optimizer
+        lr, eps = float(optimizer.lr_at(0)), float(optimizer.eps)
+        now = thetas[0] * (1 - lr * float(optimizer.weight_decay)) if optimizer.decoupled \
+            else thetas[0]
+        k_error = 2.0 ** -52 * (np.abs(thetas[0]) + np.abs(thetas[1])) / lr
+        k = np.abs(now - thetas[1]) / lr
+        with np.errstate(all="ignore"):
+            d = eps * k / np.maximum(1 - k, 1e-300)
+        noise = (np.abs(d) + eps) ** 2 / eps * k_error / float(factors[0])
+        return float(np.max(noise[np.isfinite(noise)], initial=0.0))
+
+    @property
+    def rhs(self):
+        if self._selected is None:     # before any evaluation: the model of zero data
+            last = max(self.steps) + 1
+            self._selection(np.zeros((last, self.network.num_parameters)))
+        return self._selected[self.steps].reshape(-1)
+
+    def evaluate(self, u, jacobian=True):
+        inputs, labels = self.split(u)
+        thetas = self._data()[0]
+        last = max(self.steps) + 1
+        sums, J = self.program.evaluate(thetas[:last], inputs, labels,
+                                        self._all_batches(last), self.arithmetic,
+                                        jacobian=jacobian)
+        right = self._selection(sums)
+        residual = (sums - right)[self.steps].reshape(-1)
+        if not jacobian:
+            return residual, None
+        P = self.network.num_parameters
+        J = J.reshape(last, P, -1)[self.steps].reshape(len(self.steps) * P, -1)
+        return residual, J
+
+    # linear in the labels for the latest selection: the gradient form's label system
+    label_system = SystemEvaluator.label_system
+
+
 def _native(arithmetic, value):
     """Whether ``value`` is already a number of ``arithmetic`` (or of its real sibling)."""
-    from .codegen import _number_kind
+    from .program import _number_kind
     kind = _number_kind(value)
     if arithmetic.is_interval:
         return kind == ("iv" if arithmetic.name == "iv" else "arb")

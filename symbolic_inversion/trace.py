@@ -6,11 +6,13 @@ samples.  Numbers are kept as :class:`decimal.Decimal` so a 60-digit trace read 
 file is written back character for character; numeric code asks for them as mpmath
 numbers at its own working precision.
 
-This module reads, validates and writes traces; training itself (:func:`simulate`, kept
-importable from here) lives in :mod:`symbolic_inversion.simulate`.
+This module reads, validates and writes traces; training itself lives in
+:mod:`symbolic_inversion.simulate`.
 
 Reading a trace validates it field by field; the file is data, never code (no ``eval``,
-no ``sympify``, no pickle).
+no ``sympify``, no pickle).  An unknown key at the top level or in ``network`` or
+``optimizer`` is refused with its name (a typo must not silently change the meaning);
+keys that begin with ``x-`` are an extension namespace, kept and written back unread.
 """
 
 import json
@@ -24,10 +26,11 @@ from .errors import InputError, boundary
 from .exact import to_decimal
 from .files import loads, read_text, write_text
 from .limits import check, check_int
+from .losses import Loss, get_loss
 from .network import Network
-from .optimizers import OPTIMIZERS, Optimizer  # noqa: F401 (OPTIMIZERS: as in 0.1)
+from .optimizers import Optimizer
 
-__all__ = ["Trace", "simulate", "read_trace", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["Trace", "read_trace", "FORMAT_NAME", "FORMAT_VERSION", "TOP_LEVEL_FIELDS"]
 
 FORMAT_NAME = "symbolic-inversion-trace"
 FORMAT_VERSION = 1
@@ -44,22 +47,24 @@ class Trace:
     ==========
 
     network : Network
-    lr : decimal string or number
-        The learning rate, positive.
+    lr : decimal string or number, or a list of them
+        The learning rate, positive; a list gives one per step (a known schedule).
     samples : int
         ``n``, the number of training samples (public, as in the paper).
     parameters : list of lists
         ``parameters[j]`` is the parameter vector after ``j`` steps, in trace order.
     optimizer : Optimizer or dict, optional
         An :class:`~symbolic_inversion.optimizers.Optimizer` or the file's object
-        ``{"name": "gd" | "sgd", "batch_size": B, "momentum": mu, "weight_decay": wd}``
-        (default plain ``gd``); its learning rate is ``lr``.
+        (``{"name": "gd" | "sgd" | "adam" | "adamw", ...}``, default plain ``gd``); its
+        learning rate is ``lr``.
     batches : list of lists of int, optional
         The sample indices of each step, when the observer knows the schedule.
-    loss_reduction : ``"sum_outputs"`` (default) or ``"mean"``
-        ``L = (1/n) sum_i ||f(x_i) - y_i||^2`` (the paper's, the toolkit's) or PyTorch's
-        ``nn.MSELoss()`` default, the mean over samples *and* the ``m`` outputs
-        (``1/m`` times the first: the system's right-hand sides carry the factor ``m``).
+    loss_reduction : str, optional
+        The loss's reduction (:mod:`~symbolic_inversion.losses`); for ``mse``
+        ``"sum_outputs"`` (default: ``L = (1/n) sum_i ||f(x_i) - y_i||^2``, the paper's)
+        or ``"mean"`` (PyTorch's ``nn.MSELoss()``: the mean over samples *and* the ``m``
+        outputs); for ``cross_entropy`` and ``bce_with_logits`` ``"mean"`` (default,
+        PyTorch's) or ``"sum"``.
     dtype : ``"float32"``, ``"float64"`` or None
         The parameters were produced by training in that binary format: each value is
         the exact binary number it names, and the uncertainty of the observed gradients
@@ -68,6 +73,9 @@ class Trace:
         Samples the observer already knows (e.g. its own, in a protocol); part of the
         ``samples`` count.  An optional ``"index"`` places a sample in the schedule
         (default: the last indices).  Recovery returns the others.
+    loss : str or Loss, optional
+        ``"mse"`` (default), ``"cross_entropy"`` or ``"bce_with_logits"``
+        (:mod:`~symbolic_inversion.losses`).
 
     Examples
     ========
@@ -89,25 +97,22 @@ class Trace:
 
     @boundary("trace")
     def __init__(self, network, lr, samples, parameters, optimizer=None, batches=None,
-                 extra=None, loss_reduction=None, dtype=None, known=None):
+                 extra=None, loss_reduction=None, dtype=None, known=None, loss=None):
         if not isinstance(network, Network):
             raise InputError("network: expected a Network")
         self.network = network
         check("max_parameters", network.num_parameters,
               f"parameters of network {list(network.layers)}")
-        lr = to_decimal(lr, "optimizer.lr")
-        if lr <= 0:
-            raise InputError(f"optimizer.lr: the learning rate must be positive, got {lr}")
         self.samples = check_int(samples, "samples", minimum=1)
         from .floats import check_dtype
         self.dtype = check_dtype(dtype)
-        self.loss_reduction = _check_reduction(loss_reduction)
+        self.loss = _check_loss(loss, loss_reduction)
         self.parameters = self._check_parameters(parameters)
         if isinstance(optimizer, Optimizer):
-            optimizer = optimizer if optimizer.lr == lr else optimizer.replace(lr=lr)
+            optimizer = optimizer if optimizer.lr == _as_lr(lr) else optimizer.replace(lr=lr)
         else:
             optimizer = Optimizer.from_dict(dict(optimizer or {"name": "gd"}, lr=lr))
-        self.optimizer = optimizer.check_samples(self.samples)
+        self.optimizer = optimizer.check_samples(self.samples).check_steps(self.steps)
         self.batches = self._check_batches(batches)
         self.known = _check_known(known, self)
         self.extra = dict(extra or {})
@@ -147,9 +152,10 @@ class Trace:
             raise InputError(f"batches: expected one list of sample indices per step "
                              f"({self.steps}), got "
                              f"{len(batches) if isinstance(batches, (list, tuple)) else batches!r}")
-        if self.optimizer.name != "sgd":
-            raise InputError(f"batches: only an sgd trace has a schedule; optimizer.name "
-                             f"{self.optimizer.name!r} uses every sample at every step")
+        if not self.optimizer.minibatch:
+            raise InputError(f"batches: only a minibatch trace (optimizer.batch_size) has a "
+                             f"schedule; optimizer {self.optimizer.name!r} without a batch "
+                             f"size uses every sample at every step")
         size = self.optimizer.batch_size
         checked = []
         for j, batch in enumerate(batches):
@@ -176,12 +182,19 @@ class Trace:
 
     @property
     def lr(self):
-        """The learning rate (a Decimal), ``optimizer.lr``."""
+        """The learning rate, ``optimizer.lr`` (a Decimal, or a tuple for a schedule:
+        :meth:`Optimizer.lr_at <symbolic_inversion.optimizers.Optimizer.lr_at>` gives a
+        step's)."""
         return self.optimizer.lr
 
     @property
+    def loss_reduction(self):
+        """The loss's reduction (``loss.reduction``)."""
+        return self.loss.reduction
+
+    @property
     def momentum(self):
-        return self.optimizer.momentum
+        return getattr(self.optimizer, "momentum", 0)
 
     @property
     def weight_decay(self):
@@ -247,9 +260,9 @@ class Trace:
         """Sample indices used by ``step`` (all samples for full-batch training)."""
         if self.batches is not None:
             return self.batches[step]
-        if self.optimizer.name == "gd":
+        if not self.optimizer.minibatch:
             return list(range(self.samples))
-        raise InputError("batches: the schedule of this sgd trace is not recorded")
+        raise InputError("batches: the schedule of this minibatch trace is not recorded")
 
     def gradient_uncertainty(self):
         """Bound on the error of every entry of :meth:`observed_gradients` (mpmath number):
@@ -263,6 +276,8 @@ class Trace:
         if self.dtype is not None:
             from .floats import gradient_uncertainty
             return gradient_uncertainty(self)
+        if not self.optimizer.invertible:
+            return max(max(row) for row in self.gradient_uncertainties())
         return self.optimizer.gradient_uncertainty(self.resolution)
 
     def gradient_uncertainties(self):
@@ -285,29 +300,47 @@ class Trace:
         """
         if self.dtype is not None:
             bound = self.gradient_uncertainty()
-            return [[bound] * self.network.num_parameters for _ in range(self.steps)]
+            steps = self.optimizer.invertible_steps(self.steps)
+            return [[bound] * self.network.num_parameters for _ in range(steps)]
         places = self.last_places()
-        reach = 1 if self.optimizer.momentum else 0
+        if not self.optimizer.invertible:  # the first step's closed form, entry by entry
+            gradient = self.observed_gradients()[0]
+            return [self.optimizer.first_step_uncertainties(
+                gradient, [max(places[0][p], places[1][p]) for p in range(len(gradient))])]
+        reach = (self.steps if self.optimizer.nesterov else 1) if self.momentum else 0
         uncertainties = []
         for j in range(self.steps):
             rows = places[max(j - reach, 0): j + 2]
-            uncertainties.append([self.optimizer.gradient_uncertainty(max(row[p] for row in rows))
-                                  for p in range(len(places[j]))])
+            uncertainties.append([self.optimizer.gradient_uncertainty(
+                max(row[p] for row in rows), j) for p in range(len(places[j]))])
         return uncertainties
 
-    @property
-    def gradient_scale(self):
-        """The factor (a Fraction) that turns the trace's loss gradient into the toolkit's
-        convention (``sum_outputs``): ``m`` for ``loss_reduction="mean"``, else 1.
+    def update_uncertainties(self):
+        """Bound on the error of each observed normalised update ``(theta_j -
+        theta_{j+1}) / lr_j`` (the right-hand sides of the update form of the system,
+        for optimizers without an inverse), entry by entry: ``steps`` lists of mpmath
+        numbers."""
+        if self.dtype is not None:
+            from .floats import update_bounds
+            return update_bounds(self)
+        places = self.last_places()
+        return [[self.optimizer.update_uncertainty(max(places[j][p], places[j + 1][p]), j)
+                 for p in range(len(places[j]))] for j in range(self.steps)]
+
+    def gradient_factor(self, step):
+        """``c`` (a Fraction) of step ``step``: the loss gradient is ``c`` times the sum of
+        the batch's terms ``B_i (ell(f_i) - y_i)`` (:meth:`Loss.factor
+        <symbolic_inversion.losses.Loss.factor>` for the step's full batch, known
+        samples included).
 
         >>> from symbolic_inversion import Network, Trace
-        >>> Trace(Network([3, 4, 2]), "0.1", 1, [[0] * 26] * 2,
-        ...       loss_reduction="mean").gradient_scale
-        Fraction(2, 1)
+        >>> Trace(Network([3, 4, 2]), "0.1", 4, [[0] * 26] * 2,
+        ...       loss_reduction="mean").gradient_factor(0)
+        Fraction(1, 4)
         """
-        if self.loss_reduction == "mean":
-            return Fraction(self.network.output_width)
-        return Fraction(1)
+        offset = self.offset
+        size = offset[1][step] if offset is not None else len(self.batch(step))
+        return self.loss.factor(size, self.network.output_width)
 
     def unknown_part(self):
         """The trace as seen after subtracting the :attr:`known` samples: the other
@@ -329,9 +362,8 @@ class Trace:
             optimizer = optimizer.replace(batch_size=min(optimizer.batch_size, len(others)))
         reduced = Trace(self.network, self.lr, len(others), self.parameters,
                         optimizer=optimizer,
-                        batches=None if batches == [list(range(len(others)))] * self.steps
-                        and optimizer.name == "gd" else batches,
-                        extra=self.extra, loss_reduction=self.loss_reduction)
+                        batches=None if not optimizer.minibatch else batches,
+                        extra=self.extra, loss=self.loss)
         reduced.dtype = self.dtype
         reduced.parameters = self.parameters
         reduced.offset = ([point[0] for point in self.known], [len(b) for b in full],
@@ -363,6 +395,8 @@ class Trace:
         Undoes the optimizer (:meth:`Optimizer.observed_gradients
         <symbolic_inversion.optimizers.Optimizer.observed_gradients>`): for plain GD
         ``g_j = (theta_j - theta_{j+1}) / lr``; momentum and weight decay are removed.
+        Adam and AdamW reveal the first step's gradient only (later steps enter the
+        inversion system as update equations).
 
         >>> import mpmath
         >>> from symbolic_inversion import Network, Trace
@@ -373,7 +407,8 @@ class Trace:
         ['0.11', '0.18']
         0.01
         """
-        thetas = [self.theta(j) for j in range(self.steps + 1)]
+        steps = self.optimizer.invertible_steps(self.steps)
+        thetas = [self.theta(j) for j in range(steps + 1)]
         return self.optimizer.observed_gradients(thetas, mpmath.mpf)
 
     # -- file format ---------------------------------------------------------------
@@ -381,13 +416,13 @@ class Trace:
     def to_dict(self):
         optimizer = self.optimizer.to_dict()
         data = {"format": FORMAT_NAME, "version": FORMAT_VERSION,
-                "network": self.network.to_dict(), "loss": "mse",
+                "network": self.network.to_dict(), "loss": self.loss.name,
                 "optimizer": optimizer, "samples": self.samples,
                 "parameters": [[str(v) for v in vector] for vector in self.parameters]}
         if self.batches is not None:
             data["batches"] = self.batches
-        if self.loss_reduction != "sum_outputs":
-            data["loss_reduction"] = self.loss_reduction
+        if self.loss.reduction != self.loss.default_reduction:
+            data["loss_reduction"] = self.loss.reduction
         if self.dtype is not None:
             from .floats import shortest
             data["dtype"] = self.dtype
@@ -436,14 +471,19 @@ class Trace:
         if type(data.get("version")) is not int or data.get("version") != FORMAT_VERSION:
             raise InputError(f"version: only version {FORMAT_VERSION} is known, "
                              f"got {data.get('version')!r}")
-        if data.get("loss", "mse") != "mse":
-            raise InputError(f"loss: only 'mse' is supported, got {data.get('loss')!r}")
+        _refuse_unknown(data, TOP_LEVEL_FIELDS, "", "the top level")
+        if "clients" in data:
+            from .errors import NotSupportedError
+            raise NotSupportedError("clients: federated rounds of several clients are not "
+                                    "supported by this version")
         for key in ("network", "optimizer", "samples", "parameters"):
             if key not in data:
                 raise InputError(f"{key}: missing")
         network = data["network"]
         if not isinstance(network, dict):
             raise InputError("network: expected an object with layers, activations, bias")
+        _refuse_unknown(network, ("layers", "activations", "bias"), "network.",
+                        "network")
         for key in ("layers", "activations"):
             if key not in network:
                 raise InputError(f"network.{key}: missing")
@@ -457,13 +497,18 @@ class Trace:
         optimizer = data["optimizer"]
         if not isinstance(optimizer, dict) or "lr" not in optimizer:
             raise InputError("optimizer.lr: missing")
-        fields = {"format", "version", "network", "loss", "optimizer", "samples",
-                  "parameters", "batches", "loss_reduction", "dtype", "known"}
-        extra = {k: v for k, v in data.items() if k not in fields}
+        extra = {k: v for k, v in data.items() if k in _EXTRA_FIELDS or _extension(k)}
+        # the parameters' count first: a million steps is refused before it is parsed
+        check("max_parameters", net.num_parameters,
+              f"parameters of network {list(net.layers)}")
+        if isinstance(data["parameters"], list):
+            check("max_trace_values", net.num_parameters * len(data["parameters"]),
+                  f"parameters: values in {len(data['parameters'])} vectors of "
+                  f"{net.num_parameters}")
         return cls(net, optimizer["lr"], data["samples"], data["parameters"],
                    optimizer=optimizer, batches=data.get("batches"), extra=extra,
                    loss_reduction=data.get("loss_reduction"), dtype=data.get("dtype"),
-                   known=data.get("known"))
+                   known=data.get("known"), loss=data.get("loss", "mse"))
 
     @classmethod
     def from_state_dicts(cls, state_dicts, network, optimizer, samples, dtype=None,
@@ -497,7 +542,41 @@ class Trace:
         return trace_html(self)
 
 
-LOSS_REDUCTIONS = ("sum_outputs", "mean")
+#: Every key a trace file may have at its top level (besides ``x-`` extensions).
+TOP_LEVEL_FIELDS = ("format", "version", "network", "loss", "loss_reduction", "optimizer",
+                    "samples", "parameters", "batches", "dtype", "known", "dp_sgd",
+                    "clients")
+# fields read elsewhere from ``extra`` (the DP-SGD noise of an Opacus run)
+_EXTRA_FIELDS = ("dp_sgd",)
+
+
+def _extension(key):
+    return isinstance(key, str) and key.startswith("x-")
+
+
+def _refuse_unknown(data, known, prefix, where):
+    for key in data:
+        if key not in known and not (where == "the top level" and _extension(key)):
+            shown = str(key) if len(str(key)) <= 40 else str(key)[:37] + "..."
+            raise InputError(f"{prefix}{shown}: unknown key at {where}; known: "
+                             f"{', '.join(k for k in known if k != 'clients')}"
+                             + (" (and x-... extensions)" if where == "the top level" else ""))
+
+
+def _as_lr(lr):
+    """``lr`` as an optimizer stores it (a Decimal or a tuple), for comparison."""
+    from .optimizers import _check_lr
+    return _check_lr(lr)
+
+
+def _check_loss(loss, reduction):
+    """The trace's :class:`~symbolic_inversion.losses.Loss` from a name (default mse) and
+    a reduction (default the loss's own)."""
+    if loss is None:
+        loss = "mse"
+    if isinstance(loss, Loss):
+        return get_loss(loss, reduction)
+    return get_loss(loss, reduction)
 
 
 def _dumps(item):
@@ -513,12 +592,9 @@ def _dumps(item):
     return json.dumps(item)
 
 
-def _check_reduction(value):
-    if value is None:
-        return "sum_outputs"
-    if not isinstance(value, str) or value not in LOSS_REDUCTIONS:
-        raise InputError(f"loss_reduction: expected 'sum_outputs' or 'mean', got {value!r}")
-    return value
+def _check_reduction(value, loss="mse"):
+    """A reduction checked against ``loss`` (default: the loss's own)."""
+    return get_loss(loss, value).reduction
 
 
 def _split_point(point, network):
@@ -577,14 +653,3 @@ def read_trace(path):
     <Trace Network([1, 1], ['tanh'], bias=True), lr=0.1, samples=1, steps=1, digits=3, optimizer=gd>
     """
     return Trace.read(path)
-
-
-
-
-def __getattr__(name):
-    # ``from symbolic_inversion.trace import simulate`` keeps working; training lives in
-    # :mod:`symbolic_inversion.simulate` (imported lazily: it needs this module).
-    if name == "simulate":
-        from .simulate import simulate
-        return simulate
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -12,7 +12,7 @@ import mpmath
 import pytest
 
 from symbolic_inversion import InversionSystem, Network, Trace, simulate
-from symbolic_inversion.backends import available_backends
+from symbolic_inversion.arithmetic import available_arithmetics
 from symbolic_inversion.cli import main
 from symbolic_inversion.paper import example_2, example_2_trace
 from symbolic_inversion.solvers import SOLVERS, Status, recover
@@ -82,7 +82,7 @@ def test_rounded_trace_accuracy_is_vouched_honestly():
     assert error <= mpmath.mpf(10) ** (-solution.digits)
 
 
-@pytest.mark.skipif("flint" not in available_backends(), reason="python-flint not installed")
+@pytest.mark.skipif("arb" not in available_arithmetics(), reason="python-flint not installed")
 def test_mpmath_and_flint_backends_agree():
     trace, xs, ys = random_trace(3, 11)
     reference = solve_cold_start(trace, backend="mpmath")

@@ -18,7 +18,6 @@ from symbolic_inversion import InversionSystem, Network, Trace, simulate
 from symbolic_inversion.solvers import Status, recover
 from symbolic_inversion.solvers.sgd import (epoch_schedules, same_dataset, solve_joint,
                                             solve_per_sample, solve_schedule_search)
-from symbolic_inversion.system import least_squares
 
 NEURON = Network([1, 1], "tanh")
 
@@ -108,15 +107,6 @@ def test_system_sums_each_step_over_its_batch_only():
                      optimizer=trace.optimizer.replace(batch_size=4),
                      batches=[[0, 1, 2, 3]] * trace.steps)
         assert max(abs(r) for r in InversionSystem.from_trace(full).residual(X, Y)) > 1e-4
-
-
-def test_least_squares_handles_block_sparse_columns():
-    # mpmath.qr_solve divides by zero here (exact zero on the diagonal mid-sweep).
-    A = mpmath.matrix([[2, 0, 0], [1, 0, 0], [0, 0, 3], [0, 0, 1], [0, 5, 0], [0, 1, 0]])
-    truth = mpmath.matrix([1, -2, 3])
-    with pytest.raises(ZeroDivisionError):
-        mpmath.qr_solve(A, A * truth)
-    assert mpmath.norm(least_squares(A, A * truth) - truth) < 1e-14
 
 
 def test_epoch_schedules_are_the_orbits_under_relabelling():

@@ -153,10 +153,9 @@ def test_simulate_refuses_bad_arguments():
         simulate(net, [0.6], [0.5], lr=0.1, epochs=2, init=[0.5, 0.5], backend="torch")
 
 
-def test_the_old_import_paths_still_work():
-    from symbolic_inversion.trace import simulate as from_trace
+def test_the_public_import_paths():
     from symbolic_inversion.verify import resimulate as from_verify
-    assert from_trace is simulate and symbolic_inversion.simulate is simulate
+    assert symbolic_inversion.simulate is simulate
     assert from_verify is resimulate and symbolic_inversion.resimulate is resimulate
 
 

@@ -84,7 +84,7 @@ MALFORMED = {
     "zero learning rate": (_edited(lambda d: d["optimizer"].update(lr=0)), "optimizer.lr"),
     "zero samples": (_edited(lambda d: d.update(samples=0)), "samples"),
     "fractional samples": (_edited(lambda d: d.update(samples=1.5)), "samples"),
-    "unknown activation": (_edited(lambda d: d["network"].update(activations=["softplus"])),
+    "unknown activation": (_edited(lambda d: d["network"].update(activations=["swish"])),
                            "network.activations"),
     "a single step": (_edited(lambda d: d.update(parameters=[["0.5", "0.5"]])),
                       "parameters"),
@@ -104,7 +104,7 @@ MALFORMED = {
     "version true": (_edited(lambda d: d.update(version=True)), "version"),
     "version 1.0": (_edited(lambda d: d.update(version=1.0)), "version"),
     "unknown loss": (_edited(lambda d: d.update(loss="cross-entropy")), "loss"),
-    "unknown optimizer": (_edited(lambda d: d["optimizer"].update(name="adam")),
+    "unknown optimizer": (_edited(lambda d: d["optimizer"].update(name="lion")),
                           "optimizer.name"),
     "absurd exponent": (_edited(lambda d: d["parameters"][1].__setitem__(0, "1e999999999")),
                         "exponent out of range"),
@@ -172,3 +172,48 @@ def test_precision_semantics_digits_and_resolution():
         assert trace.theta(1)[0] == mpmath.mpf("0.4925472")
         assert mpmath.mp.dps == 40
     assert mpmath.mp.dps == before
+
+
+# -- real training's fields (interfaces section 5) --------------------------------------
+
+def _real_training_trace():
+    from symbolic_inversion import simulate
+    network = Network([2, 3, 3], ["gelu", "identity"])
+    return simulate(network, [["0.1", "0.2"], ["0.3", "-0.4"]], [2, 0], lr=["0.1", "0.05"],
+                    epochs=2, seed=1, dps=30, loss="cross_entropy",
+                    optimizer={"name": "adamw", "lr": "0.1", "betas": ["0.8", "0.99"]})
+
+
+def test_loss_optimizer_and_schedule_round_trip():
+    trace = _real_training_trace()
+    data = json.loads(trace.to_json())
+    assert data["loss"] == "cross_entropy" and "loss_reduction" not in data  # the default
+    assert data["optimizer"] == {"name": "adamw", "lr": ["0.1", "0.05"],
+                                 "betas": ["0.8", "0.99"]}
+    again = Trace.from_json(trace.to_json())
+    assert again.to_json() == trace.to_json()
+    assert again.loss == trace.loss and again.optimizer == trace.optimizer
+
+
+@pytest.mark.parametrize("edit,named", [
+    (lambda d: d["optimizer"].update(momentun="0.9"), "optimizer.momentun"),
+    (lambda d: d.update(netwrk={}), "netwrk"),
+    (lambda d: d["network"].update(biases=True), "network.biases"),
+    (lambda d: d.update(loss="hinge"), "loss"),
+    (lambda d: d.update(loss_reduction="sum_outputs"), "loss_reduction"),
+    (lambda d: d["optimizer"].update(lr=["0.1"]), "optimizer.lr"),
+    (lambda d: d["optimizer"].update(local_steps=5), "optimizer.local_steps"),
+    (lambda d: d.update(clients=[{"samples": 1, "weight": "1"}]), "clients"),
+])
+def test_unknown_or_unsupported_keys_are_refused_by_name(edit, named):
+    data = json.loads(_real_training_trace().to_json())
+    edit(data)
+    with pytest.raises(InputError, match=named.replace(".", r"\.")):
+        Trace.from_dict(data)
+
+
+def test_extension_keys_are_kept_unread():
+    data = json.loads(_real_training_trace().to_json())
+    data["x-notes"] = {"run": "seed 1"}
+    again = Trace.from_dict(data)
+    assert json.loads(again.to_json())["x-notes"] == {"run": "seed 1"}

@@ -19,7 +19,7 @@ name            when
 
 import mpmath
 
-from ..errors import InputError, boundary
+from ..errors import InputError, NotSupportedError, boundary
 from ..precision import default_dps
 from ..report.progress import Progress
 from ..trace import Trace
@@ -44,10 +44,16 @@ SOLVERS.update({"relu": solve_relu})
 
 
 def _choose(trace):
-    if trace.samples == 1 and trace.network.bias and trace.optimizer.name == "gd":
+    optimizer = trace.optimizer
+    if trace.samples == 1 and trace.network.bias and not optimizer.minibatch:
         return "closed_form"
-    if trace.optimizer.name == "sgd" or trace.momentum or trace.weight_decay:
+    if optimizer.invertible and (optimizer.minibatch or trace.momentum or
+                                 trace.weight_decay or optimizer.schedule is not None):
         return "sgd"
+    if optimizer.minibatch and trace.batches is None:
+        raise NotSupportedError(f"optimizer {optimizer.name} with minibatches: the "
+                                f"schedule must be recorded (batches); the schedule "
+                                f"search covers sgd only")
     if trace.samples > 1 and not supports_relu(trace.network):
         return "relu"
     return "cold_start"
@@ -161,6 +167,11 @@ def _recover(trace, target, name, options, reporter):
     if target is not trace:
         from ..protocol import known_report
         solution = known_report(trace, solution)
+    if target.loss.classifies and solution.samples and solution.digits >= 1:
+        # a one-hot label to the digits vouched for is a class, exactly
+        tolerance = mpmath.mpf(10) ** -min(solution.digits, 10 ** 4)
+        solution.classes = [target.loss.label_class(y, tolerance) for _, y in
+                            solution.samples]
     if solution.status is Status.CONVERGED and solution.digits < 1:
         # whatever the solver: "converged" with no digit vouched for claims nothing
         solution.status = Status.PRECISION_LIMITED

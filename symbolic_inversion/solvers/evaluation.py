@@ -25,6 +25,10 @@ def backend_name(arithmetic):
 
 def trace_evaluator(trace, arithmetic, steps=None, system=None):
     """The evaluator of ``trace``'s inversion system on ``steps`` (default: all) in
-    ``arithmetic``; evaluate inside ``arithmetic.workdps``."""
-    system = system if system is not None else InversionSystem.from_trace(trace)
+    ``arithmetic``; evaluate inside ``arithmetic.workdps``.  Without a ``system``, the
+    gradient form where the optimizer reveals the gradients of these steps (Adam: its
+    first), else the update form."""
+    if system is None:
+        last = max(steps) + 1 if steps else None
+        system = InversionSystem.from_trace(trace, last)
     return system.evaluator(arithmetic, None if steps is None else list(steps))

@@ -109,7 +109,7 @@ def projected_search(trace, steps, arithmetic, rng, dps, record=None, used=None)
     info)``.  The first fit that reaches a root (in double, with a residual that bounds
     the inputs) ends as ``SUCCESS`` with ``real`` the unknowns; otherwise ``NO_ROOT``.
     Not a path: ``steps`` (the square subsystem) is not used."""
-    projected = ProjectedSystem(InversionSystem.from_trace(trace, used))
+    projected = ProjectedSystem(search_system(trace, used))
     generator = np.random.default_rng(rng.getrandbits(64))
     codes, iterations, best = {}, 0, None
     fits = fits_per_search(projected.evaluator.unknowns)
@@ -130,6 +130,22 @@ def projected_search(trace, steps, arithmetic, rng, dps, record=None, used=None)
                        reason=f"{fits} projected fits found no root ({text}; "
                               f"best relative residual {best.relative:.2g})"),
             {"fits": codes})
+
+
+def search_system(trace, used=None):
+    """The system a projected search fits: the first ``used`` steps (all: ``None``); for
+    an optimizer whose later steps are not invertible (Adam), its invertible first
+    steps' gradient form (labels linear: variable projection applies) when they have at
+    least as many equations as unknowns, else the update form on every step."""
+    system = InversionSystem.from_trace(trace, used)
+    if system.form == "update":
+        if hasattr(trace.optimizer, "select_gradients") and not trace.optimizer.amsgrad:
+            return InversionSystem.from_trace(trace, used, form="selected")
+        invertible = trace.optimizer.invertible_steps(system.steps)
+        first = InversionSystem.from_trace(trace, invertible) if invertible else None
+        if first is not None and first.counts["equations"] >= first.counts["unknowns"]:
+            return first
+    return system
 
 
 def polish(projected, u):
@@ -473,7 +489,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             # a complex root or a stall: its real part may lie in a root's basin of the
             # projected fit on every step (milliseconds in double; the judge decides)
             if projected is None:
-                projected = ProjectedSystem(system)
+                projected = ProjectedSystem(search_system(trace, steps))
             with np.errstate(all="ignore"):
                 u = polish(projected, endpoint)
             if u is not None:

@@ -32,6 +32,9 @@ __all__ = ["ProjectedSystem", "FitCode", "ProjectedFit", "projected_fit", "rando
 ROOT_LEVEL = 1e-10
 # ... and whose residual bounds the inputs to this (first order, relative to their size)
 ERROR_LEVEL = 1e-4
+# Gauss-Newton steps on the labels in the update form (labels nearly linear: the first
+# step's linear solve is close, and each step gains digits quadratically)
+LABEL_ITERATIONS = 6
 
 
 class FitCode(enum.Enum):
@@ -78,10 +81,62 @@ class ProjectedSystem:
         self.input_columns = columns[:, :d].reshape(-1)
         self.label_columns = columns[:, d:].reshape(-1)
         self.scale = self.evaluator.scale
+        # a root in double precision: the system's own float64 noise, relative
+        self.root_level = max(ROOT_LEVEL, 10 * self.evaluator.float64_noise() / self.scale)
+        self._linear = system.form == "gradient"
+        self._selected = system.form == "selected"
+        if not self._linear and not self._selected:
+            # the update form (Adam): labels start from the first step's gradient form
+            # (linear in them) and are then fitted on every step by Gauss-Newton
+            from ..system import InversionSystem
+            first = InversionSystem.from_trace(system.trace, 1, form="gradient")
+            self._first = first.evaluator(get_arithmetic("float64"))
 
     def labels(self, inputs):
-        """Least-squares labels for ``inputs``, or ``None`` when they are not determined."""
-        A, b = self.evaluator.label_system(inputs)
+        """Least-squares labels for ``inputs``, or ``None`` when they are not determined.
+
+        In the gradient form the system is affine in the labels: one linear solve.  In
+        the update form (optimizers such as Adam carry the labels nonlinearly through
+        their state) the first step's linear solve starts :data:`LABEL_ITERATIONS`
+        Gauss-Newton steps on the labels over every step."""
+        if self._selected:
+            return self._selected_labels(inputs)
+        labels = self._linear_labels(self.evaluator if self._linear else self._first, inputs)
+        if labels is None or self._linear:
+            return labels
+        X = np.asarray(inputs, dtype=float).reshape(self.shape)
+        for _ in range(LABEL_ITERATIONS):
+            r, J = self.evaluator.evaluate(self.evaluator.join(X, labels))
+            Jy = J[:, self.label_columns]
+            if not (np.all(np.isfinite(r)) and np.all(np.isfinite(Jy))):
+                return None
+            step, _, rank, _ = np.linalg.lstsq(Jy, -r, rcond=None)
+            if rank < Jy.shape[1]:
+                return None
+            labels = labels + step.reshape(labels.shape)
+            if np.max(np.abs(step)) <= 1e-13 * (1 + np.max(np.abs(labels))):
+                break
+        return labels
+
+    def _selected_labels(self, inputs):
+        """Labels in the selected gradient form: linear for a given selection of the
+        right-hand sides, which depends on the labels; alternate until it settles."""
+        X = np.asarray(inputs, dtype=float).reshape(self.shape)
+        labels = None
+        for _ in range(LABEL_ITERATIONS):
+            new = self._linear_labels(self.evaluator, X)
+            if new is None:
+                return None
+            settled = labels is not None and np.max(np.abs(new - labels)) <= \
+                1e-12 * (1 + np.max(np.abs(new)))
+            labels = new
+            self.evaluator.evaluate(self.evaluator.join(X, labels), jacobian=False)
+            if settled:
+                break
+        return labels
+
+    def _linear_labels(self, evaluator, inputs):
+        A, b = evaluator.label_system(inputs)
         if not np.all(np.isfinite(A)) or not np.all(np.isfinite(b)):
             return None
         labels, _, rank, _ = np.linalg.lstsq(A, b, rcond=None)
@@ -117,10 +172,11 @@ class ProjectedSystem:
         return labels, residual, Jx - Q @ (Q.T @ Jx)
 
 
-def projected_fit(projected, inputs, max_iterations=300, root_level=ROOT_LEVEL):
+def projected_fit(projected, inputs, max_iterations=300, root_level=None):
     """Levenberg-Marquardt on the projected residual from ``inputs`` ``(n, d)``.
 
-    Nielsen's damping update; stops at a root (relative residual below ``root_level``),
+    Nielsen's damping update; stops at a root (relative residual below ``root_level``,
+    default the system's own: :attr:`ProjectedSystem.root_level`),
     when the step no longer changes the inputs (a minimum), or after ``max_iterations``.
 
     Examples
@@ -141,6 +197,8 @@ def projected_fit(projected, inputs, max_iterations=300, root_level=ROOT_LEVEL):
     """
     X = np.array(inputs, dtype=float).reshape(projected.shape)
     scale = projected.scale
+    if root_level is None:
+        root_level = projected.root_level
     with np.errstate(all="ignore"):
         current = projected.evaluate(X)
         if current is None:

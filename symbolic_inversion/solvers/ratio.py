@@ -83,7 +83,7 @@ def solve_closed_form(trace, options):
     with mpmath.workdps(dps):
         gradients = trace.observed_gradients()[:system.steps]
         found = [(step,) + one_sample_input(trace, gradients, step)
-                 for step in range(system.steps)]
+                 for step in range(len(gradients))]   # Adam: its first step only
         usable = [(step, x, bound, estimates) for step, x, bound, estimates in found
                   if x is not None]
         if not usable:
@@ -102,6 +102,15 @@ def solve_closed_form(trace, options):
                         {"method": "closed_form", "dps": dps},
                         f"the ratio trick disagrees between steps {step} and {other_step} "
                         f"by {mpmath.nstr(gap, 3)}: the trace did not come from one sample")
-        labels = system.solve_labels([x])
-        return assess(system, [x], labels, "closed_form", started, dps,
+        linear = system if system.form == "gradient" else \
+            InversionSystem.from_trace(trace, trace.optimizer.invertible_steps(trace.steps))
+        labels = linear.solve_labels([x])
+        inputs = [x]
+        if system.form == "update":
+            # Adam: the first step's closed form loses log10(|g| / eps) digits; Gauss-Newton
+            # on every step's update equation (quadratic convergence) restores them
+            from .newton import gauss_newton
+            inputs, labels, _ = gauss_newton(trace, inputs, labels, dps,
+                                             steps=system.steps, system=system)
+        return assess(system, inputs, labels, "closed_form", started, dps,
                       {"ratio_step": step, "ratio_error_bound": bound})

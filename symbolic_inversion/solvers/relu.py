@@ -89,7 +89,8 @@ import numpy as np
 from .. import rational
 from ..errors import NotSupportedError
 from ..piecewise import blocks, forward, mean_gradient, residual_factor
-from ..system import digits_from_error, least_squares
+from ..arithmetic import get_arithmetic
+from ..system import digits_from_error
 from .judge import RESIDUAL_SLACK
 from .solution import Solution, Status
 
@@ -164,10 +165,11 @@ class _Numeric:
             residual = np.max(np.abs(A @ X - B)) if B.size else 0.0
             scale = 1 + np.max(np.abs(X))
             return X.tolist() if residual <= self.loose * scale else None
-        A = mpmath.matrix(D)
-        columns = [least_squares(A, mpmath.matrix([row[c] for row in G]))
-                   for c in range(len(G[0]))]
-        X = [[columns[c][r] for c in range(len(G[0]))] for r in range(len(D[0]))]
+        solved = get_arithmetic("mpmath").lstsq(np.array(D, dtype=object),
+                                                np.array(G, dtype=object))
+        if not solved.ok:
+            return None
+        X = solved.x.tolist()
         scale = 1 + max(abs(v) for row in X for v in row)
         residual = max(abs(sum(d * x for d, x in zip(drow, col)) - g)
                        for drow, grow in zip(D, G) for col, g in zip(zip(*X), grow))

@@ -87,6 +87,9 @@ class Solution:
         Named symmetries of the data that the trace cannot resolve (``kind``,
         ``message``; see :mod:`~symbolic_inversion.solvers.symmetries`); empty when none.
         A dataset known only up to one of them is never ``converged``.
+    classes : list
+        For a classifier's loss (cross-entropy): per sample the class ``k`` when its
+        label is one-hot to the digits vouched for, else ``None``; empty otherwise.
     """
 
     samples: list
@@ -96,6 +99,7 @@ class Solution:
     stats: dict = field(default_factory=dict)
     detail: str = ""
     symmetries: list = field(default_factory=list)
+    classes: list = field(default_factory=list)
 
     @property
     def square(self):
@@ -139,9 +143,13 @@ class Solution:
 
         stats = {k: (text(v) if isinstance(v, (mpmath.mpf, Fraction)) else v)
                  for k, v in self.stats.items()}
+        samples = [{"x": [text(v) for v in x], "y": [text(v) for v in y]}
+                   for x, y in self.samples]
+        for sample, k in zip(samples, self.classes):
+            if k is not None:
+                sample["class"] = k
         return {"status": self.status.value, "message": self.message,
-                "samples": [{"x": [text(v) for v in x], "y": [text(v) for v in y]}
-                            for x, y in self.samples],
+                "samples": samples,
                 "residual": text(self.residual), "digits": self.digits,
                 "square": self.square, "symmetries": list(self.symmetries), "stats": stats}
 
@@ -154,9 +162,11 @@ class Solution:
                 exact = format_rational(value)
                 return exact if len(exact) <= shown + 2 else f"{float(value):.{shown}g}..."
             return mpmath.nstr(value, shown)
-        for i, (x, y) in enumerate(self.samples):
+        classes = self.classes or [None] * len(self.samples)
+        for i, ((x, y), k) in enumerate(zip(self.samples, classes)):
             lines.append(f"  sample {i}: x = [{', '.join(text(v) for v in x)}]"
-                         f"  y = [{', '.join(text(v) for v in y)}]")
+                         f"  y = [{', '.join(text(v) for v in y)}]"
+                         + (f"  class {k}" if k is not None else ""))
         if self.residual is not None:
             lines.append(f"residual: {mpmath.nstr(self.residual, 3)}   digits vouched for: "
                          f"{self.digits}")

@@ -1,16 +1,20 @@
-"""symbolic_inversion.codegen: scalar SymPy programs and the layer-wise program in every
-arithmetic, against independent references (the scalar programs, finite differences at
-high precision)."""
+"""symbolic_inversion.program: the layer-wise program in every arithmetic, for every
+activation and loss, against independent references (SymPy's own derivatives of the
+per-sample terms, evaluated one sample at a time: tests/reference.py; finite differences
+at high precision)."""
 
 import mpmath
 import numpy as np
 import pytest
+import sympy as sp
 
-from symbolic_inversion import InversionSystem, Network, compile_network, simulate
+from symbolic_inversion import InversionSystem, Network, simulate
+from symbolic_inversion.activations import activation_names
 from symbolic_inversion.arithmetic import NotDifferentiableError, get_arithmetic
-from symbolic_inversion.codegen import (LayerwiseFloat64, LayerwiseProgram,
-                                        layerwise_program, shared_subexpressions)
 from symbolic_inversion.errors import InputError, NotSupportedError
+from symbolic_inversion.program import LayerwiseProgram, layerwise_program
+
+from reference import reference_outputs, reference_sums
 
 try:
     import flint
@@ -54,27 +58,8 @@ def problem(network, steps=3, samples=4, seed=0):
             strings((samples, network.output_width), -1, 1))
 
 
-def reference(network, thetas, X, Y, batches=None, dps=60):
-    """Sums and Jacobian from the scalar programs of CompiledNetwork (mpmath, high dps)."""
-    compiled = compile_network(network)
-    E, P = thetas.shape
-    n, d = X.shape
-    m = Y.shape[1]
-    k = d + m
-    with mpmath.workdps(dps):
-        sums = [[mpmath.mpf(0)] * P for _ in range(E)]
-        J = mpmath.zeros(E * P, n * k)
-        for e in range(E):
-            theta = [mpmath.mpf(v) for v in thetas[e]]
-            for i in (range(n) if batches is None else batches[e]):
-                x, y = [mpmath.mpf(v) for v in X[i]], [mpmath.mpf(v) for v in Y[i]]
-                for p, g in enumerate(compiled.half_gradient(theta, x, y)):
-                    sums[e][p] += g
-                block = compiled.sample_jacobian(theta, x, y)
-                for p in range(P):
-                    for c in range(k):
-                        J[e * P + p, i * k + c] = block[p][c]
-        return np.array(sums, dtype=object), np.array(J.tolist(), dtype=object)
+def reference(network, thetas, X, Y, batches=None, dps=60, loss="mse"):
+    return reference_sums(network, thetas, X, Y, batches, dps, loss)
 
 
 def to_mp(ar, array):
@@ -163,8 +148,8 @@ def test_complex_jacobian_is_the_complex_derivative(network):
             target = (0, c) if c < d else (1, c - d)
             up[target[0]][i, target[1]] += h
             down[target[0]][i, target[1]] -= h
-            difference = (program.half_gradient_sums(th, *up, arithmetic=ar)
-                          - program.half_gradient_sums(th, *down, arithmetic=ar)) / (2 * h)
+            difference = (program.term_sums(th, *up, arithmetic=ar)
+                          - program.term_sums(th, *down, arithmetic=ar)) / (2 * h)
             assert max(abs(a - b) for a, b in zip(difference.ravel(), J[:, column])) \
                 < mpmath.mpf(10) ** -30
 
@@ -194,10 +179,9 @@ def test_sgd_batches_sum_over_each_steps_subset(network, name):
 
 
 @pytest.mark.parametrize("network", PROGRAM_NETWORKS, ids=str)
-def test_output_terms_and_mean_gradient_match_the_scalar_programs(network):
+def test_output_terms_and_mean_gradient_match_the_references(network):
     ar = get_arithmetic("mpmath")
     thetas, X, Y = problem(network, steps=2, samples=3)
-    compiled = compile_network(network)
     program = layerwise_program(network)
     with ar.workdps(40):
         th, Xa, Ya = ar.asarray(thetas), ar.asarray(X), ar.asarray(Y)
@@ -206,12 +190,13 @@ def test_output_terms_and_mean_gradient_match_the_scalar_programs(network):
                                              network.output_width)
         for e in range(2):
             for i in range(3):
-                f_ref, B_ref = compiled.terms(list(th[e]), list(Xa[S[e, i]]))
+                f_ref, B_ref = reference_outputs(network, thetas[e], X[S[e, i]])
                 assert max(abs(a - b) for a, b in zip(f[e, i], f_ref)) < 1e-36
                 assert max(abs(a - b) for a, b in zip(B[e, i].ravel(),
                                                       np.ravel(B_ref))) < 1e-36
         mean = program.mean_gradient(th[0], Xa, Ya)
-        ref = compiled.mean_gradient(list(th[0]), [list(x) for x in Xa], [list(y) for y in Ya])
+        sums, _ = reference(network, thetas[:1], X, Y)
+        ref = [2 * v / 3 for v in sums[0]]       # the toolkit's MSE: (2/n) sum of terms
         assert max(abs(a - b) for a, b in zip(mean, ref)) < 1e-36
     floats = program.mean_gradient(thetas[0].astype(float), X.astype(float), Y.astype(float))
     assert floats.dtype == float
@@ -222,14 +207,14 @@ def test_arithmetic_is_inferred_from_the_arrays():
     network = Network([2, 3, 1], ["tanh", "identity"])
     thetas, X, Y = problem(network, steps=1, samples=2)
     program = LayerwiseProgram(network)
-    assert program.half_gradient_sums(thetas.astype(float), X.astype(float),
+    assert program.term_sums(thetas.astype(float), X.astype(float),
                                       Y.astype(float)).dtype == float
     with mpmath.workdps(30):
         mp = get_arithmetic("mpmath")
-        sums = program.half_gradient_sums(mp.asarray(thetas), mp.asarray(X), mp.asarray(Y))
+        sums = program.term_sums(mp.asarray(thetas), mp.asarray(X), mp.asarray(Y))
         assert isinstance(sums[0, 0], mpmath.mpf)
         complex_X = mp.asarray(X) + mpmath.mpc(0, 1)
-        sums = program.half_gradient_sums(mp.asarray(thetas), complex_X, mp.asarray(Y))
+        sums = program.term_sums(mp.asarray(thetas), complex_X, mp.asarray(Y))
         assert isinstance(sums[0, 0], mpmath.mpc)
 
 
@@ -241,7 +226,7 @@ def test_precision_is_the_callers_and_never_changed():
     values = []
     for dps in (20, 60):
         with ar.workdps(dps):
-            sums = program.half_gradient_sums(ar.asarray([["0.5", "0.5"]]),
+            sums = program.term_sums(ar.asarray([["0.5", "0.5"]]),
                                               ar.asarray([["0.6"]]), ar.asarray([["0.2"]]))
             values.append(sums[0, 0])
     assert (mpmath.mp.prec, mpmath.iv.prec) == before
@@ -249,56 +234,87 @@ def test_precision_is_the_callers_and_never_changed():
         assert 1e-25 < abs(values[0] - values[1]) < 1e-18   # 20 digits vs 60 digits
 
 
-# -- the scalar programs (closed forms, LaTeX, identifiability use them) --------------
-
-@pytest.mark.parametrize("network", NETWORKS, ids=str)
-def test_compiled_jacobian_matches_finite_differences(network):
-    compiled = compile_network(network)
-    rng = np.random.default_rng(4)
-    with mpmath.workdps(50):
-        theta = [mpmath.mpf(float(v)) for v in rng.normal(0, 0.7, network.num_parameters)]
-        x = [mpmath.mpf(float(v)) for v in rng.uniform(0.1, 1, network.input_width)]
-        y = [mpmath.mpf(float(v)) for v in rng.uniform(-1, 1, network.output_width)]
-        J = compiled.sample_jacobian(theta, x, y)
-        h = mpmath.mpf(10) ** -20
-        for d in range(network.input_width):
-            up, down = list(x), list(x)
-            up[d] += h
-            down[d] -= h
-            g_up = compiled.half_gradient(theta, up, y)
-            g_down = compiled.half_gradient(theta, down, y)
-            for p in range(network.num_parameters):
-                assert abs((g_up[p] - g_down[p]) / (2 * h) - J[p][d]) < mpmath.mpf(10) ** -30
 
 
-@pytest.mark.parametrize("network", NETWORKS, ids=str)
-def test_layerwise_float64_matches_the_mpmath_system(network):
-    rng = np.random.default_rng(1)
-    X = rng.uniform(0.1, 1, (3, network.input_width)).round(4)
-    Y = rng.uniform(-1, 1, (3, network.output_width)).round(4)
-    trace = simulate(network, X.tolist(), Y.tolist(), lr="0.3", epochs=2, dps=30, seed=2)
-    system = InversionSystem.from_trace(trace)
-    with mpmath.workdps(30):
-        xs = [[mpmath.mpf(str(v)) for v in x] for x in X]
-        ys = [[mpmath.mpf(str(v)) for v in y] for y in Y]
-        J = np.array(system.jacobian(xs, ys).tolist(), dtype=float)
-        residual = np.array([float(r) for r in system.residual(xs, ys)])
-        sides = np.array([[float(v) for v in side] for side in system.observed()])
-        thetas = np.array([[float(v) for v in trace.theta(j)] for j in range(2)])
-    fast = LayerwiseFloat64(network)
-    assert np.abs(fast.jacobian(thetas, X, Y) - J).max() < 1e-13
-    fast_residual = (fast.half_gradient_sums(thetas, X, Y) - sides).ravel()
-    assert np.abs(fast_residual - residual).max() < 1e-13
+# -- every activation and loss ---------------------------------------------------------
+
+ACTIVATION_NETWORKS = [Network([2, 3, 2], [name, "identity"])
+                       for name in activation_names()] + \
+    [Network([2, 3, 2], ["leaky_relu:0.2", "tanh"])]
+LOSS_NETWORKS = [(Network([2, 3, 3], ["gelu", "identity"]), "cross_entropy"),
+                 (Network([2, 3, 2], ["silu", "tanh"]), "cross_entropy"),
+                 (Network([2, 3, 2], ["softplus", "identity"]), "bce_with_logits"),
+                 (Network([2, 3, 2], ["tanh", "sigmoid"]), "mse")]
 
 
-def test_shared_subexpressions_program_equals_the_expressions():
-    network = Network([2, 3, 1], "tanh")
-    x = network.sample_symbols(0)[0]
-    outputs = list(network.output_jacobian_transpose(x))
-    program, reduced = shared_subexpressions(outputs)
-    values = dict(zip(network.parameter_symbols(), [0.1 * k - 0.4 for k in range(13)]))
-    values.update(zip(x, [0.3, -0.2]))
-    for symbol, expr in program:
-        values[symbol] = expr.xreplace(values)
-    for full, short in zip(outputs, reduced):
-        assert abs(float(full.xreplace(values)) - float(short.xreplace(values))) < 1e-14
+def kinked(network):
+    return any(name.startswith(("relu", "leaky_relu")) for name in network.activations)
+
+
+@pytest.mark.parametrize("network", ACTIVATION_NETWORKS, ids=str)
+@pytest.mark.parametrize("name", REAL + COMPLEX)
+def test_every_activation_matches_sympys_derivatives(network, name):
+    ar = arithmetic(name)
+    thetas, X, Y = problem(network, steps=2, samples=3, seed=1)
+    program = LayerwiseProgram(network)
+    if kinked(network) and ar.is_complex:
+        with pytest.raises(NotSupportedError, match="not analytic"):
+            program.evaluate(ar.asarray(thetas), ar.asarray(X), ar.asarray(Y), arithmetic=ar)
+        return
+    ref_sums, ref_J = reference(network, thetas, X, Y)
+    with ar.workdps(40):
+        sums, J = program.evaluate(ar.asarray(thetas), ar.asarray(X), ar.asarray(Y),
+                                   arithmetic=ar)
+    tolerance = 1e-12 if ar.dtype != object else mpmath.mpf(10) ** -35
+    assert max_error(ar, sums, ref_sums) < tolerance
+    assert max_error(ar, J, ref_J) < tolerance
+
+
+@pytest.mark.parametrize("network,loss", LOSS_NETWORKS, ids=str)
+@pytest.mark.parametrize("name", ["float64", "mpmath", "mpc", "arb", "acb"])
+def test_every_loss_matches_sympys_derivatives(network, loss, name):
+    ar = arithmetic(name)
+    thetas, X, Y = problem(network, steps=2, samples=3, seed=2)
+    ref_sums, ref_J = reference(network, thetas, X, Y, loss=loss)
+    with ar.workdps(40):
+        sums, J = LayerwiseProgram(network, loss).evaluate(
+            ar.asarray(thetas), ar.asarray(X), ar.asarray(Y), arithmetic=ar)
+    tolerance = 1e-12 if ar.dtype != object else mpmath.mpf(10) ** -35
+    assert max_error(ar, sums, ref_sums) < tolerance
+    assert max_error(ar, J, ref_J) < tolerance
+
+
+@pytest.mark.parametrize("network,loss", LOSS_NETWORKS, ids=str)
+def test_the_loss_gradient_is_sympys_gradient_of_the_loss(network, loss):
+    """The factor c: the program's mean gradient against SymPy's derivative of the
+    batch's loss itself (not of the terms)."""
+    thetas, X, Y = problem(network, steps=1, samples=3, seed=3)
+    if loss == "cross_entropy":  # probability vectors (the loss's labels)
+        Y = np.array([["0.2", "0.5", "0.3"], ["1", "0", "0"], ["0.05", "0.15", "0.8"]],
+                     dtype=object)[:, :network.output_width]
+        Y[:, -1] = [str(1 - sum(sp.Rational(v) for v in row[:-1])) for row in Y]
+    symbols = network.parameter_symbols()
+    expression = network.loss([sp.Matrix([sp.Rational(v) for v in x]) for x in X],
+                              [sp.Matrix([sp.Rational(v) for v in y]) for y in Y], loss=loss)
+    values = dict(zip(symbols, [sp.Rational(v) for v in thetas[0]]))
+    ar = get_arithmetic("mpmath")
+    with ar.workdps(40):
+        ours = LayerwiseProgram(network, loss).mean_gradient(ar.asarray(thetas[0]),
+                                                             ar.asarray(X), ar.asarray(Y))
+        for p, symbol in enumerate(symbols):
+            exact = sp.diff(expression, symbol).subs(values).evalf(45)
+            assert abs(ours[p] - mpmath.mpf(str(exact))) < mpmath.mpf(10) ** -35
+
+
+@pytest.mark.parametrize("name", INTERVALS)
+def test_intervals_enclose_gelu_and_softmax(name):
+    ar = arithmetic(name)
+    network = Network([2, 3, 3], ["gelu", "identity"])
+    thetas, X, Y = problem(network, steps=1, samples=2, seed=4)
+    ref_sums, ref_J = reference(network, thetas, X, Y, dps=80, loss="cross_entropy")
+    with ar.workdps(30):
+        sums, J = LayerwiseProgram(network, "cross_entropy").evaluate(
+            ar.asarray(thetas), ar.asarray(X), ar.asarray(Y), arithmetic=ar)
+        for enclosure, exact in ((sums, ref_sums), (J, ref_J)):
+            assert ar.contains(enclosure, exact)
+            assert max(ar.radius(v) for v in enclosure.ravel()) < mpmath.mpf(10) ** -20

@@ -1,0 +1,327 @@
+r"""Activations: one class each, registered by name, SymPy the source of truth.
+
+An :class:`Activation` is its SymPy :meth:`~Activation.expression` ``sigma(z)``; its
+derivative is derived from it by SymPy (or given in terms of the output ``a``, as
+``1 - a**2`` for tanh, so that backpropagation reuses the forward pass).  Every numeric
+form is compiled from these expressions for the arithmetic that asks
+(:meth:`Activation.compiled`: float64, complex128, mpmath, arb/acb, intervals), so the
+LaTeX of ``derive --latex``, the closed forms and every solver see the same function.
+
+======================  ==========================================================
+name                    ``sigma(z)`` (PyTorch's module)
+======================  ==========================================================
+``tanh``                ``tanh(z)`` (``nn.Tanh``)
+``sigmoid``             ``1 / (1 + exp(-z))`` (``nn.Sigmoid``)
+``relu``                ``max(0, z)`` (``nn.ReLU``; ``relu'(0) = 0``)
+``identity``            ``z`` (``nn.Identity``, or no activation)
+``leaky_relu[:slope]``  ``max(0, z) + slope min(0, z)``, slope 0.01 by default
+                        (``nn.LeakyReLU``)
+``gelu``                ``z (1 + erf(z / sqrt 2)) / 2`` (``nn.GELU()``)
+``gelu_tanh``           ``z (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3))) / 2``
+                        (``nn.GELU(approximate="tanh")``)
+``silu``                ``z / (1 + exp(-z))`` (``nn.SiLU``)
+``softplus``            ``log(1 + exp(z))`` (``nn.Softplus()``; PyTorch returns ``z``
+                        itself above ``z = 20``, a difference below ``2e-9``)
+======================  ==========================================================
+
+A new activation is one subclass with a ``name`` and an ``expression``, registered with
+:func:`register_activation`; nothing else changes.
+
+Examples
+========
+
+>>> import sympy as sp
+>>> from symbolic_inversion.activations import get_activation
+>>> z = sp.Symbol("z")
+>>> gelu = get_activation("gelu")
+>>> gelu.expression(z)
+z*(erf(sqrt(2)*z/2) + 1)/2
+>>> sp.simplify(gelu.derivative(z, gelu.expression(z)) - sp.diff(gelu.expression(z), z))
+0
+>>> leaky = get_activation("leaky_relu:0.2")
+>>> leaky.name, leaky.slope, leaky.expression(sp.Integer(-3))
+('leaky_relu:0.2', Fraction(1, 5), -3/5)
+"""
+
+from fractions import Fraction
+
+import mpmath
+import numpy as np
+import sympy as sp
+
+from .errors import InputError
+
+__all__ = ["Activation", "ACTIVATIONS", "register_activation", "get_activation",
+           "activation_names"]
+
+#: The registered activation classes by base name (``leaky_relu`` for ``leaky_relu:0.2``).
+ACTIVATION_CLASSES = {}
+#: One instance per registered name with its default parameters (the names a trace
+#: may use without a parameter).
+ACTIVATIONS = {}
+
+
+class Activation:
+    """An elementwise activation ``sigma(z)``.
+
+    Subclasses set :attr:`name` and define :meth:`expression`; they may override
+    :meth:`derivative` to write the slope in terms of the output ``a``.  Class flags:
+    :attr:`piecewise_linear` (exact rational arithmetic applies; kinks refused in complex
+    arithmetics), :attr:`odd` (``sigma(-z) = -sigma(z)``: the data's sign symmetries).
+    """
+
+    name = ""
+    piecewise_linear = False
+    odd = False
+
+    # -- the source of truth ------------------------------------------------------------
+
+    def expression(self, z):
+        """``sigma(z)`` as a SymPy expression."""
+        raise NotImplementedError
+
+    def derivative(self, z, a):
+        """``sigma'(z)`` as a SymPy expression; ``a`` stands for ``sigma(z)`` and may be
+        used (default: SymPy's derivative of :meth:`expression`, without ``a``)."""
+        hole = sp.Dummy("z")
+        return sp.diff(self.expression(hole), hole).subs(hole, z)
+
+    # -- the names of version 0.1 (``ACTIVATIONS[name].symbolic(z)`` and friends) -----
+
+    def symbolic(self, z):
+        """:meth:`expression` (the name of version 0.1)."""
+        return self.expression(z)
+
+    def mpmath(self, z):
+        """``sigma(z)`` for one mpmath number at the working precision."""
+        return self.compiled("mpmath" if not isinstance(z, mpmath.mpc) else "mpc").value(
+            np.array([z], dtype=object))[0]
+
+    def numpy(self, z):
+        """``sigma(z)`` in float64 (numpy arrays or floats)."""
+        return self.compiled("float64").value(np.asarray(z, dtype=float))
+
+    # -- numeric forms ---------------------------------------------------------------
+
+    def compiled(self, arithmetic):
+        """The activation compiled for ``arithmetic`` (a name or an
+        :class:`~symbolic_inversion.arithmetic.Arithmetic`): an object with ``value(z)``,
+        ``slope(z, a)`` (``None`` when it is 1) and ``curvature(z, a, s)`` (``None`` when
+        it is 0) on arrays (cached per arithmetic)."""
+        from .arithmetic import get_arithmetic
+        from .program import CompiledActivation
+        arithmetic = get_arithmetic(arithmetic)
+        cache = self.__dict__.setdefault("_compiled", {})
+        if arithmetic.name not in cache:
+            cache[arithmetic.name] = CompiledActivation(self, arithmetic)
+        return cache[arithmetic.name]
+
+    # -- identity ----------------------------------------------------------------------
+
+    def __repr__(self):
+        return f"<activation {self.name}>"
+
+    def __eq__(self, other):
+        return isinstance(other, Activation) and other.name == self.name
+
+    def __hash__(self):
+        return hash(("activation", self.name))
+
+    def __reduce__(self):
+        return get_activation, (self.name,)
+
+    def _repr_latex_(self):
+        z = sp.Symbol("z")
+        return f"$\\sigma(z) = {sp.latex(self.expression(z))}$"
+
+
+def register_activation(cls):
+    """Class decorator: make ``cls`` (an :class:`Activation` subclass with a ``name``)
+    known by its name to networks, traces and every solver.
+
+    >>> import sympy as sp
+    >>> from symbolic_inversion.activations import Activation, register_activation
+    >>> @register_activation
+    ... class Cube(Activation):
+    ...     name = "cube_doc"
+    ...     def expression(self, z):
+    ...         return z + z**3 / 3
+    >>> from symbolic_inversion import Network
+    >>> Network([2, 1], "cube_doc").activations
+    ('cube_doc',)
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Activation)) or not cls.name \
+            or not isinstance(cls.name, str) or ":" in cls.name:
+        raise InputError("register_activation: expected an Activation subclass with a "
+                         "name (no ':')")
+    ACTIVATION_CLASSES[cls.name] = cls
+    ACTIVATIONS[cls.name] = cls()
+    return cls
+
+
+def activation_names():
+    """The registered base names, in registration order."""
+    return list(ACTIVATION_CLASSES)
+
+
+def get_activation(spec):
+    """The activation a name (``"tanh"``) or a name with a parameter
+    (``"leaky_relu:0.2"``) stands for; an :class:`Activation` is returned as it is.
+
+    Unknown names and malformed parameters are an :class:`InputError` naming them.
+
+    >>> get_activation("leaky_relu:0.2")
+    <activation leaky_relu:0.2>
+    >>> get_activation("swish")
+    Traceback (most recent call last):
+    ...
+    symbolic_inversion.errors.InputError: network.activations: unknown activation 'swish'; known: tanh, sigmoid, relu, identity, leaky_relu, gelu, gelu_tanh, silu, softplus
+    """
+    if isinstance(spec, Activation):
+        return spec
+    if not isinstance(spec, str):
+        raise InputError(f"network.activations: expected a name, got {type(spec).__name__}")
+    if spec in ACTIVATIONS:
+        return ACTIVATIONS[spec]
+    base, _, parameter = spec.partition(":")
+    cls = ACTIVATION_CLASSES.get(base)
+    if cls is None:
+        shown = spec if len(spec) <= 40 else spec[:37] + "..."
+        raise InputError(f"network.activations: unknown activation {shown!r}; known: "
+                         f"{', '.join(ACTIVATION_CLASSES)}")
+    if not getattr(cls, "takes_parameter", False):
+        raise InputError(f"network.activations: {base} takes no parameter, got {spec!r}")
+    return cls.from_parameter(parameter, spec)
+
+
+# -- the activations ------------------------------------------------------------------
+
+@register_activation
+class Tanh(Activation):
+    name = "tanh"
+    odd = True
+
+    def expression(self, z):
+        return sp.tanh(z)
+
+    def derivative(self, z, a):
+        return 1 - a**2
+
+
+@register_activation
+class Sigmoid(Activation):
+    name = "sigmoid"
+
+    def expression(self, z):
+        return 1 / (1 + sp.exp(-z))
+
+    def derivative(self, z, a):
+        return a * (1 - a)
+
+
+@register_activation
+class ReLU(Activation):
+    """``max(0, z)``; ``relu'(0) = 0``, PyTorch's convention (the kink has measure 0)."""
+
+    name = "relu"
+    piecewise_linear = True
+
+    def expression(self, z):
+        return sp.Max(0, z)
+
+    def derivative(self, z, a):
+        return sp.Heaviside(z, 0)
+
+
+@register_activation
+class Identity(Activation):
+    name = "identity"
+    piecewise_linear = True
+    odd = True
+
+    def expression(self, z):
+        return z
+
+    def derivative(self, z, a):
+        return sp.Integer(1)
+
+
+@register_activation
+class LeakyReLU(Activation):
+    """``max(0, z) + slope * min(0, z)``, PyTorch's ``nn.LeakyReLU(slope)``: the slope at
+    ``z = 0`` is ``slope`` (``z > 0`` takes 1), as PyTorch's backward."""
+
+    name = "leaky_relu"
+    piecewise_linear = True
+    takes_parameter = True
+    default_slope = Fraction(1, 100)
+
+    def __init__(self, slope=None):
+        self.slope = self.default_slope if slope is None else Fraction(slope)
+        if self.slope != self.default_slope:
+            self.name = f"leaky_relu:{_decimal_text(self.slope)}"
+
+    @classmethod
+    def from_parameter(cls, text, spec):
+        from .exact import to_decimal
+        value = to_decimal(text, f"network.activations ({spec!r}): the slope")
+        return cls(Fraction(value))
+
+    def expression(self, z):
+        slope = sp.Rational(self.slope.numerator, self.slope.denominator)
+        return sp.Max(0, z) + slope * sp.Min(0, z)
+
+    def derivative(self, z, a):
+        slope = sp.Rational(self.slope.numerator, self.slope.denominator)
+        return slope + (1 - slope) * sp.Heaviside(z, 0)
+
+
+def _decimal_text(fraction):
+    """A terminating fraction as its decimal text, ``1/5 -> '0.2'``."""
+    from decimal import Decimal, localcontext
+    with localcontext() as context:
+        context.prec = 60
+        text = format(Decimal(fraction.numerator) / Decimal(fraction.denominator), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+@register_activation
+class GELU(Activation):
+    """PyTorch's exact GELU, ``z Phi(z)`` with the normal distribution function."""
+
+    name = "gelu"
+
+    def expression(self, z):
+        return z * (1 + sp.erf(z / sp.sqrt(2))) / 2
+
+
+@register_activation
+class GELUTanh(Activation):
+    """PyTorch's ``nn.GELU(approximate="tanh")``."""
+
+    name = "gelu_tanh"
+
+    def expression(self, z):
+        kappa = sp.Rational(44715, 10**6)
+        return z * (1 + sp.tanh(sp.sqrt(2 / sp.pi) * (z + kappa * z**3))) / 2
+
+
+@register_activation
+class SiLU(Activation):
+    """``z sigmoid(z)``, PyTorch's ``nn.SiLU`` (swish)."""
+
+    name = "silu"
+
+    def expression(self, z):
+        return z / (1 + sp.exp(-z))
+
+
+@register_activation
+class Softplus(Activation):
+    """``log(1 + exp(z))``, PyTorch's ``nn.Softplus()`` (beta 1; PyTorch's threshold 20,
+    above which it returns ``z``, changes the value by less than ``2e-9``)."""
+
+    name = "softplus"
+
+    def expression(self, z):
+        return sp.log(1 + sp.exp(z))
