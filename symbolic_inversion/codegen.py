@@ -230,6 +230,13 @@ class CompiledNetwork:
         self.y_symbols = list(network.sample_symbols(0)[1])
         self._functions = {}
 
+    def __repr__(self):
+        return f"CompiledNetwork({self.network!r})"
+
+    def _repr_html_(self):
+        from .report.display import compiled_html
+        return compiled_html(self)
+
     def _program(self, kind):
         """The straight-line program of ``kind`` (cached, shared by every target).
 
@@ -476,6 +483,13 @@ class LayerwiseProgram:
     def __init__(self, network):
         self.network = network
         self._compiled = {}
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.network!r})"
+
+    def _repr_html_(self):
+        from .report.display import compiled_html
+        return compiled_html(self)
 
     # -- set-up ---------------------------------------------------------------------
 

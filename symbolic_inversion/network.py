@@ -50,6 +50,10 @@ class Activation:
     mpmath: Callable
     numpy: Callable
 
+    def _repr_latex_(self):
+        from .report.display import activation_latex, math_block
+        return math_block(activation_latex(self))
+
 
 def _mp_sigmoid(z):
     return 1 / (1 + mpmath.exp(-z))

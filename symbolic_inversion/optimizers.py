@@ -163,6 +163,10 @@ class Optimizer:
         return cls(data.get("name", "gd"), data["lr"], data.get("momentum"),
                    data.get("weight_decay"), data.get("batch_size"))
 
+    def _repr_latex_(self):
+        from .report.display import math_block, optimizer_latex
+        return math_block(optimizer_latex(self))
+
     def to_dict(self):
         """The trace file's ``optimizer`` object; zero momentum and decay are left out."""
         data = {"name": self.name, "lr": str(self.lr)}

@@ -45,7 +45,8 @@ def test_a_callable_receives_one_event_per_phase_and_path(three_samples):
 
 
 def test_without_tqdm_progress_writes_plain_lines(monkeypatch):
-    monkeypatch.setitem(sys.modules, "tqdm", None)  # import tqdm now fails
+    for name in ("tqdm", "tqdm.std", "tqdm.auto"):  # importing any of them now fails
+        monkeypatch.setitem(sys.modules, name, None)
     stream = io.StringIO()
     with Progress(bar=True, description="recover", stream=stream) as progress:
         progress.event("path", attempt=2, of=6, kind="moments", status="real root")
