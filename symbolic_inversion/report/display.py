@@ -282,7 +282,7 @@ def optimizer_latex(optimizer):
     >>> from symbolic_inversion.report.display import optimizer_latex
     >>> print(optimizer_latex(Optimizer("gd", "0.1")))
     \begin{aligned}
-    \theta^{(j+1)} &= \theta^{(j)} - 0.1\, g^{(j)}, \quad g^{(j)}\text{: the gradient of the loss on}\text{ all samples} \\
+    \theta^{(j+1)} &= \theta^{(j)} - 0.1\, g^{(j)}, \quad g^{(j)}\text{: the gradient of the loss on all samples} \\
     \text{observed: } g^{(j)} &= \frac{\theta^{(j)} - \theta^{(j+1)}}{0.1}
     \end{aligned}
     >>> text = optimizer_latex(Optimizer("sgd", "0.1", momentum="0.9", batch_size=2))
@@ -306,10 +306,11 @@ def optimizer_latex(optimizer):
                     r"\quad v^{(0)} = 0")
         direction = "v^{(j+1)}"
     # no math inside \text: MathJax 3 (Jupyter, the docs) would print the dollars
-    on = (rf"\text{{ the batch }} B_j,\ |B_j| = {int(settings['batch_size'])}"
-          if name == "sgd" and settings.get("batch_size") else r"\text{ all samples}")
+    where = (r"\text{: the gradient of the loss on the batch } B_j,\ |B_j| = "
+             + str(int(settings["batch_size"])) if name == "sgd" and settings.get("batch_size")
+             else r"\text{: the gradient of the loss on all samples}")
     rows.append(rf"\theta^{{(j+1)}} &= \theta^{{(j)}} - {eta}\, {direction}, \quad "
-                rf"g^{{(j)}}\text{{: the gradient of the loss on}}{on}")
+                rf"g^{{(j)}}{where}")
     rows.append(r"\text{observed: } " + observed_gradient_latex(optimizer).replace(
         " = ", " &= ", 1))
     return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"

@@ -155,27 +155,35 @@ class Progress:
         is fixed when it is displayed)."""
         exact = self.of_means == "total" and event.get("of")
         total = event["of"] if exact else None
-        if total:
-            layout = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} " + self.unit
-        else:
-            layout = "{desc}: {n_fmt}" + " " + self.unit
         self.bar = self.bar_class(total=total, desc=self.description, file=self.stream,
                                   leave=True, dynamic_ncols=bool(total),
-                                  bar_format=layout + " [{elapsed}{postfix}]",
-                                  unit=self.unit)
+                                  bar_format=self._layout(total), unit=self.unit)
+
+    def _layout(self, total):
+        """The bar's text: a fraction of the total; else the count, against the budget
+        when one is known; no count at all while nothing is counted (the loss oracle's
+        phases, a recovery before its first path)."""
+        if total:
+            count = "{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} " + self.unit
+        elif self.budget:
+            count = "{n_fmt} of at most " + str(self.budget) + " " + self.unit
+        elif self.bar is not None and self.bar.n:
+            count = "{n_fmt} " + self.unit
+        else:
+            return "{desc} [{elapsed}{postfix}]"
+        return "{desc}: " + count + " [{elapsed}{postfix}]"
 
     def _update_bar(self, event):
         if self.bar is None:
             self._draw(event)
-        if self.of_means == "budget" and event.get("of") and event["of"] != self.budget:
+        if self.of_means == "budget" and event.get("of"):
             self.budget = event["of"]
-            self.bar.bar_format = ("{desc}: {n_fmt} of at most " + str(self.budget) + " "
-                                   + self.unit + " [{elapsed}{postfix}]")
         if self.of_means == "total" and "attempt" in event:  # cells done (a rerun starts
             self.bar.n = event["attempt"]                    # at those already on disk)
             self.bar.refresh()
         elif event["phase"] == self.counted_phase:
             self.bar.update(1)
+        self.bar.bar_format = self._layout(self.bar.total)
         self.bar.set_postfix_str(f"{event['phase']} {self._summary(event)}".strip()[:60])
         self.totals.append(self.bar.total)
 
