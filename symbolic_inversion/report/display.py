@@ -496,7 +496,15 @@ def closed_form_latex(form, max_rows=MAX_ROWS):
 def virtual_region_latex(region, max_rows=6):
     r"""A :class:`~symbolic_inversion.VirtualRegion` in LaTeX: the loss polynomial (its
     size instead, when longer than a screen) on the region's first ``max_rows`` sign
-    conditions, then ``\vdots``."""
+    conditions, then ``\vdots``.
+
+    >>> from symbolic_inversion import Network, virtual_region
+    >>> from symbolic_inversion.report.display import virtual_region_latex
+    >>> region = virtual_region(Network([1, 3, 1], ["relu", "identity"], bias=False),
+    ...                         [["2"], ["-1"]], [["1"], ["0"]], [1, -1, 2, 1, 1, 1])
+    >>> print(virtual_region_latex(region, max_rows=2))
+    L = ... \quad \text{on} \quad \begin{cases} ... \\ ... \\ \vdots \quad \text{(4 more)} \end{cases}
+    """
     polynomial = sp.latex(region.polynomial)
     if len(polynomial) > 2 * LONGEST_ROW:
         terms = len(sp.Add.make_args(sp.expand(region.polynomial)))
@@ -756,6 +764,14 @@ def study_html(study):
 def study_result_html(result):
     """The HTML of a :class:`~symbolic_inversion.StudyResult`: cells done, and one row
     per network x samples x digits (the summary table, elided in the middle when long).
+
+    >>> from symbolic_inversion import run_study
+    >>> from symbolic_inversion.report.display import study_result_html
+    >>> result = run_study({"networks": [{"layers": [1, 1]}], "samples": [1], "seeds": 2,
+    ...                     "digits": [20], "method": "closed_form"})
+    >>> text = study_result_html(result)
+    >>> ">complete</span>" in text, "<td>1-1 tanh</td><td>1</td><td>20</td><td>2/2</td>" in text
+    (True, True)
     """
     rows = [[row["network"], row["samples"], row["digits"],
              f"{row['cells']}/{row['expected']}", f"{row['success']:.0%}", row["failed"],
