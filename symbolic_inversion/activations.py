@@ -131,8 +131,8 @@ class Activation:
         return get_activation, (self.name,)
 
     def _repr_latex_(self):
-        z = sp.Symbol("z")
-        return f"$\\sigma(z) = {sp.latex(self.expression(z))}$"
+        from .report.display import activation_latex, math_block
+        return math_block(activation_latex(self))
 
 
 def register_activation(cls):

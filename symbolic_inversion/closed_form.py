@@ -61,8 +61,8 @@ class OneSampleClosedForm:
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
 
     def _repr_latex_(self):
-        from .report.display import math_block
-        return math_block(self.latex())
+        from .report.display import closed_form_latex, math_block
+        return math_block(closed_form_latex(self))
 
 
 @boundary("one_sample_closed_form")

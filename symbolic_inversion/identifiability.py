@@ -198,6 +198,10 @@ class RankReport:
         return (self.min_steps is None and len(self.ranks) >= 2
                 and self.ranks[-1] == self.ranks[-2] < self.unknowns)
 
+    def _repr_html_(self):
+        from .report.display import rank_report_html
+        return rank_report_html(self)
+
     def to_dict(self):
         return {"layers": list(self.network.layers),
                 "activations": list(self.network.activations), "bias": self.network.bias,

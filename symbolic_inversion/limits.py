@@ -99,6 +99,10 @@ class Limits:
     max_oracle_exponent: int = 100
     max_seconds: float = 3600.0
 
+    def _repr_html_(self):
+        from .report.display import limits_html
+        return limits_html(self)
+
 
 _DEFAULTS = Limits()
 _OVERRIDES = contextvars.ContextVar("symbolic_inversion_limits", default={})

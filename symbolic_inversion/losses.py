@@ -174,9 +174,10 @@ class Loss:
         return get_loss, (self.name, self.reduction)
 
     def _repr_latex_(self):
+        from .report.display import math_block
         f, y = sp.Matrix(sp.symbols("f_1 f_2")), sp.Matrix(sp.symbols("y_1 y_2"))
-        return (f"$\\ell(f, y) = {sp.latex(self.sample_expression(f, y))}$ "
-                f"(two outputs; reduction {self.reduction})")
+        return math_block(rf"\ell(f, y) = {sp.latex(self.sample_expression(f, y))}"
+                          rf"\quad\text{{(two outputs; reduction {self.reduction})}}")
 
 
 def register_loss(cls):

@@ -369,6 +369,10 @@ class Optimizer:
         """The options' default values (left out of :meth:`to_dict`)."""
         return {}
 
+    def _repr_latex_(self):
+        from .report.display import math_block, optimizer_latex
+        return math_block(optimizer_latex(self))
+
     def to_dict(self):
         """The trace file's ``optimizer`` object (options at their defaults left out)."""
         data = {"name": self.name, "lr": _text(self.lr)}
@@ -488,21 +492,22 @@ class Optimizer:
     # -- symbolic form -------------------------------------------------------------
 
     def symbolic_update(self):
-        """The update equations of a generic step ``j`` and parameter ``p`` as SymPy
+        r"""The update equations of a generic step ``j`` and parameter ``p`` as SymPy
         equations, in terms of the loss gradient ``d^{(j)}_p`` (the learning rate is the
         symbol ``eta``; the other coefficients are the optimizer's values).
 
         >>> for equation in Optimizer("gd", "0.1", momentum="0.9").symbolic_update():
         ...     print(equation)
-        Eq(v^{(j + 1)}_p, d^{(j)}_p + 9*v^{(j)}_p/10)
-        Eq(theta^{(j + 1)}_p, -eta*v^{(j + 1)}_p + theta^{(j)}_p)
+        Eq(v^{(j + 1)}_{p}, d^{(j)}_{p} + 9*v^{(j)}_{p}/10)
+        Eq(\theta^{(j + 1)}_{p}, \theta^{(j)}_{p} - eta*v^{(j + 1)}_{p})
         """
         raise NotImplementedError
 
     @staticmethod
     def _symbols(*names):
-        return [sp.Symbol(f"{name}^{{(j)}}_p") for name in names] + \
-            [sp.Symbol(f"{name}^{{(j + 1)}}_p") for name in names]
+        names = [r"\theta" if name == "theta" else name for name in names]
+        return [sp.Symbol(f"{name}^{{(j)}}_{{p}}") for name in names] + \
+            [sp.Symbol(f"{name}^{{(j + 1)}}_{{p}}") for name in names]
 
     # -- the inverse -----------------------------------------------------------------
 
@@ -589,7 +594,7 @@ class SGD(Optimizer):
     def symbolic_update(self):
         eta = sp.Symbol("eta", positive=True)
         theta, velocity, theta_next, velocity_next = self._symbols("theta", "v")
-        direction = sp.Symbol("d^{(j)}_p") + _rational(self.weight_decay) * theta
+        direction = sp.Symbol("d^{(j)}_{p}") + _rational(self.weight_decay) * theta
         if not self.momentum:
             return [sp.Eq(theta_next, theta - eta * direction)]
         mu = _rational(self.momentum)
@@ -720,20 +725,20 @@ class Adam(Optimizer):
                 "batch_size": None}
 
     def symbolic_update(self):
-        """Adam's update of step ``j`` (moments from zero at ``j = 0``).
+        r"""Adam's update of step ``j`` (moments from zero at ``j = 0``).
 
         >>> for equation in Optimizer("adam", "0.01").symbolic_update():
         ...     print(equation)
-        Eq(m^{(j + 1)}_p, d^{(j)}_p/10 + 9*m^{(j)}_p/10)
-        Eq(v^{(j + 1)}_p, d^{(j)}_p**2/1000 + 999*v^{(j)}_p/1000)
-        Eq(theta^{(j + 1)}_p, -eta*m^{(j + 1)}_p/((1 - (9/10)**(j + 1))*(sqrt(v^{(j + 1)}_p/(1 - (999/1000)**(j + 1))) + 1/100000000)) + theta^{(j)}_p)
+        Eq(m^{(j + 1)}_{p}, d^{(j)}_{p}/10 + 9*m^{(j)}_{p}/10)
+        Eq(v^{(j + 1)}_{p}, d^{(j)}_{p}**2/1000 + 999*v^{(j)}_{p}/1000)
+        Eq(\theta^{(j + 1)}_{p}, \theta^{(j)}_{p} - eta*m^{(j + 1)}_{p}/((1 - (9/10)**(j + 1))*(sqrt(v^{(j + 1)}_{p}/(1 - (999/1000)**(j + 1))) + 1/100000000)))
         """
         eta = sp.Symbol("eta", positive=True)
         j = sp.Symbol("j", integer=True, nonnegative=True)
         theta, m, v, theta_next, m_next, v_next = self._symbols("theta", "m", "v")
         b1, b2 = (_rational(b) for b in self.betas)
         wd, eps = _rational(self.weight_decay), _rational(self.eps)
-        gradient = sp.Symbol("d^{(j)}_p")
+        gradient = sp.Symbol("d^{(j)}_{p}")
         start = theta * (1 - eta * wd) if self.decoupled else theta
         direction = gradient if self.decoupled else gradient + wd * theta
         c1 = 1 - sp.Pow(b1, j + 1, evaluate=False)

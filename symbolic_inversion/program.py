@@ -227,6 +227,13 @@ class LayerwiseProgram:
         self.loss = get_loss(loss)
         self._compiled = {}
 
+    def __repr__(self):
+        return f"LayerwiseProgram({self.network!r}, {self.loss.name!r})"
+
+    def _repr_html_(self):
+        from .report.display import program_html
+        return program_html(self)
+
     # -- set-up ---------------------------------------------------------------------
 
     def arithmetic(self, arithmetic, *arrays):

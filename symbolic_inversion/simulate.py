@@ -302,6 +302,10 @@ class Resimulation:
                 "differences": [mpmath.nstr(v, 3) for v in self.differences],
                 "dps": self.dps}
 
+    def _repr_html_(self):
+        from .report.display import resimulation_html
+        return resimulation_html(self)
+
     def __str__(self):
         return "digits matching per step: " + " ".join(
             f"{j}:{d}" for j, d in enumerate(self.digits, 1))

@@ -351,6 +351,15 @@ class Study:
             study.output = os.path.join(os.path.dirname(os.path.abspath(path)), study.output)
         return study
 
+    def __repr__(self):
+        return (f"Study({len(self.networks)} networks x {len(self.samples)} sample counts "
+                f"x {len(self.seeds)} seeds x {len(self.digits)} digits: "
+                f"{len(self.cells())} cells)")
+
+    def _repr_html_(self):
+        from .report.display import study_html
+        return study_html(self)
+
     def cells(self):
         """Every cell of the grid, networks outermost, then samples, digits, seeds."""
         if self._cells is None:
@@ -881,5 +890,13 @@ class StudyResult:
         return {"output": self.output, "cells": self.total, "done": len(self.records),
                 "complete": self.complete, "summary": self.summary()}
 
+    def __repr__(self):  # (the records may be thousands: the HTML has the summary)
+        return (f"StudyResult({len(self.records)} of {self.total} cells done, "
+                f"output={self.output!r})")
+
     def __str__(self):
         return self.table()
+
+    def _repr_html_(self):
+        from .report.display import study_result_html
+        return study_result_html(self)

@@ -299,6 +299,12 @@ class InversionSystem:
                     if self.steps > 1 else r" \quad \text{for } j = 0")
         return "\\begin{cases}\n" + " \\\\\n".join(rows) + "\n\\end{cases}" + tail
 
+    def __repr__(self):
+        counts = self.counts
+        return (f"InversionSystem({self.network!r}, samples={counts['samples']}, "
+                f"steps={counts['steps']}{', from a trace' if self.trace is not None else ''}"
+                f": {counts['equations']} equations in {counts['unknowns']} unknowns)")
+
     def _repr_latex_(self):
         from .report.display import math_block, system_latex
         return math_block(system_latex(self))

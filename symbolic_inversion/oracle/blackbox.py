@@ -198,6 +198,10 @@ class LossOracle:
     def num_samples(self):
         return len(self.inputs)
 
+    def _repr_html_(self):
+        from ..report.display import loss_oracle_html
+        return loss_oracle_html(self)
+
     def reset_count(self):
         self.evaluations = 0
 

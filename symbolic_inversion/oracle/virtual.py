@@ -56,8 +56,8 @@ class VirtualRegion:
                    if self.inequalities else ""))
 
     def _repr_latex_(self):
-        from ..report.display import math_block
-        return math_block(self.latex())
+        from ..report.display import math_block, virtual_region_latex
+        return math_block(virtual_region_latex(self))
 
 
 @boundary("virtual_region")

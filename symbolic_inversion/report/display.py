@@ -8,16 +8,28 @@ is decided in one place:
 object                       shown as
 ============================ ============================================================
 ``Network``                  its forward map in LaTeX (:func:`network_latex`)
-``InversionSystem``          the system in LaTeX, shortened when large (:func:`system_latex`)
+``Activation``               its value and derivative in LaTeX (:func:`activation_latex`)
+``Optimizer``                its update equations in LaTeX (:func:`optimizer_latex`)
+``InversionSystem``          counts and equations in LaTeX, shortened when large
+                             (:func:`system_latex`)
 ``OneSampleClosedForm``      its formulas in LaTeX
+``VirtualRegion``            its loss polynomial and region in LaTeX, shortened
 ``Solution``                 status, samples to the digits vouched for, residual, time
 ``Certificate``              verdict, radii, the certified centre
+``Resimulation``             digits matching per step
+``RankReport``               rank per number of steps, the steps needed
 ``Trace``                    a summary: network, optimizer, counts, first and last step
 ``LossReconstruction``       status, architecture, samples, what is not identifiable
+``LossOracle``               what the black box is (never its hidden data)
+``Study``, ``StudyResult``   the grid; cells done and the summary table
+``Limits``                   every limit, its value and how to raise it
+``LayerwiseProgram``         the network, its loss link and compiled arithmetics
 ============================ ============================================================
 
 Everything is escaped; numbers are shown to the digits that can be trusted, not to the
-working precision.
+working precision.  Everything is bounded: a table shows at most :data:`MAX_ROWS` rows, a
+vector at most :data:`MAX_VECTOR` entries, a LaTeX block at most a few rows, each with a
+note of what was left out; a notebook never receives megabytes.
 """
 
 import html
@@ -26,18 +38,45 @@ import mpmath
 import sympy as sp
 
 __all__ = ["html_table", "html_report", "network_latex", "system_latex", "math_block",
-           "solution_html", "certificate_html", "trace_html", "loss_reconstruction_html",
-           "MAX_ROWS"]
+           "activation_latex", "optimizer_latex", "observed_gradient_latex",
+           "closed_form_latex", "virtual_region_latex", "solution_html",
+           "certificate_html", "resimulation_html", "rank_report_html", "trace_html",
+           "loss_reconstruction_html", "loss_oracle_html", "study_html",
+           "study_result_html", "limits_html", "program_html", "MAX_ROWS", "MAX_VECTOR"]
 
 #: Longest table (samples, equations) shown in full; longer ones show head and tail.
 MAX_ROWS = 12
+#: Most entries of one vector shown in a table cell (a 784-pixel input is not read).
+MAX_VECTOR = 8
+# Longest free text (a message, a trace's extra field) shown in a cell.
+MAX_TEXT = 300
 # Widest number shown: a 60-digit trace vouches for ~58 digits, more is unreadable.
 MAX_SHOWN_DIGITS = 40
 _OK, _BAD = "#1a7f37", "#b42318"
 
 
 def _cell(value, tag):
-    return f"<{tag}>{html.escape(str(value))}</{tag}>"
+    return f"<{tag}>{html.escape(_clipped(str(value)))}</{tag}>"
+
+
+def _clipped(text, limit=MAX_TEXT):
+    """``text``, or its first ``limit`` characters and a count of the rest."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\u2026 ({len(text) - limit} more characters)"
+
+
+def _listed(values, show=str, limit=MAX_VECTOR):
+    """``[a, b, ...]``, each value through ``show``; past ``limit`` values, the first ones
+    and how many there are (only those shown are formatted).
+
+    >>> from symbolic_inversion.report.display import _listed
+    >>> _listed([1, 2]), _listed(range(784), limit=3)
+    ('[1, 2]', '[0, 1, 2, \u2026 (784 values)]')
+    """
+    values = list(values)
+    shown = ", ".join(show(v) for v in values[:limit])
+    return f"[{shown}]" if len(values) <= limit else f"[{shown}, \u2026 ({len(values)} values)]"
 
 
 # One style sheet per report, scoped to it: themes (the docs' included) centre tables and
@@ -143,7 +182,7 @@ def _short(value, digits=3):
 
 
 def _vector(values, digits):
-    return "[" + ", ".join(_vouched(v, digits) for v in values) + "]"
+    return _listed(values, lambda value: _vouched(value, digits))
 
 
 def _samples_table(samples, digits):
@@ -191,37 +230,214 @@ def network_latex(network):
             rf"({network.num_parameters} \text{{ parameters}})")
 
 
+def _bounded_rows(rows, limit, total=None):
+    r"""The first ``limit`` of ``rows`` (LaTeX), then ``\vdots`` and how many of ``total``
+    (default ``len(rows)``) are not shown."""
+    total = len(rows) if total is None else total
+    rows = list(rows[:limit])
+    if total > len(rows):
+        rows.append(rf"\vdots \quad \text{{({total - len(rows)} more)}}")
+    return rows
+
+
+def _number(value):
+    """A decimal (a string, ``Decimal`` or number) in LaTeX, as SymPy prints it."""
+    return sp.latex(sp.Float(str(value), max(15, len(str(value)))))
+
+
+def activation_latex(activation):
+    r"""An :class:`~symbolic_inversion.Activation`'s value and derivative in LaTeX,
+    printed by SymPy from its symbolic form (the derivative in terms of the value where
+    that is how backpropagation uses it).
+
+    Examples
+    ========
+
+    >>> from symbolic_inversion import ACTIVATIONS
+    >>> from symbolic_inversion.report.display import activation_latex
+    >>> print(activation_latex(ACTIVATIONS["tanh"]))
+    \operatorname{tanh}(z) = \tanh{\left(z \right)}, \qquad \operatorname{tanh}'(z) = 1 - \tanh^{2}{\left(z \right)}
+    """
+    z = sp.Symbol("z")
+    value = activation.symbolic(z)
+    name = rf"\operatorname{{{activation.name}}}"
+    return (rf"{name}(z) = {sp.latex(value)}, \qquad "
+            rf"{name}'(z) = {sp.latex(activation.derivative(z, value))}")
+
+
+def _learning_rate(trace):
+    """A trace's learning rate in LaTeX (a schedule: its first value and a note)."""
+    if trace.optimizer.schedule is None:
+        return _number(trace.lr)
+    return _number(trace.optimizer.lr_at(0)) + r"\text{ (a schedule)}"
+
+
+def optimizer_latex(optimizer):
+    r"""The update equations of an :class:`~symbolic_inversion.optimizers.Optimizer`
+    (:meth:`~symbolic_inversion.optimizers.Optimizer.symbolic_update`, printed by SymPy
+    with its numbers) and what an observer reads off two consecutive parameter vectors
+    (:func:`observed_gradient_latex`).
+
+    Examples
+    ========
+
+    >>> from symbolic_inversion.optimizers import Optimizer
+    >>> from symbolic_inversion.report.display import optimizer_latex
+    >>> print(optimizer_latex(Optimizer("gd", "0.1")))
+    \begin{aligned}
+    \theta^{(j + 1)}_{p} &= \theta^{(j)}_{p} - \frac{d^{(j)}_{p}}{10} \\
+    \text{observed: } d^{(j)}_{p} &= - 10 \theta^{(j + 1)}_{p} + 10 \theta^{(j)}_{p} \\
+    \text{with } d^{(j)}_{p} &\text{ the loss gradient on every sample}
+    \end{aligned}
+    >>> text = optimizer_latex(Optimizer("sgd", "0.1", momentum="0.9", batch_size=2))
+    >>> "|B_j| = 2" in text
+    True
+    """
+    eta = sp.Symbol("eta", positive=True)
+    values = {} if optimizer.schedule is not None else {eta: sp.Rational(str(optimizer.lr))}
+    rows = [f"{sp.latex(eq.lhs)} &= {sp.latex(eq.rhs.subs(values))}"
+            for eq in optimizer.symbolic_update()]
+    rows.append(r"\text{observed: } " + observed_gradient_latex(optimizer).replace(
+        " = ", " &= ", 1))
+    batch = (rf"\text{{ the loss gradient on the batch }} B_j,\ |B_j| = "
+             rf"{optimizer.batch_size}" if optimizer.batch_size
+             else r"\text{ the loss gradient on every sample}")
+    rows.append(r"\text{with } d^{(j)}_{p} &" + batch)
+    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
+def _latex_text(value):
+    """``value`` safe inside ``\\text{...}``: LaTeX's special characters escaped."""
+    special = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&",
+               "#": r"\#", "_": r"\_", "%": r"\%", "^": r"\^{}", "~": r"\~{}"}
+    return "".join(special.get(c, c) for c in str(value))
+
+
+def observed_gradient_latex(optimizer=None):
+    r"""The gradient ``d^{(j)}_p`` an observer reads off ``theta^{(j)}`` and
+    ``theta^{(j+1)}``: the optimizer's update solved for it by SymPy (``None``: plain
+    gradient descent with a symbolic learning rate); for an optimizer whose steps are not
+    invertible (Adam), the first step's closed form.
+
+    >>> from symbolic_inversion.optimizers import Optimizer
+    >>> from symbolic_inversion.report.display import observed_gradient_latex
+    >>> print(observed_gradient_latex())
+    d^{(j)}_{p} = \frac{\theta^{(j)}_{p} - \theta^{(j + 1)}_{p}}{\eta}
+    >>> print(observed_gradient_latex(Optimizer("gd", "0.1", momentum="0.5")))
+    d^{(j)}_{p} = - 10 \theta^{(j + 1)}_{p} + 10 \theta^{(j)}_{p} - \frac{v^{(j)}_{p}}{2}
+    """
+    gradient = sp.Symbol("d^{(j)}_{p}")
+    theta, later = sp.Symbol(r"\theta^{(j)}_{p}"), sp.Symbol(r"\theta^{(j + 1)}_{p}")
+    if optimizer is None:
+        return (rf"{sp.latex(gradient)} = \frac{{{sp.latex(theta)} - {sp.latex(later)}}}"
+                r"{\eta}")
+    if not optimizer.invertible:
+        return (r"d^{(0)}_{p} = \frac{\epsilon\, k_p}{1 - |k_p|},\ k_p = "
+                r"\frac{\theta^{(0)}_{p} - \theta^{(1)}_{p}}{\eta}"
+                r"\text{ (the first step; later steps enter the system as update "
+                r"equations)}")
+    eta = sp.Symbol("eta", positive=True)
+    values = {} if optimizer.schedule is not None else {eta: sp.Rational(str(optimizer.lr))}
+    equations = optimizer.symbolic_update()
+    unknowns = [gradient] + [eq.lhs for eq in equations if eq.lhs != later]
+    solved = sp.solve(equations, unknowns, dict=True)[0][gradient]
+    return f"{sp.latex(gradient)} = {sp.latex(sp.expand(solved.subs(values)))}"
+
+
+# The per-parameter form of a system is derived by SymPy before its length is known;
+# measured (2 samples, general form): a 2-2-1 network (9 parameters) takes 0.3 s for
+# rows of 750 LaTeX characters, a 3-4-2 (26) 1.8 s for rows of 2800.  Above this many
+# parameters the vector form is written at once: a display must not take seconds.
+SYSTEM_EXPANDED_PARAMETERS = 12
+
+
 def _instantiated_rows(system, max_rows):
     """LaTeX rows of the first equations of a system with a trace; sums over more than
-    three samples are elided in the middle (``+ \\cdots +``)."""
+    three samples are elided in the middle (``+ \\cdots +``); the terms of known
+    samples are subtracted from the right-hand side."""
     network, trace = system.network, system.trace
     digits = min(trace.digits, SHOWN_COEFFICIENT_DIGITS)
     sides = system.right_hand_sides()
     samples = [network.sample_symbols(i) for i in range(system.samples)]
+
+    def numbers(values):
+        return sp.Matrix([sp.Float(str(v), digits) for v in values])
+
     rows = []
     for step in range(system.steps):
         theta = [sp.Float(str(v), digits) for v in trace.parameters[step]]
         batch = list(system.batch(step))
         shown = batch if len(batch) <= 3 else batch[:2] + [batch[-1]]
         terms = [network.half_gradient(*samples[i], theta) for i in shown]
+        known = sp.zeros(network.num_parameters, 1)
+        for x, y in system.known_terms(step):
+            known += network.half_gradient(numbers(x), numbers(y), theta)
         for p in range(network.num_parameters):
             parts = [sp.latex(term[p]) for term in terms]
             if len(shown) < len(batch):
                 parts = parts[:2] + [r"\cdots"] + parts[2:]
-            side = sp.Float(sp.Rational(sides[step][p].numerator, sides[step][p].denominator),
-                            digits)
+            side = sp.Rational(sides[step][p].numerator, sides[step][p].denominator)
+            side = sp.Float(side - known[p], digits)
             rows.append(r" + ".join(parts) + " = " + sp.latex(side))
             if len(rows) == max_rows:
                 return rows
     return rows
 
 
-def system_latex(system, max_rows=6):
-    r"""The inversion system in LaTeX, shortened sensibly when large.
+def _system_summary(system):
+    r"""The counts of a system (and what its trace is) as ``\text`` rows."""
+    counts, trace = system.counts, system.trace
+    network = system.network
+    rows = [rf"\text{{{counts['equations']} equations in {counts['unknowns']} unknowns "
+            rf"({counts['samples']} samples of {network.input_width} + "
+            rf"{network.output_width} values, {counts['steps']} steps of "
+            rf"{counts['parameters']} parameters)}}"]
+    if trace is not None:
+        settings = trace.optimizer.to_dict()
+        optimizer = ", ".join([settings.pop("name")] + [
+            f"{k.replace('_', ' ')} {v}" for k, v in settings.items() if k != "lr"])
+        known = len(trace.offset[0]) if getattr(trace, "offset", None) else 0
+        rows.append(rf"\text{{from a trace: {_latex_text(optimizer)}, }} \eta = "
+                    rf"{_learning_rate(trace)}\text{{, {trace.digits} digits"
+                    + (f", {known} known sample{'s' if known > 1 else ''} subtracted" if known
+                       else "") + "}")
+    return rows
 
-    At most ``max_rows`` equations are written out (the first ones), then ``\vdots``
-    and the counts; sums over more than three samples show two terms, ``\cdots`` and the
-    last; a network above 40 parameters is written in vector form.
+
+def _vector_form(system):
+    """The system in vector form: one line for every step, the observed gradient (or,
+    for an optimizer that cannot be undone, its update equations), the network."""
+    trace = system.trace
+    loss = system.loss
+    links = {"mse": r"\ell(f) = f", "cross_entropy": r"\ell = \operatorname{softmax}",
+             "bce_with_logits": r"\ell = \sigma"}
+    size = sp.Symbol("n", positive=True)
+    factor = sp.latex(loss.factor_expression(size, system.network.output_width)).replace(
+        "n", r"|B_j|")
+    steps = system.counts["steps"]
+    form = (r"d^{(j)} = c_j \sum_{i \in B_j} J_\theta f(x_i)^{\mathsf{T}} \big(\ell(f(x_i))"
+            rf" - y_i\big) \Big|_{{\theta = \theta^{{(j)}}}}, \quad c_j = {factor}, \quad "
+            + links.get(loss.name, rf"\ell\text{{: the link of {_latex_text(loss.name)}}}")
+            + (r", \quad j = 0" if steps == 1 else rf", \quad j = 0, \dots, {steps - 1}"))
+    optimizer = trace.optimizer if trace is not None else system.optimizer
+    if optimizer is not None and system.form != "gradient":
+        rows = [f"{sp.latex(eq.lhs)} = {sp.latex(eq.rhs)}" for eq in
+                optimizer.symbolic_update()]
+        return [form] + rows + [network_latex(system.network)]
+    gradient = observed_gradient_latex(optimizer)
+    return [form, gradient, network_latex(system.network)]
+
+
+def system_latex(system, max_rows=6):
+    r"""The inversion system in LaTeX: its equations, then its counts (and, from a
+    trace, the optimizer, learning rate and digits).
+
+    A small network (at most 12 parameters) is written equation by equation: the
+    general form (the paper's eq. (9), one row per parameter) or, from a trace, the first
+    ``max_rows`` instantiated equations, then ``\vdots`` and how many more; sums over
+    more than three samples show two terms, ``\cdots`` and the last.  A larger network,
+    or rows too long to read, is written in vector form (one line for all steps, the
+    observed gradient undone from the optimizer, the forward map), in any size.
 
     Examples
     ========
@@ -234,32 +450,78 @@ def system_latex(system, max_rows=6):
     >>> text = system_latex(InversionSystem.from_trace(trace), max_rows=3)
     >>> text.count(r"\cdots"), text.count(r"\vdots"), "8 equations in 8 unknowns" in text
     (3, 1, True)
+    >>> big = InversionSystem(Network([784, 64, 10], ["relu", "identity"]), samples=60000)
+    >>> len(system_latex(big)) < 1000, "50890 parameters" in system_latex(big)
+    (True, True)
     """
-    network, counts = system.network, system.counts
-    summary = (rf"\text{{{counts['equations']} equations in {counts['unknowns']} unknowns "
-               rf"({counts['samples']} samples, {counts['steps']} steps)}}")
+    network = system.network
+    summary = _system_summary(system)
     rows = []
-    if network.num_parameters <= EXPANDED_PARAMETERS:
+    if network.num_parameters <= SYSTEM_EXPANDED_PARAMETERS:
         if system.trace is None:
             rows = [sp.latex(eq) for eq in system.general_equations()]
+            steps = system.counts["steps"]
+            summary[0] += (r"\quad \text{for } j = 0" if steps == 1 else
+                           rf"\quad \text{{for }} j = 0, \dots, {steps - 1}")
         else:
             rows = _instantiated_rows(system, max_rows)
-            summary += (rf"\ \text{{(coefficients to {SHOWN_COEFFICIENT_DIGITS} digits)}}"
-                        if system.trace.digits > SHOWN_COEFFICIENT_DIGITS else "")
+            if system.trace.digits > SHOWN_COEFFICIENT_DIGITS:
+                summary.append(rf"\text{{(coefficients to {SHOWN_COEFFICIENT_DIGITS} "
+                               r"digits)}")
     if not rows or max(len(row) for row in rows) > LONGEST_ROW:
-        form = (r"\sum_{i \in B_j} \nabla_\theta \tfrac12 \left\| f_\theta(x_i) - y_i "
-                r"\right\|^2 \Big|_{\theta = \theta^{(j)}} = \frac{|B_j|}{2 \eta}"
-                r"\left(\theta^{(j)} - \theta^{(j+1)}\right), \quad j = 0, \dots, "
-                + str(counts["steps"] - 1))
-        return (r"\begin{gathered}" + form + r" \\ " + network_latex(network) + r" \\ "
-                + summary + r"\end{gathered}")
-    total = counts["equations"] if system.trace is not None else len(rows)
-    rows = rows[:max_rows]
-    if total > len(rows):
-        rows.append(r"\vdots")
+        return (r"\begin{gathered}" + " \\\\\n".join(_vector_form(system) + summary)
+                + r"\end{gathered}")
+    if system.trace is not None:
+        rows = _bounded_rows(rows, max_rows, system.counts["equations"])
     body = "\\begin{cases}\n" + " \\\\\n".join(rows) + "\n\\end{cases}"
     # the counts below the system, not beside it: the rows are wide already
-    return "\\begin{gathered}\n" + body + " \\\\\n" + summary + "\n\\end{gathered}"
+    return "\\begin{gathered}\n" + body + " \\\\\n" + " \\\\\n".join(summary) + \
+        "\n\\end{gathered}"
+
+
+def closed_form_latex(form, max_rows=MAX_ROWS):
+    r"""A :class:`~symbolic_inversion.OneSampleClosedForm`'s formulas as ``aligned``
+    rows (at most ``max_rows``, then ``\vdots``).
+
+    >>> from symbolic_inversion import Network, one_sample_closed_form
+    >>> from symbolic_inversion.report.display import closed_form_latex
+    >>> print(closed_form_latex(one_sample_closed_form(Network([1, 1], "tanh")))
+    ...       .splitlines()[1])
+    x_{0} &= \frac{w^{(0)} - w^{(1)}}{b^{(0)} - b^{(1)}} \\
+    """
+    rows = [f"{sp.latex(x)} &= {sp.latex(e)}"
+            for x, e in zip(form.symbols["x"], form.inputs)]
+    rows += [f"{sp.latex(y)} &= {sp.latex(e)}"
+             for y, e in zip(form.symbols["y"], form.labels)]
+    rows = [row if len(row) <= 3 * LONGEST_ROW else
+            row.split("&=")[0] + r"&= \text{(" + str(len(row)) + " characters of LaTeX)}"
+            for row in _bounded_rows(rows, max_rows)]
+    return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
+def virtual_region_latex(region, max_rows=6):
+    r"""A :class:`~symbolic_inversion.VirtualRegion` in LaTeX: the loss polynomial (its
+    size instead, when longer than a screen) on the region's first ``max_rows`` sign
+    conditions, then ``\vdots``.
+
+    >>> from symbolic_inversion import Network, virtual_region
+    >>> from symbolic_inversion.report.display import virtual_region_latex
+    >>> region = virtual_region(Network([1, 3, 1], ["relu", "identity"], bias=False),
+    ...                         [["2"], ["-1"]], [["1"], ["0"]], [1, -1, 2, 1, 1, 1])
+    >>> print(virtual_region_latex(region, max_rows=2))
+    L = ... \quad \text{on} \quad \begin{cases} ... \\ ... \\ \vdots \quad \text{(4 more)} \end{cases}
+    """
+    polynomial = sp.latex(region.polynomial)
+    if len(polynomial) > 2 * LONGEST_ROW:
+        terms = len(sp.Add.make_args(sp.expand(region.polynomial)))
+        polynomial = (rf"\text{{a polynomial of degree "
+                      rf"{sp.Poly(region.polynomial, *region.symbols).total_degree()} "
+                      rf"with {terms} terms in {len(region.symbols)} parameters}}")
+    if not region.inequalities:
+        return f"L = {polynomial}"
+    conditions = _bounded_rows([sp.latex(c) for c in region.inequalities], max_rows)
+    return (f"L = {polynomial}" + r" \quad \text{on} \quad \begin{cases} "
+            + r" \\ ".join(conditions) + r" \end{cases}")
 
 
 # -- HTML of results --------------------------------------------------------------------
@@ -400,3 +662,187 @@ def loss_reconstruction_html(result):
     tables = [html_table(rows, header=["x", "y", "multiplicity"])] if rows else []
     notes = [f"Not identifiable: {reason}" for reason in result.unidentifiable]
     return html_report("Loss reconstruction", result.status, result.ok, facts, tables, notes)
+
+
+def _network_text(network):
+    """``"1-1 tanh"``, ``"3-4-2 tanh/identity, no bias"``: a network in a few words."""
+    names = network.activations
+    return ("-".join(map(str, network.layers)) + " "
+            + (names[0] if len(set(names)) == 1 else "/".join(names))
+            + ("" if network.bias else ", no bias"))
+
+
+def resimulation_html(resimulation):
+    """The HTML of a :class:`~symbolic_inversion.Resimulation`: the fewest digits that
+    agree, and per step the digits and the largest difference.
+
+    Examples
+    ========
+
+    >>> import mpmath
+    >>> from symbolic_inversion import Resimulation
+    >>> from symbolic_inversion.report.display import resimulation_html
+    >>> text = resimulation_html(Resimulation([30, 29], [mpmath.mpf("1e-31"),
+    ...                                                  mpmath.mpf("2e-30")], 40))
+    >>> "<td>fewest digits matching</td><td>29</td>" in text, text.count("<tr>")
+    (True, 6)
+    """
+    rows = [[j, digits, _short(difference)] for j, (digits, difference)
+            in enumerate(zip(resimulation.digits, resimulation.differences), 1)]
+    facts = [("fewest digits matching", resimulation.min_digits),
+             ("steps replayed", len(resimulation.digits)),
+             ("arithmetic", f"mpmath at {resimulation.dps} digits")]
+    return html_report("Resimulation", f"{resimulation.min_digits} digits match", True,
+                       facts, [html_table(rows, header=["step", "digits", "largest difference"])])
+
+
+def rank_report_html(report):
+    """The HTML of a :class:`~symbolic_inversion.RankReport`: the rank of the system on
+    the first ``E`` steps, for every ``E``, and the steps that identify the data.
+
+    Examples
+    ========
+
+    >>> from symbolic_inversion import Network, generic_rank
+    >>> from symbolic_inversion.report.display import rank_report_html
+    >>> text = rank_report_html(generic_rank(Network([1, 1], "tanh"), 2, max_steps=3))
+    >>> ">identifiable from 2 steps</span>" in text, "<td>2</td><td>4 of 4</td>" in text
+    (True, True)
+    """
+    identified = report.min_steps is not None
+    verdict = (f"identifiable from {report.min_steps} steps" if identified else
+               f"not identifiable in {len(report.ranks)} steps")
+    rows = [[steps, f"{rank} of {report.unknowns}",
+             "-" if gap is None else (f"{gap:.1f}" if gap != float("inf") else "no zero")]
+            for steps, (rank, gap) in enumerate(zip(report.ranks, report.gaps), 1)]
+    facts = [("network", _network_text(report.network)), ("samples", report.samples),
+             ("unknowns", report.unknowns), ("equations per step", report.parameters),
+             ("steps by counting alone", report.counting_min_steps),
+             ("rank stopped growing", "yes" if report.saturated else "no"),
+             ("trustworthy (gaps wider than dps/4)", "yes" if report.trustworthy else "no"),
+             ("working precision", f"{report.dps} digits"),
+             ("detail", report.detail or None)]
+    table = html_table(rows, header=["steps", "rank", "gap (decades)"])
+    return html_report("Generic rank", verdict, identified, facts, [table])
+
+
+def loss_oracle_html(oracle):
+    """The HTML of a :class:`~symbolic_inversion.LossOracle`: what the black box is.  Its
+    hidden samples are not shown: they are what the reconstruction is to find.
+
+    >>> from symbolic_inversion import LossOracle, Network
+    >>> from symbolic_inversion.report.display import loss_oracle_html
+    >>> text = loss_oracle_html(LossOracle(Network([1, 1, 1], ["relu", "identity"]),
+    ...                                    inputs=[["2"]], labels=[["3"]]))
+    >>> "<td>hidden samples</td><td>1</td>" in text, "3" in text.split("hidden")[1][:40]
+    (True, False)
+    """
+    facts = [("network", _network_text(oracle.network)),
+             ("parameters", oracle.num_parameters), ("hidden samples", oracle.num_samples),
+             ("loss values", "exact rationals" if oracle.dps is None
+              else f"mpmath at {oracle.dps} digits"),
+             ("evaluations so far", oracle.evaluations)]
+    return html_report("Loss oracle", "a black box", True, facts)
+
+
+def study_html(study):
+    """The HTML of a :class:`~symbolic_inversion.Study`: the grid and its size.
+
+    >>> from symbolic_inversion import Study
+    >>> from symbolic_inversion.report.display import study_html
+    >>> text = study_html(Study([{"layers": [1, 1]}], samples=[1, 2], seeds=3,
+    ...                         digits=[30, "float64"]))
+    >>> "<td>cells</td><td>12</td>" in text, "<td>networks</td><td>1-1 tanh</td>" in text
+    (True, True)
+    """
+    facts = [("networks", "; ".join(_network_text(network) for network, _ in study.networks)),
+             ("samples", _listed(study.samples, limit=MAX_ROWS)),
+             ("seeds", _listed(study.seeds, limit=MAX_ROWS)),
+             ("digits", _listed(study.digits, limit=MAX_ROWS)),
+             ("steps", study.steps), ("learning rate", study.lr),
+             ("method", study.method), ("dps", study.dps), ("backend", study.backend),
+             ("attempts", study.attempts),
+             ("timeout", None if study.timeout is None else f"{study.timeout} s per cell"),
+             ("cells", len(study.cells())), ("output", study.output)]
+    return html_report("Study", f"{len(study.cells())} cells", True, facts)
+
+
+def study_result_html(result):
+    """The HTML of a :class:`~symbolic_inversion.StudyResult`: cells done, and one row
+    per network x samples x digits (the summary table, elided in the middle when long).
+
+    >>> from symbolic_inversion import run_study
+    >>> from symbolic_inversion.report.display import study_result_html
+    >>> result = run_study({"networks": [{"layers": [1, 1]}], "samples": [1], "seeds": 2,
+    ...                     "digits": [20], "method": "closed_form"})
+    >>> text = study_result_html(result)
+    >>> ">complete</span>" in text, "<td>1-1 tanh</td><td>1</td><td>20</td><td>2/2</td>" in text
+    (True, True)
+    """
+    rows = [[row["network"], row["samples"], row["digits"],
+             f"{row['cells']}/{row['expected']}", f"{row['success']:.0%}", row["failed"],
+             "-" if row["max_error"] is None else f"{row['max_error']:.1e}",
+             "-" if row["median_time"] is None else f"{row['median_time']:.2f}"]
+            for row in result.summary()]
+    header = ["network", "n", "digits", "cells", "success", "failed", "max error",
+              "median s"]
+    facts = [("cells done", f"{len(result.records)} of {result.total}"),
+             ("output", result.output)]
+    verdict = "complete" if result.complete else f"{result.remaining} cells to run"
+    tables = [html_table(rows, header=header)] if rows else []
+    return html_report("Study result", verdict, result.complete, facts, tables)
+
+
+# What each limit bounds, in a few words (the full reasons: Limits' docstring).
+_LIMIT_MEANING = {
+    "max_file_bytes": "bytes of a file read", "max_json_depth": "nesting of a JSON file",
+    "max_number_digits": "digits of one number", "max_dps": "working or recorded digits",
+    "max_trace_values": "numbers in a trace", "max_parameters": "parameters, numeric work",
+    "max_symbolic_parameters": "parameters, symbolic work",
+    "max_oracle_parameters": "parameters behind the loss oracle",
+    "max_oracle_exponent": "decimal exponent of an oracle number",
+    "max_seconds": "seconds of a long command"}
+
+
+def limits_html(limits):
+    """The HTML of :class:`~symbolic_inversion.Limits`: every limit, its value (marked
+    where it differs from the default) and the environment variable that raises it.
+
+    >>> from symbolic_inversion import Limits
+    >>> from symbolic_inversion.report.display import limits_html
+    >>> text = limits_html(Limits(max_dps=5000))
+    >>> "<td>max_dps</td><td>5000 (default 3000)</td>" in text
+    True
+    >>> "SYMBOLIC_INVERSION_MAX_DPS" in text
+    True
+    """
+    import dataclasses
+    from ..limits import ENV_PREFIX
+    defaults = type(limits)()
+    rows = []
+    for item in dataclasses.fields(limits):
+        value, default = getattr(limits, item.name), getattr(defaults, item.name)
+        rows.append([item.name, f"{value}" + ("" if value == default else
+                                             f" (default {default})"),
+                     _LIMIT_MEANING.get(item.name, ""), ENV_PREFIX + item.name.upper()])
+    changed = sum(1 for row in rows if "(default" in row[1])
+    table = html_table(rows, header=["limit", "value", "bounds", "raised with"],
+                       limit=len(rows))
+    return html_report("Limits", f"{changed} changed" if changed else "defaults", True, [],
+                       [table])
+
+
+def program_html(program):
+    """The HTML of a :class:`~symbolic_inversion.program.LayerwiseProgram`: its network,
+    loss link and the arithmetics it has compiled activations for.
+
+    >>> from symbolic_inversion import Network, layerwise_program
+    >>> from symbolic_inversion.report.display import program_html
+    >>> "<td>network</td><td>1-1 tanh</td>" in program_html(layerwise_program(Network([1, 1])))
+    True
+    """
+    network = program.network
+    facts = [("network", _network_text(network)), ("parameters", network.num_parameters),
+             ("loss", program.loss.name),
+             ("compiled for", ", ".join(program._compiled) or "no arithmetic yet")]
+    return html_report(type(program).__name__, _network_text(network), True, facts)
