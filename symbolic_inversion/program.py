@@ -11,7 +11,8 @@ arb/acb, intervals): each layer one batched matrix product over all steps and sa
 at once.  Only the activations and the loss's link come from SymPy: each activation's
 value, slope and curvature are compiled from its SymPy expression
 (:class:`~symbolic_inversion.activations.Activation`) for the arithmetic that asks
-(:class:`CompiledActivation`), and the loss (:mod:`~symbolic_inversion.losses`) supplies
+(:class:`~symbolic_inversion.activations.CompiledActivation`), and the loss
+(:mod:`~symbolic_inversion.losses`) supplies
 the link ``ell`` of the per-sample residual ``ell(f(x_i)) - y_i``.
 """
 
@@ -20,114 +21,10 @@ from functools import lru_cache
 import mpmath
 import numpy as np
 import sympy as sp
-from sympy.printing.lambdarepr import LambdaPrinter
-
 from .activations import get_activation
-from .errors import InputError, NotSupportedError
+from .errors import InputError
 
-__all__ = ["LayerwiseProgram", "layerwise_program", "CompiledActivation",
-           "batches_are_identity"]
-
-
-class _ArrayPrinter(LambdaPrinter):
-    """Python code calling the functions of an arithmetic's namespace by bare name.
-
-    Rationals and Floats become ``Rational(p, q)`` (the arithmetic's exact or enclosing
-    number), integer powers ``ipow(base, n)`` (products: tight for intervals, and arb's
-    ``**`` is nan for balls around zero).
-    """
-
-    def _module_format(self, fqn, register=True):
-        return fqn.split(".")[-1]
-
-    def _print_Rational(self, expr):
-        return f"Rational({expr.p}, {expr.q})"
-
-    _print_Half = _print_Integer = _print_Rational
-
-    def _print_Float(self, expr):
-        return self._print_Rational(sp.Rational(expr))
-
-    def _print_Pow(self, expr, rational=False):
-        base, exponent = self._print(expr.base), expr.exp
-        if exponent == sp.S.Half:
-            return f"sqrt({base})"
-        if exponent.is_Rational and exponent.q == 2:   # sqrt(base) ** p, p odd
-            return f"ipow(sqrt({base}), {int(exponent.p)})"
-        if not exponent.is_Integer:
-            raise NotSupportedError(f"layer-wise program: the power {expr} (only integer "
-                                    f"powers and square roots)")
-        return f"ipow({base}, {int(exponent)})"
-
-    def _print_call(self, expr):
-        return f"{type(expr).__name__}({', '.join(self._print(a) for a in expr.args)})"
-
-    _print_Heaviside = _print_Max = _print_Min = _print_DiracDelta = _print_call
-
-    def _print_Pi(self, expr):
-        # a call: pi at the precision in force when the activation runs
-        return "Pi()"
-
-    def _print_exp1(self, expr):
-        return "exp(Rational(1, 1))"
-
-
-
-
-class CompiledActivation:
-    """One activation compiled for one arithmetic: ``value(z)``, ``slope(z, a)`` and
-    ``curvature(z, a, s)`` (d/dz of the slope along the activation, ``s`` the slope) on
-    arrays; ``slope`` is ``None`` when it is 1 and ``curvature`` ``None`` when it is 0
-    (nothing to multiply).  Built from the activation's SymPy expressions
-    (:meth:`Activation.compiled <symbolic_inversion.activations.Activation.compiled>`
-    caches one per arithmetic).
-
-    >>> import numpy as np
-    >>> from symbolic_inversion.activations import get_activation
-    >>> silu = get_activation("silu").compiled("float64")
-    >>> z = np.array([0.0, 1.0])
-    >>> a = silu.value(z)
-    >>> a.round(6).tolist(), silu.slope(z, a).round(6).tolist()
-    ([0.0, 0.731059], [0.5, 0.927671])
-    """
-
-    def __init__(self, activation, arithmetic):
-        z, a = sp.Symbol("z"), sp.Symbol("a")
-        value = activation.expression(z)
-        slope = sp.sympify(activation.derivative(z, a))
-        s = sp.Symbol("s")  # the slope's value, computed once
-        curvature = sp.diff(slope, z) + sp.diff(slope, a) * s
-        kinked = value.has(sp.Heaviside, sp.Max, sp.Min) or slope.has(sp.Heaviside)
-        if kinked and arithmetic.is_complex:
-            raise NotSupportedError(f"activation {activation.name} is not analytic: no "
-                                    f"{arithmetic.name} (complex) evaluation; use a real "
-                                    f"arithmetic")
-        if not arithmetic.is_interval:
-            # The kink has measure zero; off it the step's derivative vanishes.
-            curvature = curvature.replace(lambda e: isinstance(e, sp.DiracDelta),
-                                          lambda e: sp.Integer(0))
-        namespace = arithmetic.functions()
-        if arithmetic.dtype == object:
-            # Constants as 1-element arrays of the arithmetic's numbers: ``c * array``
-            # then multiplies number by number; an mpf or int on the left converts the
-            # array (mpmath) or takes the slow mixed-type path (measured 10x and 2x
-            # slower).  Not 0-d: numpy unwraps 0-d results (``-c`` would be an mpf).
-            def rational(p, q=1, number=arithmetic.rational):
-                return np.array([number(p, q)], dtype=object)
-
-            def pi(number=arithmetic.pi):
-                return np.array([number()], dtype=object)
-            namespace = dict(namespace, Rational=rational, Pi=pi)
-        else:
-            namespace = dict(namespace, Pi=arithmetic.pi)
-
-        def compile_(args, expr):
-            return sp.lambdify(args, expr, modules=[namespace], printer=_ArrayPrinter)
-
-        self.name = activation.name
-        self.value = compile_([z], value)
-        self.slope = None if slope == 1 else compile_([z, a], slope)
-        self.curvature = None if curvature == 0 else compile_([z, a, s], curvature)
+__all__ = ["LayerwiseProgram", "layerwise_program", "batches_are_identity"]
 
 
 def _times(array, factor):
