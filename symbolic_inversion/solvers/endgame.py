@@ -30,8 +30,11 @@ from dataclasses import dataclass
 
 import mpmath
 
-__all__ = ["CauchyResult", "cauchy_endgame", "puiseux_exponent", "puiseux_winding",
-           "ANCHOR_RATIO"]
+from ..precision import precision_floor
+from .path_result import PathCode, PathResult
+
+__all__ = ["CauchyResult", "cauchy_endgame", "cauchy_finish", "keep_anchor",
+           "puiseux_exponent", "puiseux_winding", "ANCHOR_RATIO"]
 
 # The tracker keeps a point each time 1 - t has fallen by this factor past its endgame
 # start: the candidate radii of the loops, and the samples of the Puiseux test.
@@ -146,6 +149,59 @@ def cauchy_endgame(arithmetic, velocity, correct, anchors, stopped_at, norm, poi
         if result.reason == SPENT:
             break
     return CauchyResult(steps=steps, reason="; ".join(failures))
+
+
+def keep_anchor(state, endgame):
+    """Keep the tracker's new point (``state.t``, ``state.u``) as an anchor when it is
+    past ``endgame`` and :data:`ANCHOR_RATIO` times nearer ``t = 1`` than the last."""
+    anchors, t = state.anchors, state.t
+    if endgame <= t < 1.0 and (not anchors or 1.0 - t <= (1.0 - anchors[-1][0])
+                               / ANCHOR_RATIO):
+        anchors.append((t, state.u))
+
+
+def cauchy_finish(tracker, state, failure):
+    """The Cauchy endgame where the tracker stopped next to ``t = 1`` (``failure``: a
+    :class:`~symbolic_inversion.solvers.path_result.PathResult` with ``t`` and ``last``):
+    the path's result from the loops' mean, or ``failure`` itself (its reason extended)
+    when the endgame does not apply or does not close its loops.
+
+    The endgame may cost at most what the path did (measured before the budget: on the
+    neuron n = 24, loops that never closed cost ten times the path).  A loop is closed
+    when it is back at its start to the precision floor: its nodes are corrected to the
+    working precision, and a neighbouring branch may be as near as ``rho^(1/c)``.
+    """
+    o, A = tracker.options, tracker.arithmetic
+    if not o.cauchy or failure.t is None or failure.t < o.endgame:
+        return failure
+    budget = 2 * state.evaluations
+    loops = cauchy_endgame(
+        A, lambda u, t: tracker.velocity(state, u, t),
+        lambda u, t, tolerance, iterations: tracker.correct_at(state, u, t, tolerance,
+                                                               iterations),
+        state.anchors, failure.t, A.norm, o.cauchy_points, o.cauchy_loops, o.tolerance,
+        precision_floor(o.dps), exhausted=lambda: state.evaluations > budget)
+    spent = failure.steps + loops.steps
+    if loops.u is None:
+        failure.reason += f"; Cauchy endgame: {loops.reason}"
+        failure.steps = spent
+        return failure
+    how = f"Cauchy endgame (winding number {loops.winding}, radius {loops.radius:.1e})"
+    end = tracker.final_newton(state, loops.u, 40)
+    if end.converged and math.isfinite(A.norm(end.u)):
+        tracker.note(state, 1.0, end.u)
+        return PathResult(PathCode.SUCCESS, end.u, spent, failure.newton + end.iterations,
+                          how, t=1.0, winding=loops.winding)
+    # a singular root (winding number above 1) or an ill-conditioned one: Newton does not
+    # converge there; the loops' mean is the best estimate of the endpoint (to about
+    # loops.error), for the caller to refine
+    why = ("a singular root" if loops.winding > 1 else
+           "an ill-conditioned root, or a branch point inside the loop")
+    tracker.note(state, 1.0, loops.u)
+    return PathResult(PathCode.ENDGAME_FAILED, None, spent, failure.newton,
+                      f"{how}: Newton did not converge at t = 1 from its estimate ({why}; "
+                      f"estimate error {loops.error:.1e})", t=1.0, last=loops.u,
+                      winding=loops.winding)
 
 
 SPENT = "the budget is spent"

@@ -44,10 +44,11 @@ import enum
 import math
 from dataclasses import dataclass
 
-from ..limits import check_time
 from ..precision import newton_tolerance, precision_floor
+from .loop import iterate
 
-__all__ = ["NewtonCode", "NewtonResult", "newton", "gauss_newton", "square_newton"]
+__all__ = ["NewtonCode", "NewtonResult", "NewtonIteration", "newton", "gauss_newton",
+           "square_newton"]
 
 
 class NewtonCode(enum.Enum):
@@ -133,92 +134,146 @@ def newton(evaluate, u, arithmetic, method="lu", dps=None, tolerance=None, floor
                           stop_on_stall, evaluate_end)
     if tolerance is None or floor is None:
         raise TypeError("newton: give dps, or both tolerance and floor")
-    norm = arithmetic.norm
-    clean = getattr(arithmetic, "mid", None)
+    solver = NewtonIteration(evaluate, arithmetic, method, tolerance, floor, contraction,
+                             max_correction, damping, rows, stop_on_stall, evaluate_end)
+    return iterate(solver, solver.init(u, first), max_iterations)
 
-    def system(point):
-        F, J = evaluate(point)
-        if rows is not None:
-            F, J = F[rows], J[rows]
+
+@dataclass
+class NewtonState:
+    """Where a Newton iteration is: the point ``u``, the residual ``F`` and Jacobian
+    ``J`` there, their sizes, the last correction, and its outcome once it has one."""
+
+    u: object
+    F: object
+    J: object
+    size: float
+    value: float
+    iteration: int = 0
+    previous: float = None
+    correction: float = math.inf
+    outcome: NewtonResult = None
+
+
+class NewtonIteration:
+    """One (Gauss-)Newton iteration for :func:`~symbolic_inversion.solvers.loop.iterate`
+    (the arguments are :func:`newton`'s)."""
+
+    def __init__(self, evaluate, arithmetic, method, tolerance, floor, contraction,
+                 max_correction, damping, rows, stop_on_stall, evaluate_end):
+        self.evaluate, self.arithmetic, self.method = evaluate, arithmetic, method
+        self.tolerance, self.floor, self.contraction = tolerance, floor, contraction
+        self.max_correction, self.damping, self.rows = max_correction, damping, rows
+        self.stop_on_stall, self.evaluate_end = stop_on_stall, evaluate_end
+        self.norm = arithmetic.norm
+        self.clean = getattr(arithmetic, "mid", None)
+        # the line search's merit: Gauss-Newton minimises the 2-norm of the residual (on
+        # an inconsistent system, e.g. a float32 trace, a good step may raise the max-norm)
+        self.merit = self.norm if method == "lu" else \
+            (lambda values: _two_norm(arithmetic, values))
+
+    def system(self, point):
+        F, J = self.evaluate(point)
+        if self.rows is not None:
+            F, J = F[self.rows], J[self.rows]
         return F, J
 
-    F, J = system(u) if first is None else first
-    size = norm(F)
-    # the line search's merit: Gauss-Newton minimises the 2-norm of the residual (on an
-    # inconsistent system, e.g. a float32 trace, a good step may raise the max-norm)
-    merit = norm if method == "lu" else (lambda values: _two_norm(arithmetic, values))
-    value = merit(F) if damping else size
-    previous, correction = None, math.inf
-    for iteration in range(1, max_iterations + 1):
-        check_time()   # a time budget, or an interrupt held for a safe point
-        step = (arithmetic.solve(J, -F) if method == "lu"
-                else arithmetic.lstsq(J, -F, method=method))
-        correction = norm(step.x) if step.ok else math.nan
-        if not step.ok or not _finite(correction):
-            return NewtonResult(u, False, iteration, size, correction, NewtonCode.SINGULAR,
-                                step.reason or "the linear system is numerically singular",
-                                F, J)
+    def init(self, u, first=None):
+        F, J = self.system(u) if first is None else first
+        size = self.norm(F)
+        return NewtonState(u, F, J, size, self.merit(F) if self.damping else size)
+
+    def _end(self, state, code, reason, converged=False):
+        state.outcome = NewtonResult(state.u, converged, state.iteration, state.size,
+                                     state.correction, code, reason, state.F, state.J)
+        return state
+
+    def step(self, state):
+        A, norm, tolerance = self.arithmetic, self.norm, self.tolerance
+        state.iteration += 1
+        F, J, u = state.F, state.J, state.u
+        solved = A.solve(J, -F) if self.method == "lu" else \
+            A.lstsq(J, -F, method=self.method)
+        state.correction = correction = norm(solved.x) if solved.ok else math.nan
+        if not solved.ok or not _finite(correction):
+            return self._end(state, NewtonCode.SINGULAR,
+                             solved.reason or "the linear system is numerically singular")
         scale = 1.0 + norm(u)
-        if max_correction is not None and correction > max_correction * scale:
-            return NewtonResult(u, False, iteration, size, correction, NewtonCode.DIVERGED,
-                                f"correction {correction:.1e} exceeds {max_correction:g} "
-                                f"(relative)", F, J)
-        delta, factor = step.x, 1
-        for _ in range(damping + 1):
+        if self.max_correction is not None and correction > self.max_correction * scale:
+            return self._end(state, NewtonCode.DIVERGED,
+                             f"correction {correction:.1e} exceeds "
+                             f"{self.max_correction:g} (relative)")
+        accepted = self._line_search(state, solved.x, correction, scale)
+        if accepted is None:
+            return self._end(state, NewtonCode.STALLED,
+                             "no step along the correction decreased the residual")
+        state.u, F_trial, J_trial, trial_value = accepted
+        if self.damping:
+            state.F, state.J, state.size, state.value = \
+                F_trial, J_trial, norm(F_trial), trial_value
+        if correction <= tolerance * scale:
+            code = NewtonCode.CONVERGED
+        elif state.previous is not None and correction > self.contraction * state.previous \
+                and (self.stop_on_stall or correction < self.floor * scale):
+            code = (NewtonCode.PRECISION_FLOOR if correction < self.floor * scale
+                    else NewtonCode.STALLED)
+        else:
+            state.previous = correction
+            if not self.damping:
+                state.F, state.J = self.system(state.u)
+                state.size = norm(state.F)
+            return state
+        if not self.damping:
+            state.F, state.J = self.system(state.u) if self.evaluate_end else (None, None)
+            state.size = norm(state.F) if self.evaluate_end else state.size
+        reason = "" if code.converged else (f"the correction stopped contracting at "
+                                            f"{correction:.1e}")
+        return self._end(state, code, reason, code.converged and (
+            not self.evaluate_end or _finite(state.size)))
+
+    def _line_search(self, state, delta, correction, scale):
+        """``(u, F, J, merit)`` of the accepted step (``F``, ``J`` and the merit only
+        when damping), or ``None`` when no halving of the step decreased the residual."""
+        A, clean, merit = self.arithmetic, self.clean, self.merit
+        u, F, J, value = state.u, state.F, state.J, state.value
+        factor = 1
+        for _ in range(self.damping + 1):
             trial = u + delta if factor == 1 else u + delta * factor
             if clean is not None:
                 trial = clean(trial)
-            if not damping:
-                break
-            F_trial, J_trial = system(trial)
+            if not self.damping:
+                return trial, None, None, None
+            F_trial, J_trial = self.system(trial)
             trial_value = merit(F_trial)
-            if trial_value <= value * (1 + 1e-6) or correction <= tolerance * scale:
-                break
-            if method != "lu":
+            if trial_value <= value * (1 + 1e-6) or correction <= self.tolerance * scale:
+                return trial, F_trial, J_trial, trial_value
+            if self.method != "lu":
                 # geodesic acceleration (Transtrum & Sethna): along a curved valley of an
                 # ill-conditioned least-squares problem the step's second-order term
                 # dominates; remove it with the same Jacobian and try again (measured:
                 # a float64 PyTorch trace of 4 samples, 1.5e-5 from the fit, converges
                 # in 2 iterations instead of stalling)
-                linear = F + arithmetic.matmul(J, delta) * factor
-                bend = arithmetic.lstsq(J, linear - F_trial, method=method)
+                linear = F + A.matmul(J, delta) * factor
+                bend = A.lstsq(J, linear - F_trial, method=self.method)
                 if bend.ok:
                     bent = trial + bend.x
                     if clean is not None:
                         bent = clean(bent)
-                    F_bent, J_bent = system(bent)
+                    F_bent, J_bent = self.system(bent)
                     bent_value = merit(F_bent)
                     if bent_value <= value * (1 + 1e-6):
-                        trial, F_trial, J_trial, trial_value = bent, F_bent, J_bent, bent_value
-                        break
+                        return bent, F_bent, J_bent, bent_value
             factor = factor / 2
-        else:
-            return NewtonResult(u, False, iteration, size, correction, NewtonCode.STALLED,
-                                "no step along the correction decreased the residual", F, J)
-        u = trial
-        if damping:
-            F, J, size, value = F_trial, J_trial, norm(F_trial), trial_value
-        if correction <= tolerance * scale:
-            code = NewtonCode.CONVERGED
-        elif previous is not None and correction > contraction * previous and (
-                stop_on_stall or correction < floor * scale):
-            code = (NewtonCode.PRECISION_FLOOR if correction < floor * scale
-                    else NewtonCode.STALLED)
-        else:
-            previous = correction
-            if not damping:
-                F, J = system(u)
-                size = norm(F)
-            continue
-        if not damping:
-            F, J = (system(u) if evaluate_end else (None, None))
-            size = norm(F) if evaluate_end else size
-        reason = "" if code.converged else (f"the correction stopped contracting at "
-                                            f"{correction:.1e}")
-        return NewtonResult(u, code.converged and (not evaluate_end or _finite(size)),
-                            iteration, size, correction, code, reason, F, J)
-    return NewtonResult(u, False, max_iterations, size, correction, NewtonCode.MAX_ITERATIONS,
-                        f"{max_iterations} iterations without convergence", F, J)
+        return None
+
+    def terminate(self, state):
+        return state.outcome
+
+    def exhausted(self, state):
+        return NewtonResult(state.u, False, state.iteration, state.size, state.correction,
+                            NewtonCode.MAX_ITERATIONS,
+                            f"{state.iteration} iterations without convergence",
+                            state.F, state.J)
 
 
 def _two_norm(arithmetic, values):

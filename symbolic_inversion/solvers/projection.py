@@ -22,9 +22,10 @@ import mpmath
 import numpy as np
 
 from ..arithmetic import get_arithmetic
+from .loop import iterate
 
-__all__ = ["ProjectedSystem", "FitCode", "ProjectedFit", "projected_fit", "random_inputs",
-           "ROOT_LEVEL"]
+__all__ = ["ProjectedSystem", "FitCode", "ProjectedFit", "projected_fit",
+           "LevenbergMarquardt", "random_inputs", "ROOT_LEVEL"]
 
 # A fit whose residual, relative to the size of the observed gradients, is below this is
 # a root in double precision (float64 rounding of the residual: about 1e-16 relative,
@@ -196,51 +197,89 @@ def projected_fit(projected, inputs, max_iterations=300, root_level=None):
     ('root', [-0.3, 0.2, 0.6])
     """
     X = np.array(inputs, dtype=float).reshape(projected.shape)
-    scale = projected.scale
-    if root_level is None:
-        root_level = projected.root_level
+    solver = LevenbergMarquardt(projected, projected.root_level if root_level is None
+                                else root_level)
     with np.errstate(all="ignore"):
-        current = projected.evaluate(X)
-        if current is None:
+        state = solver.init(X)
+        if state is None:
             return _failed(projected, X, 0)
+        return iterate(solver, state, max_iterations)
+
+
+class LevenbergMarquardt:
+    """Levenberg-Marquardt on the projected residual for
+    :func:`~symbolic_inversion.solvers.loop.iterate` (Nielsen's damping update; the
+    state is a dict: inputs ``X``, ``labels``, residual ``r``, Kaufman Jacobian ``J``,
+    ``cost``, damping ``mu`` and ``nu``, the iteration count and the fit once it ends)."""
+
+    def __init__(self, projected, root_level):
+        self.projected, self.root_level = projected, root_level
+        self.scale = projected.scale
+
+    def init(self, X):
+        current = self.projected.evaluate(X)
+        if current is None:
+            return None
         labels, r, J = current
-        cost = float(r @ r)
-        mu, nu = None, 2.0
-        for iteration in range(1, max_iterations + 1):
-            relative = float(np.max(np.abs(r))) / scale
-            if relative < root_level:
-                return _settled(X, labels, r, J, relative, iteration - 1)
-            JtJ, g = J.T @ J, J.T @ r
-            if mu is None:
-                mu = 1e-3 * max(float(np.max(np.diag(JtJ))), 1e-300)
-            try:
-                step = np.linalg.solve(JtJ + mu * np.eye(len(g)), -g)
-            except np.linalg.LinAlgError:
-                mu, nu = mu * nu, 2 * nu
-                continue
-            trial_X = X + step.reshape(X.shape)
-            trial = projected.evaluate(trial_X)
-            trial_cost = float(trial[1] @ trial[1]) if trial is not None else np.inf
-            predicted = float(step @ (mu * step - g))
-            if trial is not None and np.isfinite(trial_cost) and trial_cost < cost:
-                rho = (cost - trial_cost) / predicted if predicted > 0 else 0.0
-                mu *= max(1 / 3, 1 - (2 * rho - 1) ** 3)
-                nu = 2.0
-                small = np.max(np.abs(step)) <= 1e-14 * (1 + np.max(np.abs(X)))
-                X, (labels, r, J), cost = trial_X, trial, trial_cost
-                if small:
-                    break
-            else:
-                mu, nu = mu * nu, 2 * nu
-                if mu > 1e30:
-                    break
+        return {"X": X, "labels": labels, "r": r, "J": J, "cost": float(r @ r),
+                "mu": None, "nu": 2.0, "iteration": 0, "fit": None}
+
+    def _relative(self, state):
+        return float(np.max(np.abs(state["r"]))) / self.scale
+
+    def step(self, state):
+        state["iteration"] += 1
+        relative = self._relative(state)
+        if relative < self.root_level:
+            state["fit"] = _settled(state["X"], state["labels"], state["r"], state["J"],
+                                    relative, state["iteration"] - 1)
+            return state
+        J, r = state["J"], state["r"]
+        JtJ, g = J.T @ J, J.T @ r
+        if state["mu"] is None:
+            state["mu"] = 1e-3 * max(float(np.max(np.diag(JtJ))), 1e-300)
+        mu = state["mu"]
+        try:
+            step = np.linalg.solve(JtJ + mu * np.eye(len(g)), -g)
+        except np.linalg.LinAlgError:
+            state["mu"], state["nu"] = mu * state["nu"], 2 * state["nu"]
+            return state
+        X = state["X"]
+        trial_X = X + step.reshape(X.shape)
+        trial = self.projected.evaluate(trial_X)
+        trial_cost = float(trial[1] @ trial[1]) if trial is not None else np.inf
+        predicted = float(step @ (mu * step - g))
+        if trial is not None and np.isfinite(trial_cost) and trial_cost < state["cost"]:
+            rho = (state["cost"] - trial_cost) / predicted if predicted > 0 else 0.0
+            state["mu"] = mu * max(1 / 3, 1 - (2 * rho - 1) ** 3)
+            state["nu"] = 2.0
+            small = np.max(np.abs(step)) <= 1e-14 * (1 + np.max(np.abs(X)))
+            state["X"], (state["labels"], state["r"], state["J"]) = trial_X, trial
+            state["cost"] = trial_cost
+            if small:
+                state["fit"] = self._ended(state)
         else:
-            return ProjectedFit(X, labels, float(np.max(np.abs(r))) / scale,
-                                max_iterations, FitCode.MAX_ITERATIONS)
-    relative = float(np.max(np.abs(r))) / scale
-    if relative < root_level:
-        return _settled(X, labels, r, J, relative, iteration)
-    return ProjectedFit(X, labels, relative, iteration, FitCode.MINIMUM)
+            state["mu"], state["nu"] = mu * state["nu"], 2 * state["nu"]
+            if state["mu"] > 1e30:
+                state["fit"] = self._ended(state)
+        return state
+
+    def _ended(self, state):
+        """The fit where the steps stopped changing the inputs (or the damping ran away):
+        a root, or a minimum."""
+        relative = self._relative(state)
+        if relative < self.root_level:
+            return _settled(state["X"], state["labels"], state["r"], state["J"], relative,
+                            state["iteration"])
+        return ProjectedFit(state["X"], state["labels"], relative, state["iteration"],
+                            FitCode.MINIMUM)
+
+    def terminate(self, state):
+        return state["fit"]
+
+    def exhausted(self, state):
+        return ProjectedFit(state["X"], state["labels"], self._relative(state),
+                            state["iteration"], FitCode.MAX_ITERATIONS)
 
 
 def _settled(X, labels, r, J, relative, iterations):

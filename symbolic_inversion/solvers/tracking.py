@@ -39,77 +39,20 @@ The outcome is a :class:`PathResult` with a :class:`PathCode`; nothing raises.  
 precision comes from :class:`TrackerOptions` (``dps``), never from mpmath's global state.
 """
 
-import enum
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import mpmath
 import numpy as np
 
-from ..limits import check_time
 from ..precision import newton_tolerance, precision_floor
-from .endgame import ANCHOR_RATIO, cauchy_endgame
+from .endgame import cauchy_finish, keep_anchor
+from .loop import iterate
 from .newton import newton
+from .path_result import DIVERGED, STALLED_NEAR_END, PathCode, PathResult
 
-__all__ = ["PathCode", "PathResult", "TrackerOptions", "Tracker", "random_gamma",
-           "STALLED_NEAR_END", "DIVERGED"]
-
-# a path stopped past this t is next to its endpoint (refinement can finish it)
-STALLED_NEAR_END = 0.999
-# far outside any data a network is trained on: the path heads for a root at infinity
-DIVERGED = 1e6
-
-
-class PathCode(enum.Enum):
-    """How a path ended."""
-
-    SUCCESS = "success"                # a real endpoint at t = 1
-    COMPLEX_END = "complex_end"        # converged at t = 1 to a non-real root
-    AT_INFINITY = "at_infinity"        # |u| grew without bound
-    STALLED = "stalled"                # the step size fell below its minimum
-    SINGULAR = "singular"              # the Jacobian on the path is singular
-    ENDGAME_FAILED = "endgame_failed"  # Newton did not converge at t = 1
-    MAX_STEPS = "max_steps"
-    NO_START = "no_start"              # the homotopy could not give a start point
-    NO_ROOT = "no_root"                # a least-squares search settled at no root
-
-    @property
-    def ended_at_root(self):
-        return self in (PathCode.SUCCESS, PathCode.COMPLEX_END)
-
-
-@dataclass
-class PathResult:
-    """The end of one path.
-
-    ``u``: the endpoint (arithmetic numbers) or ``None``; ``real``: its real part as
-    mpmath numbers when the endpoint is real; ``last`` / ``t``: where a failed path
-    stopped (near ``t = 1`` usually next to a root the tracking precision cannot resolve);
-    ``imaginary``: the largest imaginary part of a converged endpoint.
-    """
-
-    code: PathCode
-    u: object = None
-    steps: int = 0
-    newton: int = 0
-    reason: str = ""
-    t: float = None
-    last: object = None
-    real: list = None
-    imaginary: float = None
-    endgame_jump: bool = False
-    winding: int = None
-
-    @property
-    def ok(self):
-        return self.code is PathCode.SUCCESS
-
-    @property
-    def stalled_near_end(self):
-        return (not self.code.ended_at_root and self.code is not PathCode.AT_INFINITY
-                and self.last is not None and self.t is not None
-                and self.t >= STALLED_NEAR_END)
-
+__all__ = ["PathCode", "PathResult", "TrackerOptions", "TrackerState", "Tracker",
+           "Corrector", "random_gamma", "STALLED_NEAR_END", "DIVERGED"]
 
 @dataclass
 class TrackerOptions:
@@ -143,9 +86,87 @@ def _scalar(arithmetic, value):
     return arithmetic.number(value)
 
 
+@dataclass
+class TrackerState:
+    """Where a path is: the point ``u`` at ``t``, the step ``dt`` and its run of
+    successes, the tangent at ``u`` (kept for a retry from the same point), the previous
+    point (the Hermite predictor's), the endgame's anchors and jumps, the counts, and the
+    :class:`PathResult` once the path has one."""
+
+    homotopy: object
+    gamma: object
+    u: object
+    t: float = 0.0
+    dt: float = 0.0
+    streak: int = 0
+    steps: int = 0
+    iterations: int = 0
+    jumps: int = 0
+    tangent: object = None
+    previous: tuple = None
+    anchors: list = field(default_factory=list)
+    evaluations: int = 0
+    predictor: str = "rk4"
+    record: list = None
+    result: PathResult = None
+
+
+class Corrector:
+    """The tracker's corrector for :func:`~symbolic_inversion.solvers.loop.iterate`:
+    Newton at the new ``t`` with the tracker's rules (at most four iterations, each
+    correction at most half the previous one and below a tenth of ``|u|``), solving for
+    the tangent with the same matrix: the tangent at the last iterate (within the
+    tolerance of the endpoint) is the next step's, one evaluation and solve fewer per
+    step.  Its result is ``(u, tangent, iterations)``, ``u`` ``None`` on failure."""
+
+    max_steps = 4
+
+    def __init__(self, tracker, state, t_new):
+        self.tracker, self.state = tracker, state
+        self.s_new, self.ds_dt = tracker.s_of(t_new)
+
+    def init(self, candidate):
+        return {"u": candidate, "previous": None, "iteration": 0, "done": None}
+
+    def step(self, current):
+        tracker, A = self.tracker, self.tracker.arithmetic
+        current["iteration"] += 1
+        u = current["u"]
+        H, Hu, Hs = tracker.evaluate(self.state, u, self.s_new)
+        right = np.empty((len(H), 2), dtype=H.dtype)
+        right[:, 0], right[:, 1] = -H, -(Hs * self.ds_dt)
+        solved = A.solve(Hu, right)
+        if not solved.ok:
+            current["done"] = (None, None, current["iteration"])
+            return current
+        delta, tangent = solved.x[:, 0], solved.x[:, 1]
+        correction, scale = A.norm(delta), 1.0 + A.norm(u)
+        if not math.isfinite(correction) or correction > 0.1 * scale:
+            current["done"] = (None, None, current["iteration"])
+            return current
+        u = u + delta
+        if hasattr(A, "mid"):
+            u = A.mid(u)
+        current["u"] = u
+        if correction <= tracker.options.tolerance * scale:
+            current["done"] = (u, tangent, current["iteration"])
+        elif current["previous"] is not None and correction > 0.5 * current["previous"]:
+            current["done"] = (None, None, current["iteration"])
+        current["previous"] = correction
+        return current
+
+    def terminate(self, current):
+        return current["done"]
+
+    def exhausted(self, current):
+        return None, None, self.max_steps
+
+
 class Tracker:
     """Follows a homotopy from its start at ``t = 0`` to ``t = 1`` in ``arithmetic`` (a
-    complex one) at ``options.dps`` digits.
+    complex one) at ``options.dps`` digits: a solver of
+    :func:`~symbolic_inversion.solvers.loop.iterate` whose state is a
+    :class:`TrackerState` and whose step is one predictor-corrector step.
 
     >>> import mpmath, numpy as np
     >>> from symbolic_inversion.arithmetic import get_arithmetic
@@ -175,233 +196,192 @@ class Tracker:
             if start is None:
                 return PathResult(PathCode.NO_START, reason=getattr(
                     homotopy, "start_failure", "no start point"))
-            return self._classify(self._track(homotopy, start, gamma, record))
+            state = self.init(homotopy, start, gamma, record)
+            # a step beyond max_steps ends the path (MAX_STEPS), so the loop never runs out
+            return self._classify(iterate(self, state, self.options.max_steps + 1))
 
-    def _track(self, homotopy, start, gamma, record=None):
+    # -- the solver -----------------------------------------------------------------
+
+    def init(self, homotopy, start, gamma, record=None):
         A, o = self.arithmetic, self.options
-
-        def note(t, u):
-            if record is not None:
-                values = [A.to_mpmath(v) for v in u]
-                record.append([float(t), [[float(mpmath.re(v)), float(mpmath.im(v))]
-                                          for v in values]])
-        norm = A.norm
-        gamma_b = _scalar(A, gamma)
-        one = _scalar(A, 1)
-        final_tolerance = newton_tolerance(o.dps)
-        floor = precision_floor(o.dps)
-
-        def s_of(t):
-            # t: a float on the path, an arithmetic (complex) number in the endgame's loops
-            t_b = _scalar(A, mpmath.mpf(t)) if isinstance(t, (float, int)) else t
-            denominator = t_b + gamma_b * (one - t_b)
-            return t_b / denominator, gamma_b / (denominator * denominator)
-
-        evaluations = 0   # of the homotopy: what the Cauchy endgame's budget counts
-
-        def evaluate(u, s):
-            nonlocal evaluations
-            evaluations += 1
-            return homotopy.evaluate(u, s)
-
-        def at(s):
-            return lambda v: evaluate(v, s)[:2]
-
-        def velocity(u, t):
-            s, ds_dt = s_of(t)
-            _, Hu, Hs = evaluate(u, s)
-            solved = A.solve(Hu, -(Hs * ds_dt))
-            return solved.x if solved.ok else None
-
-        def runge_kutta(u, t, dt, k1):
-            half = _scalar(A, mpmath.mpf(dt) / 2)
-            full = _scalar(A, mpmath.mpf(dt))
-            k2 = velocity(u + k1 * half, t + dt / 2)
-            if k2 is None:
-                return None
-            k3 = velocity(u + k2 * half, t + dt / 2)
-            if k3 is None:
-                return None
-            k4 = velocity(u + k3 * full, t + dt)
-            if k4 is None:
-                return None
-            step = u + (k1 + k2 * 2 + k3 * 2 + k4) * (full / 6)
-            if hasattr(A, "mid"):
-                step = A.mid(step)
-            size = norm(step)
-            return step if size == size and size != math.inf else None
-
-        def final_newton(u, iterations):
-            return newton(at(one), u, A, method="lu", tolerance=final_tolerance,
-                          floor=floor, max_iterations=iterations, evaluate_end=False)
-
-        def correct_at(u, t, tolerance, iterations):
-            # the endgame's corrector: to ``tolerance`` (a loop's inner steps) or to the
-            # working precision (``None``: its nodes)
-            result = newton(at(s_of(t)[0]), u, A, method="lu",
-                            tolerance=final_tolerance if tolerance is None else tolerance,
-                            floor=floor if tolerance is None else 0.0,
-                            max_iterations=iterations, max_correction=0.1,
-                            evaluate_end=False)
-            return result.u if result.converged else None
-
-        anchors = []   # points past t = endgame, each ANCHOR_RATIO times nearer t = 1
-
-        def cauchy(failure):
-            # The Cauchy endgame where the tracker stopped next to t = 1: the failure
-            # itself when it does not apply or does not close its loops
-            if not o.cauchy or failure.t is None or failure.t < o.endgame:
-                return failure
-            # The endgame may cost at most what the path did (measured before the
-            # budget: on the neuron n = 24, loops that never closed cost ten times the
-            # path).  A loop is closed when it is back at its start to the precision
-            # floor: its nodes are corrected to the working precision, and a
-            # neighbouring branch may be as near as rho^(1/c).
-            budget = 2 * evaluations
-            loops = cauchy_endgame(A, velocity, correct_at, anchors, failure.t, norm,
-                                   o.cauchy_points, o.cauchy_loops, o.tolerance, floor,
-                                   exhausted=lambda: evaluations > budget)
-            spent = failure.steps + loops.steps
-            if loops.u is None:
-                failure.reason += f"; Cauchy endgame: {loops.reason}"
-                failure.steps = spent
-                return failure
-            how = (f"Cauchy endgame (winding number {loops.winding}, radius "
-                   f"{loops.radius:.1e})")
-            end = final_newton(loops.u, 40)
-            if end.converged and math.isfinite(norm(end.u)):
-                note(1.0, end.u)
-                return PathResult(PathCode.SUCCESS, end.u, spent, failure.newton +
-                                  end.iterations, how, t=1.0, winding=loops.winding)
-            # a singular root (winding number above 1) or an ill-conditioned one: Newton
-            # does not converge there; the loops' mean is the best estimate of the
-            # endpoint (to about loops.error), for the caller to refine
-            why = ("a singular root" if loops.winding > 1 else
-                   "an ill-conditioned root, or a branch point inside the loop")
-            note(1.0, loops.u)
-            return PathResult(PathCode.ENDGAME_FAILED, None, spent, failure.newton,
-                              f"{how}: Newton did not converge at t = 1 from its estimate "
-                              f"({why}; estimate error {loops.error:.1e})",
-                              t=1.0, last=loops.u, winding=loops.winding)
-
-        def hermite(u, t, dt, tangent, previous):
-            # the cubic through (t0, u0, v0) and (t, u, v), extrapolated to t + dt: no
-            # evaluation beyond the tangent at u, which the step needs anyway
-            t0, u0, v0 = previous
-            h = t - t0
-            theta = (t + dt - t0) / h
-            square, cube = theta * theta, theta * theta * theta
-            weights = [2 * cube - 3 * square + 1, (cube - 2 * square + theta) * h,
-                       -2 * cube + 3 * square, (cube - square) * h]
-            w = [_scalar(A, mpmath.mpf(c)) for c in weights]
-            step = u0 * w[0] + v0 * w[1] + u * w[2] + tangent * w[3]
-            if hasattr(A, "mid"):
-                step = A.mid(step)
-            size = norm(step)
-            return step if size == size and size != math.inf else None
-
-        def correct(candidate, t_new):
-            # Newton at t_new (the rules of newton() with the tracker's options: at most
-            # four iterations, each correction at most half the previous one and below a
-            # tenth of |u|), solving for the tangent with the same matrix: the tangent
-            # at the last iterate (within the tolerance of the endpoint) is the next
-            # step's, one evaluation and solve fewer per step.
-            # Returns (u, tangent, iterations), u None on failure.
-            s_new, ds_dt = s_of(t_new)
-            u, previous = candidate, None
-            for iteration in range(1, 5):
-                H, Hu, Hs = evaluate(u, s_new)
-                right = np.empty((len(H), 2), dtype=H.dtype)
-                right[:, 0], right[:, 1] = -H, -(Hs * ds_dt)
-                solved = A.solve(Hu, right)
-                if not solved.ok:
-                    return None, None, iteration
-                delta, tangent = solved.x[:, 0], solved.x[:, 1]
-                correction, scale = norm(delta), 1.0 + norm(u)
-                if not math.isfinite(correction) or correction > 0.1 * scale:
-                    return None, None, iteration
-                u = u + delta
-                if hasattr(A, "mid"):
-                    u = A.mid(u)
-                if correction <= o.tolerance * scale:
-                    return u, tangent, iteration
-                if previous is not None and correction > 0.5 * previous:
-                    return None, None, iteration
-                previous = correction
-            return None, None, 4
-
+        self._gamma = _scalar(A, gamma)
+        self._one = _scalar(A, 1)
         u = A.mid(start) if hasattr(A, "mid") else start
-        note(0.0, u)
-        jumps, t, dt, streak, steps, iterations = 0, 0.0, o.initial_step, 0, 0, 0
-        tangent, previous = None, None
-        predictor = getattr(homotopy, "predictor", o.predictor)
-        while t < 1.0:
-            check_time()   # a time budget, or an interrupt held for a safe point
-            steps += 1
-            if steps > o.max_steps:
-                return cauchy(PathResult(PathCode.MAX_STEPS, None, steps, iterations,
-                                         "too many steps", t=t, last=u))
-            dt = min(dt, 1.0 - t)
-            if tangent is None:   # a retry from the same point keeps its tangent
-                tangent = velocity(u, t)
-            if tangent is None or not math.isfinite(norm(tangent)):
-                return PathResult(PathCode.SINGULAR, None, steps, iterations,
-                                  "singular Jacobian on the path", t=t)
-            if predictor == "hermite" and previous is not None:
-                candidate = hermite(u, t, dt, tangent, previous)
-            else:
-                candidate = runge_kutta(u, t, dt, tangent)
-            if candidate is None:
-                dt, streak = dt / 2, 0
-                continue
-            if predictor == "hermite":
-                corrected, next_tangent, spent = correct(candidate, t + dt)
-                converged = corrected is not None
-            else:
-                s_new, _ = s_of(t + dt)
-                result = newton(at(s_new), candidate, A, method="lu", tolerance=o.tolerance,
-                                floor=0.0, max_iterations=4, max_correction=0.1,
-                                evaluate_end=False)
-                corrected, next_tangent, spent = result.u, None, result.iterations
-                converged = result.converged
-            iterations += spent
-            if converged:
-                previous = (t, u, tangent)
-                u, t, tangent = corrected, t + dt, next_tangent
-                note(t, u)
-                if t >= o.endgame and t < 1.0 and (not anchors or 1.0 - t <= (
-                        1.0 - anchors[-1][0]) / ANCHOR_RATIO):
-                    anchors.append((t, u))
-                streak += 1
-                if streak >= 2:
-                    dt, streak = min(2 * dt, o.max_step), 0
-                if norm(u) > 1e8:
-                    return PathResult(PathCode.AT_INFINITY, None, steps, iterations,
-                                      "the path went to infinity", t=t)
-                continue
-            dt, streak = dt / 2, 0
-            if t >= o.endgame and jumps < o.endgame_jumps:
-                # Endgame: near t = 1 the path is steep (the root is ill-conditioned);
-                # Newton on the target system from here usually converges.  A wrong root
-                # reached this way is rejected later against the whole trace.
-                jumps += 1
-                end = final_newton(u, 25)
-                iterations += end.iterations
-                if end.converged:
-                    note(1.0, end.u)
-                    return PathResult(PathCode.SUCCESS, end.u, steps, iterations,
-                                      "endgame jump", t=t, endgame_jump=True)
-            if dt < o.min_step:
-                return cauchy(PathResult(PathCode.STALLED, None, steps, iterations,
-                                         f"step size fell below {o.min_step} at "
-                                         f"t = {t:.6f}", t=t, last=u))
-        end = final_newton(u, 40)
-        iterations += end.iterations
-        if not end.converged or not math.isfinite(norm(end.u)):
-            return cauchy(PathResult(PathCode.ENDGAME_FAILED, None, steps, iterations,
-                                     "Newton did not converge at t = 1", t=t, last=u))
-        note(1.0, end.u)
-        return PathResult(PathCode.SUCCESS, end.u, steps, iterations)
+        state = TrackerState(homotopy, gamma, u, dt=o.initial_step,
+                             predictor=getattr(homotopy, "predictor", o.predictor),
+                             record=record)
+        self.note(state, 0.0, u)
+        return state
+
+    def step(self, state):
+        A, o = self.arithmetic, self.options
+        state.steps += 1
+        if state.steps > o.max_steps:
+            return self._end(state, cauchy_finish(self, state, PathResult(
+                PathCode.MAX_STEPS, None, state.steps, state.iterations, "too many steps",
+                t=state.t, last=state.u)))
+        t = state.t
+        dt = state.dt = min(state.dt, 1.0 - t)
+        if state.tangent is None:   # a retry from the same point keeps its tangent
+            state.tangent = self.velocity(state, state.u, t)
+        if state.tangent is None or not math.isfinite(A.norm(state.tangent)):
+            return self._end(state, PathResult(PathCode.SINGULAR, None, state.steps,
+                                               state.iterations,
+                                               "singular Jacobian on the path", t=t))
+        if state.predictor == "hermite" and state.previous is not None:
+            candidate = self.hermite(state.u, t, dt, state.tangent, state.previous)
+        else:
+            candidate = self.runge_kutta(state, state.u, t, dt, state.tangent)
+        if candidate is None:
+            state.dt, state.streak = dt / 2, 0
+            return state
+        if state.predictor == "hermite":
+            corrector = Corrector(self, state, t + dt)
+            corrected, next_tangent, spent = iterate(corrector, corrector.init(candidate),
+                                                     Corrector.max_steps)
+            converged = corrected is not None
+        else:
+            s_new, _ = self.s_of(t + dt)
+            result = newton(self.at(state, s_new), candidate, A, method="lu",
+                            tolerance=o.tolerance, floor=0.0, max_iterations=4,
+                            max_correction=0.1, evaluate_end=False)
+            corrected, next_tangent, spent = result.u, None, result.iterations
+            converged = result.converged
+        state.iterations += spent
+        if converged:
+            state.previous = (t, state.u, state.tangent)
+            state.u, state.t, state.tangent = corrected, t + dt, next_tangent
+            self.note(state, state.t, state.u)
+            keep_anchor(state, o.endgame)
+            state.streak += 1
+            if state.streak >= 2:
+                state.dt, state.streak = min(2 * dt, o.max_step), 0
+            if A.norm(state.u) > 1e8:
+                return self._end(state, PathResult(PathCode.AT_INFINITY, None, state.steps,
+                                                   state.iterations,
+                                                   "the path went to infinity", t=state.t))
+            return state
+        state.dt, state.streak = dt / 2, 0
+        if t >= o.endgame and state.jumps < o.endgame_jumps:
+            # Endgame: near t = 1 the path is steep (the root is ill-conditioned); Newton
+            # on the target system from here usually converges.  A wrong root reached
+            # this way is rejected later against the whole trace.
+            state.jumps += 1
+            end = self.final_newton(state, state.u, 25)
+            state.iterations += end.iterations
+            if end.converged:
+                self.note(state, 1.0, end.u)
+                return self._end(state, PathResult(PathCode.SUCCESS, end.u, state.steps,
+                                                   state.iterations, "endgame jump", t=t,
+                                                   endgame_jump=True))
+        if state.dt < o.min_step:
+            return self._end(state, cauchy_finish(self, state, PathResult(
+                PathCode.STALLED, None, state.steps, state.iterations,
+                f"step size fell below {o.min_step} at t = {t:.6f}", t=t, last=state.u)))
+        return state
+
+    def terminate(self, state):
+        if state.result is not None:
+            return state.result
+        if state.t < 1.0:
+            return None
+        end = self.final_newton(state, state.u, 40)
+        state.iterations += end.iterations
+        if not end.converged or not math.isfinite(self.arithmetic.norm(end.u)):
+            return cauchy_finish(self, state, PathResult(
+                PathCode.ENDGAME_FAILED, None, state.steps, state.iterations,
+                "Newton did not converge at t = 1", t=state.t, last=state.u))
+        self.note(state, 1.0, end.u)
+        return PathResult(PathCode.SUCCESS, end.u, state.steps, state.iterations)
+
+    def exhausted(self, state):   # pragma: no cover - step ends the path first
+        return state.result
+
+    @staticmethod
+    def _end(state, result):
+        state.result = result
+        return state
+
+    # -- the path's calculus (the endgame uses it too) ------------------------------
+
+    def note(self, state, t, u):
+        if state.record is not None:
+            values = [self.arithmetic.to_mpmath(v) for v in u]
+            state.record.append([float(t), [[float(mpmath.re(v)), float(mpmath.im(v))]
+                                            for v in values]])
+
+    def s_of(self, t):
+        """``(s, ds/dt)`` of the gamma trick at ``t`` (a float on the path, an arithmetic
+        number in the endgame's loops)."""
+        A = self.arithmetic
+        t_b = _scalar(A, mpmath.mpf(t)) if isinstance(t, (float, int)) else t
+        denominator = t_b + self._gamma * (self._one - t_b)
+        return t_b / denominator, self._gamma / (denominator * denominator)
+
+    def evaluate(self, state, u, s):
+        state.evaluations += 1   # what the Cauchy endgame's budget counts
+        return state.homotopy.evaluate(u, s)
+
+    def at(self, state, s):
+        return lambda v: self.evaluate(state, v, s)[:2]
+
+    def velocity(self, state, u, t):
+        s, ds_dt = self.s_of(t)
+        _, Hu, Hs = self.evaluate(state, u, s)
+        solved = self.arithmetic.solve(Hu, -(Hs * ds_dt))
+        return solved.x if solved.ok else None
+
+    def runge_kutta(self, state, u, t, dt, k1):
+        A = self.arithmetic
+        half = _scalar(A, mpmath.mpf(dt) / 2)
+        full = _scalar(A, mpmath.mpf(dt))
+        k2 = self.velocity(state, u + k1 * half, t + dt / 2)
+        if k2 is None:
+            return None
+        k3 = self.velocity(state, u + k2 * half, t + dt / 2)
+        if k3 is None:
+            return None
+        k4 = self.velocity(state, u + k3 * full, t + dt)
+        if k4 is None:
+            return None
+        step = u + (k1 + k2 * 2 + k3 * 2 + k4) * (full / 6)
+        return self._finite(step)
+
+    def hermite(self, u, t, dt, tangent, previous):
+        # the cubic through (t0, u0, v0) and (t, u, v), extrapolated to t + dt: no
+        # evaluation beyond the tangent at u, which the step needs anyway
+        t0, u0, v0 = previous
+        h = t - t0
+        theta = (t + dt - t0) / h
+        square, cube = theta * theta, theta * theta * theta
+        weights = [2 * cube - 3 * square + 1, (cube - 2 * square + theta) * h,
+                   -2 * cube + 3 * square, (cube - square) * h]
+        w = [_scalar(self.arithmetic, mpmath.mpf(c)) for c in weights]
+        return self._finite(u0 * w[0] + v0 * w[1] + u * w[2] + tangent * w[3])
+
+    def _finite(self, step):
+        A = self.arithmetic
+        if hasattr(A, "mid"):
+            step = A.mid(step)
+        size = A.norm(step)
+        return step if size == size and size != math.inf else None
+
+    def final_newton(self, state, u, iterations):
+        """Newton on the target system (``t = 1``) to the working precision."""
+        return newton(self.at(state, self._one), u, self.arithmetic, method="lu",
+                      tolerance=newton_tolerance(self.options.dps),
+                      floor=precision_floor(self.options.dps), max_iterations=iterations,
+                      evaluate_end=False)
+
+    def correct_at(self, state, u, t, tolerance, iterations):
+        """The endgame's corrector at a complex ``t``: to ``tolerance`` (a loop's inner
+        steps) or to the working precision (``None``: its nodes); ``None`` on failure."""
+        dps = self.options.dps
+        result = newton(self.at(state, self.s_of(t)[0]), u, self.arithmetic, method="lu",
+                        tolerance=newton_tolerance(dps) if tolerance is None else tolerance,
+                        floor=precision_floor(dps) if tolerance is None else 0.0,
+                        max_iterations=iterations, max_correction=0.1, evaluate_end=False)
+        return result.u if result.converged else None
 
     def _classify(self, path):
         """Real or complex endpoint; a stall next to ``t = 1`` far out is at infinity."""
