@@ -90,8 +90,9 @@ def supported_accuracy(trace, inputs, labels, dps=None, steps=None):
     that bound vouches for.
     """
     system = InversionSystem.from_trace(trace, steps)
-    with mpmath.workdps(dps or analysis_dps(system.counts["unknowns"])):
-        error, _ = system.error_estimate(_as_data(inputs), _as_data(labels))
+    dps = dps or analysis_dps(system.counts["unknowns"])
+    with mpmath.workdps(dps):
+        error, _ = system.error_estimate(_as_data(inputs), _as_data(labels), dps)
         return +error, digits_from_error(error)
 
 

@@ -302,7 +302,7 @@ def _error_at(system, inputs, labels, dps):
     """The first-order error bound at ``(inputs, labels)`` (mpmath inf if singular)."""
     with mpmath.workdps(dps):
         try:
-            return system.error_estimate(inputs, labels)[0]
+            return system.error_estimate(inputs, labels, dps)[0]
         except (ZeroDivisionError, ValueError):
             return mpmath.inf
 

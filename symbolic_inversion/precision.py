@@ -21,6 +21,7 @@ a working precision live here too (:func:`newton_tolerance`, :func:`precision_fl
 import math
 
 __all__ = ["unknowns_of", "default_dps", "tracking_dps", "refine_dps", "certify_dps",
+           "bound_dps", "vouchable_digits", "report_dps",
            "simulate_dps", "resimulate_dps", "analysis_dps", "symmetry_dps", "rank_dps",
            "screening_dps",
            "newton_tolerance", "precision_floor", "residual_allowance_digits"]
@@ -168,3 +169,23 @@ def double_tracking_dps():
     meets a singular Jacobian or fails its final Newton in double is tracked again in
     multiprecision."""
     return 22
+
+
+def bound_dps():
+    """Digits of error bounds and rounding allowances (the right-hand sides'
+    uncertainties): 30.  A bound needs a few correct digits, not the working precision's;
+    computed once, it serves every precision a candidate is judged at."""
+    return 30
+
+
+def vouchable_digits(dps):
+    """The most digits a result computed at ``dps`` digits can vouch for: ``dps - 5``
+    (the last digits of the working precision are its own rounding)."""
+    return dps - 5
+
+
+def report_dps(trace=None):
+    """Digits of a report that compares a recovery with known data when the recovery did
+    not record its own precision: :func:`default_dps` of the trace, or 30 without one."""
+    return default_dps(trace) if trace is not None else 30
+

@@ -311,11 +311,12 @@ class Resimulation:
             f"{j}:{d}" for j, d in enumerate(self.digits, 1))
 
 
-def _matching_digits(value, recorded):
-    """Significant digits of ``recorded`` (a Decimal) that ``value`` reproduces."""
+def _matching_digits(value, recorded, dps):
+    """Significant digits of ``recorded`` (a Decimal) that ``value`` (computed at ``dps``
+    digits) reproduces."""
     exponent = recorded.as_tuple().exponent
     significant = len(recorded.as_tuple().digits)
-    if _to_decimal_places(value, exponent) == recorded:
+    if _to_decimal_places(value, exponent, dps) == recorded:
         return significant
     difference = abs(value - mpmath.mpf(str(recorded)))
     scale = abs(mpmath.mpf(str(recorded))) or mpmath.mpf(10) ** exponent
@@ -323,11 +324,12 @@ def _matching_digits(value, recorded):
     return max(0, min(significant, digits))
 
 
-def _to_decimal_places(value, exponent):
-    """``value`` rounded to the decimal place ``10**exponent`` (half even)."""
-    text = mpmath.nstr(value, mpmath.mp.dps, strip_zeros=False, min_fixed=1, max_fixed=0)
+def _to_decimal_places(value, exponent, dps):
+    """``value`` (computed at ``dps`` digits) rounded to the decimal place
+    ``10**exponent`` (half even)."""
+    text = mpmath.nstr(value, dps, strip_zeros=False, min_fixed=1, max_fixed=0)
     with localcontext() as context:
-        context.prec = mpmath.mp.dps + 10
+        context.prec = dps + 10
         return Decimal(text).quantize(Decimal(1).scaleb(exponent), rounding=ROUND_HALF_EVEN)
 
 
@@ -384,11 +386,11 @@ def resimulate(trace, samples, dps=None, rounding=True):
             theta, state = trace.optimizer.step(theta, gradient, state, step,
                                                 arithmetic.number)
             recorded = trace.parameters[step + 1]
-            digits.append(min(_matching_digits(t, r) for t, r in zip(theta, recorded)))
+            digits.append(min(_matching_digits(t, r, dps) for t, r in zip(theta, recorded)))
             differences.append(max(abs(t - mpmath.mpf(str(r)))
                                    for t, r in zip(theta, recorded)))
             if rounding:
                 theta = arithmetic.asarray(
-                    [_to_decimal_places(t, r.as_tuple().exponent)
+                    [_to_decimal_places(t, r.as_tuple().exponent, dps)
                      for t, r in zip(theta, recorded)])
     return Resimulation(digits, differences, dps)

@@ -23,6 +23,7 @@ import numpy as np
 import sympy as sp
 
 from .errors import InputError, NotSupportedError, boundary
+from .precision import bound_dps
 from .network import Network
 from .trace import Trace
 
@@ -380,25 +381,31 @@ class InversionSystem:
         left-hand side of step ``j`` is evaluated at all of step ``j``'s recorded
         parameters: a short value among long ones loosens its step, never the others.
         """
-        # judged once per candidate: kept per precision (the trace does not change)
+        # judged once per candidate: computed once (bounds need few digits: bound_dps)
         cache = self.__dict__.setdefault("_rhs_bounds", {})
-        if mpmath.mp.dps not in cache:
+        if "bounds" not in cache:
             out = []
-            if self.form == "update":
-                bounds = self.trace.update_uncertainties()
-                for j in range(self.steps):
-                    out += [max(bounds[j])] * len(bounds[j])
-            else:
-                bounds = self.trace.gradient_uncertainties()
-                for j in range(self.steps):
-                    factor = self.rhs_factor(j)
-                    factor = mpmath.mpf(factor.numerator) / factor.denominator
-                    out += [factor * max(bounds[j])] * len(bounds[j])
-            cache[mpmath.mp.dps] = out
-        return list(cache[mpmath.mp.dps])
+            with mpmath.workdps(bound_dps()):
+                self._bounds_into(out)
+            cache["bounds"] = out
+        return list(cache["bounds"])
 
-    def error_estimate(self, inputs, labels):
-        r"""First-order bound on the error of ``(inputs, labels)`` due to the trace's digits.
+    def _bounds_into(self, out):
+        """Append the bound of every equation to ``out`` (mpmath numbers)."""
+        if self.form == "update":
+            bounds = self.trace.update_uncertainties()
+            for j in range(self.steps):
+                out += [max(bounds[j])] * len(bounds[j])
+        else:
+            bounds = self.trace.gradient_uncertainties()
+            for j in range(self.steps):
+                factor = self.rhs_factor(j)
+                factor = mpmath.mpf(factor.numerator) / factor.denominator
+                out += [factor * max(bounds[j])] * len(bounds[j])
+
+    def error_estimate(self, inputs, labels, dps):
+        r"""First-order bound on the error of ``(inputs, labels)`` due to the trace's digits,
+        computed at ``dps`` digits.
 
         Row ``k`` of the Jacobian is weighted by ``eps_max / eps_k`` (``eps_k`` from
         :meth:`rhs_uncertainties`, ``eps_max`` their largest) so that every weighted
@@ -413,6 +420,10 @@ class InversionSystem:
         within 13 % of it (:func:`smallest_singular_value`), so the error is never
         understated.
         """
+        with mpmath.workdps(dps):
+            return self._error_estimate(inputs, labels, dps)
+
+    def _error_estimate(self, inputs, labels, dps):
         J = self.jacobian(inputs, labels)
         if J.rows < J.cols:
             return mpmath.inf, mpmath.mpf(0)
@@ -425,12 +436,13 @@ class InversionSystem:
         if largest > 0:
             for k, bound in enumerate(bounds):
                 if bound != largest:
+                    # an exact right-hand side (bound 0): weighted by the precision
                     weight = 0 if not mpmath.isfinite(bound) else largest / bound \
-                        if bound > 0 else mpmath.mpf(10) ** mpmath.mp.dps
+                        if bound > 0 else mpmath.mpf(10) ** dps
                     for c in range(J.cols):
                         J[k, c] *= weight
-        sigma_min, sigma_max = smallest_singular_value(J)
-        if sigma_min == 0 or sigma_min < sigma_max * mpmath.eps * 10 ** 3:
+        sigma_min, sigma_max = smallest_singular_value(J, dps)
+        if sigma_min == 0 or sigma_min < sigma_max * mpmath.mpf(10) ** (3 - dps):
             return mpmath.inf, sigma_min
         error = mpmath.sqrt(J.rows) * largest / sigma_min
         return error, sigma_min
@@ -444,9 +456,9 @@ NORMAL_GUARD_DIGITS = 20
 SQUARINGS = 3
 
 
-def smallest_singular_value(J):
+def smallest_singular_value(J, dps):
     """``(sigma, sigma_max)`` for an mpmath matrix ``J`` (at least as many rows as
-    columns) at the working precision: ``sigma <= sigma_min(J)`` within a factor
+    columns) at ``dps`` digits: ``sigma <= sigma_min(J)`` within a factor
     ``cols^(1/32)``, and ``sigma_max`` an upper bound of the largest singular value (the
     rank test only needs its size).
 
@@ -460,15 +472,14 @@ def smallest_singular_value(J):
     same sigma_min to 13 % in a tenth of ``svd_r``'s time.
 
     >>> import mpmath
-    >>> with mpmath.workdps(30):
-    ...     sigma, largest = smallest_singular_value(mpmath.matrix([[3, 0], [0, 2], [0, 0]]))
+    >>> sigma, largest = smallest_singular_value(mpmath.matrix([[3, 0], [0, 2], [0, 0]]), 30)
     >>> 2 / 1.05 < sigma <= 2, 3 <= largest
     (True, True)
     """
     from .arithmetic import get_arithmetic
     cols = J.cols
     A = get_arithmetic("auto")            # python-flint's arb when installed
-    with A.workdps(mpmath.mp.dps):
+    with A.workdps(dps):
         values = A.asarray(J.tolist())    # exact conversions
         gram = A.matmul(values.T, values)
         # trace(J^T J) = ||J||_F^2 >= sigma_max^2
@@ -485,9 +496,10 @@ def smallest_singular_value(J):
                                                 for v in power.ravel()))
             largest = frobenius ** (mpmath.mpf(1) / 2 ** SQUARINGS)   # >= sigma_min^-2
             if mpmath.isfinite(largest) and largest > 0 and scale * largest < \
-                    mpmath.mpf(10) ** (mpmath.mp.dps - NORMAL_GUARD_DIGITS):
+                    mpmath.mpf(10) ** (dps - NORMAL_GUARD_DIGITS):
                 return 1 / mpmath.sqrt(largest), mpmath.sqrt(scale)
-    singular = mpmath.svd_r(J, compute_uv=False)
+    with mpmath.workdps(dps):
+        singular = mpmath.svd_r(J, compute_uv=False)
     return min(abs(v) for v in singular), max(abs(v) for v in singular)
 
 

@@ -435,7 +435,7 @@ def test_smallest_singular_value_bounds_svd_from_below(values, dps):
     with mpmath.workdps(dps):
         J = _with_singular_values(values, len(values) + 4, seed=len(values))
         reference = mpmath.svd_r(J, compute_uv=False)
-        sigma, largest = smallest_singular_value(J)
+        sigma, largest = smallest_singular_value(J, dps)
         smallest = min(reference)
         # never above the SVD's value (the error is never understated), at most a
         # factor cols^(1/32) below it
@@ -454,7 +454,7 @@ def test_error_estimate_matches_the_svd_and_refuses_rank_deficiency():
     inputs, labels = [["0.61"], ["0.23"], ["0.87"], ["0.4"]], [["0.5"], ["0.1"], ["0.9"],
                                                                  ["0.3"]]
     with mpmath.workdps(100):
-        error, sigma = system.error_estimate(inputs, labels)
+        error, sigma = system.error_estimate(inputs, labels, 100)
         J = system.jacobian(inputs, labels)
         smallest = min(mpmath.svd_r(J, compute_uv=False))
         reference = mpmath.sqrt(J.rows) * system.rhs_uncertainty() / smallest
@@ -463,5 +463,5 @@ def test_error_estimate_matches_the_svd_and_refuses_rank_deficiency():
                                             digits_from_error(reference) - 1)
         # two equal samples: the Jacobian is rank deficient
         twice = system.error_estimate([["0.61"], ["0.61"], ["0.87"], ["0.4"]],
-                                      [["0.5"], ["0.5"], ["0.9"], ["0.3"]])
+                                      [["0.5"], ["0.5"], ["0.9"], ["0.3"]], 100)
     assert twice[0] == mpmath.inf

@@ -17,7 +17,9 @@ def _text(value, digits=None):
     if isinstance(value, Fraction):
         return str(value.numerator) if value.denominator == 1 else str(value)
     if isinstance(value, mpmath.mpf):
-        return mpmath.nstr(value, digits or mpmath.mp.dps)
+        # every digit the number's own mantissa holds
+        return mpmath.nstr(value, digits or max(15, mpmath.libmp.prec_to_dps(
+            max(value._mpf_[3], 1))))
     return str(value)
 
 

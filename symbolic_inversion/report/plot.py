@@ -76,8 +76,9 @@ def error_record(solution, inputs, labels, trace=None):
     >>> 1e-22 < record["error"] < record["error_bound"] < 1e-14
     True
     """
+    from ..precision import report_dps
     from ..solvers.solution import match_samples
-    dps = solution.stats.get("dps", mpmath.mp.dps)
+    dps = solution.stats.get("dps") or report_dps(trace)
     with mpmath.workdps(dps):
         truth = [([mpmath.mpf(str(v)) for v in x], [mpmath.mpf(str(v)) for v in y])
                  for x, y in zip(inputs, labels)]
@@ -209,7 +210,8 @@ def step_residuals(trace, solution):
     """The largest absolute residual of each step's equations at the solution."""
     from ..system import InversionSystem
     system = InversionSystem.from_trace(trace, solution.stats.get("steps_used"))
-    with mpmath.workdps(solution.stats.get("dps", max(30, trace.digits + 20))):
+    from ..precision import report_dps
+    with mpmath.workdps(solution.stats.get("dps") or report_dps(trace)):
         residual = system.residual(solution.inputs, solution.labels)
         P = trace.network.num_parameters
         return [max(abs(r) for r in residual[k * P:(k + 1) * P]) for k in range(system.steps)]

@@ -25,7 +25,7 @@ import numpy as np
 
 from ..arithmetic import get_arithmetic
 from ..limits import check_time
-from ..precision import refine_dps, residual_allowance_digits
+from ..precision import refine_dps, residual_allowance_digits, vouchable_digits
 from ..system import digits_from_error
 from .newton import gauss_newton
 from .solution import Solution, Status, same_dataset
@@ -81,7 +81,7 @@ def assess(system, inputs, labels, method, started, dps, stats=None, detail=""):
     allowed = [RESIDUAL_SLACK * bound + rounding for bound in system.rhs_uncertainties()]
     tolerance = max(allowed)
     worst = max(range(len(residuals)), key=lambda k: residuals[k] / allowed[k])
-    error, sigma_min = system.error_estimate(inputs, labels)
+    error, sigma_min = system.error_estimate(inputs, labels, dps)
     # The bound covers one residual of rounding size; the candidate and the truth each
     # leave one (a least-squares candidate's is no larger than the truth's), and their
     # distance is bounded by the sum: twice the estimate (measured: a closed-form
@@ -100,7 +100,7 @@ def assess(system, inputs, labels, method, started, dps, stats=None, detail=""):
         return Solution(samples, Status.UNIDENTIFIABLE, residual, 0, stats,
                         detail or "the Jacobian of the system is rank deficient at this "
                         "dataset: other data nearby explain the trace equally well")
-    digits = min(digits_from_error(error), dps - 5)
+    digits = min(digits_from_error(error), vouchable_digits(dps))
     if digits < 1:  # "converged" vouches for digits; with none it would claim nothing
         return Solution(samples, Status.PRECISION_LIMITED, residual, 0, stats,
                         detail or f"the data explain every step, but the trace's digits "

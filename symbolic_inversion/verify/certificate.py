@@ -278,7 +278,7 @@ def certify(trace, samples=None, dps=None, steps=None, backend="iv", tolerance=N
             return failed("the square subsystem's Jacobian is singular at the centre",
                           rows=rows, rest=rest)
         if tolerance is None:
-            tol, _ = system.error_estimate(*_split(center, network))
+            tol, _ = system.error_estimate(*_split(center, network), dps)
         else:
             tol = mpmath.mpf(str(to_decimal(tolerance, "tolerance")))
         # What rounding of the trace explains in the other equations, to first order:
