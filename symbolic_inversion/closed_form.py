@@ -66,7 +66,7 @@ class OneSampleClosedForm:
 
 
 @boundary("one_sample_closed_form")
-def one_sample_closed_form(network, row=0, step=0, loss_reduction="sum_outputs"):
+def one_sample_closed_form(network, row=0, step=0, loss_reduction=None, loss="mse"):
     """Derive the ratio trick for ``network`` (first layer needs a bias).
 
     Parameters
@@ -77,10 +77,16 @@ def one_sample_closed_form(network, row=0, step=0, loss_reduction="sum_outputs")
         The first-layer neuron whose weights and bias are used.
     step : int or str
         Step label ``j`` used in the parameter symbols.
-    loss_reduction : ``"sum_outputs"`` (default) or ``"mean"``
-        The trace's loss convention: under ``"mean"`` (PyTorch's ``nn.MSELoss()``) the
-        observed gradient is ``1/m`` of the toolkit's for ``m`` outputs, so the labels
-        carry the factor ``m`` (the inputs, a ratio, do not change).
+    loss_reduction : str, optional
+        The loss's reduction (default the loss's own): under MSE's ``"mean"``
+        (PyTorch's ``nn.MSELoss()``) the observed gradient is ``1/m`` of the toolkit's
+        for ``m`` outputs, so the labels carry the factor ``m`` (the inputs, a ratio, do
+        not change).
+    loss : str or Loss
+        ``"mse"`` (default), ``"cross_entropy"`` or ``"bce_with_logits"``: the labels
+        are ``ell(f(x)) - c_o / (c sigma'(z_o))`` with the loss's link ``ell`` (the
+        softmax for cross-entropy) and factor ``c`` (:mod:`~symbolic_inversion.losses`),
+        ``c_o`` the observed gradient of output bias ``o``, halved as in the paper.
 
     Examples
     ========
@@ -110,6 +116,14 @@ def one_sample_closed_form(network, row=0, step=0, loss_reduction="sum_outputs")
     >>> mean = one_sample_closed_form(net, loss_reduction="mean")
     >>> mean.labels[1] - one_sample_closed_form(net).labels[1]
     -c_1
+
+    A classifier on cross-entropy: the label is the softmax of the logits less the
+    output bias's gradient (``c = 1`` for one sample, so ``2 c_o`` is that gradient):
+
+    >>> ce = one_sample_closed_form(Network([2, 1, 2], ["tanh", "identity"]),
+    ...                             loss="cross_entropy")
+    >>> ce.labels[0]
+    -2*c_0 + softmax(W2^{(0)}_{0,0}*tanh(W1^{(0)}_{0,0}*x_{0,0} + W1^{(0)}_{0,1}*x_{0,1} + b1^{(0)}_{0}) + b2^{(0)}_{0}, W2^{(0)}_{1,0}*tanh(W1^{(0)}_{0,0}*x_{0,0} + W1^{(0)}_{0,1}*x_{0,1} + b1^{(0)}_{0}) + b2^{(0)}_{1})[0]
     """
     if not network.bias:
         raise NotSupportedError("closed form: the ratio trick needs a first-layer bias; "
@@ -134,18 +148,21 @@ def one_sample_closed_form(network, row=0, step=0, loss_reduction="sum_outputs")
     inputs = [(now[p] - later[p]) / (now[bias_index] - later[bias_index])
               for p in weight_index]
 
-    if loss_reduction not in ("sum_outputs", "mean"):
-        raise InputError(f"loss_reduction: expected 'sum_outputs' or 'mean', got "
-                         f"{loss_reduction!r}")
-    scale = network.output_width if loss_reduction == "mean" else 1
+    from .losses import get_loss
+    rule = get_loss(loss, loss_reduction)
+    # c_o is half the observed gradient (the paper's): the gradient is 2 c_o = factor *
+    # sigma'(z_o) (ell(f)_o - y_o) for one sample
+    factor = rule.factor(1, network.output_width)
+    halves = sp.Rational(2 * factor.denominator, factor.numerator)
     c = sp.symbols(f"c_0:{network.output_width}")
     labels = []
     last_bias = network.layer_slices()[-1][1]
     f = network.forward(x, now)
+    linked = rule.link_expression(f, named=True)
     B = network.output_jacobian_transpose(x, now)
     for o in range(network.output_width):
         slope = B[last_bias.start + o, o]  # d f_o / d b_o = sigma'(z_o)
-        labels.append(f[o] - scale * c[o] / slope)
+        labels.append(linked[o] - halves * c[o] / slope)
     return OneSampleClosedForm(
         inputs=inputs, labels=labels, ratios=ratios,
         symbols={"x": list(x), "y": list(y), "c": list(c), "now": now, "next": later,
