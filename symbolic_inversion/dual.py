@@ -38,7 +38,6 @@ class DualNumber:
     array of derivatives (or ``0``: a constant)."""
 
     __slots__ = ("value", "tangent")
-    __array_priority__ = 100
 
     def __init__(self, value, tangent=0):
         self.value, self.tangent = value, tangent
@@ -50,16 +49,22 @@ class DualNumber:
         return other, 0
 
     def __add__(self, other):
+        if isinstance(other, np.ndarray):
+            return NotImplemented   # numpy applies the operation entry by entry
         value, tangent = self._parts(other)
         return DualNumber(self.value + value, self.tangent + tangent)
 
     __radd__ = __add__
 
     def __sub__(self, other):
+        if isinstance(other, np.ndarray):
+            return NotImplemented   # numpy applies the operation entry by entry
         value, tangent = self._parts(other)
         return DualNumber(self.value - value, self.tangent - tangent)
 
     def __rsub__(self, other):
+        if isinstance(other, np.ndarray):
+            return NotImplemented   # numpy applies the operation entry by entry
         value, tangent = self._parts(other)
         return DualNumber(value - self.value, tangent - self.tangent)
 
@@ -70,17 +75,23 @@ class DualNumber:
         return self
 
     def __mul__(self, other):
+        if isinstance(other, np.ndarray):
+            return NotImplemented   # numpy applies the operation entry by entry
         value, tangent = self._parts(other)
         return DualNumber(self.value * value, self.tangent * value + tangent * self.value)
 
     __rmul__ = __mul__
 
     def __truediv__(self, other):
+        if isinstance(other, np.ndarray):
+            return NotImplemented   # numpy applies the operation entry by entry
         value, tangent = self._parts(other)
         quotient = self.value / value
         return DualNumber(quotient, (self.tangent - tangent * quotient) / value)
 
     def __rtruediv__(self, other):
+        if isinstance(other, np.ndarray):
+            return NotImplemented   # numpy applies the operation entry by entry
         value, tangent = self._parts(other)
         quotient = value / self.value
         return DualNumber(quotient, (tangent - self.tangent * quotient) / self.value)

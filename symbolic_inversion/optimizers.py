@@ -313,10 +313,19 @@ class Optimizer:
     """
 
     names = ()
-    #: whether every step's gradient can be read off the parameters (a linear inverse)
-    invertible = True
+    #: whether the update rule can be undone (a linear inverse, step by step)
+    rule_invertible = True
     #: the option names of the trace file's ``optimizer`` object, besides name and lr
     options = ()
+    #: the options of federated rounds, every optimizer's
+    round_options = ("local_steps", "reset_state")
+
+    @property
+    def invertible(self):
+        """Whether every recorded step's gradient can be read off the parameters: the
+        rule can be undone and each recorded step is one optimizer step (no local steps
+        in between)."""
+        return self.rule_invertible and self.local_steps == 1
 
     def __new__(cls, name=None, *args, **kwargs):
         if cls is Optimizer:
@@ -334,20 +343,30 @@ class Optimizer:
     def __setattr__(self, key, value):
         raise AttributeError("an Optimizer is immutable; use replace()")
 
-    def _common(self, name, lr, weight_decay, batch_size):
+    def _common(self, name, lr, weight_decay, batch_size, local_steps, reset_state):
         if name not in self.names:
             raise InputError(f"optimizer.name: {type(self).__name__} is one of "
                              f"{', '.join(self.names)}, got {name!r}")
+        if isinstance(local_steps, bool) or not isinstance(local_steps, (int, np.integer)) \
+                or local_steps < 1:
+            raise InputError(f"optimizer.local_steps: must be a positive integer, got "
+                             f"{local_steps!r}")
         self._set(name=name, lr=_check_lr(lr),
                   weight_decay=_check_fraction(weight_decay, "optimizer.weight_decay", 0),
-                  batch_size=_check_batch_size(batch_size))
+                  batch_size=_check_batch_size(batch_size), local_steps=int(local_steps),
+                  reset_state=_check_flag(True if reset_state is None else reset_state,
+                                          "optimizer.reset_state"))
 
     # -- identity and the file format ------------------------------------------------
+
+    @property
+    def all_options(self):
+        return self.options + self.round_options
 
     def fields(self):
         """Every field (``name``, ``lr``, the options) as stored."""
         return dict({"name": self.name, "lr": self.lr},
-                    **{key: getattr(self, key) for key in self.options})
+                    **{key: getattr(self, key) for key in self.all_options})
 
     def __eq__(self, other):
         return type(other) is type(self) and other.fields() == self.fields()
@@ -376,8 +395,8 @@ class Optimizer:
     def to_dict(self):
         """The trace file's ``optimizer`` object (options at their defaults left out)."""
         data = {"name": self.name, "lr": _text(self.lr)}
-        defaults = self._defaults()
-        for key in self.options:
+        defaults = dict(self._defaults(), local_steps=1, reset_state=True)
+        for key in self.all_options:
             value = getattr(self, key)
             if key in defaults and value == defaults[key]:
                 continue
@@ -399,7 +418,7 @@ class Optimizer:
         >>> Optimizer.from_dict({"name": "gd", "lr": "0.1", "momentun": "0.9"})
         Traceback (most recent call last):
         ...
-        symbolic_inversion.errors.InputError: optimizer.momentun: unknown option for gd; known: name, lr, momentum, weight_decay, batch_size, dampening, nesterov
+        symbolic_inversion.errors.InputError: optimizer.momentun: unknown option for gd; known: name, lr, momentum, weight_decay, batch_size, dampening, nesterov, local_steps, reset_state
         """
         if isinstance(data, Optimizer):
             return data
@@ -411,17 +430,13 @@ class Optimizer:
         if not isinstance(name, str) or name not in OPTIMIZER_CLASSES:
             Optimizer(name)  # the error naming the known optimizers
         target = OPTIMIZER_CLASSES[name]
-        known = ("name", "lr") + target.options
+        known = ("name", "lr") + target.options + target.round_options
         for key in data:
             if key not in known:
-                if key == "local_steps" or key == "reset_state":
-                    raise NotSupportedError(
-                        f"optimizer.{key}: federated local steps are not supported by "
-                        f"this version")
                 shown = key if len(str(key)) <= 40 else str(key)[:37] + "..."
                 raise InputError(f"optimizer.{shown}: unknown option for {name}; known: "
                                  f"{', '.join(known)}")
-        return target(name, data["lr"], **{k: data[k] for k in target.options if k in data})
+        return target(name, data["lr"], **{k: data[k] for k in known[2:] if k in data})
 
     def replace(self, **changes):
         """A copy with some fields changed (validated again)."""
@@ -512,8 +527,9 @@ class Optimizer:
     # -- the inverse -----------------------------------------------------------------
 
     def invertible_steps(self, steps):
-        """How many leading steps' gradients :meth:`observed_gradients` reads exactly."""
-        return steps
+        """How many leading steps' gradients :meth:`observed_gradients` reads exactly
+        (none when a recorded step holds several local steps)."""
+        return steps if self.local_steps == 1 else 0
 
     def observed_gradients(self, thetas, number=None):
         """The gradient of every invertible step, undone from consecutive parameter
@@ -564,8 +580,8 @@ class SGD(Optimizer):
     options = ("momentum", "weight_decay", "batch_size", "dampening", "nesterov")
 
     def __init__(self, name, lr, momentum=0, weight_decay=0, batch_size=None, dampening=0,
-                 nesterov=False):
-        self._common(name, lr, weight_decay, batch_size)
+                 nesterov=False, local_steps=1, reset_state=True):
+        self._common(name, lr, weight_decay, batch_size, local_steps, reset_state)
         self._set(momentum=_check_fraction(momentum, "optimizer.momentum", 0, 1),
                   dampening=_check_fraction(dampening, "optimizer.dampening", 0, 1, False),
                   nesterov=_check_flag(nesterov, "optimizer.nesterov"))
@@ -700,16 +716,16 @@ class Adam(Optimizer):
     ``amsgrad``; bias corrections as PyTorch.  State ``(m, v, v_max, t)`` starts at zero."""
 
     names = ("adam",)
-    invertible = False
+    rule_invertible = False
     options = ("betas", "eps", "weight_decay", "amsgrad", "batch_size")
     default_weight_decay = Decimal(0)
     decoupled = False
 
     def __init__(self, name, lr, betas=("0.9", "0.999"), eps="1e-8", weight_decay=None,
-                 amsgrad=False, batch_size=None):
+                 amsgrad=False, batch_size=None, local_steps=1, reset_state=True):
         if weight_decay is None:
             weight_decay = self.default_weight_decay
-        self._common(name, lr, weight_decay, batch_size)
+        self._common(name, lr, weight_decay, batch_size, local_steps, reset_state)
         if not isinstance(betas, (list, tuple)) or len(betas) != 2:
             raise InputError(f"optimizer.betas: expected two decimal strings, got {betas!r}")
         betas = tuple(_check_fraction(b, f"optimizer.betas[{k}]", 0, 1)
@@ -777,7 +793,7 @@ class Adam(Optimizer):
         return new_theta, (m, v, v_max, t)
 
     def invertible_steps(self, steps):
-        return min(steps, 1)
+        return min(steps, 1) if self.local_steps == 1 else 0
 
     def select_gradients(self, thetas, model_gradients):
         """The gradients that explain the observed steps, the ambiguity of every step

@@ -39,7 +39,8 @@ __all__ = ["simulate", "resimulate", "Resimulation"]
 @boundary("simulate")
 def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mpmath",
              optimizer="gd", batch_size=None, momentum=0, weight_decay=0, seed=None,
-             record_batches=True, loss_reduction=None, dtype=None, loss="mse"):
+             record_batches=True, loss_reduction=None, dtype=None, loss="mse",
+             clients=None):
     """Train ``network`` on ``(inputs, labels)`` and record the trace.
 
     Parameters
@@ -87,6 +88,14 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
         Train in that binary format (like PyTorch on a CPU: the gradient computed in
         float64 and rounded to the format, every update step rounded in the format);
         the trace records the exact binary values (``dps`` is ignored).
+    clients : list, optional
+        Federated rounds (FedAvg) of several clients: ``[{"samples": n_c, "weight":
+        w_c}, ...]`` (the next ``n_c`` samples are client ``c``'s; the counts sum to
+        ``n``).  With clients or ``local_steps`` in the optimizer, ``epochs`` counts
+        rounds: every recorded step is the weighted mean of the clients' parameters after
+        ``local_steps`` steps each from the recorded ones (the state reset every round
+        unless ``reset_state`` is false); minibatch local steps (one client) take the
+        next ``local_steps`` batches of passes over shuffled data.
 
     Examples
     ========
@@ -99,6 +108,15 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
     ...                  init=[0.5, 0.5], dps=20)
     >>> [[f"{float(v):.3f}" for v in theta] for theta in trace.parameters]
     [['0.500', '0.500'], ['0.489', '0.482'], ['0.479', '0.464'], ['0.469', '0.448'], ['0.460', '0.433']]
+
+    A federated round: two clients of one sample each, three local steps each:
+
+    >>> trace = simulate(Network([1, 1], "tanh"), ["0.6", "0.2"], ["0.5", "0.4"], lr="0.1",
+    ...                  epochs=2, init=["0.5", "0.5"], dps=20,
+    ...                  optimizer={"name": "gd", "lr": "0.1", "local_steps": 3},
+    ...                  clients=[{"samples": 1, "weight": "1"}, {"samples": 1, "weight": "1"}])
+    >>> trace.steps, trace.rounds, [str(v)[:8] for v in trace.parameters[1]]
+    (2, True, ['0.479098', '0.447348'])
 
     A classifier trained with Adam on cross-entropy (class indices as labels):
 
@@ -144,15 +162,27 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
     from .floats import check_dtype
     dtype = check_dtype(dtype)
 
+    from .trace import _check_clients
+    clients = _check_clients(clients, n)
+    rounds = rule.local_steps > 1 or clients is not None
+    K = rule.local_steps
     schedule = []
-    for _ in range(epochs):
-        if not rule.minibatch:
-            schedule.append(list(range(n)))
-        else:
+    if rule.minibatch:
+        # passes over shuffled data: epochs of them, or (rounds) enough for every local step
+        needed = epochs * K if rounds else epochs * -(-n // size)
+        while len(schedule) < needed:
             order = [int(i) for i in rng.permutation(n)]
             schedule += [order[k:k + size] for k in range(0, n, size)]
+        schedule = schedule[:needed]
+    elif not rounds:
+        schedule = [list(range(n)) for _ in range(epochs)]
+    plan = _round_plan(schedule, rounds, rule, clients, n, epochs)
     batches = schedule if (rule.minibatch and record_batches) else None
 
+    if (backend == "exact" or dtype is not None) and rounds:
+        from .errors import NotSupportedError
+        raise NotSupportedError("simulate: federated rounds train in mpmath or float64 "
+                                "(backend mpmath or numpy, no dtype)")
     if backend == "exact":
         if rule.name != "gd" or getattr(rule, "momentum", 0) or rule.weight_decay or \
                 dtype is not None or rule.schedule is not None or rule_of_loss.name != "mse":
@@ -174,15 +204,46 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
         xs, ys = arithmetic.asarray(X), arithmetic.asarray(Y)
         theta, state = arithmetic.asarray(init), None
         recorded = [[record(t) for t in theta]]
-        for index, batch in enumerate(schedule):
-            check_time()
-            gradient = program.mean_gradient(theta, xs[batch], ys[batch], arithmetic,
-                                             rule_of_loss)
-            theta, state = rule.step(theta, gradient, state, index, arithmetic.number)
-            recorded.append([record(t) for t in theta])
+        for index, round_ in enumerate(plan):
+            mean = None
+            for weight, local in round_:
+                local_theta = theta
+                if rounds and rule.reset_state:
+                    state = None
+                for batch in local:
+                    check_time()
+                    gradient = program.mean_gradient(local_theta, xs[batch], ys[batch],
+                                                     arithmetic, rule_of_loss)
+                    local_theta, state = rule.step(local_theta, gradient, state, index,
+                                                   arithmetic.number)
+                share = local_theta if len(round_) == 1 else \
+                    local_theta * arithmetic.rational(weight.numerator, weight.denominator)
+                mean = share if mean is None else mean + share
+            recorded.append([record(t) for t in mean])
             theta = arithmetic.asarray(recorded[-1])
     return Trace(network, rule.lr, n, recorded, optimizer=rule, batches=batches,
-                 loss=rule_of_loss)
+                 loss=rule_of_loss,
+                 clients=None if clients is None else
+                 [{"samples": count, "weight": str(weight)} for count, weight in clients])
+
+
+def _round_plan(schedule, rounds, rule, clients, n, epochs):
+    """Per recorded step, ``[(client weight, [batch of each local step])]``: one step of
+    one batch without rounds; with them, every client's samples ``local_steps`` times
+    (full batch) or the next ``local_steps`` minibatches (one client)."""
+    from fractions import Fraction
+    if not rounds:
+        return [[(Fraction(1), [batch])] for batch in schedule]
+    K = rule.local_steps
+    if rule.minibatch:
+        return [[(Fraction(1), schedule[j * K:(j + 1) * K])] for j in range(epochs)]
+    groups = [(Fraction(1), list(range(n)))] if clients is None else []
+    if clients is not None:
+        total, start = sum(Fraction(w) for _, w in clients), 0
+        for count, weight in clients:
+            groups.append((Fraction(weight) / total, list(range(start, start + count))))
+            start += count
+    return [[(weight, [indices] * K) for weight, indices in groups] for _ in range(epochs)]
 
 
 def _labels(labels, width, loss, count):

@@ -28,6 +28,7 @@ from .network import Network
 from .trace import Trace
 
 __all__ = ["InversionSystem", "SystemEvaluator", "UpdateEvaluator", "SelectedEvaluator",
+           "LocalStepsEvaluator",
            "system_counts",
            "smallest_singular_value"]
 
@@ -112,13 +113,17 @@ class InversionSystem:
         self.counts = system_counts(network, samples, steps)
         self.samples = self.counts["samples"]
         self.steps = self.counts["steps"]
+        rounds = trace is not None and trace.rounds
         if form is None:
             invertible = self.optimizer is None or \
                 self.optimizer.invertible_steps(self.steps) >= self.steps
-            form = "gradient" if invertible else "update"
-        if form not in ("gradient", "update", "selected"):
-            raise InputError(f"form: expected 'gradient', 'update' or 'selected', got "
-                             f"{form!r}")
+            form = "local" if rounds else "gradient" if invertible else "update"
+        if form not in ("gradient", "update", "selected", "local"):
+            raise InputError(f"form: expected 'gradient', 'update', 'selected' or 'local', "
+                             f"got {form!r}")
+        if rounds != (form == "local"):
+            raise InputError("form: federated rounds (local steps, clients) take the "
+                             "local form, and only they")
         if form == "gradient" and self.optimizer is not None and \
                 self.optimizer.invertible_steps(self.steps) < self.steps:
             raise InputError(f"form: optimizer {self.optimizer.name} reveals the gradients "
@@ -333,8 +338,8 @@ class InversionSystem:
         steps = tuple(range(self.steps)) if steps is None else tuple(int(j) for j in steps)
         key = (arithmetic.name, steps)
         if key not in self._evaluators:
-            kind = {"update": UpdateEvaluator, "selected": SelectedEvaluator}.get(
-                self.form, SystemEvaluator)
+            kind = {"update": UpdateEvaluator, "selected": SelectedEvaluator,
+                    "local": LocalStepsEvaluator}.get(self.form, SystemEvaluator)
             self._evaluators[key] = kind(self, arithmetic, steps)
         return self._evaluators[key]
 
@@ -384,7 +389,7 @@ class InversionSystem:
         # judged once per candidate: computed once (bounds need few digits: bound_dps)
         cache = self.__dict__.setdefault("_rhs_bounds", {})
         if "bounds" not in cache:
-            out = []
+            out = []   # the update and the local forms: normalised updates
             with mpmath.workdps(bound_dps()):
                 self._bounds_into(out)
             cache["bounds"] = out
@@ -392,7 +397,7 @@ class InversionSystem:
 
     def _bounds_into(self, out):
         """Append the bound of every equation to ``out`` (mpmath numbers)."""
-        if self.form == "update":
+        if self.form in ("update", "local"):
             bounds = self.trace.update_uncertainties()
             for j in range(self.steps):
                 out += [max(bounds[j])] * len(bounds[j])
@@ -556,8 +561,11 @@ class SystemEvaluator:
         self.width = self.input_width + self.output_width
         self.unknowns = n * self.width
         self.rows = len(self.steps) * network.num_parameters
-        self.batches = [list(system.batch(j)) for j in self.steps]
-        self._full = all(batch == list(range(n)) for batch in self.batches)
+        if system.trace.rounds:   # a round has no single batch (LocalStepsEvaluator)
+            self.batches, self._full = None, True
+        else:
+            self.batches = [list(system.batch(j)) for j in self.steps]
+            self._full = all(batch == list(range(n)) for batch in self.batches)
         self._constants = {}
 
     # -- constants at the working precision -----------------------------------------
@@ -904,6 +912,107 @@ class SelectedEvaluator(UpdateEvaluator):
 
     # linear in the labels for the latest selection: the gradient form's label system
     label_system = SystemEvaluator.label_system
+
+
+class LocalStepsEvaluator(SystemEvaluator):
+    """The *local form*: recorded steps that are federated rounds (FedAvg).  Row
+    ``(j, p)`` is the normalised round update ``(theta_j - theta_{j+1}) / lr_j`` that the
+    data predict, minus the observed one, where ``theta_{j+1}`` is the weighted mean of
+    the clients' parameters after ``optimizer.local_steps`` optimizer steps each, from
+    the recorded ``theta_j``, on their own samples (their minibatches when recorded).
+
+    The intermediate parameters are not observed and depend on the data, so the
+    Jacobian differentiates through every local step: the layer-wise program and the
+    optimizer's update run on dual numbers (:mod:`~symbolic_inversion.dual`) whose
+    tangents are the derivatives with respect to every unknown.  The optimizer's state
+    starts afresh each round (``optimizer.reset_state``, the default) or carries on.
+
+    >>> import mpmath
+    >>> from symbolic_inversion import InversionSystem, Network, Optimizer, simulate
+    >>> trace = simulate(Network([1, 1], "tanh"), ["0.6", "0.2"], ["0.5", "0.4"],
+    ...                  lr="0.1", epochs=3, init=["0.5", "0.5"], dps=40,
+    ...                  optimizer={"name": "gd", "lr": "0.1", "local_steps": 3})
+    >>> ev = InversionSystem.from_trace(trace).evaluator("mpmath")
+    >>> type(ev).__name__, ev.rows
+    ('LocalStepsEvaluator', 6)
+    >>> with ev.arithmetic.workdps(50):
+    ...     residual, J = ev.evaluate(ev.join([["0.6"], ["0.2"]], [["0.5"], ["0.4"]]))
+    >>> max(abs(r) for r in residual) < 1e-37, J.shape
+    (True, (6, 4))
+    """
+
+    def _convert(self):
+        arithmetic, trace = self.arithmetic, self.system.trace
+        last = max(self.steps) + 1 if self.steps else 0
+        thetas = arithmetic.asarray(np.asarray(trace.parameters[:last + 1], dtype=object))
+        rhs = [(thetas[j] - thetas[j + 1]) / arithmetic.number(str(trace.optimizer.lr_at(j)))
+               for j in self.steps]
+        rhs = np.concatenate(rhs) if self.steps else arithmetic.zeros(0)
+        return thetas, rhs
+
+    @property
+    def thetas(self):
+        return self._data()[0][self.steps]
+
+    @property
+    def rhs(self):
+        return self._data()[1]
+
+    def predicted(self, u, arithmetic):
+        """The normalised round updates of every step up to the last used, from the data
+        ``u`` (numbers of ``arithmetic``: the evaluator's own, or dual numbers over it)."""
+        trace, optimizer = self.system.trace, self.system.optimizer
+        thetas = self._data()[0]
+        U = self._array(u) if arithmetic is self.arithmetic else u
+        data = np.asarray(U, dtype=object).reshape(self.samples, self.width)
+        X, Y = data[:, :self.input_width], data[:, self.input_width:]
+        number, m = arithmetic.number, self.output_width
+        state, out = None, []
+        for j in range(max(self.steps) + 1):
+            lr = number(str(optimizer.lr_at(j)))
+            start = np.empty(len(thetas[j]), dtype=object)
+            start[:] = [number(v) for v in thetas[j]]
+            mean = None
+            for weight, batches in trace.round_batches(j):
+                theta = start
+                if optimizer.reset_state:
+                    state = None
+                for batch in batches:
+                    factor = self.system.loss.factor(len(batch), m)
+                    sums = self.program.term_sums(theta[None, :], X[batch], Y[batch],
+                                                  arithmetic=arithmetic)[0]
+                    gradient = sums * arithmetic.rational(factor.numerator,
+                                                          factor.denominator)
+                    theta, state = optimizer.step(theta, gradient, state, j, number)
+                share = theta * arithmetic.rational(weight.numerator, weight.denominator)
+                mean = share if mean is None else mean + share
+            out.append((start - mean) / lr)
+        return out
+
+    def evaluate(self, u, jacobian=True):
+        rhs = self.rhs
+        if not jacobian:
+            rows = self.predicted(u, self.arithmetic)
+            return np.concatenate([rows[j] for j in self.steps]) - rhs, None
+        from .dual import DualArithmetic
+        dual = DualArithmetic(self.arithmetic)
+        rows = self.predicted(dual.variables(self._array(u)), dual)
+        values, tangents = dual.split(np.concatenate([rows[j] for j in self.steps]),
+                                      self.unknowns)
+        if self.arithmetic.dtype != object:
+            values = values.astype(self.arithmetic.dtype)
+            tangents = np.asarray(tangents, dtype=self.arithmetic.dtype)
+        return values - rhs, tangents
+
+    def lhs(self, u):
+        return self.evaluate(u, jacobian=False)[0] + self.rhs
+
+    def label_system(self, inputs):
+        raise NotSupportedError("labels: local steps carry them nonlinearly; no label "
+                                "elimination in the local form")
+
+    def sample_terms(self, inputs):
+        raise NotSupportedError("sample terms: not in the local form")
 
 
 def _native(arithmetic, value):

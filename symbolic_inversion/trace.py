@@ -76,6 +76,11 @@ class Trace:
     loss : str or Loss, optional
         ``"mse"`` (default), ``"cross_entropy"`` or ``"bce_with_logits"``
         (:mod:`~symbolic_inversion.losses`).
+    clients : list of ``{"samples": n_c, "weight": w_c}``, optional
+        A federated round (FedAvg): every recorded step is the weighted mean of the
+        clients' parameters after their ``optimizer.local_steps`` local steps, each from
+        the recorded parameters on its own samples (client ``c`` holds the next ``n_c``
+        sample indices); the counts sum to ``samples``.
 
     Examples
     ========
@@ -97,7 +102,8 @@ class Trace:
 
     @boundary("trace")
     def __init__(self, network, lr, samples, parameters, optimizer=None, batches=None,
-                 extra=None, loss_reduction=None, dtype=None, known=None, loss=None):
+                 extra=None, loss_reduction=None, dtype=None, known=None, loss=None,
+                 clients=None):
         if not isinstance(network, Network):
             raise InputError("network: expected a Network")
         self.network = network
@@ -113,6 +119,11 @@ class Trace:
         else:
             optimizer = Optimizer.from_dict(dict(optimizer or {"name": "gd"}, lr=lr))
         self.optimizer = optimizer.check_samples(self.samples).check_steps(self.steps)
+        self.clients = _check_clients(clients, self.samples)
+        if self.clients is not None and self.optimizer.minibatch:
+            from .errors import NotSupportedError
+            raise NotSupportedError("clients: minibatch local steps of several clients are "
+                                    "not supported (full-batch local steps are)")
         self.batches = self._check_batches(batches)
         self.known = _check_known(known, self)
         self.extra = dict(extra or {})
@@ -148,9 +159,12 @@ class Trace:
     def _check_batches(self, batches):
         if batches is None:
             return None
-        if not isinstance(batches, (list, tuple)) or len(batches) != self.steps:
-            raise InputError(f"batches: expected one list of sample indices per step "
-                             f"({self.steps}), got "
+        expected = self.steps * self.optimizer.local_steps
+        if not isinstance(batches, (list, tuple)) or len(batches) != expected:
+            per = ("step" if self.optimizer.local_steps == 1 else
+                   f"local step ({self.optimizer.local_steps} per recorded step)")
+            raise InputError(f"batches: expected one list of sample indices per {per} "
+                             f"({expected}), got "
                              f"{len(batches) if isinstance(batches, (list, tuple)) else batches!r}")
         if not self.optimizer.minibatch:
             raise InputError(f"batches: only a minibatch trace (optimizer.batch_size) has a "
@@ -258,11 +272,43 @@ class Trace:
 
     def batch(self, step):
         """Sample indices used by ``step`` (all samples for full-batch training)."""
+        if self.optimizer.local_steps > 1 or self.clients is not None:
+            raise InputError("batches: a round of local steps has no single batch; see "
+                             "round_batches()")
         if self.batches is not None:
             return self.batches[step]
         if not self.optimizer.minibatch:
             return list(range(self.samples))
         raise InputError("batches: the schedule of this minibatch trace is not recorded")
+
+    @property
+    def rounds(self):
+        """Whether a recorded step is a federated round (local steps, or clients)."""
+        return self.optimizer.local_steps > 1 or self.clients is not None
+
+    def client_samples(self):
+        """``[(weight, sample indices)]`` of every client (one client holding every
+        sample when the trace names none), weights as Fractions summing to 1."""
+        if self.clients is None:
+            return [(Fraction(1), list(range(self.samples)))]
+        total = sum(Fraction(w) for _, w in self.clients)
+        out, start = [], 0
+        for count, weight in self.clients:
+            out.append((Fraction(weight) / total, list(range(start, start + count))))
+            start += count
+        return out
+
+    def round_batches(self, step):
+        """Per client, ``(weight, [batch of each local step])`` of recorded step
+        ``step``: the client's samples at every local step (full batch), or the recorded
+        minibatches of the round."""
+        K = self.optimizer.local_steps
+        if self.optimizer.minibatch:
+            if self.batches is None:
+                raise InputError("batches: the schedule of this minibatch trace is not "
+                                 "recorded")
+            return [(Fraction(1), self.batches[step * K:(step + 1) * K])]
+        return [(weight, [indices] * K) for weight, indices in self.client_samples()]
 
     def gradient_uncertainty(self):
         """Bound on the error of every entry of :meth:`observed_gradients` (mpmath number):
@@ -349,6 +395,10 @@ class Trace:
         the trace itself when nothing is known."""
         if not self.known:
             return self
+        if self.rounds:
+            from .errors import NotSupportedError
+            raise NotSupportedError("known: known samples in federated rounds (local steps "
+                                    "or clients) are not supported")
         positions = [point[1] for point in self.known]
         others = [i for i in range(self.samples) if i not in positions]
         renumber = {old: new for new, old in enumerate(others)}
@@ -373,6 +423,32 @@ class Trace:
         return reduced
 
     offset = None
+
+    def one_step_approximation(self):
+        """The trace as if every federated round were one full-batch gradient step of
+        the round's effective learning rate (``local_steps`` times ``lr``; with momentum
+        ``mu`` restarted each round, ``sum_k (1 - mu^k) / (1 - mu)``): what an attacker
+        gets by ignoring the local steps, and the solvers' start for the exact K-step
+        map.  The clients' samples are pooled (exact for FedAvg's weights ``n_c / n``).
+
+        >>> from symbolic_inversion import Network, simulate
+        >>> trace = simulate(Network([1, 1], "tanh"), ["0.6", "0.2"], ["0.5", "0.4"],
+        ...                  lr="0.1", epochs=2, init=["0.5", "0.5"], dps=20,
+        ...                  optimizer={"name": "gd", "lr": "0.1", "local_steps": 3})
+        >>> trace.one_step_approximation().optimizer
+        Optimizer('gd', lr=['0.3', '0.3'])
+        """
+        if not self.rounds:
+            return self
+        K = self.optimizer.local_steps
+        mu = Decimal(str(getattr(self.optimizer, "momentum", 0) or 0))
+        gain = Decimal(K) if not mu else sum((1 - mu ** k) / (1 - mu)
+                                             for k in range(1, K + 1))
+        rates = [self.optimizer.lr_at(j) * gain for j in range(self.steps)]
+        approximation = Trace(self.network, [str(r) for r in rates], self.samples,
+                              self.parameters, optimizer={"name": "gd"}, loss=self.loss)
+        approximation.dtype = self.dtype
+        return approximation
 
     def with_batches(self, batches):
         """The same observation (every field kept) with another schedule ``batches``."""
@@ -421,6 +497,9 @@ class Trace:
                 "parameters": [[str(v) for v in vector] for vector in self.parameters]}
         if self.batches is not None:
             data["batches"] = self.batches
+        if self.clients is not None:
+            data["clients"] = [{"samples": count, "weight": str(weight)}
+                               for count, weight in self.clients]
         if self.loss.reduction != self.loss.default_reduction:
             data["loss_reduction"] = self.loss.reduction
         if self.dtype is not None:
@@ -472,10 +551,6 @@ class Trace:
             raise InputError(f"version: only version {FORMAT_VERSION} is known, "
                              f"got {data.get('version')!r}")
         _refuse_unknown(data, TOP_LEVEL_FIELDS, "", "the top level")
-        if "clients" in data:
-            from .errors import NotSupportedError
-            raise NotSupportedError("clients: federated rounds of several clients are not "
-                                    "supported by this version")
         for key in ("network", "optimizer", "samples", "parameters"):
             if key not in data:
                 raise InputError(f"{key}: missing")
@@ -508,7 +583,8 @@ class Trace:
         return cls(net, optimizer["lr"], data["samples"], data["parameters"],
                    optimizer=optimizer, batches=data.get("batches"), extra=extra,
                    loss_reduction=data.get("loss_reduction"), dtype=data.get("dtype"),
-                   known=data.get("known"), loss=data.get("loss", "mse"))
+                   known=data.get("known"), loss=data.get("loss", "mse"),
+                   clients=data.get("clients"))
 
     @classmethod
     def from_state_dicts(cls, state_dicts, network, optimizer, samples, dtype=None,
@@ -559,7 +635,7 @@ def _refuse_unknown(data, known, prefix, where):
         if key not in known and not (where == "the top level" and _extension(key)):
             shown = str(key) if len(str(key)) <= 40 else str(key)[:37] + "..."
             raise InputError(f"{prefix}{shown}: unknown key at {where}; known: "
-                             f"{', '.join(k for k in known if k != 'clients')}"
+                             f"{', '.join(known)}"
                              + (" (and x-... extensions)" if where == "the top level" else ""))
 
 
@@ -567,6 +643,29 @@ def _as_lr(lr):
     """``lr`` as an optimizer stores it (a Decimal or a tuple), for comparison."""
     from .optimizers import _check_lr
     return _check_lr(lr)
+
+
+def _check_clients(clients, samples):
+    """``clients`` as ``[(samples, weight Decimal)]`` (``None`` stays ``None``)."""
+    if clients is None:
+        return None
+    if not isinstance(clients, (list, tuple)) or not clients:
+        raise InputError("clients: expected a list of {\"samples\": n, \"weight\": w}")
+    checked = []
+    for k, client in enumerate(clients):
+        if not isinstance(client, dict) or set(client) - {"samples", "weight"} or \
+                "samples" not in client:
+            raise InputError(f"clients[{k}]: expected an object with samples and weight")
+        count = check_int(client["samples"], f"clients[{k}].samples", minimum=1)
+        weight = to_decimal(client.get("weight", count), f"clients[{k}].weight")
+        if weight <= 0:
+            raise InputError(f"clients[{k}].weight: must be positive, got {weight}")
+        checked.append((count, weight))
+    total = sum(count for count, _ in checked)
+    if total != samples:
+        raise InputError(f"clients: the clients' samples sum to {total}, the trace has "
+                         f"{samples}")
+    return checked
 
 
 def _check_loss(loss, reduction):

@@ -236,7 +236,8 @@ def test_schedule_and_options_round_trip_and_refusals():
                         ({"name": "gd", "lr": "0.1", "batch_size": 2}, "optimizer.batch_size"),
                         ({"name": "gd", "lr": ["0.1", "-1"]}, "optimizer.lr[1]"),
                         ({"name": "adam", "lr": "0.1", "momentum": "0.9"}, "optimizer.momentum"),
-                        ({"name": "gd", "lr": "0.1", "local_steps": 3}, "optimizer.local_steps")]:
+                        ({"name": "gd", "lr": "0.1", "local_steps": 0}, "optimizer.local_steps"),
+                        ({"name": "gd", "lr": "0.1", "reset_state": 1}, "optimizer.reset_state")]:
         with pytest.raises(InputError, match=named.replace("[", r"\[").replace("]", r"\]")):
             Optimizer.from_dict(data)
 

@@ -424,6 +424,9 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                   least_dps=dps or 0)
     square = solve_steps(trace, square=homotopy_steps)
     complex_ends = []
+    # federated rounds: the searches run on the one-step approximation (each round one
+    # step of the round's effective learning rate), the judge refines on the K-step map
+    search = trace.one_step_approximation()
 
     def reported(start, info, attempt, judging):
         """The judge's verdict on a candidate (refined on every step), reported."""
@@ -440,7 +443,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     schedule = _schedule(method, attempts)
     schedule += _schedule(list(reversed(method)) if isinstance(method, (list, tuple))
                           else method, total - attempts)
-    runner = _PathRunner(executor, trace, square, backend, seed, track_dps, record_paths,
+    runner = _PathRunner(executor, search, square, backend, seed, track_dps, record_paths,
                          steps)
     projected = None  # float64 projected fits polish endpoints that are not real roots
     blind = set()     # kinds of search that cannot resolve these data
@@ -489,7 +492,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             # a complex root or a stall: its real part may lie in a root's basin of the
             # projected fit on every step (milliseconds in double; the judge decides)
             if projected is None:
-                projected = ProjectedSystem(search_system(trace, steps))
+                projected = ProjectedSystem(search_system(search, steps))
             with np.errstate(all="ignore"):
                 u = polish(projected, endpoint)
             if u is not None:
@@ -557,7 +560,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                 break
             splits_left -= 1
             progress.event("split", attempt=attempt + 1, of=total)
-            path, _ = split_path(trace, square, arithmetic, rng, track_dps, start)
+            path, _ = split_path(search, square, arithmetic, rng, track_dps, start)
             record = {"path": "split", "code": path.code.value, "steps": path.steps}
             info.setdefault("splits", []).append(record)
             if path.real is None:
