@@ -77,6 +77,13 @@ class Limits:
         LaTeX, instantiated equations): 40 parameters.  Measured: a 4-6-1 network (37)
         with 3 samples takes 3 s, a 10-10-1 network (121) had not finished after 40 s,
         and SymPy's printers recurse past Python's stack on 100-100-1.
+    max_symbolic_terms : int
+        Most per-sample gradient terms written out symbolically in the equations of a
+        system instantiated with a trace (``derive --trace``, LaTeX, ``equations()``):
+        2000, counted as samples per step x steps x parameters before any is built.
+        Measured: 1980 terms (the neuron, 330 samples, 3 steps) take 21 s, 1332 terms
+        (4-6-1, 12 samples, 3 steps) 30 s; a trace claiming a million samples grew to
+        1.5 GB in 48 s.
     max_oracle_parameters : int
         Largest network behind the loss oracle: 2000 parameters (its probes grow with the
         square of the width).
@@ -95,6 +102,7 @@ class Limits:
     max_trace_values: int = 1_000_000
     max_parameters: int = 200_000
     max_symbolic_parameters: int = 40
+    max_symbolic_terms: int = 2000
     max_oracle_parameters: int = 2000
     max_oracle_exponent: int = 100
     max_seconds: float = 3600.0

@@ -361,3 +361,28 @@ def test_public_functions_refuse_wrong_types_as_input_errors(name, bad):
     with pytest.raises(InputError) as error:
         function(*arguments)
     assert "\n" not in str(error.value)
+
+
+# -- issue 27: resources bounded, refused at once with the limit named ---------------------------
+
+@pytest.mark.parametrize("samples", [10 ** 6, 10 ** 30])
+def test_derive_of_a_trace_claiming_many_samples_is_refused_at_once(tmp_path, capsys,
+                                                                     samples):
+    data = _two_step()
+    data["samples"] = samples
+    err = _refused(capsys, "derive", "--trace", _write(tmp_path, "t.json", data), "--latex",
+                   words=("max_symbolic_terms = 2000", f"{samples} samples",
+                          "SYMBOLIC_INVERSION_MAX_SYMBOLIC_TERMS"), seconds=10)
+    assert f"{samples * 2 * 2} exceeds" in err   # samples x 2 steps x 2 parameters
+
+
+def test_symbolic_terms_bound_the_python_api_too(monkeypatch):
+    from symbolic_inversion import InversionSystem
+    from symbolic_inversion.limits import override
+    system = InversionSystem.from_trace(Trace.from_dict(_two_step()))
+    assert system.symbolic_terms() == 2 * 2 * 2 and len(system.equations()) == 4
+    with override(max_symbolic_terms=7), pytest.raises(InputError,
+                                                       match="max_symbolic_terms = 7"):
+        system.equations()
+    monkeypatch.setenv("SYMBOLIC_INVERSION_MAX_SYMBOLIC_TERMS", "8")
+    assert len(system.latex().splitlines()) == 6     # 8 terms: at the limit, allowed

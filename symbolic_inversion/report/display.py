@@ -197,13 +197,13 @@ def _instantiated_rows(system, max_rows):
     network, trace = system.network, system.trace
     digits = min(trace.digits, SHOWN_COEFFICIENT_DIGITS)
     sides = system.right_hand_sides()
-    samples = [network.sample_symbols(i) for i in range(system.samples)]
     rows = []
     for step in range(system.steps):
         theta = [sp.Float(str(v), digits) for v in trace.parameters[step]]
         batch = list(system.batch(step))
         shown = batch if len(batch) <= 3 else batch[:2] + [batch[-1]]
-        terms = [network.half_gradient(*samples[i], theta) for i in shown]
+        # only the symbols shown are built (a trace may claim a million samples)
+        terms = [network.half_gradient(*network.sample_symbols(i), theta) for i in shown]
         for p in range(network.num_parameters):
             parts = [sp.latex(term[p]) for term in terms]
             if len(shown) < len(batch):
