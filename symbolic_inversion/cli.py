@@ -227,8 +227,8 @@ def run_derive(args):
 def run_recover(args):
     from .solvers import recover
     trace = Trace.read(args.trace)
-    if args.attempts is not None and args.attempts < 1:
-        raise InputError(f"--attempts: must be a positive integer, got {args.attempts}")
+    if args.attempts is not None:
+        check_int(args.attempts, "--attempts", minimum=1, limit="max_attempts")
     # Only what the user chose is passed: the defaults are recover()'s own.
     chosen = {key: getattr(args, key) for key in ("backend", "seed", "attempts")
               if getattr(args, key) is not None}

@@ -84,6 +84,12 @@ class Limits:
         Measured: 1980 terms (the neuron, 330 samples, 3 steps) take 21 s, 1332 terms
         (4-6-1, 12 samples, 3 steps) 30 s; a trace claiming a million samples grew to
         1.5 GB in 48 s.
+    max_attempts : int
+        Most paths or starts one solver may try (``attempts``, ``--attempts``, a study's
+        ``attempts``): 10,000.  Each attempt has its entry in the solver's schedule (and,
+        on an executor, a submitted task) made before the first runs: ``--attempts
+        1000000000`` took 2.3 GB in 40 s; 10,000 paths of about a second each already
+        outlast the default time budget.
     max_oracle_parameters : int
         Largest network behind the loss oracle: 2000 parameters (its probes grow with the
         square of the width).
@@ -103,6 +109,7 @@ class Limits:
     max_parameters: int = 200_000
     max_symbolic_parameters: int = 40
     max_symbolic_terms: int = 2000
+    max_attempts: int = 10_000
     max_oracle_parameters: int = 2000
     max_oracle_exponent: int = 100
     max_seconds: float = 3600.0

@@ -61,7 +61,7 @@ from dataclasses import dataclass
 
 from .errors import InputError
 from .exact import to_decimal
-from .limits import GRACE, deadline, safe_interrupts
+from .limits import GRACE, check, deadline, safe_interrupts
 from .network import Network
 
 __all__ = ["Study", "Cell", "StudyResult", "StudyInterrupted", "run_study", "run_cell",
@@ -304,6 +304,8 @@ class Study:
                              f"got {json.dumps(backend)}")
         self.backend = backend
         self.attempts = None if attempts is None else _positive_int(attempts, "attempts")
+        if attempts is not None:  # said before any cell runs, not by every cell
+            check("max_attempts", self.attempts, "attempts")
         if timeout is not None and (isinstance(timeout, bool) or
                                     not isinstance(timeout, (int, float)) or
                                     not 0 < timeout < math.inf):

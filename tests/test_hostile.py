@@ -386,3 +386,20 @@ def test_symbolic_terms_bound_the_python_api_too(monkeypatch):
         system.equations()
     monkeypatch.setenv("SYMBOLIC_INVERSION_MAX_SYMBOLIC_TERMS", "8")
     assert len(system.latex().splitlines()) == 6     # 8 terms: at the limit, allowed
+
+
+def test_attempts_are_bounded_everywhere(tmp_path, capsys):
+    from symbolic_inversion.limits import override
+    from symbolic_inversion.study import Study
+    _refused(capsys, "recover", _write(tmp_path, "t.json", _two_step()), "--attempts",
+             "1000000000", words=("--attempts: 1000000000 exceeds the limit max_attempts = "
+                                  "10000", "SYMBOLIC_INVERSION_MAX_ATTEMPTS"), seconds=10)
+    trace = Trace.from_dict(_two_step())
+    with pytest.raises(InputError, match="^attempts: 100000000 exceeds the limit max_att"):
+        recover(trace, attempts=10 ** 8)
+    config = {"networks": [{"layers": [1, 1]}], "samples": [2], "seeds": [0],
+              "digits": [20], "attempts": 10 ** 9}
+    with pytest.raises(InputError, match="^attempts: 1000000000 exceeds the limit"):
+        Study.from_dict(config)
+    with override(max_attempts=10 ** 9):
+        assert Study.from_dict(config).attempts == 10 ** 9
