@@ -45,6 +45,14 @@ __all__ = ["Limits", "current", "override", "check", "check_int", "time_budget",
 ENV_PREFIX = "SYMBOLIC_INVERSION_"
 
 
+def _cores():
+    """The cores this process may run on (its affinity where the system says it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 @dataclasses.dataclass(frozen=True)
 class Limits:
     """The limits, with their defaults (each measured on a 2-core machine).
@@ -90,6 +98,11 @@ class Limits:
         on an executor, a submitted task) made before the first runs: ``--attempts
         1000000000`` took 2.3 GB in 40 s; 10,000 paths of about a second each already
         outlast the default time budget.
+    max_workers : int
+        Most local worker processes (``--workers N``, ``run_study(workers=N)``): 4 per
+        core this process may use (8 on a 2-core machine).  The work is processor-bound:
+        more processes than cores only share them, while each holds its own interpreter,
+        SymPy and compiled network (``--workers 1000`` started hundreds of processes).
     max_oracle_parameters : int
         Largest network behind the loss oracle: 2000 parameters (its probes grow with the
         square of the width).
@@ -110,6 +123,7 @@ class Limits:
     max_symbolic_parameters: int = 40
     max_symbolic_terms: int = 2000
     max_attempts: int = 10_000
+    max_workers: int = 4 * _cores()
     max_oracle_parameters: int = 2000
     max_oracle_exponent: int = 100
     max_seconds: float = 3600.0

@@ -134,6 +134,29 @@ def test_a_malformed_scheduler_address_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "study.jsonl").exists()
 
 
+def test_workers_beyond_the_cores_are_refused_naming_the_limit(tmp_path, capsys,
+                                                                monkeypatch):
+    from symbolic_inversion.limits import current
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps(GRID))
+    cap = current().max_workers
+    assert cap == 4 * len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else cap >= 4
+    before = len(multiprocessing.active_children())
+    for argv in (["study", str(config)], ["recover", str(tmp_path / "t.json")]):
+        simulate(Network([1, 1]), ["0.6"], ["0.5"], "0.1", 2, init=["0.5", "0.5"],
+                 dps=20).write(str(tmp_path / "t.json"))
+        assert main(argv + ["--workers", "1000"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and f"--workers: 1000 exceeds the limit max_workers = {cap}" \
+            in err and "SYMBOLIC_INVERSION_MAX_WORKERS" in err
+    with pytest.raises(InputError, match="max_workers = 1"):
+        monkeypatch.setenv("SYMBOLIC_INVERSION_MAX_WORKERS", "1")
+        run_study(GRID, workers=2)
+    assert len(multiprocessing.active_children()) == before   # none was started
+    assert not (tmp_path / "study.jsonl").exists()
+
+
 def test_the_grid_expands_to_every_combination():
     study = Study.from_dict(dict(GRID, networks=GRID["networks"] + [
         {"layers": [2, 3, 1], "activations": ["tanh", "identity"], "bias": False}],

@@ -21,6 +21,7 @@ import concurrent.futures
 import contextlib
 
 from ..errors import InputError
+from ..limits import check
 
 __all__ = ["make_executor", "one_blas_thread"]
 
@@ -67,4 +68,5 @@ def make_executor(workers=None, scheduler=None, initializer=None):
         return None
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise InputError(f"--workers: must be a positive integer, got {workers!r}")
+    check("max_workers", workers, "--workers")  # processes beyond the cores only queue
     return concurrent.futures.ProcessPoolExecutor(max_workers=workers, initializer=initializer)
