@@ -82,9 +82,29 @@ def _progress(args, description):
     return Progress.create(bool(getattr(args, "progress", False)), description)
 
 
+def _figure_path(path, option):
+    """``path`` checked before any work is done for its figure: a regular file or a new
+    one (never a device, a FIFO or a directory), in a format matplotlib writes (the
+    extension; none: PNG), with matplotlib installed."""
+    from .files import check_output
+    from .report.plot import _pyplot
+    path = check_output(path, option, "a figure")
+    extension = os.path.splitext(path)[1][1:].lower()
+    _pyplot()  # (matplotlib missing: said now)
+    from matplotlib.backend_bases import FigureCanvasBase
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if extension and extension not in supported:
+        raise InputError(f"{option}: cannot write {path}: matplotlib writes "
+                         f"{', '.join(sorted(supported))}, not {extension!r}")
+    return path, extension or "png"
+
+
 def _save_figure(figure, path, option):
+    """Write ``figure`` to exactly ``path`` (matplotlib itself would add ``.png`` to a
+    name without an extension, and the message would name a file it did not write)."""
+    path, file_format = _figure_path(path, option)
     try:
-        figure.savefig(path, dpi=120, bbox_inches="tight")
+        figure.savefig(path, format=file_format, dpi=120, bbox_inches="tight")
     except (OSError, ValueError) as error:
         raise InputError(f"{option}: cannot write {path}: {error}") from None
     print(f"wrote {path}", file=sys.stderr)
@@ -227,6 +247,8 @@ def run_derive(args):
 def run_recover(args):
     from .solvers import recover
     trace = Trace.read(args.trace)
+    if args.plot_paths:
+        _figure_path(args.plot_paths, "--plot-paths")  # said before the recovery runs
     if args.attempts is not None:
         check_int(args.attempts, "--attempts", minimum=1, limit="max_attempts")
     # Only what the user chose is passed: the defaults are recover()'s own.
@@ -272,6 +294,8 @@ def run_recover(args):
 def run_analyze(args):
     from .analysis import analyze
     trace = Trace.read(args.trace)
+    if args.plot:
+        _figure_path(args.plot, "--plot")
     if args.dps is not None:
         check_int(args.dps, "--dps", minimum=10, limit="max_dps")
     solution = None
@@ -352,6 +376,8 @@ def run_study(args):
     from .study import StudyInterrupted, interrupt_on_sigterm, load_study, run_study
     study = load_study(args.config)
     output = args.output or study.output or os.path.splitext(args.config)[0] + ".jsonl"
+    if args.plot:
+        _figure_path(args.plot, "--plot")  # said before the first cell, not after the last
     executor = None
     if args.scheduler is not None:
         from .solvers.executors import make_executor

@@ -29,7 +29,8 @@ import numpy as np
 from .errors import InputError
 from .limits import check, current
 
-__all__ = ["read_text", "loads", "read_json", "write_text", "check_path"]
+__all__ = ["read_text", "loads", "read_json", "write_text", "check_path", "check_output",
+           "open_regular"]
 
 
 def check_path(path, field):
@@ -42,6 +43,62 @@ def check_path(path, field):
     if not path or "\x00" in path:
         raise InputError(f"{field}: not a file path: {path!r}")
     return path
+
+
+def _kind(mode):
+    """What a file that is not a regular one is, in words."""
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def check_output(path, field, what="an output"):
+    """``path`` as a file to write and read back: a regular file, or nothing yet.
+
+    Anything else is refused before it is opened: reading a device such as
+    ``/dev/zero`` never ends, a FIFO blocks its reader or writer until the other side
+    comes, and ``/dev/null`` loses what is written (a study's cells; ``os.fsync`` even
+    fails on it).
+
+    >>> check_output("no-such-file.jsonl", "output")
+    'no-such-file.jsonl'
+    >>> check_output("/", "output", "a study's output")
+    Traceback (most recent call last):
+    ...
+    symbolic_inversion.errors.InputError: output: cannot use /: a directory (a study's output must be a regular file or not exist yet)
+    """
+    path = check_path(path, field)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return path
+    except OSError as error:
+        raise InputError(f"{field}: cannot use {path}: {error.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{field}: cannot use {path}: {_kind(info.st_mode)} ({what} must "
+                         f"be a regular file or not exist yet)")
+    return path
+
+
+def open_regular(path, flags, field, what="an output"):
+    """A file descriptor of the regular file ``path`` opened with ``flags``, never
+    blocking on a FIFO that replaced it since it was checked (``O_NONBLOCK``, then
+    ``fstat``); the caller closes it."""
+    try:
+        descriptor = os.open(path, flags | getattr(os, "O_NONBLOCK", 0), 0o666)
+    except OSError as error:
+        raise InputError(f"{field}: cannot use {path}: {error.strerror}") from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        raise InputError(f"{field}: cannot use {path}: {_kind(mode)} ({what} must be a "
+                         f"regular file or not exist yet)")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(descriptor, True)  # (a regular file never blocks anyway)
+    return descriptor
 
 
 def read_text(path, field):

@@ -61,6 +61,7 @@ from dataclasses import dataclass
 
 from .errors import InputError
 from .exact import to_decimal
+from .files import check_output, open_regular
 from .limits import GRACE, check, deadline, safe_interrupts
 from .network import Network
 
@@ -508,21 +509,27 @@ def read_records(path, warn=True):
     return records
 
 
+#: What a study's output is, in the refusal of anything else (files.check_output).
+OUTPUT = "a study's output"
+
+
 def _read_journal(path, warn=True):
     """``(records, size)``: the complete lines and the bytes they take."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
+    path = check_output(path, "output", OUTPUT)   # a device or a FIFO is never opened
+    if not os.path.exists(path):
         return [], 0
-    except OSError as error:
-        raise InputError(f"output: cannot read {path}: {error}") from None
+    descriptor = open_regular(path, os.O_RDONLY, "output", OUTPUT)
+    with os.fdopen(descriptor, "rb") as handle:
+        return _parse_journal(handle.read(), path, warn)
+
+
+def _parse_journal(data, path, warn=True):
     complete = data.rfind(b"\n") + 1
     if complete < len(data):
         if warn:
             warnings.warn(f"{path}: the last line is incomplete (a run was killed while "
                           f"writing it); it is dropped and its cell runs again",
-                          stacklevel=3)
+                          stacklevel=4)
     records = []
     for number, line in enumerate(data[:complete].split(b"\n")[:-1], 1):
         if not line.strip():
@@ -538,8 +545,8 @@ def _read_journal(path, warn=True):
 
 
 class _Journal:
-    """The output file: records read at the start, one line appended per finished cell
-    (flushed and synced before the next)."""
+    """The output file, locked for this study alone (:func:`_lock`): records read at the
+    start, one line appended per finished cell (flushed and synced before the next)."""
 
     def __init__(self, path):
         self.path = path
@@ -547,16 +554,22 @@ class _Journal:
         if path is None:
             self.records = []
             return
-        self.records, complete = _read_journal(path)
-        directory = os.path.dirname(os.path.abspath(path))
+        path = check_output(path, "output", OUTPUT)
         try:
-            os.makedirs(directory, exist_ok=True)
-            self.handle = open(path, "ab")
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        except OSError as error:
+            raise InputError(f"output: cannot write {path}: {error.strerror}") from None
+        descriptor = open_regular(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, "output",
+                                  OUTPUT)
+        self.handle = os.fdopen(descriptor, "r+b")
+        try:
+            _lock(self.handle, path)  # before reading: what it reads stays its own
+            self.records, complete = _parse_journal(self.handle.read(), path)
             if self.handle.tell() > complete:  # drop the incomplete last line
                 self.handle.truncate(complete)
-                self.handle.seek(complete)
-        except OSError as error:
-            raise InputError(f"output: cannot write {path}: {error}") from None
+        except BaseException:
+            self.close()
+            raise
 
     def append(self, record):
         if self.handle is None:
@@ -567,8 +580,78 @@ class _Journal:
 
     def close(self):
         if self.handle is not None:
-            self.handle.close()
+            _LOCKED.discard(self.handle.fileno())
+            self.handle.close()   # (closing releases the lock)
             self.handle = None
+
+
+# The descriptors of the outputs this process has locked.  A flock belongs to the open
+# file, which a fork shares: a process-pool worker forked during the study would hold
+# the output locked after the study itself ended (killed, say).  In a forked child each
+# such descriptor is pointed at the null device instead (its number stays valid for
+# whatever object still holds it; the child never writes the journal).
+_LOCKED = set()
+
+
+def _drop_inherited_locks():
+    if not _LOCKED:
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    for descriptor in _LOCKED:
+        os.dup2(null, descriptor)
+    os.close(null)
+    _LOCKED.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_inherited_locks)
+
+
+def _lock(handle, path):
+    """Lock the output for this study (an advisory ``flock``, released by the system on
+    any exit of the process, even a killed one), or say which process holds it: two
+    studies appending to one file at once would each run every cell."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock, as before
+        return
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _lock_holder(handle.fileno())
+        who = f"process {holder}" if holder else "another process"
+        raise InputError(f"output: {path} is being written by another study ({who}); "
+                         f"wait for it to finish, or give this one another output") \
+            from None
+    except OSError as error:  # a file system without locks (some network ones)
+        warnings.warn(f"{path}: cannot lock the output ({error.strerror}): a second study "
+                      f"on it at the same time would run its cells again", stacklevel=4)
+        return
+    _LOCKED.add(handle.fileno())
+
+
+def _lock_holder(descriptor):
+    """The process id holding a flock on the file of ``descriptor``, from Linux's
+    ``/proc/locks`` (``None`` elsewhere, or when it cannot be told)."""
+    info = os.fstat(descriptor)
+    where = (os.major(info.st_dev), os.minor(info.st_dev), info.st_ino)
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as handle:
+            lines = handle.read(1_000_000).splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if "FLOCK" not in fields or "->" in fields:  # (a waiter, not the holder)
+            continue
+        at = fields.index("FLOCK")
+        try:
+            pid, device = int(fields[at + 3]), fields[at + 4].split(":")
+            if (int(device[0], 16), int(device[1], 16), int(device[2])) == where:
+                return pid
+        except (IndexError, ValueError):
+            continue
+    return None
 
 
 # -- running ----------------------------------------------------------------------------

@@ -302,6 +302,102 @@ def test_a_file_that_is_not_a_study_output_is_refused(tmp_path):
         run_study(GRID, output=str(out))
 
 
+@pytest.fixture(params=["/dev/zero", "/dev/urandom", "/dev/null", "fifo", "directory"])
+def not_a_regular_file(request, tmp_path):
+    """Outputs a study must refuse (issue 27): reading /dev/zero or /dev/urandom never
+    ends, a FIFO blocks, /dev/null loses the cells (and fsync fails on it)."""
+    if request.param == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs here")
+        os.mkfifo(tmp_path / "fifo")
+        return str(tmp_path / "fifo"), "a FIFO"
+    if request.param == "directory":
+        return str(tmp_path), "a directory"
+    if not os.path.exists(request.param):
+        pytest.skip(f"no {request.param}")
+    return request.param, "a character device"
+
+
+def test_an_output_that_is_not_a_regular_file_is_refused_at_once(not_a_regular_file,
+                                                                  tmp_path, capsys):
+    path, kind = not_a_regular_file
+    started = time.monotonic()
+    with pytest.raises(InputError) as error:
+        run_study(GRID, output=path)
+    assert str(error.value) == (f"output: cannot use {path}: {kind} (a study's output must "
+                                f"be a regular file or not exist yet)")
+    with pytest.raises(InputError, match=f"^output: cannot use {path}: {kind}"):
+        read_records(path)
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps(dict(GRID, output=path)))  # absolute: kept as it is
+    for argv in (["study", str(config)], ["study", str(config), "--output", path]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"symbolic-inversion study: error: {error.value}"
+    assert time.monotonic() - started < 30
+
+
+def test_a_plot_that_is_not_a_regular_file_is_refused_before_any_cell(not_a_regular_file,
+                                                                      tmp_path, capsys):
+    path, kind = not_a_regular_file
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps(GRID))
+    assert main(["study", str(config), "--plot", path]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"symbolic-inversion study: error: --plot: cannot use {path}: {kind} (a figure "
+        f"must be a regular file or not exist yet)")
+    assert not (tmp_path / "study.jsonl").exists()   # refused before the first cell
+
+
+def test_a_second_study_on_the_same_output_is_refused_naming_the_first(tmp_path, capsys):
+    config = tmp_path / "study.json"
+    # cells of about a second (see the interrupt test below): the first study is still
+    # running when the second starts
+    config.write_text(json.dumps(dict(GRID, samples=[10, 12], seeds=[0, 1, 2, 3],
+                                      digits=["40+4n"], output="out.jsonl")))
+    out = tmp_path / "out.jsonl"
+    first = subprocess.Popen([sys.executable, "-m", "symbolic_inversion", "study",
+                              str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while (not out.exists() or not out.read_text()) and first.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.poll() is None, first.communicate()
+        assert main(["study", str(config)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (f"symbolic-inversion study: error: output: {out} is being written by "
+                       f"another study (process {first.pid}); wait for it to finish, or "
+                       f"give this one another output")
+        with pytest.raises(InputError, match=f"process {first.pid}"):
+            run_study(GRID, output=str(out))
+    finally:
+        first.kill()   # SIGKILL: no handler runs, the system releases the lock
+        first.communicate(timeout=60)
+    kept = lines(out)
+    assert len({record_key(r) for r in kept}) == len(kept)   # no cell ran twice
+    assert run_study(GRID, output=str(out)).complete          # the lock went with it
+    assert lines(out)[:len(kept)] == kept
+
+
+def test_the_output_lock_is_released_on_every_exit(tmp_path, monkeypatch):
+    out = str(tmp_path / "study.jsonl")
+    import symbolic_inversion.study as study_module
+    real = study_module.run_cell
+
+    def crash_in_the_third(cell, timeout=None):
+        if cell.samples == 2 and cell.seed == 1:
+            raise MemoryError("not a cell's error: the study itself fails")
+        return real(cell, timeout)
+    monkeypatch.setattr(study_module, "run_cell", crash_in_the_third)
+    with pytest.raises(MemoryError):
+        run_study(GRID, output=out)
+    monkeypatch.setattr(study_module, "run_cell", real)
+    assert run_study(GRID, output=out).complete and len(lines(tmp_path / "study.jsonl")) == 6
+    assert not study_module._LOCKED    # nothing left for a forked worker to inherit
+
+
 # -- processes ---------------------------------------------------------------------------
 
 def test_two_local_processes_give_the_serial_results(tmp_path, serial):
