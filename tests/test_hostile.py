@@ -403,3 +403,37 @@ def test_attempts_are_bounded_everywhere(tmp_path, capsys):
         Study.from_dict(config)
     with override(max_attempts=10 ** 9):
         assert Study.from_dict(config).attempts == 10 ** 9
+
+
+def test_many_steps_are_refused_before_parsing():
+    # issue 27: a 9.6 MB trace of 600,001 steps was parsed whole (1.2 million Python
+    # numbers: 184 MB and 10 s measured here) before its count was refused
+    import tracemalloc
+    text = json.dumps(_two_step())
+    head = text[:text.index('"parameters"')]
+    text = head + '"parameters": [' + ",".join(["[0.4925,0.4810]"] * 600_001) + "]}"
+    assert 9_000_000 < len(text) < 10_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError) as error:
+            Trace.from_json(text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(error.value).startswith("parameters: values in 600001 vectors: 1200002 "
+                                       "exceeds the limit max_trace_values = 1000000")
+    assert peak < 100_000_000, peak   # counted from the text: about 7 bytes per byte
+
+
+def test_the_count_before_parsing_is_the_count_after():
+    from symbolic_inversion.files import array_size
+    from symbolic_inversion.limits import override
+    text = json.dumps(dict(_two_step(), note='a "parameters": [[1, 2, 3]] \\" ['))
+    assert array_size(text, "parameters") == (3, 6)
+    with override(max_trace_values=6):
+        assert Trace.from_json(text).steps == 2
+    with override(max_trace_values=5), pytest.raises(
+            InputError, match=r"^parameters: values in 3 vectors: 6 exceeds"):
+        Trace.from_json(text)                                  # before parsing
+    nested = json.dumps({"x": {"parameters": [[1, 2]]}, "parameters": "none"})
+    assert array_size(nested, "parameters") is None            # not in plain sight
