@@ -257,7 +257,7 @@ def run_recover(args):
     if getattr(args, "known", None):
         inputs, labels = _read_csv(args.known, trace.network, "--known")
         trace = trace.with_known(list(zip(inputs, labels)))
-    from .solvers.executors import make_executor
+    from .solvers.executors import close_executor, make_executor
     executor = make_executor(getattr(args, "workers", None), getattr(args, "scheduler", None))
     if executor is not None:
         chosen["executor"] = executor
@@ -267,8 +267,7 @@ def run_recover(args):
                                progress=progress, record_paths=bool(args.plot_paths),
                                **chosen)
     finally:
-        if executor is not None and hasattr(executor, "shutdown"):
-            executor.shutdown(cancel_futures=True)
+        close_executor(executor)
     if args.plot_paths:
         from .report.plot import plot_paths
         _save_figure(plot_paths(solution).figure, args.plot_paths, "--plot-paths")
@@ -378,9 +377,9 @@ def run_study(args):
     output = args.output or study.output or os.path.splitext(args.config)[0] + ".jsonl"
     if args.plot:
         _figure_path(args.plot, "--plot")  # said before the first cell, not after the last
+    from .solvers.executors import close_executor, make_executor
     executor = None
     if args.scheduler is not None:
-        from .solvers.executors import make_executor
         executor = make_executor(scheduler=args.scheduler)
     try:
         with interrupt_on_sigterm():
@@ -393,11 +392,7 @@ def run_study(args):
               file=sys.stderr)
         return 130
     finally:
-        if executor is not None:
-            executor.shutdown(wait=False)
-            client = getattr(executor, "_client", None)  # the Dask client it came from
-            if client is not None:
-                client.close()
+        close_executor(executor)
     if args.plot:
         from .report.plot import plot_study
         _save_figure(plot_study(result), args.plot, "--plot")

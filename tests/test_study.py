@@ -622,3 +622,68 @@ def test_an_interrupt_stops_a_cluster_study_and_keeps_its_cells(cluster, tmp_pat
     assert stop.value.done == 2 == len(lines(out)) and stop.value.remaining == 7
     assert run_study(dict(GRID, seeds=[0, 1, 2]), executor=client, output=str(out)).complete
     assert len({record_key(r) for r in lines(out)}) == 9 == len(lines(out))
+
+
+@pytest.fixture
+def not_a_scheduler():
+    """A TCP service that is not a Dask scheduler: ``greeting`` sent on connection (an
+    SSH server's), or nothing at all (a web server waiting for a request)."""
+    import socket
+    import threading
+    servers = []
+
+    def serve(greeting):
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        servers.append(server)
+        held = []
+
+        def accept():
+            while True:
+                try:
+                    connection, _ = server.accept()
+                except OSError:   # closed at the end of the test
+                    return
+                held.append(connection)
+                if greeting:
+                    connection.sendall(greeting)
+        threading.Thread(target=accept, daemon=True).start()
+        return "tcp://127.0.0.1:%d" % server.getsockname()[1]
+    yield serve
+    for server in servers:
+        server.close()
+
+
+def test_an_address_where_no_dask_scheduler_answers(not_a_scheduler, tmp_path, capsys):
+    distributed_or_skip()
+    import dask
+    simulate(Network([1, 1]), ["0.6", "0.2"], ["0.5", "0.4"], "0.1", 3, init=["0.5", "0.5"],
+             dps=20).write(str(tmp_path / "t.json"))
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps(GRID))
+    ssh = not_a_scheduler(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+    silent = not_a_scheduler(b"")
+    expected = {ssh: "its reply is not Dask's protocol", silent: "no reply within 2 s",
+                "inproc://nothing": "an inproc:// address reaches only a scheduler in this "
+                                    "same process"}
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        for address, reason in expected.items():
+            for argv in (["recover", str(tmp_path / "t.json")], ["study", str(config)]):
+                assert main(argv + ["--scheduler", address]) == 2
+                err = capsys.readouterr().err.strip()
+                assert err == (f"symbolic-inversion {argv[0]}: error: --scheduler: no Dask "
+                               f"scheduler answered at {address} ({reason})")
+    assert not (tmp_path / "study.jsonl").exists()
+
+
+def test_recover_runs_on_a_scheduler_address(cluster, tmp_path, capsys):
+    local, _ = cluster
+    simulate(Network([1, 1]), ["0.6", "0.2"], ["0.5", "0.4"], "0.1", 3, init=["0.5", "0.5"],
+             dps=30).write(str(tmp_path / "t.json"))
+    # (its Dask executor used to fail at the end: shutdown() has no cancel_futures)
+    assert main(["recover", str(tmp_path / "t.json"), "--json", "--scheduler",
+                 local.scheduler_address]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] == "converged"
+    assert sorted(float(s["x"][0]) for s in result["samples"]) == [0.2, 0.6]
