@@ -149,9 +149,11 @@ def analyze(trace, solution=None, dps=None):
     and the trace's own digits.  ``"ok"`` is false when there is no trustworthy data to
     analyze.
     """
+    from .precision import check_learning_rate
     from .solvers import recover
     if not isinstance(trace, Trace):
         raise InputError("trace: expected a Trace")
+    check_learning_rate(trace)
     if solution is None:
         solution = recover(trace, dps=dps)
     result = {"ok": solution.ok, "status": solution.status.value,

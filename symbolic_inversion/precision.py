@@ -168,3 +168,44 @@ def double_tracking_dps():
     meets a singular Jacobian or fails its final Newton in double is tracked again in
     multiprecision."""
     return 22
+
+
+def finest_last_place(trace):
+    """The smallest unit in the last place among the trace's recorded non-zero values (a
+    Decimal; its own ulp for a binary-float value), or ``None`` when all are zero."""
+    from decimal import Decimal
+    if trace.dtype is None:
+        places = [u for row, values in zip(trace.last_places(), trace.parameters)
+                  for u, v in zip(row, values) if v]
+        return min(places) if places else None
+    import numpy as np
+    kind = np.float32 if trace.dtype == "float32" else np.float64
+    values = np.abs(np.asarray([float(v) for vector in trace.parameters for v in vector
+                                if v], dtype=kind))
+    return Decimal(float(np.spacing(values).min())) if values.size else None
+
+
+def check_learning_rate(trace):
+    """Refuse a trace whose learning rate is below the finest last place of its recorded
+    values (:func:`finest_last_place`): a step of the learning rate times a gradient of
+    order one then changes no recorded digit, and the observed gradients
+    ``(theta_j - theta_{j+1}) / lr`` are the rounding divided by a vanishing number
+    (``"lr": "4.9e-324"`` on a 60-digit trace gave moments of 1e320 and an
+    ``mpmath.NoConvergence`` from the solvers).  Called by ``recover``, ``analyze`` and
+    ``certify``.
+
+    >>> from symbolic_inversion import Network, Trace
+    >>> trace = Trace(Network([1, 1]), "1e-9", 1, [["0.500", "0.500"], ["0.499", "0.498"]])
+    >>> check_learning_rate(trace)
+    Traceback (most recent call last):
+    ...
+    symbolic_inversion.errors.InputError: optimizer.lr: 1E-9 is below 0.001, the finest last place of the trace's values: a step of the learning rate times a gradient of order one changes no recorded digit, so the steps cannot be resolved at the trace's precision
+    """
+    from .errors import InputError
+    finest = finest_last_place(trace)
+    if finest is not None and trace.lr < finest:
+        shown = f"{finest:.3G}"
+        raise InputError(f"optimizer.lr: {trace.lr} is below {shown}, the finest last "
+                         f"place of the trace's values: a step of the learning rate times "
+                         f"a gradient of order one changes no recorded digit, so the steps "
+                         f"cannot be resolved at the trace's precision")

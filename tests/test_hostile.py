@@ -437,3 +437,66 @@ def test_the_count_before_parsing_is_the_count_after():
         Trace.from_json(text)                                  # before parsing
     nested = json.dumps({"x": {"parameters": [[1, 2]]}, "parameters": "none"})
     assert array_size(nested, "parameters") is None            # not in plain sight
+
+
+@pytest.mark.parametrize("lr", ["4.9e-324", "1e-3000", "1e-65"])
+@pytest.mark.parametrize("command", ["recover", "analyze", "certify"])
+def test_a_learning_rate_below_the_trace_resolution_is_refused(tmp_path, capsys, lr, command):
+    # issue 27: "unexpected NoConvergence" (mpmath's polynomial roots of moments of
+    # size 1e320) for recover, analyze and certify; a 60-digit trace's finest last place
+    # is 1e-60: a step of lr 1e-65 times a gradient of order one changes no digit
+    data = _two_step(60)
+    data["optimizer"]["lr"] = lr
+    _refused(capsys, command, _write(tmp_path, "t.json", data), words=(
+        f"optimizer.lr: {lr.upper()} is below 1E-60, the finest last place of the trace's "
+        f"values",
+        "cannot be resolved"), seconds=20)
+
+
+def test_learning_rates_are_checked_in_the_python_api_too():
+    from symbolic_inversion import analyze, certify
+    data = _two_step(60)
+    data["optimizer"]["lr"] = "1e-70"
+    trace = Trace.from_dict(data)
+    for call in (lambda: recover(trace), lambda: analyze(trace),
+                 lambda: certify(trace, [(["0.6"], ["0.5"]), (["0.2"], ["0.4"])])):
+        with pytest.raises(InputError, match=r"^optimizer\.lr: 1E-70 is below 1E-60"):
+            call()
+    data["optimizer"]["lr"] = "1e-60"   # at the finest last place: read, not refused
+    assert recover(Trace.from_dict(data), backend="mpmath").status is not Status.CONVERGED
+
+
+def test_a_float_trace_learning_rate_against_its_finest_unit_in_the_last_place():
+    trace = simulate(Network([1, 1]), TRUTH_X, TRUTH_Y, "0.1", 2, init=["0.5", "0.5"],
+                     dtype="float32")
+    data = trace.to_dict()
+    data["optimizer"]["lr"] = "1e-12"   # the finest float32 spacing here: 2^-25 (3e-8)
+    with pytest.raises(InputError, match=r"^optimizer\.lr: 1E-12 is below 2\.98E-8"):
+        recover(Trace.from_dict(data))
+
+
+def test_an_edited_tiny_learning_rate_ends_honestly_with_either_backend(tmp_path):
+    data = _two_step(60)
+    data["optimizer"]["lr"] = "1e-40"    # resolvable, but gradients of 1e38: no data fit
+    for backend in ("mpmath", "flint"):
+        if backend == "flint":
+            pytest.importorskip("flint")
+        solution = recover(Trace.from_dict(data), backend=backend)
+        assert solution.status is not Status.CONVERGED and solution.digits == 0
+
+
+def test_a_start_polynomial_whose_roots_do_not_converge_gives_no_start(monkeypatch):
+    # what "lr": "4.9e-324" reached on the mpmath backend: mpmath.polyroots raised
+    # NoConvergence out of a moment path's start, and out of recover
+    from symbolic_inversion.arithmetic import Mpmath
+
+    def no_convergence(self, coefficients):
+        raise mpmath.libmp.NoConvergence("Didn't converge in maxsteps=200 steps.")
+    monkeypatch.setattr(Mpmath, "roots", no_convergence)
+    solution = recover(Trace.from_dict(_two_step()), method="moments", backend="mpmath",
+                       attempts=2)
+    assert solution.status is not Status.CONVERGED
+    moment_paths = [p for p in solution.stats["paths"] if p["path"] == "moments"]
+    assert moment_paths and all(p["code"] == "no_start" and p["reason"] ==
+                                "the roots of the start polynomial did not converge"
+                                for p in moment_paths)

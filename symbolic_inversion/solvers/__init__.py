@@ -20,7 +20,7 @@ name            when
 import mpmath
 
 from ..errors import InputError, boundary
-from ..precision import default_dps
+from ..precision import check_learning_rate, default_dps
 from ..report.progress import Progress
 from ..trace import Trace
 from .executors import one_blas_thread
@@ -122,6 +122,7 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
     """
     if not isinstance(trace, Trace):
         raise InputError("recover: expected a Trace")
+    check_learning_rate(trace)
     if known is not None:
         trace = trace.with_known(known)
     target = trace.unknown_part()  # the trace itself unless samples are known
