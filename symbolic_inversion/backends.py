@@ -107,6 +107,9 @@ def get_backend(name=None):
     """The backend called ``name``; ``None`` or ``"auto"``: flint if installed, else mpmath."""
     if isinstance(name, Backend):
         return name
+    if name is not None and not isinstance(name, str):
+        raise InputError(f"backend: expected 'mpmath', 'flint' or 'auto', got "
+                         f"{type(name).__name__}")
     if name in (None, "auto"):
         name = "flint" if flint is not None else "mpmath"
     if name not in ("mpmath", "flint"):

@@ -9,7 +9,9 @@ import argparse
 import csv
 import io
 import json
+import math
 import os
+import re
 import sys
 
 from . import __version__
@@ -43,6 +45,31 @@ def _network(args):
 # spaces and tabs typed around a number on a command line or in a CSV cell are layout,
 # not part of the number (the trace format itself admits none)
 _BLANKS = " \t"
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def integer(text):
+    """An integer option's value (argparse ``type``): ASCII digits, an optional sign and
+    blanks around, as the documented number pattern (argparse's ``int`` also took
+    ``"٥٠"``, ``"１"`` and ``"1_000"``)."""
+    if not _INTEGER.fullmatch(text.strip(_BLANKS)):
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r} (ASCII digits)")
+    return int(text.strip(_BLANKS))
+
+
+def finite_number(text):
+    """A number option's value (argparse ``type``): the documented decimal pattern
+    ``[+-]digits[.digits][e[+-]digits]``, finite as a float (``float`` also took
+    ``"nan"``, ``"infinity"`` and ``"٥"``)."""
+    try:
+        value = float(to_decimal(text.strip(_BLANKS), "number"))
+    except InputError:
+        value = None
+    if value is None or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite decimal number: {text!r}")
+    return value
 
 
 def _numbers(text, option):
@@ -112,7 +139,7 @@ def _save_figure(figure, path, option):
 
 def add_budget_option(parser):
     """``--max-seconds``: the time budget of a long command (:mod:`symbolic_inversion.limits`)."""
-    parser.add_argument("--max-seconds", type=float, metavar="S",
+    parser.add_argument("--max-seconds", type=finite_number, metavar="S",
                         help="stop with one line and exit 2 after S seconds (default: the "
                              "limit max_seconds, 3600; 0: no budget)")
 
@@ -120,7 +147,7 @@ def add_budget_option(parser):
 def _add_executor_options(parser, what):
     """``--workers N`` or ``--scheduler ADDRESS`` (one of them): where ``what`` runs."""
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, metavar="N",
+    where.add_argument("--workers", type=integer, metavar="N",
                        help=f"run {what} on N local processes")
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help=f"run {what} on a Dask distributed scheduler (needs the "
@@ -371,7 +398,8 @@ def run_certify(args):
 
 def run_study(args):
     """Exit 0 when every cell of the grid is in the output file (failed cells are data),
-    2 on a bad configuration, 130 when interrupted (the finished cells are kept)."""
+    1 when every cell failed, 2 on a bad configuration, 130 when interrupted (the
+    finished cells are kept)."""
     from .study import StudyInterrupted, interrupt_on_sigterm, load_study, run_study
     study = load_study(args.config)
     output = args.output or study.output or os.path.splitext(args.config)[0] + ".jsonl"
@@ -401,6 +429,11 @@ def run_study(args):
     else:
         print(result.table())
         print(f"{len(result.records)} cells in {output}", file=sys.stderr)
+    if result.records and result.failed == len(result.records):
+        # nothing was measured: a configuration no cell can run (a missing extra, ...)
+        print(f"symbolic-inversion study: every one of the {result.failed} cells failed "
+              f"(error or timeout); their reasons are in {output}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -459,7 +492,7 @@ def build_parser():
 
     p = _add_command(commands, "reproduce", help="the paper's Tables 1-4 and Examples 1-2")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    p.add_argument("--dps", type=int, default=50, help="working precision (default 50)")
+    p.add_argument("--dps", type=integer, default=50, help="working precision (default 50)")
     p.set_defaults(run=run_reproduce)
 
     p = _add_command(commands, "simulate", help="train a network and write its trace")
@@ -470,17 +503,19 @@ def build_parser():
     p.add_argument("--lr", default="0.1", help="learning rate (default 0.1)")
     p.add_argument("--init", help="initial parameters in trace order (default: uniform "
                                   "in [0, 1] from --seed)")
-    p.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
-    p.add_argument("--dps", type=int, default=50, help="digits recorded (default 50)")
+    p.add_argument("--epochs", type=integer, default=5,
+                   help="passes over the data (default 5)")
+    p.add_argument("--dps", type=integer, default=50, help="digits recorded (default 50)")
     p.add_argument("--backend", choices=("mpmath", "numpy", "exact"), default="mpmath",
                    help="arithmetic of the training: mpmath at --dps digits (default), "
                         "numpy float64, or exact rationals (relu/identity networks, gd)")
     p.add_argument("--optimizer", choices=("gd", "sgd"), default="gd",
                    help="full-batch gradient descent (default) or minibatch sgd")
-    p.add_argument("--batch-size", type=int, help="minibatch size (sgd)")
+    p.add_argument("--batch-size", type=integer, help="minibatch size (sgd)")
     p.add_argument("--momentum", default="0", help="heavy-ball momentum (PyTorch convention)")
     p.add_argument("--weight-decay", default="0", help="L2 weight decay")
-    p.add_argument("--seed", type=int, help="seed for the initial parameters and shuffles")
+    p.add_argument("--seed", type=integer,
+                   help="seed for the initial parameters and shuffles")
     p.add_argument("--hide-batches", action="store_true",
                    help="do not record the sgd schedule (the observer does not know it)")
     p.add_argument("--loss-reduction", choices=("sum_outputs", "mean"),
@@ -493,12 +528,12 @@ def build_parser():
     p.set_defaults(run=run_simulate)
 
     p = _add_command(commands, "derive", help="the symbolic inversion system and its counts")
-    p.add_argument("--max-symbolic-parameters", type=int, metavar="N",
+    p.add_argument("--max-symbolic-parameters", type=integer, metavar="N",
                    help="refuse networks with more parameters than N (default: the limit "
                         "max_symbolic_parameters, 40): SymPy's derivation grows fast")
     _add_network_options(p)
-    p.add_argument("--samples", type=int, default=1, help="number of samples n")
-    p.add_argument("--epochs", type=int, help="steps used (default: the fewest for a "
+    p.add_argument("--samples", type=integer, default=1, help="number of samples n")
+    p.add_argument("--epochs", type=integer, help="steps used (default: the fewest for a "
                                               "square system, or all steps of --trace)")
     p.add_argument("--trace", help="instantiate the system with this trace's numbers")
     p.add_argument("--latex", action="store_true", help="print LaTeX")
@@ -508,9 +543,10 @@ def build_parser():
 
     p = _add_command(commands, "recover", help="the training data that produced a trace")
     p.add_argument("trace", metavar="TRACE", help="trace file (JSON)")
-    p.add_argument("--dps", type=int, help="working precision (default: trace digits + 20, "
+    p.add_argument("--dps", type=integer,
+                   help="working precision (default: trace digits + 20, "
                                            "at least 30; solvers raise their own stages)")
-    p.add_argument("--steps", type=int, help="use only the first STEPS steps")
+    p.add_argument("--steps", type=integer, help="use only the first STEPS steps")
     from .solvers import SOLVERS
     p.add_argument("--method", default="auto", metavar="METHOD",
                    help=f"solver: auto (default: chosen from the trace) or one of "
@@ -518,9 +554,9 @@ def build_parser():
     p.add_argument("--backend", choices=("auto", "mpmath", "flint"),
                    help="arithmetic of the solvers: python-flint's arb when installed "
                         "(auto, the default), or mpmath (no extra dependency)")
-    p.add_argument("--seed", type=int, help="seed of the random start systems and "
+    p.add_argument("--seed", type=integer, help="seed of the random start systems and "
                                             "directions (default 0: reproducible)")
-    p.add_argument("--attempts", type=int, help="how many starts/paths a solver tries "
+    p.add_argument("--attempts", type=integer, help="how many starts/paths a solver tries "
                                                 "before giving up (default: the solver's own)")
     p.add_argument("--known", metavar="FILE.csv",
                    help="samples the observer knows (its own; CSV, one per row: inputs "
@@ -542,7 +578,7 @@ def build_parser():
     p = _add_command(commands, "analyze", help="conditioning: singular values at the recovered "
                                             "data, the accuracy the trace supports")
     p.add_argument("trace", metavar="TRACE", help="trace file (JSON)")
-    p.add_argument("--dps", type=int, help="working precision of the recovery")
+    p.add_argument("--dps", type=integer, help="working precision of the recovery")
     p.add_argument("--identifiability", action="store_true",
                    help="also: exact counts, generic rank and minimal steps for this "
                         "architecture, and symmetries at the recovered data")
@@ -559,9 +595,10 @@ def build_parser():
     p.add_argument("--data", help="certify these samples (CSV: inputs then labels per row) "
                                   "instead of recovering them")
     p.add_argument("--solution", help="certify the samples of a 'recover --json' output file")
-    p.add_argument("--dps", type=int, help="interval precision (default: trace digits + "
+    p.add_argument("--dps", type=integer,
+                   help="interval precision (default: trace digits + "
                                            "3 per sample + 30)")
-    p.add_argument("--steps", type=int, help="use only the first STEPS steps")
+    p.add_argument("--steps", type=integer, help="use only the first STEPS steps")
     p.add_argument("--backend", choices=("iv", "arb"), default="iv",
                    help="interval arithmetic: mpmath iv (default) or python-flint arb")
     p.add_argument("--tolerance", help="largest distance of the data from the exact "
@@ -578,16 +615,17 @@ def build_parser():
                      description="Run every cell of the grid in CONFIG that is not yet in "
                                  "the output file,\none JSON line per finished cell, and "
                                  "print the summary table.\nExit 0 when the grid is "
-                                 "complete (failed cells are data), 2 for a malformed\n"
-                                 "configuration, 130 when interrupted (the finished cells "
-                                 "are kept: run again to finish).")
+                                 "complete (failed cells are data), 1 when every cell\n"
+                                 "failed, 2 for a malformed configuration, 130 when "
+                                 "interrupted (the\nfinished cells are kept: run again to "
+                                 "finish).")
     p.add_argument("config", metavar="CONFIG", help="study configuration (JSON: networks, "
                                                     "samples, seeds, digits, ...)")
     _add_executor_options(p, "cells")
     p.add_argument("--output", metavar="FILE", help="JSON lines, one per finished cell "
                                                     "(default: the configuration's output, "
                                                     "else CONFIG with .jsonl)")
-    p.add_argument("--cell-timeout", type=float, metavar="SECONDS",
+    p.add_argument("--cell-timeout", type=finite_number, metavar="SECONDS",
                    help="record a cell as a timeout after SECONDS (default: the "
                         "configuration's timeout, else none)")
     p.add_argument("--retry-failed", action="store_true",
@@ -619,13 +657,11 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     raised = {}
-    if getattr(args, "max_symbolic_parameters", None) is not None:
-        raised["max_symbolic_parameters"] = args.max_symbolic_parameters
     try:
-        seconds = getattr(args, "max_seconds", 0)
-        if seconds is not None and not 0 <= seconds <= 10 ** 8:  # NaN fails this too
-            raise InputError(f"--max-seconds: expected 0 (no budget) to 1e8 seconds, "
-                             f"got {seconds:g}")
+        if getattr(args, "max_symbolic_parameters", None) is not None:
+            raised["max_symbolic_parameters"] = check_int(
+                args.max_symbolic_parameters, "--max-symbolic-parameters", minimum=0)
+        seconds = getattr(args, "max_seconds", 0)  # (checked by time_budget)
         with override(**raised), time_budget(seconds, option="--max-seconds"):
             return args.run(args)
     except InputError as error:

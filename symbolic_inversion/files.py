@@ -140,8 +140,8 @@ def _structure(text):
     Linear time and no recursion; about six bytes of memory per byte of text (the
     parsed objects of a trace take some twenty-five).  A quote counts unless an odd run
     of backslashes precedes it: exact on every prefix of valid JSON, which is all that
-    the parser reads before it stops.  The depth is counted in 16 bits: past 32767 it
-    wraps, after a maximum far above any depth limit.
+    the parser reads before it stops.  Depths are counted in 16 bits, and again in 64
+    when a count reached a 16-bit bound (it could have wrapped there).
     """
     data = text.encode("utf-8", "replace")
     codes = np.frombuffer(data, dtype=np.uint8)
@@ -164,7 +164,11 @@ def _structure(text):
     outside[quotes[1::2]] = False  # a closing quote belongs to its string
     step = (((codes == ord("[")) | (codes == ord("{"))) & outside).astype(np.int8)
     step -= (((codes == ord("]")) | (codes == ord("}"))) & outside).astype(np.int8)
-    return data, codes, outside, np.cumsum(step, dtype=np.int16)
+    depth = np.cumsum(step, dtype=np.int16)
+    bounds = np.iinfo(np.int16)
+    if depth.size and (depth.max() == bounds.max or depth.min() == bounds.min):
+        depth = np.cumsum(step, dtype=np.int64)   # nested 32767 deep: a hostile file
+    return data, codes, outside, depth
 
 
 def _depth(text):

@@ -46,6 +46,7 @@ import mpmath
 import numpy as np
 
 from .errors import InputError, boundary
+from .limits import check
 from .network import Network
 from .precision import rank_dps, symmetry_dps
 from .system import InversionSystem
@@ -245,6 +246,11 @@ def generic_rank(network, samples, max_steps=None, dps=None, seed=0, lr="0.5"):
     counts = exact_counts(network, samples)
     max_steps = counts["min_steps"] + 2 if max_steps is None else \
         _check_positive(max_steps, "max_steps")
+    # before random data and a trace are made for them (10^19 samples: numpy's
+    # "Maximum allowed dimension exceeded")
+    check("max_trace_values", counts["unknowns"], "unknowns")
+    check("max_trace_values", network.num_parameters * (max_steps + 1),
+          f"values in a trace of {max_steps} steps of {network.num_parameters} parameters")
     dps = _check_positive(rank_dps() if dps is None else dps, "dps")
     trace, inputs, labels = _random_trace(network, samples, max_steps, dps, seed, lr)
     rng = np.random.default_rng(seed + 1)

@@ -31,6 +31,8 @@ dps: 1000000 exceeds the limit max_dps = 3000 (raise it with SYMBOLIC_INVERSION_
 import contextlib
 import contextvars
 import dataclasses
+import math
+import numbers
 import operator
 import os
 import signal
@@ -40,7 +42,8 @@ import time
 from .errors import InputError
 
 __all__ = ["Limits", "current", "override", "check", "check_int", "time_budget",
-           "BudgetExceeded", "check_time", "deadline", "safe_interrupts", "ENV_PREFIX"]
+           "budget_seconds", "BudgetExceeded", "check_time", "deadline", "safe_interrupts",
+           "ENV_PREFIX"]
 
 ENV_PREFIX = "SYMBOLIC_INVERSION_"
 
@@ -137,6 +140,26 @@ def _env_name(name):
     return ENV_PREFIX + name.upper()
 
 
+def _limit_value(item, value, source):
+    """``value`` for the limit ``item`` (a field of :class:`Limits`) from ``source`` (the
+    environment variable or ``override``): a non-negative integer (a finite,
+    non-negative number of seconds for ``max_seconds``); a NaN would silently disable a
+    limit (every comparison with it is false)."""
+    if isinstance(value, bool):
+        raise InputError(f"{source}: expected a number, got {value!r}")
+    if item.type is int:
+        return check_int(value, source, minimum=0)
+    try:
+        number = float(value) if isinstance(value, numbers.Real) else None
+    except (TypeError, ValueError, OverflowError):  # pragma: no cover - a strange Real
+        number = None
+    if number is None:
+        raise InputError(f"{source}: expected a number, got {type(value).__name__}")
+    if not 0 <= number < math.inf:  # NaN fails this too
+        raise InputError(f"{source}: must be a finite, non-negative number, got {value!r}")
+    return number
+
+
 def current():
     """The limits in force: defaults, then environment variables, then :func:`override`."""
     values = {}
@@ -149,20 +172,29 @@ def current():
         except ValueError:
             raise InputError(f"{_env_name(item.name)}: expected a number, got "
                              f"{text[:40]!r}") from None
-        if value < 0:
-            raise InputError(f"{_env_name(item.name)}: must not be negative, got {text!r}")
-        values[item.name] = value
+        values[item.name] = _limit_value(item, value, _env_name(item.name))
     values.update(_OVERRIDES.get())
     return dataclasses.replace(_DEFAULTS, **values)
 
 
 @contextlib.contextmanager
 def override(**limits):
-    """Raise (or lower) limits for the code inside the ``with`` block."""
-    names = {item.name for item in dataclasses.fields(Limits)}
+    """Raise (or lower) limits for the code inside the ``with`` block (each a
+    non-negative integer; ``max_seconds`` a finite, non-negative number).
+
+    >>> with override(max_dps=float("nan")):
+    ...     pass
+    Traceback (most recent call last):
+    ...
+    symbolic_inversion.errors.InputError: limits.override(max_dps): expected an integer, got float nan
+    """
+    fields = {item.name: item for item in dataclasses.fields(Limits)}
     for name in limits:
-        if name not in names:
-            raise InputError(f"limits: unknown limit {name!r}; known: {', '.join(sorted(names))}")
+        if name not in fields:
+            raise InputError(f"limits: unknown limit {name!r}; known: "
+                             f"{', '.join(sorted(fields))}")
+    limits = {name: _limit_value(fields[name], value, f"limits.override({name})")
+              for name, value in limits.items()}
     token = _OVERRIDES.set(dict(_OVERRIDES.get(), **limits))
     try:
         yield current()
@@ -257,6 +289,37 @@ def _budget_message(seconds, option):
             f"{how_to_raise('max_seconds', option)})")
 
 
+#: The longest time budget (about three years): ``setitimer`` and the monotonic clock
+#: take no more (``float("inf")`` and ``10**30`` ended in OverflowError).
+MAX_BUDGET_SECONDS = 1e8
+_SHOWN_MAX = "1e8"
+
+
+def budget_seconds(seconds, field):
+    """``seconds`` of a time budget as a float: ``None`` is the limit ``max_seconds``;
+    ``0`` means none; anything but a number from 0 to :data:`MAX_BUDGET_SECONDS` is an
+    :class:`InputError` naming ``field`` (a negative budget is not "none": the command
+    line refuses ``--max-seconds -1`` too).
+
+    >>> budget_seconds(None, "seconds"), budget_seconds(2, "seconds")
+    (3600.0, 2.0)
+    >>> budget_seconds(-1, "--max-seconds")
+    Traceback (most recent call last):
+    ...
+    symbolic_inversion.errors.InputError: --max-seconds: expected 0 (no budget) to 1e8 seconds, got -1
+    """
+    if seconds is None:
+        return float(current().max_seconds)
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+        raise InputError(f"{field}: expected a number of seconds, got "
+                         f"{type(seconds).__name__}")
+    number = float(seconds)
+    if not 0 <= number <= MAX_BUDGET_SECONDS:  # NaN fails this too
+        raise InputError(f"{field}: expected 0 (no budget) to {_SHOWN_MAX} "
+                         f"seconds, got {number:g}")
+    return number
+
+
 @contextlib.contextmanager
 def time_budget(seconds=None, option=None):
     """Run the block with a time budget of ``seconds`` (default: the limit
@@ -269,9 +332,8 @@ def time_budget(seconds=None, option=None):
     and keeps interrupting every half second if something swallowed the first
     :class:`BudgetExceeded`.
     """
-    if seconds is None:
-        seconds = current().max_seconds
-    if not seconds or seconds <= 0:
+    seconds = budget_seconds(seconds, option or "time_budget")
+    if not seconds:
         yield
         return
     use_timer = hasattr(signal, "setitimer") and \

@@ -136,6 +136,9 @@ class Optimizer:
             raise InputError(f"optimizer.batch_size: must be a positive integer, got {size!r}")
         if size is None and self.name == "sgd":
             raise InputError("optimizer.batch_size: required for sgd")
+        if size is not None and self.name == "gd":  # (it was read, then ignored)
+            raise InputError("optimizer.batch_size: only an sgd trace has a batch size; "
+                             "optimizer.name 'gd' uses every sample at every step")
         values["batch_size"] = None if size is None else int(size)
         for key, value in values.items():
             object.__setattr__(self, key, value)

@@ -128,6 +128,9 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
         if batch_size is None:
             raise InputError("batch_size: required for sgd")
         batch_size = check_int(batch_size, "batch_size", minimum=1, maximum=n)
+    elif batch_size is not None:  # (full-batch gd would silently ignore it)
+        raise InputError("batch_size: only sgd takes a batch size; gd uses every sample at "
+                         "every step")
     steps = epochs * (1 if optimizer == "gd" else -(-n // batch_size))
     # the trace is checked before any training: a million steps must not run first
     check("max_trace_values", network.num_parameters * (steps + 1),

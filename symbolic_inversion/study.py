@@ -59,10 +59,12 @@ import time
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
+
 from .errors import InputError
 from .exact import to_decimal
 from .files import check_output, open_regular
-from .limits import GRACE, check, deadline, safe_interrupts
+from .limits import GRACE, MAX_BUDGET_SECONDS, check, deadline, safe_interrupts
 from .network import Network
 
 __all__ = ["Study", "Cell", "StudyResult", "StudyInterrupted", "run_study", "run_cell",
@@ -83,7 +85,7 @@ RETRIES = 3
 
 # -- configuration ----------------------------------------------------------------------
 
-_LINEAR = re.compile(r"\s*([+-]?)\s*(\d{0,9})\s*(\*?\s*n)?\s*")
+_LINEAR = re.compile(r"\s*([+-]?)\s*([0-9]{0,9})\s*(\*?\s*n)?\s*")  # ASCII digits
 
 
 def linear_in_n(text, field):
@@ -111,6 +113,19 @@ def linear_in_n(text, field):
             b += value
         position = match.end()
     return a, b
+
+
+def _check_timeout(timeout):
+    """A cell's ``timeout``: ``None`` or a number of seconds in (0, 1e8] (a timer's range;
+    ``inf`` ended in an ``OverflowError`` inside the timer's thread)."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or \
+            not 0 < timeout <= MAX_BUDGET_SECONDS:
+        shown = repr(timeout) if isinstance(timeout, (int, float)) else type(timeout).__name__
+        raise InputError(f"timeout: expected a positive number of seconds up to 1e8, got "
+                         f"{shown}")
+    return float(timeout)
 
 
 def _positive_int(value, field, low=1, high=None):
@@ -290,6 +305,9 @@ class Study:
                              f"{json.dumps(digits)[:60]}")
         self.digits = [_per_n(v, f"digits[{k}]", 5, 100_000, DTYPES)
                        for k, v in enumerate(digits)]
+        for k, v in enumerate(self.digits):  # said now, not by every cell that runs
+            if isinstance(v, int):
+                check("max_dps", v, f"digits[{k}]")
         self.steps = _per_n(steps, "steps", 1, 100_000, ("minimal",))
         self.lr = str(to_decimal(lr, "lr"))
         if to_decimal(lr, "lr") <= 0:
@@ -300,6 +318,8 @@ class Study:
                              f"got {json.dumps(method)}")
         self.method = method
         self.dps = None if dps is None else _positive_int(dps, "dps", 10, 100_000)
+        if dps is not None:
+            check("max_dps", self.dps, "dps")
         if backend not in (None, "auto", "mpmath", "flint", "arb"):
             raise InputError(f"backend: expected 'auto', 'mpmath' or 'flint', "
                              f"got {json.dumps(backend)}")
@@ -307,12 +327,7 @@ class Study:
         self.attempts = None if attempts is None else _positive_int(attempts, "attempts")
         if attempts is not None:  # said before any cell runs, not by every cell
             check("max_attempts", self.attempts, "attempts")
-        if timeout is not None and (isinstance(timeout, bool) or
-                                    not isinstance(timeout, (int, float)) or
-                                    not 0 < timeout < math.inf):
-            raise InputError(f"timeout: expected a positive number of seconds, "
-                             f"got {json.dumps(timeout)}")
-        self.timeout = timeout
+        self.timeout = _check_timeout(timeout)
         if output is not None and (not isinstance(output, str) or not output.strip()):
             raise InputError(f"output: expected a file name, got {json.dumps(output)}")
         self.output = output
@@ -337,18 +352,11 @@ class Study:
 
     @classmethod
     def read(cls, path):
-        """The study in the JSON file ``path`` (its ``output`` relative to that file)."""
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read(10_000_001)
-        except (OSError, UnicodeDecodeError) as error:
-            raise InputError(f"CONFIG: cannot read {path}: {error}") from None
-        if len(text) > 10_000_000:
-            raise InputError(f"CONFIG: {path} is larger than 10 MB")
-        try:
-            config = json.loads(text)
-        except ValueError as error:
-            raise InputError(f"CONFIG: {path} is not JSON: {error}") from None
+        """The study in the JSON file ``path`` (its ``output`` relative to that file),
+        read as every file is (:mod:`symbolic_inversion.files`: a regular file, bounded
+        in size and nesting, duplicate keys refused; numbers with a point are floats)."""
+        from .files import read_json
+        config = read_json(path, "CONFIG", parse_float=float)
         study = cls.from_dict(config)
         if study.output is not None:
             study.output = os.path.join(os.path.dirname(os.path.abspath(path)), study.output)
@@ -366,7 +374,11 @@ class Study:
                         steps = system_counts(network, n)["min_steps"]
                     steps = _resolve(steps, n, "steps", 1, 100_000)
                     for digits in self.digits:
+                        formula = digits
                         digits = _resolve(digits, n, "digits", 5, 100_000)
+                        if isinstance(digits, int) and digits is not formula:
+                            check("max_dps", digits, f"digits: {json.dumps(formula)} "
+                                                     f"gives {digits} at n = {n}")
                         for seed in self.seeds:
                             cell = Cell(network, init, n, seed, digits, steps, self.lr,
                                         self.method, self.dps, self.backend, self.attempts)
@@ -460,6 +472,10 @@ def run_cell(cell, timeout=None):
     """
     from .report.plot import error_record
     from .solvers import recover
+    if not isinstance(cell, Cell):
+        raise InputError(f"run_cell: expected a Cell (Study.cells()), got "
+                         f"{type(cell).__name__}")
+    timeout = _check_timeout(timeout)
     record = cell.identity()
     started, cpu = time.perf_counter(), time.thread_time()
     try:
@@ -721,12 +737,15 @@ def run_study(config, executor=None, workers=None, output=None, progress=None,
     from .report.progress import Progress
     study = load_study(config)
     output = output if output is not None else study.output
-    timeout = timeout if timeout is not None else study.timeout
-    if timeout is not None and (isinstance(timeout, bool) or
-                                not isinstance(timeout, (int, float)) or not timeout > 0):
-        raise InputError(f"timeout: expected a positive number of seconds, got {timeout!r}")
+    timeout = _check_timeout(timeout if timeout is not None else study.timeout)
     if executor is not None and workers is not None:
         raise InputError("executor and workers: choose one")
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise InputError(f"executor: expected a concurrent.futures.Executor or a "
+                         f"distributed.Client, got {type(executor).__name__}")
+    if not isinstance(retry_failed, (bool, np.bool_)):
+        raise InputError(f"retry_failed: expected True or False, got "
+                         f"{type(retry_failed).__name__}")
     cells = study.cells()
     owned = workers is not None
     if owned:  # (a bad --workers is said before the output file is touched)
@@ -951,6 +970,11 @@ class StudyResult:
     @property
     def remaining(self):
         return self.total - len(self.records)
+
+    @property
+    def failed(self):
+        """How many finished cells failed (``"error"`` or ``"timeout"``)."""
+        return sum(1 for record in self.records if record["status"] in ("error", "timeout"))
 
     def summary(self):
         expected = {}

@@ -8,6 +8,7 @@ probes and their outcomes is in docs/reliability.md.
 import json
 from decimal import Decimal
 import os
+import re
 import sys
 import time
 
@@ -500,3 +501,103 @@ def test_a_start_polynomial_whose_roots_do_not_converge_gives_no_start(monkeypat
     assert moment_paths and all(p["code"] == "no_start" and p["reason"] ==
                                 "the roots of the start polynomial did not converge"
                                 for p in moment_paths)
+
+
+# -- issue 27: public functions given wrong types ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def one_sample():
+    trace = simulate(Network([1, 1]), ["0.6"], ["0.5"], "0.1", 2, init=["0.5", "0.5"],
+                     dps=30)
+    return trace, recover(trace)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda t, s: __import__("symbolic_inversion").run_study(
+        {"networks": [{"layers": [1, 1]}], "samples": [1], "seeds": [0], "digits": [20]},
+        executor=5), "executor: expected a concurrent.futures.Executor or a "
+                     "distributed.Client, got int"),
+    (lambda t, s: __import__("symbolic_inversion").run_study(
+        {"networks": [{"layers": [1, 1]}], "samples": [1], "seeds": [0], "digits": [20]},
+        timeout=float("inf")), "timeout: expected a positive number of seconds up to 1e8"),
+    (lambda t, s: __import__("symbolic_inversion").recovered_fraction(None, [[0.6]],
+                                                                       [[0.5]], 1e-9),
+     "recovered_fraction: expected a Solution, got NoneType"),
+    (lambda t, s: __import__("symbolic_inversion").recovered_fraction(s, [], [], 1e-9),
+     "inputs: need at least one sample"),
+    (lambda t, s: __import__("symbolic_inversion").recovered_fraction(s, [0.6], [0.5], "x"),
+     'tolerance: not a decimal number: "x"'),
+    (lambda t, s: recover(t, method=np.array(["auto"])),
+     "method: expected 'auto' or a solver's name, got ndarray"),
+    (lambda t, s: recover(t, verify=np.array([1.0, np.nan])),
+     "verify: expected True or False, got ndarray"),
+])
+def test_wrong_types_for_the_api_of_issue_27(one_sample, call, message):
+    with pytest.raises(InputError) as error:
+        call(*one_sample)
+    assert str(error.value).startswith(message), str(error.value)
+
+
+def test_error_record_and_recovered_fraction_take_samples_as_simulate_does(one_sample):
+    from symbolic_inversion import recovered_fraction
+    from symbolic_inversion.plot import error_record
+    trace, solution = one_sample
+    nested = error_record(solution, [["0.6"]], [["0.5"]], trace)
+    assert error_record(solution, ["0.6"], ["0.5"], trace) == nested      # flat, as simulate
+    assert error_record(solution, [0.6], [0.5]) == dict(nested, digits=None)
+    assert 0 < nested["error"] < 1e-25
+    assert recovered_fraction(solution, [0.6], [0.5], "1e-25") == 1.0
+    assert recovered_fraction(solution, [0.6], [0.5], mpmath.mpf("1e-40")) == 0.0
+    with pytest.raises(InputError, match=r"^inputs\[0\]: expected 1 values, got 2"):
+        error_record(solution, [[0.6, 0.1]], [[0.5]], trace)
+
+
+# -- issue 27: the documented number pattern, everywhere ----------------------------------------
+
+@pytest.mark.parametrize("text", [".49", "49.", "-.5", "5.e3", "+.5e1"])
+def test_numbers_need_digits_on_both_sides_of_the_point(tmp_path, capsys, text):
+    data = _two_step()
+    data["parameters"][1][0] = text
+    _refused(capsys, "recover", _write(tmp_path, "t.json", data),
+             words=(f'parameters[1][0]: not a decimal number: "{text}"',))
+    with pytest.raises(InputError, match="^lr: not a decimal number"):
+        simulate(Network([1, 1]), [0.6], [0.5], text, 1)
+    from symbolic_inversion.oracle import parse_rational
+    with pytest.raises(InputError, match=f'^x: not a rational number: "{re.escape(text)}"'):
+        parse_rational(text, "x")
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["simulate", "--x", "0.6", "--y", "0.5", "--dps", "\u0665\u0660"], "--dps"),
+    (["simulate", "--x", "0.6", "--y", "0.5", "--epochs", "\uff12"], "--epochs"),  # fullwidth 2
+    (["simulate", "--x", "0.6", "--y", "0.5", "--seed", "1_000"], "--seed"),
+    (["derive", "--samples", "\u0662"], "--samples"),
+    (["simulate", "--x", "0.6", "--y", "0.5", "--max-seconds", "\u0665"], "--max-seconds"),
+    (["simulate", "--x", "0.6", "--y", "0.5", "--max-seconds", "nan"], "--max-seconds"),
+    (["simulate", "--x", "0.6", "--y", "0.5", "--max-seconds", "infinity"], "--max-seconds"),
+    (["study", "s.json", "--cell-timeout", "1e999"], "--cell-timeout"),
+])
+def test_command_line_numbers_follow_the_pattern_too(capsys, argv, option):
+    # int("٥٠") is 50 and float("٥") 5.0 in Python: argparse's int and float took them
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert f"argument {option}: not a" in err, err
+
+
+def test_command_line_integers_still_take_blanks_and_signs(capsys):
+    code, out, err, _ = _cli(capsys, "simulate", "--x", "0.6", "--y", "0.5", "--init",
+                             "0.5,0.5", "--epochs", " 1 ", "--dps", "+20", "--max-seconds",
+                             " 30.5 ")
+    assert code == 0 and json.loads(out)["samples"] == 1
+
+
+def test_a_gd_trace_with_a_batch_size_is_refused(tmp_path, capsys):
+    data = _two_step()
+    data["optimizer"]["batch_size"] = 1
+    _refused(capsys, "recover", _write(tmp_path, "t.json", data), words=(
+        "optimizer.batch_size: only an sgd trace has a batch size; optimizer.name 'gd' "
+        "uses every sample at every step",))
+    with pytest.raises(InputError, match="^batch_size: only sgd takes a batch size"):
+        simulate(Network([1, 1]), [0.6], [0.5], "0.1", 1, batch_size=1)

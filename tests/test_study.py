@@ -106,8 +106,46 @@ def test_the_cli_refuses_a_malformed_configuration_with_one_line(tmp_path, capsy
     assert "\n" not in err and "samples[1]:" in err
     config.write_text("{'networks': eval('1')}")  # not JSON: read as data, never run
     assert main(["study", str(config)]) == 2
-    assert "is not JSON" in capsys.readouterr().err
+    assert "CONFIG: not valid JSON" in capsys.readouterr().err
     assert not (tmp_path / "study.jsonl").exists()
+
+
+def test_a_deeply_nested_configuration_names_config_and_the_limit(tmp_path, capsys):
+    config = tmp_path / "study.json"
+    config.write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["study", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("symbolic-inversion study: error: CONFIG: JSON nesting depth: "
+                          "100000 exceeds the limit max_json_depth = 32")
+    config.write_text(json.dumps(GRID).replace('"seeds"', '"samples": [9], "seeds"'))
+    assert main(["study", str(config)]) == 2          # read as every other file is
+    assert "CONFIG: duplicate key 'samples'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"digits": [100000]}, "digits[0]: 100000 exceeds the limit max_dps = 3000"),
+    ({"digits": [60, "1000n"], "samples": [2, 4]},
+     'digits: "1000n" gives 4000 at n = 4: 4000 exceeds the limit max_dps = 3000'),
+    ({"dps": 5000}, "dps: 5000 exceeds the limit max_dps = 3000"),
+])
+def test_digits_beyond_the_precision_limit_are_refused_before_any_cell(change, message,
+                                                                       tmp_path, capsys):
+    # issue 27: every cell errored on max_dps, one by one, and the study exited 0
+    with pytest.raises(InputError) as error:
+        run_study(dict(GRID, **change), output=str(tmp_path / "out.jsonl"))
+    assert str(error.value).startswith(message), str(error.value)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_study_whose_every_cell_failed_exits_1(tmp_path, capsys):
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps(dict(GRID, samples=[1], timeout=1e-9)))
+    assert main(["study", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "every one of the 2 cells failed (error or timeout)" in err
+    assert [r["status"] for r in lines(tmp_path / "study.jsonl")] == ["timeout"] * 2
+    config.write_text(json.dumps(dict(GRID, samples=[1, 2])))   # most cells succeed
+    assert main(["study", str(config), "--cell-timeout", "60", "--retry-failed"]) == 0
 
 
 def test_study_help_has_examples_and_exit_codes():

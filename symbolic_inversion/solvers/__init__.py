@@ -18,6 +18,7 @@ name            when
 """
 
 import mpmath
+import numpy as np
 
 from ..errors import InputError, boundary
 from ..precision import check_learning_rate, default_dps
@@ -123,6 +124,11 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
     if not isinstance(trace, Trace):
         raise InputError("recover: expected a Trace")
     check_learning_rate(trace)
+    if not isinstance(method, str):
+        raise InputError(f"method: expected 'auto' or a solver's name, got "
+                         f"{type(method).__name__}")
+    if not isinstance(verify, (bool, np.bool_)):
+        raise InputError(f"verify: expected True or False, got {type(verify).__name__}")
     if known is not None:
         trace = trace.with_known(known)
     target = trace.unknown_part()  # the trace itself unless samples are known

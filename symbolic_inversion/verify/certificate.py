@@ -156,6 +156,9 @@ def default_certify_dps(trace):
     >>> default_certify_dps(example_2_trace())  # 7 digits (at least 16), 2 samples
     52
     """
+    if not isinstance(trace, Trace):
+        raise InputError(f"default_certify_dps: expected a Trace, got "
+                         f"{type(trace).__name__}")
     return certify_dps(trace)
 
 
