@@ -72,6 +72,8 @@ def paper_counts(widths, depth, samples, steps=1):
     >>> paper_counts(4, 2, samples=10)
     {'unknowns': 120, 'equations': 40, 'min_steps': 3}
     """
+    widths, depth = _check_positive(widths, "widths"), _check_positive(depth, "depth")
+    samples, steps = _check_positive(samples, "samples"), _check_positive(steps, "steps")
     l, L = widths, depth + 1
     unknowns = l * L * samples
     per_step = l * (l + 1) * (L - 1)

@@ -105,3 +105,12 @@ def test_the_docs_extra_builds_without_pytorch(tmp_path):
     assert "TraceRecorder" in page              # the code is shown ...
     assert not _figures(tmp_path / "html" / "notebooks" / "06-pytorch.html")   # ... not run
     assert "cell_output" not in page
+
+
+def test_every_limit_is_in_the_reliability_table():
+    import dataclasses
+
+    from symbolic_inversion import Limits
+    text = (DOCS / "reliability.md").read_text(encoding="utf-8")
+    for item in dataclasses.fields(Limits):
+        assert f"| `{item.name}` |" in text, item.name
