@@ -79,7 +79,8 @@ def _note_unexecuted(app, docname, source):
     if TORCH or docname != TORCH_NOTEBOOK:
         return
     notebook = json.loads(source[0])
-    note = {"cell_type": "markdown", "metadata": {}, "source": WITHOUT_TORCH_NOTE}
+    note = {"cell_type": "markdown", "id": "built-without-pytorch", "metadata": {},
+            "source": WITHOUT_TORCH_NOTE}
     notebook["cells"].insert(1, note)
     source[0] = json.dumps(notebook)
 
