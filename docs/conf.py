@@ -10,6 +10,8 @@ and plotting pages, so the pages show fresh figures and tables, and an error in 
 fails the build (and with it ``tests/test_docs.py``).
 """
 
+import importlib.util
+import json
 import os
 import sys
 
@@ -49,6 +51,42 @@ nb_execution_raise_on_error = True
 nb_execution_show_tb = True
 
 exclude_patterns = ["_build", "**/.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
+
+
+def _importable(name):
+    try:
+        return importlib.util.find_spec(name) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+# The docs extra does not install PyTorch (the torch extra's gigabytes): without it the
+# PyTorch notebook is shown with its code but not executed, and its page says so (the
+# note below), instead of failing the build.
+TORCH_NOTEBOOK = "notebooks/06-pytorch"
+TORCH = _importable("torch")
+if not TORCH:
+    nb_execution_excludepatterns = [TORCH_NOTEBOOK + ".ipynb"]
+WITHOUT_TORCH_NOTE = (
+    "```{note}\nThis page was built without PyTorch (the `docs` extra does not install "
+    "it): its cells are shown but were not run, so it has no outputs. Install PyTorch "
+    "(`pip install \".[torch]\"`) and build the documentation again to see them.\n```")
+
+
+def _note_unexecuted(app, docname, source):
+    """Put :data:`WITHOUT_TORCH_NOTE` under the title of the PyTorch notebook when it is
+    not executed (``source-read``: the notebook's JSON text, before myst-nb reads it)."""
+    if TORCH or docname != TORCH_NOTEBOOK:
+        return
+    notebook = json.loads(source[0])
+    note = {"cell_type": "markdown", "id": "built-without-pytorch", "metadata": {},
+            "source": WITHOUT_TORCH_NOTE}
+    notebook["cells"].insert(1, note)
+    source[0] = json.dumps(notebook)
+
+
+def setup(app):
+    app.connect("source-read", _note_unexecuted)
 html_theme = "pydata_sphinx_theme"
 html_title = "symbolic_inversion"  # short: the version is in the navigation bar
 # Flat docs: the left "section navigation" would be empty; the top bar lists every page.

@@ -35,6 +35,7 @@ import random
 import mpmath
 
 from .errors import InputError, boundary
+from .limits import check, check_int
 from .network import Network
 from .precision import analysis_dps
 from .system import InversionSystem, digits_from_error
@@ -110,8 +111,16 @@ def digits_needed(samples, accuracy=6, steps=None, trials=3, seed=0, network=Non
     >>> digits_needed(2, accuracy=6, trials=1)
     {'samples': 2, 'steps': 4, 'accuracy': 6, 'log10_condition': 2.7, 'digits': 10}
     """
-    network = network or Network([1, 1], "tanh")
-    steps = steps or 2 * samples
+    network = Network([1, 1], "tanh") if network is None else network
+    if not isinstance(network, Network):
+        raise InputError(f"network: expected a Network, got {type(network).__name__}")
+    samples = check_int(samples, "samples", minimum=1, limit="max_trace_values")
+    steps = 2 * samples if steps is None else check_int(steps, "steps", minimum=1)
+    # before any sample is drawn (a count of 10^30 filled the memory)
+    check("max_trace_values", network.num_parameters * (steps + 1),
+          f"values in a trace of {steps} steps of {network.num_parameters} parameters")
+    trials = check_int(trials, "trials", minimum=1)
+    accuracy = check_int(accuracy, "accuracy", minimum=0)
     rng = random.Random(seed)
     worst_cond, worst_digits = 0.0, 0
     unknowns = samples * (network.input_width + network.output_width)
@@ -139,6 +148,10 @@ def digits_needed(samples, accuracy=6, steps=None, trials=3, seed=0, network=Non
 @boundary("conditioning_table")
 def conditioning_table(sizes=(1, 2, 4, 6, 8, 12, 16), accuracy=6, trials=3, seed=0):
     """:func:`digits_needed` for every ``n`` in ``sizes`` (the table of the docs)."""
+    if isinstance(sizes, (str, bytes, dict)) or not hasattr(sizes, "__iter__"):
+        raise InputError(f"sizes: expected a list of sample counts, got "
+                         f"{type(sizes).__name__}")
+    sizes = [check_int(n, f"sizes[{k}]", minimum=1) for k, n in enumerate(sizes)]
     return [digits_needed(n, accuracy=accuracy, trials=trials, seed=seed) for n in sizes]
 
 
@@ -151,9 +164,11 @@ def analyze(trace, solution=None, dps=None):
     and the trace's own digits.  ``"ok"`` is false when there is no trustworthy data to
     analyze.
     """
+    from .precision import check_learning_rate
     from .solvers import recover
     if not isinstance(trace, Trace):
         raise InputError("trace: expected a Trace")
+    check_learning_rate(trace)
     if solution is None:
         solution = recover(trace, dps=dps)
     result = {"ok": solution.ok, "status": solution.status.value,

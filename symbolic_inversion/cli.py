@@ -9,7 +9,9 @@ import argparse
 import csv
 import io
 import json
+import math
 import os
+import re
 import sys
 
 from . import __version__
@@ -43,6 +45,31 @@ def _network(args):
 # spaces and tabs typed around a number on a command line or in a CSV cell are layout,
 # not part of the number (the trace format itself admits none)
 _BLANKS = " \t"
+
+
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def integer(text):
+    """An integer option's value (argparse ``type``): ASCII digits, an optional sign and
+    blanks around, as the documented number pattern (argparse's ``int`` also took
+    ``"٥٠"``, ``"１"`` and ``"1_000"``)."""
+    if not _INTEGER.fullmatch(text.strip(_BLANKS)):
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r} (ASCII digits)")
+    return int(text.strip(_BLANKS))
+
+
+def finite_number(text):
+    """A number option's value (argparse ``type``): the documented decimal pattern
+    ``[+-]digits[.digits][e[+-]digits]``, finite as a float (``float`` also took
+    ``"nan"``, ``"infinity"`` and ``"٥"``)."""
+    try:
+        value = float(to_decimal(text.strip(_BLANKS), "number"))
+    except InputError:
+        value = None
+    if value is None or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite decimal number: {text!r}")
+    return value
 
 
 def _numbers(text, option):
@@ -90,9 +117,29 @@ def _progress(args, description):
     return Progress.create(bool(getattr(args, "progress", False)), description)
 
 
+def _figure_path(path, option):
+    """``path`` checked before any work is done for its figure: a regular file or a new
+    one (never a device, a FIFO or a directory), in a format matplotlib writes (the
+    extension; none: PNG), with matplotlib installed."""
+    from .files import check_output
+    from .report.plot import _pyplot
+    path = check_output(path, option, "a figure")
+    extension = os.path.splitext(path)[1][1:].lower()
+    _pyplot()  # (matplotlib missing: said now)
+    from matplotlib.backend_bases import FigureCanvasBase
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if extension and extension not in supported:
+        raise InputError(f"{option}: cannot write {path}: matplotlib writes "
+                         f"{', '.join(sorted(supported))}, not {extension!r}")
+    return path, extension or "png"
+
+
 def _save_figure(figure, path, option):
+    """Write ``figure`` to exactly ``path`` (matplotlib itself would add ``.png`` to a
+    name without an extension, and the message would name a file it did not write)."""
+    path, file_format = _figure_path(path, option)
     try:
-        figure.savefig(path, dpi=120, bbox_inches="tight")
+        figure.savefig(path, format=file_format, dpi=120, bbox_inches="tight")
     except (OSError, ValueError) as error:
         raise InputError(f"{option}: cannot write {path}: {error}") from None
     print(f"wrote {path}", file=sys.stderr)
@@ -100,7 +147,7 @@ def _save_figure(figure, path, option):
 
 def add_budget_option(parser):
     """``--max-seconds``: the time budget of a long command (:mod:`symbolic_inversion.limits`)."""
-    parser.add_argument("--max-seconds", type=float, metavar="S",
+    parser.add_argument("--max-seconds", type=finite_number, metavar="S",
                         help="stop with one line and exit 2 after S seconds (default: the "
                              "limit max_seconds, 3600; 0: no budget)")
 
@@ -108,7 +155,7 @@ def add_budget_option(parser):
 def _add_executor_options(parser, what):
     """``--workers N`` or ``--scheduler ADDRESS`` (one of them): where ``what`` runs."""
     where = parser.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, metavar="N",
+    where.add_argument("--workers", type=integer, metavar="N",
                        help=f"run {what} on N local processes")
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help=f"run {what} on a Dask distributed scheduler (needs the "
@@ -272,15 +319,17 @@ def run_derive(args):
 def run_recover(args):
     from .solvers import recover
     trace = Trace.read(args.trace)
-    if args.attempts is not None and args.attempts < 1:
-        raise InputError(f"--attempts: must be a positive integer, got {args.attempts}")
+    if args.plot_paths:
+        _figure_path(args.plot_paths, "--plot-paths")  # said before the recovery runs
+    if args.attempts is not None:
+        check_int(args.attempts, "--attempts", minimum=1, limit="max_attempts")
     # Only what the user chose is passed: the defaults are recover()'s own.
     chosen = {key: getattr(args, key) for key in ("backend", "seed", "attempts")
               if getattr(args, key) is not None}
     if getattr(args, "known", None):
         inputs, labels = _read_csv(args.known, trace.network, "--known")
         trace = trace.with_known(list(zip(inputs, labels)))
-    from .solvers.executors import make_executor
+    from .solvers.executors import close_executor, make_executor
     executor = make_executor(getattr(args, "workers", None), getattr(args, "scheduler", None))
     if executor is not None:
         chosen["executor"] = executor
@@ -290,8 +339,7 @@ def run_recover(args):
                                progress=progress, record_paths=bool(args.plot_paths),
                                **chosen)
     finally:
-        if executor is not None and hasattr(executor, "shutdown"):
-            executor.shutdown(cancel_futures=True)
+        close_executor(executor)
     if args.plot_paths:
         from .report.plot import plot_paths
         _save_figure(plot_paths(solution).figure, args.plot_paths, "--plot-paths")
@@ -317,6 +365,8 @@ def run_recover(args):
 def run_analyze(args):
     from .analysis import analyze
     trace = Trace.read(args.trace)
+    if args.plot:
+        _figure_path(args.plot, "--plot")
     if args.dps is not None:
         check_int(args.dps, "--dps", minimum=10, limit="max_dps")
     solution = None
@@ -393,13 +443,16 @@ def run_certify(args):
 
 def run_study(args):
     """Exit 0 when every cell of the grid is in the output file (failed cells are data),
-    2 on a bad configuration, 130 when interrupted (the finished cells are kept)."""
+    1 when every cell failed, 2 on a bad configuration, 130 when interrupted (the
+    finished cells are kept)."""
     from .study import StudyInterrupted, interrupt_on_sigterm, load_study, run_study
     study = load_study(args.config)
     output = args.output or study.output or os.path.splitext(args.config)[0] + ".jsonl"
+    if args.plot:
+        _figure_path(args.plot, "--plot")  # said before the first cell, not after the last
+    from .solvers.executors import close_executor, make_executor
     executor = None
     if args.scheduler is not None:
-        from .solvers.executors import make_executor
         executor = make_executor(scheduler=args.scheduler)
     try:
         with interrupt_on_sigterm():
@@ -412,11 +465,7 @@ def run_study(args):
               file=sys.stderr)
         return 130
     finally:
-        if executor is not None:
-            executor.shutdown(wait=False)
-            client = getattr(executor, "_client", None)  # the Dask client it came from
-            if client is not None:
-                client.close()
+        close_executor(executor)
     if args.plot:
         from .report.plot import plot_study
         _save_figure(plot_study(result), args.plot, "--plot")
@@ -425,6 +474,11 @@ def run_study(args):
     else:
         print(result.table())
         print(f"{len(result.records)} cells in {output}", file=sys.stderr)
+    if result.records and result.failed == len(result.records):
+        # nothing was measured: a configuration no cell can run (a missing extra, ...)
+        print(f"symbolic-inversion study: every one of the {result.failed} cells failed "
+              f"(error or timeout); their reasons are in {output}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -483,7 +537,7 @@ def build_parser():
 
     p = _add_command(commands, "reproduce", help="the paper's Tables 1-4 and Examples 1-2")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    p.add_argument("--dps", type=int, default=50, help="working precision (default 50)")
+    p.add_argument("--dps", type=integer, default=50, help="working precision (default 50)")
     p.set_defaults(run=run_reproduce)
 
     p = _add_command(commands, "simulate", help="train a network and write its trace")
@@ -495,13 +549,14 @@ def build_parser():
                                                "step comma-separated (a schedule)")
     p.add_argument("--init", help="initial parameters in trace order (default: uniform "
                                   "in [0, 1] from --seed)")
-    p.add_argument("--epochs", type=int, default=5, help="passes over the data (default 5)")
-    p.add_argument("--dps", type=int, default=50, help="digits recorded (default 50)")
+    p.add_argument("--epochs", type=integer, default=5,
+                   help="passes over the data (default 5)")
+    p.add_argument("--dps", type=integer, default=50, help="digits recorded (default 50)")
     p.add_argument("--backend", choices=("mpmath", "numpy", "exact"), default="mpmath",
                    help="arithmetic of the training: mpmath at --dps digits (default), "
                         "numpy float64, or exact rationals (relu/identity networks, gd)")
     _add_training_options(p)
-    p.add_argument("--batch-size", type=int, help="minibatch size (sgd, or adam on "
+    p.add_argument("--batch-size", type=integer, help="minibatch size (sgd, or adam on "
                                                   "minibatches)")
     p.add_argument("--momentum", default="0", help="heavy-ball momentum (PyTorch convention)")
     p.add_argument("--dampening", default="0", help="dampening of the momentum (sgd)")
@@ -509,7 +564,7 @@ def build_parser():
     p.add_argument("--weight-decay", help="weight decay (default 0; adamw 0.01)")
     p.add_argument("--betas", help="adam's two betas, comma-separated (default 0.9,0.999)")
     p.add_argument("--eps", help="adam's eps (default 1e-8)")
-    p.add_argument("--seed", type=int, help="seed for the initial parameters and shuffles")
+    p.add_argument("--seed", type=integer, help="seed for the initial parameters and shuffles")
     p.add_argument("--hide-batches", action="store_true",
                    help="do not record the sgd schedule (the observer does not know it)")
     p.add_argument("--dtype", choices=("float32", "float64"),
@@ -519,13 +574,13 @@ def build_parser():
     p.set_defaults(run=run_simulate)
 
     p = _add_command(commands, "derive", help="the symbolic inversion system and its counts")
-    p.add_argument("--max-symbolic-parameters", type=int, metavar="N",
+    p.add_argument("--max-symbolic-parameters", type=integer, metavar="N",
                    help="refuse networks with more parameters than N (default: the limit "
                         "max_symbolic_parameters, 40): SymPy's derivation grows fast")
     _add_network_options(p)
     _add_training_options(p)
-    p.add_argument("--samples", type=int, default=1, help="number of samples n")
-    p.add_argument("--epochs", type=int, help="steps used (default: the fewest for a "
+    p.add_argument("--samples", type=integer, default=1, help="number of samples n")
+    p.add_argument("--epochs", type=integer, help="steps used (default: the fewest for a "
                                               "square system, or all steps of --trace)")
     p.add_argument("--trace", help="instantiate the system with this trace's numbers")
     p.add_argument("--latex", action="store_true", help="print LaTeX")
@@ -535,9 +590,10 @@ def build_parser():
 
     p = _add_command(commands, "recover", help="the training data that produced a trace")
     p.add_argument("trace", metavar="TRACE", help="trace file (JSON)")
-    p.add_argument("--dps", type=int, help="working precision (default: trace digits + 20, "
+    p.add_argument("--dps", type=integer,
+                   help="working precision (default: trace digits + 20, "
                                            "at least 30; solvers raise their own stages)")
-    p.add_argument("--steps", type=int, help="use only the first STEPS steps")
+    p.add_argument("--steps", type=integer, help="use only the first STEPS steps")
     from .solvers import SOLVERS
     p.add_argument("--method", default="auto", metavar="METHOD",
                    help=f"solver: auto (default: chosen from the trace) or one of "
@@ -545,9 +601,9 @@ def build_parser():
     p.add_argument("--backend", choices=("auto", "mpmath", "flint"),
                    help="arithmetic of the solvers: python-flint's arb when installed "
                         "(auto, the default), or mpmath (no extra dependency)")
-    p.add_argument("--seed", type=int, help="seed of the random start systems and "
+    p.add_argument("--seed", type=integer, help="seed of the random start systems and "
                                             "directions (default 0: reproducible)")
-    p.add_argument("--attempts", type=int, help="how many starts/paths a solver tries "
+    p.add_argument("--attempts", type=integer, help="how many starts/paths a solver tries "
                                                 "before giving up (default: the solver's own)")
     p.add_argument("--known", metavar="FILE.csv",
                    help="samples the observer knows (its own; CSV, one per row: inputs "
@@ -569,7 +625,7 @@ def build_parser():
     p = _add_command(commands, "analyze", help="conditioning: singular values at the recovered "
                                             "data, the accuracy the trace supports")
     p.add_argument("trace", metavar="TRACE", help="trace file (JSON)")
-    p.add_argument("--dps", type=int, help="working precision of the recovery")
+    p.add_argument("--dps", type=integer, help="working precision of the recovery")
     p.add_argument("--identifiability", action="store_true",
                    help="also: exact counts, generic rank and minimal steps for this "
                         "architecture, and symmetries at the recovered data")
@@ -586,9 +642,10 @@ def build_parser():
     p.add_argument("--data", help="certify these samples (CSV: inputs then labels per row) "
                                   "instead of recovering them")
     p.add_argument("--solution", help="certify the samples of a 'recover --json' output file")
-    p.add_argument("--dps", type=int, help="interval precision (default: trace digits + "
+    p.add_argument("--dps", type=integer,
+                   help="interval precision (default: trace digits + "
                                            "3 per sample + 30)")
-    p.add_argument("--steps", type=int, help="use only the first STEPS steps")
+    p.add_argument("--steps", type=integer, help="use only the first STEPS steps")
     p.add_argument("--backend", choices=("iv", "arb"), default="iv",
                    help="interval arithmetic: mpmath iv (default) or python-flint arb")
     p.add_argument("--tolerance", help="largest distance of the data from the exact "
@@ -605,16 +662,17 @@ def build_parser():
                      description="Run every cell of the grid in CONFIG that is not yet in "
                                  "the output file,\none JSON line per finished cell, and "
                                  "print the summary table.\nExit 0 when the grid is "
-                                 "complete (failed cells are data), 2 for a malformed\n"
-                                 "configuration, 130 when interrupted (the finished cells "
-                                 "are kept: run again to finish).")
+                                 "complete (failed cells are data), 1 when every cell\n"
+                                 "failed, 2 for a malformed configuration, 130 when "
+                                 "interrupted (the\nfinished cells are kept: run again to "
+                                 "finish).")
     p.add_argument("config", metavar="CONFIG", help="study configuration (JSON: networks, "
                                                     "samples, seeds, digits, ...)")
     _add_executor_options(p, "cells")
     p.add_argument("--output", metavar="FILE", help="JSON lines, one per finished cell "
                                                     "(default: the configuration's output, "
                                                     "else CONFIG with .jsonl)")
-    p.add_argument("--cell-timeout", type=float, metavar="SECONDS",
+    p.add_argument("--cell-timeout", type=finite_number, metavar="SECONDS",
                    help="record a cell as a timeout after SECONDS (default: the "
                         "configuration's timeout, else none)")
     p.add_argument("--retry-failed", action="store_true",
@@ -646,13 +704,11 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     raised = {}
-    if getattr(args, "max_symbolic_parameters", None) is not None:
-        raised["max_symbolic_parameters"] = args.max_symbolic_parameters
     try:
-        seconds = getattr(args, "max_seconds", 0)
-        if seconds is not None and not 0 <= seconds <= 10 ** 8:  # NaN fails this too
-            raise InputError(f"--max-seconds: expected 0 (no budget) to 1e8 seconds, "
-                             f"got {seconds:g}")
+        if getattr(args, "max_symbolic_parameters", None) is not None:
+            raised["max_symbolic_parameters"] = check_int(
+                args.max_symbolic_parameters, "--max-symbolic-parameters", minimum=0)
+        seconds = getattr(args, "max_seconds", 0)  # (checked by time_budget)
         with override(**raised), time_budget(seconds, option="--max-seconds"):
             return args.run(args)
     except InputError as error:

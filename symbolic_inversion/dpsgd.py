@@ -15,8 +15,11 @@ traces) reports what the observer still learns: the least-squares estimate of th
 (Gauss-Newton on every step) with status ``noisy``, its standard errors from the noise
 level (``sigma C / B`` per observed gradient entry, propagated through the
 least-squares problem: ``sqrt(diag((J^T J)^-1))`` times the noise of a right-hand side),
-and how many per-sample gradients the clipping changed at the estimate (clipping is not
-modelled by the estimate: where it acts the estimate is biased, and the detail says so).
+and how many per-sample gradients the clipping changed at the estimate.  Clipping is not
+modelled by the estimate: where it acts at the estimate, the estimate is biased by an
+amount nothing here bounds, so the result then states no precision (``error_estimate``
+is ``None``) and its detail leads with the clipping; the standard errors, kept in the
+stats, describe the noise alone.
 
 Examples
 ========
@@ -185,17 +188,25 @@ def dp_estimate(trace, solution):
         largest = max(errors)
         clipped = _clipped(trace, solution, clip)
     stats.update(standard_errors=[mpmath.nstr(e, 3) for e in errors],
-                 error_estimate=mpmath.nstr(largest, 3), clipped_terms=clipped)
-    detail = (f"DP-SGD trace (noise multiplier {mpmath.nstr(sigma, 3)}, clipping norm "
-              f"{mpmath.nstr(clip, 3)}): the values are a least-squares estimate, each "
-              f"within about {mpmath.nstr(largest, 2)} (one standard error from the noise; "
-              f"per value in stats['standard_errors'])")
+                 error_estimate=None if clipped else mpmath.nstr(largest, 3),
+                 clipped_terms=clipped)
+    head = (f"DP-SGD trace (noise multiplier {mpmath.nstr(sigma, 3)}, clipping norm "
+            f"{mpmath.nstr(clip, 3)}): ")
+    if clipped:
+        # the standard errors describe the noise only; where clipping acts the estimate
+        # fits unclipped gradients to clipped ones, and its bias has no bound here
+        # (measured: x = -3.6 against a true 0.97 with standard errors of 0.02)
+        detail = head + (f"clipping changed {clipped} of {trace.steps * trace.samples} "
+                         f"per-sample gradients at the estimate, which the least-squares "
+                         f"estimate does not model: its error is not bounded (the noise "
+                         f"alone would give one standard error of about "
+                         f"{mpmath.nstr(largest, 2)}; stats['standard_errors'])")
+    else:
+        detail = head + (f"the values are a least-squares estimate, each within about "
+                         f"{mpmath.nstr(largest, 2)} (one standard error from the noise; "
+                         f"per value in stats['standard_errors'])")
     if not mpmath.isfinite(largest) or largest > 1:
         detail += "; at this noise level the trace hides the data: the estimate says nothing"
-    if clipped:
-        detail += (f"; clipping changed {clipped} of {trace.steps * trace.samples} "
-                   f"per-sample gradients at the estimate, which the estimate does not "
-                   f"model: it is biased there")
     return replace(solution, status=Status.NOISY, digits=0, stats=stats, detail=detail)
 
 

@@ -22,7 +22,9 @@ __all__ = ["to_decimal", "mpf_fraction"]
 
 # ASCII digits only, nothing around them: the trace format's documented pattern (``\d``
 # would admit every Unicode digit, ``strip()`` surrounding whitespace)
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+# the documented pattern [+-]digits[.digits][e[+-]digits], ASCII digits on both sides of
+# the point ("49." and ".49" are not in it)
+_DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _MAX_EXPONENT = 10_000
 
 

@@ -29,7 +29,8 @@ import numpy as np
 from .errors import InputError
 from .limits import check, current
 
-__all__ = ["read_text", "loads", "read_json", "write_text", "check_path"]
+__all__ = ["read_text", "loads", "read_json", "write_text", "check_path", "check_output",
+           "open_regular", "array_size"]
 
 
 def check_path(path, field):
@@ -42,6 +43,62 @@ def check_path(path, field):
     if not path or "\x00" in path:
         raise InputError(f"{field}: not a file path: {path!r}")
     return path
+
+
+def _kind(mode):
+    """What a file that is not a regular one is, in words."""
+    for test, kind in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+def check_output(path, field, what="an output"):
+    """``path`` as a file to write and read back: a regular file, or nothing yet.
+
+    Anything else is refused before it is opened: reading a device such as
+    ``/dev/zero`` never ends, a FIFO blocks its reader or writer until the other side
+    comes, and ``/dev/null`` loses what is written (a study's cells; ``os.fsync`` even
+    fails on it).
+
+    >>> check_output("no-such-file.jsonl", "output")
+    'no-such-file.jsonl'
+    >>> check_output("/", "output", "a study's output")
+    Traceback (most recent call last):
+    ...
+    symbolic_inversion.errors.InputError: output: cannot use /: a directory (a study's output must be a regular file or not exist yet)
+    """
+    path = check_path(path, field)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        return path
+    except OSError as error:
+        raise InputError(f"{field}: cannot use {path}: {error.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{field}: cannot use {path}: {_kind(info.st_mode)} ({what} must "
+                         f"be a regular file or not exist yet)")
+    return path
+
+
+def open_regular(path, flags, field, what="an output"):
+    """A file descriptor of the regular file ``path`` opened with ``flags``, never
+    blocking on a FIFO that replaced it since it was checked (``O_NONBLOCK``, then
+    ``fstat``); the caller closes it."""
+    try:
+        descriptor = os.open(path, flags | getattr(os, "O_NONBLOCK", 0), 0o666)
+    except OSError as error:
+        raise InputError(f"{field}: cannot use {path}: {error.strerror}") from None
+    mode = os.fstat(descriptor).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(descriptor)
+        raise InputError(f"{field}: cannot use {path}: {_kind(mode)} ({what} must be a "
+                         f"regular file or not exist yet)")
+    if hasattr(os, "set_blocking"):
+        os.set_blocking(descriptor, True)  # (a regular file never blocks anyway)
+    return descriptor
 
 
 def read_text(path, field):
@@ -75,18 +132,87 @@ def read_text(path, field):
                          f"{error.reason})") from None
 
 
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+def _structure(text):
+    """``(data, codes, outside, depth)`` of JSON text: its UTF-8 bytes, the same as an
+    array, whether each byte lies outside every string, and the nesting of ``[``/``{``
+    after it; ``None`` for text whose quotes do not pair (the parser then says where).
+
+    Linear time and no recursion; about six bytes of memory per byte of text (the
+    parsed objects of a trace take some twenty-five).  A quote counts unless an odd run
+    of backslashes precedes it: exact on every prefix of valid JSON, which is all that
+    the parser reads before it stops.  Depths are counted in 16 bits, and again in 64
+    when a count reached a 16-bit bound (it could have wrapped there).
+    """
+    data = text.encode("utf-8", "replace")
+    codes = np.frombuffer(data, dtype=np.uint8)
+    quotes = np.flatnonzero(codes == ord('"'))
+    backslash = codes == ord("\\")
+    if quotes.size and backslash[quotes[quotes > 0] - 1].any():
+        last_plain = np.maximum.accumulate(
+            np.where(backslash, -1, np.arange(codes.size, dtype=np.int64)))
+        before = quotes - 1
+        run = np.where(before >= 0, before - last_plain[np.maximum(before, 0)], 0)
+        quotes = quotes[run % 2 == 0]
+    del backslash
+    if quotes.size % 2:
+        return None
+    toggles = np.zeros(codes.size + 1, dtype=np.int8)
+    toggles[quotes[0::2]] = 1
+    toggles[quotes[1::2] + 1] -= 1
+    outside = np.cumsum(toggles[:-1], dtype=np.int8) == 0
+    del toggles
+    outside[quotes[1::2]] = False  # a closing quote belongs to its string
+    step = (((codes == ord("[")) | (codes == ord("{"))) & outside).astype(np.int8)
+    step -= (((codes == ord("]")) | (codes == ord("}"))) & outside).astype(np.int8)
+    depth = np.cumsum(step, dtype=np.int16)
+    bounds = np.iinfo(np.int16)
+    if depth.size and (depth.max() == bounds.max or depth.min() == bounds.min):
+        depth = np.cumsum(step, dtype=np.int64)   # nested 32767 deep: a hostile file
+    return data, codes, outside, depth
 
 
 def _depth(text):
     """The deepest nesting of ``[``/``{`` outside strings (linear time, no recursion)."""
-    bare = _STRING.sub("", text).encode("utf-8", "replace")
-    codes = np.frombuffer(bare, dtype=np.uint8)
-    if not codes.size:
+    structure = _structure(text)
+    if structure is None:
         return 0
-    step = np.isin(codes, (ord("["), ord("{"))).astype(np.int64) - \
-        np.isin(codes, (ord("]"), ord("}"))).astype(np.int64)
-    return int(np.cumsum(step).max(initial=0))
+    return int(structure[3].max(initial=0))
+
+
+def array_size(text, key):
+    """``(vectors, values)`` of the array of arrays under the top-level ``key`` of JSON
+    text, counted without parsing (values: the commas between them plus one per
+    vector, an upper bound), or ``None`` when the text has no such array in plain sight
+    (the parsed data are checked then).  For refusing a trace of a million steps before
+    a million Python objects exist.
+
+    >>> array_size('{"note": "a, b", "parameters": [["1", "2"], [3, 4], [5, 6]]}',
+    ...            "parameters")
+    (3, 6)
+    """
+    structure = _structure(text)
+    if structure is None:
+        return None
+    data, codes, outside, depth = structure
+    name = json.dumps(key).encode()
+    at = data.find(name)
+    while at >= 0:
+        # the key itself: an opening quote at the top level (depth 1, outside strings
+        # just before it), then a colon and the array
+        if (at == 0 or outside[at - 1]) and depth[at] == 1:
+            match = re.compile(rb"\s*:\s*\[").match(data, at + len(name))
+            if match:
+                start = match.end() - 1
+                closing = np.flatnonzero(depth[start:] < 2)
+                end = start + (int(closing[0]) if closing.size else depth.size - start)
+                inner = depth[start:end] == 3
+                region = codes[start:end]
+                plain = outside[start:end]
+                vectors = int(np.count_nonzero((region == ord("[")) & plain & inner))
+                commas = int(np.count_nonzero((region == ord(",")) & plain & inner))
+                return vectors, vectors + commas
+        at = data.find(name, at + 1)
+    return None
 
 
 def loads(text, field, parse_float=Decimal):

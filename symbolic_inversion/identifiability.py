@@ -46,6 +46,7 @@ import mpmath
 import numpy as np
 
 from .errors import InputError, boundary
+from .limits import check
 from .network import Network
 from .precision import rank_dps, symmetry_dps
 from .system import InversionSystem
@@ -71,6 +72,8 @@ def paper_counts(widths, depth, samples, steps=1):
     >>> paper_counts(4, 2, samples=10)
     {'unknowns': 120, 'equations': 40, 'min_steps': 3}
     """
+    widths, depth = _check_positive(widths, "widths"), _check_positive(depth, "depth")
+    samples, steps = _check_positive(samples, "samples"), _check_positive(steps, "steps")
     l, L = widths, depth + 1
     unknowns = l * L * samples
     per_step = l * (l + 1) * (L - 1)
@@ -249,6 +252,11 @@ def generic_rank(network, samples, max_steps=None, dps=None, seed=0, lr="0.5"):
     counts = exact_counts(network, samples)
     max_steps = counts["min_steps"] + 2 if max_steps is None else \
         _check_positive(max_steps, "max_steps")
+    # before random data and a trace are made for them (10^19 samples: numpy's
+    # "Maximum allowed dimension exceeded")
+    check("max_trace_values", counts["unknowns"], "unknowns")
+    check("max_trace_values", network.num_parameters * (max_steps + 1),
+          f"values in a trace of {max_steps} steps of {network.num_parameters} parameters")
     dps = _check_positive(rank_dps() if dps is None else dps, "dps")
     trace, inputs, labels = _random_trace(network, samples, max_steps, dps, seed, lr)
     rng = np.random.default_rng(seed + 1)

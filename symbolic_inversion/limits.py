@@ -31,6 +31,8 @@ dps: 1000000 exceeds the limit max_dps = 3000 (raise it with SYMBOLIC_INVERSION_
 import contextlib
 import contextvars
 import dataclasses
+import math
+import numbers
 import operator
 import os
 import signal
@@ -40,9 +42,18 @@ import time
 from .errors import InputError
 
 __all__ = ["Limits", "current", "override", "check", "check_int", "time_budget",
-           "BudgetExceeded", "check_time", "deadline", "safe_interrupts", "ENV_PREFIX"]
+           "budget_seconds", "BudgetExceeded", "check_time", "deadline", "safe_interrupts",
+           "ENV_PREFIX"]
 
 ENV_PREFIX = "SYMBOLIC_INVERSION_"
+
+
+def _cores():
+    """The cores this process may run on (its affinity where the system says it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return max(1, os.cpu_count() or 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +88,24 @@ class Limits:
         LaTeX, instantiated equations): 40 parameters.  Measured: a 4-6-1 network (37)
         with 3 samples takes 3 s, a 10-10-1 network (121) had not finished after 40 s,
         and SymPy's printers recurse past Python's stack on 100-100-1.
+    max_symbolic_terms : int
+        Most per-sample gradient terms written out symbolically in the equations of a
+        system instantiated with a trace (``derive --trace``, LaTeX, ``equations()``):
+        2000, counted as samples per step x steps x parameters before any is built.
+        Measured: 1980 terms (the neuron, 330 samples, 3 steps) take 21 s, 1332 terms
+        (4-6-1, 12 samples, 3 steps) 30 s; a trace claiming a million samples grew to
+        1.5 GB in 48 s.
+    max_attempts : int
+        Most paths or starts one solver may try (``attempts``, ``--attempts``, a study's
+        ``attempts``): 10,000.  Each attempt has its entry in the solver's schedule (and,
+        on an executor, a submitted task) made before the first runs: ``--attempts
+        1000000000`` took 2.3 GB in 40 s; 10,000 paths of about a second each already
+        outlast the default time budget.
+    max_workers : int
+        Most local worker processes (``--workers N``, ``run_study(workers=N)``): 4 per
+        core this process may use (8 on a 2-core machine).  The work is processor-bound:
+        more processes than cores only share them, while each holds its own interpreter,
+        SymPy and compiled network (``--workers 1000`` started hundreds of processes).
     max_oracle_parameters : int
         Largest network behind the loss oracle: 2000 parameters (its probes grow with the
         square of the width).
@@ -95,6 +124,9 @@ class Limits:
     max_trace_values: int = 1_000_000
     max_parameters: int = 200_000
     max_symbolic_parameters: int = 40
+    max_symbolic_terms: int = 2000
+    max_attempts: int = 10_000
+    max_workers: int = 4 * _cores()
     max_oracle_parameters: int = 2000
     max_oracle_exponent: int = 100
     max_seconds: float = 3600.0
@@ -112,6 +144,26 @@ def _env_name(name):
     return ENV_PREFIX + name.upper()
 
 
+def _limit_value(item, value, source):
+    """``value`` for the limit ``item`` (a field of :class:`Limits`) from ``source`` (the
+    environment variable or ``override``): a non-negative integer (a finite,
+    non-negative number of seconds for ``max_seconds``); a NaN would silently disable a
+    limit (every comparison with it is false)."""
+    if isinstance(value, bool):
+        raise InputError(f"{source}: expected a number, got {value!r}")
+    if item.type is int:
+        return check_int(value, source, minimum=0)
+    try:
+        number = float(value) if isinstance(value, numbers.Real) else None
+    except (TypeError, ValueError, OverflowError):  # pragma: no cover - a strange Real
+        number = None
+    if number is None:
+        raise InputError(f"{source}: expected a number, got {type(value).__name__}")
+    if not 0 <= number < math.inf:  # NaN fails this too
+        raise InputError(f"{source}: must be a finite, non-negative number, got {value!r}")
+    return number
+
+
 def current():
     """The limits in force: defaults, then environment variables, then :func:`override`."""
     values = {}
@@ -124,20 +176,29 @@ def current():
         except ValueError:
             raise InputError(f"{_env_name(item.name)}: expected a number, got "
                              f"{text[:40]!r}") from None
-        if value < 0:
-            raise InputError(f"{_env_name(item.name)}: must not be negative, got {text!r}")
-        values[item.name] = value
+        values[item.name] = _limit_value(item, value, _env_name(item.name))
     values.update(_OVERRIDES.get())
     return dataclasses.replace(_DEFAULTS, **values)
 
 
 @contextlib.contextmanager
 def override(**limits):
-    """Raise (or lower) limits for the code inside the ``with`` block."""
-    names = {item.name for item in dataclasses.fields(Limits)}
+    """Raise (or lower) limits for the code inside the ``with`` block (each a
+    non-negative integer; ``max_seconds`` a finite, non-negative number).
+
+    >>> with override(max_dps=float("nan")):
+    ...     pass
+    Traceback (most recent call last):
+    ...
+    symbolic_inversion.errors.InputError: limits.override(max_dps): expected an integer, got float nan
+    """
+    fields = {item.name: item for item in dataclasses.fields(Limits)}
     for name in limits:
-        if name not in names:
-            raise InputError(f"limits: unknown limit {name!r}; known: {', '.join(sorted(names))}")
+        if name not in fields:
+            raise InputError(f"limits: unknown limit {name!r}; known: "
+                             f"{', '.join(sorted(fields))}")
+    limits = {name: _limit_value(fields[name], value, f"limits.override({name})")
+              for name, value in limits.items()}
     token = _OVERRIDES.set(dict(_OVERRIDES.get(), **limits))
     try:
         yield current()
@@ -232,6 +293,37 @@ def _budget_message(seconds, option):
             f"{how_to_raise('max_seconds', option)})")
 
 
+#: The longest time budget (about three years): ``setitimer`` and the monotonic clock
+#: take no more (``float("inf")`` and ``10**30`` ended in OverflowError).
+MAX_BUDGET_SECONDS = 1e8
+_SHOWN_MAX = "1e8"
+
+
+def budget_seconds(seconds, field):
+    """``seconds`` of a time budget as a float: ``None`` is the limit ``max_seconds``;
+    ``0`` means none; anything but a number from 0 to :data:`MAX_BUDGET_SECONDS` is an
+    :class:`InputError` naming ``field`` (a negative budget is not "none": the command
+    line refuses ``--max-seconds -1`` too).
+
+    >>> budget_seconds(None, "seconds"), budget_seconds(2, "seconds")
+    (3600.0, 2.0)
+    >>> budget_seconds(-1, "--max-seconds")
+    Traceback (most recent call last):
+    ...
+    symbolic_inversion.errors.InputError: --max-seconds: expected 0 (no budget) to 1e8 seconds, got -1
+    """
+    if seconds is None:
+        return float(current().max_seconds)
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+        raise InputError(f"{field}: expected a number of seconds, got "
+                         f"{type(seconds).__name__}")
+    number = float(seconds)
+    if not 0 <= number <= MAX_BUDGET_SECONDS:  # NaN fails this too
+        raise InputError(f"{field}: expected 0 (no budget) to {_SHOWN_MAX} "
+                         f"seconds, got {number:g}")
+    return number
+
+
 @contextlib.contextmanager
 def time_budget(seconds=None, option=None):
     """Run the block with a time budget of ``seconds`` (default: the limit
@@ -244,9 +336,8 @@ def time_budget(seconds=None, option=None):
     and keeps interrupting every half second if something swallowed the first
     :class:`BudgetExceeded`.
     """
-    if seconds is None:
-        seconds = current().max_seconds
-    if not seconds or seconds <= 0:
+    seconds = budget_seconds(seconds, option or "time_budget")
+    if not seconds:
         yield
         return
     use_timer = hasattr(signal, "setitimer") and \

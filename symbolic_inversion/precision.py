@@ -189,3 +189,45 @@ def report_dps(trace=None):
     not record its own precision: :func:`default_dps` of the trace, or 30 without one."""
     return default_dps(trace) if trace is not None else 30
 
+
+def finest_last_place(trace):
+    """The smallest unit in the last place among the trace's recorded non-zero values (a
+    Decimal; its own ulp for a binary-float value), or ``None`` when all are zero."""
+    from decimal import Decimal
+    if trace.dtype is None:
+        places = [u for row, values in zip(trace.last_places(), trace.parameters)
+                  for u, v in zip(row, values) if v]
+        return min(places) if places else None
+    import numpy as np
+    kind = np.float32 if trace.dtype == "float32" else np.float64
+    values = np.abs(np.asarray([float(v) for vector in trace.parameters for v in vector
+                                if v], dtype=kind))
+    return Decimal(float(np.spacing(values).min())) if values.size else None
+
+
+def check_learning_rate(trace):
+    """Refuse a trace whose learning rate is below the finest last place of its recorded
+    values (:func:`finest_last_place`): a step of the learning rate times a gradient of
+    order one then changes no recorded digit, and the observed gradients
+    ``(theta_j - theta_{j+1}) / lr`` are the rounding divided by a vanishing number
+    (``"lr": "4.9e-324"`` on a 60-digit trace gave moments of 1e320 and an
+    ``mpmath.NoConvergence`` from the solvers).  Called by ``recover``, ``analyze`` and
+    ``certify``.
+
+    >>> from symbolic_inversion import Network, Trace
+    >>> trace = Trace(Network([1, 1]), "1e-9", 1, [["0.500", "0.500"], ["0.499", "0.498"]])
+    >>> check_learning_rate(trace)
+    Traceback (most recent call last):
+    ...
+    symbolic_inversion.errors.InputError: optimizer.lr: 1E-9 is below 0.001, the finest last place of the trace's values: a step of the learning rate times a gradient of order one changes no recorded digit, so the steps cannot be resolved at the trace's precision
+    """
+    from .errors import InputError
+    finest = finest_last_place(trace)
+    rates = trace.optimizer.schedule or (trace.lr,)
+    lr = min(rates)
+    if finest is not None and lr < finest:
+        shown = f"{finest:.3G}"
+        raise InputError(f"optimizer.lr: {trace.lr} is below {shown}, the finest last "
+                         f"place of the trace's values: a step of the learning rate times "
+                         f"a gradient of order one changes no recorded digit, so the steps "
+                         f"cannot be resolved at the trace's precision")

@@ -13,7 +13,7 @@ import numpy as np
 from .errors import InputError
 from .exact import mpf_fraction, to_decimal
 
-__all__ = ["sample_columns", "exact_points", "read_samples"]
+__all__ = ["sample_columns", "sample_rows", "exact_points", "read_samples"]
 
 
 def sample_columns(values, width, name, count=None):
@@ -46,6 +46,25 @@ def sample_columns(values, width, name, count=None):
             raise InputError(f"{name}[{i}]: expected {width} values, got {len(sample)}")
     return [[to_decimal(v, f"{name}[{i}][{d}]") for d, v in enumerate(sample)]
             for i, sample in enumerate(values)]
+
+
+def sample_rows(values, name, count=None):
+    """:func:`sample_columns` of the width the values have: a flat list is one value per
+    sample (as :func:`~symbolic_inversion.simulate` accepts), else one list per sample.
+
+    >>> sample_rows([0.6, "0.2"], "x")
+    [[Decimal('0.6')], [Decimal('0.2')]]
+    >>> sample_rows([[1, 2], [3]], "x")
+    Traceback (most recent call last):
+    ...
+    symbolic_inversion.errors.InputError: x[1]: expected 2 values, got 1
+    """
+    if isinstance(values, (str, bytes, dict)) or not hasattr(values, "__iter__"):
+        raise InputError(f"{name}: expected a list of samples, got {type(values).__name__}")
+    values = list(values)
+    first = values[0] if values else None
+    width = len(first) if isinstance(first, (list, tuple, np.ndarray)) else 1
+    return sample_columns(values, width, name, count)
 
 
 def exact_points(samples, network, field_name="samples"):

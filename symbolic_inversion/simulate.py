@@ -279,8 +279,9 @@ def _optimizer(optimizer, lr, batch_size, momentum, weight_decay, samples):
         options["momentum"] = momentum
     if weight_decay:
         options["weight_decay"] = weight_decay
-    if optimizer == "gd" and "batch_size" in options:
-        optimizer = "sgd"  # minibatches of plain SGD
+    if optimizer == "gd" and "batch_size" in options:  # (full-batch gd would ignore it)
+        raise InputError("batch_size: only sgd takes a batch size; gd uses every sample at "
+                         "every step")
     return Optimizer.from_dict(dict(options, name=optimizer, lr=lr)).check_samples(samples)
 
 

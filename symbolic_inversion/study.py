@@ -59,9 +59,12 @@ import time
 import warnings
 from dataclasses import dataclass
 
+import numpy as np
+
 from .errors import InputError
 from .exact import to_decimal
-from .limits import GRACE, deadline, safe_interrupts
+from .files import check_output, open_regular
+from .limits import GRACE, MAX_BUDGET_SECONDS, check, deadline, safe_interrupts
 from .network import Network
 
 __all__ = ["Study", "Cell", "StudyResult", "StudyInterrupted", "run_study", "run_cell",
@@ -82,7 +85,7 @@ RETRIES = 3
 
 # -- configuration ----------------------------------------------------------------------
 
-_LINEAR = re.compile(r"\s*([+-]?)\s*(\d{0,9})\s*(\*?\s*n)?\s*")
+_LINEAR = re.compile(r"\s*([+-]?)\s*([0-9]{0,9})\s*(\*?\s*n)?\s*")  # ASCII digits
 
 
 def linear_in_n(text, field):
@@ -110,6 +113,19 @@ def linear_in_n(text, field):
             b += value
         position = match.end()
     return a, b
+
+
+def _check_timeout(timeout):
+    """A cell's ``timeout``: ``None`` or a number of seconds in (0, 1e8] (a timer's range;
+    ``inf`` ended in an ``OverflowError`` inside the timer's thread)."""
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or \
+            not 0 < timeout <= MAX_BUDGET_SECONDS:
+        shown = repr(timeout) if isinstance(timeout, (int, float)) else type(timeout).__name__
+        raise InputError(f"timeout: expected a positive number of seconds up to 1e8, got "
+                         f"{shown}")
+    return float(timeout)
 
 
 def _positive_int(value, field, low=1, high=None):
@@ -289,6 +305,9 @@ class Study:
                              f"{json.dumps(digits)[:60]}")
         self.digits = [_per_n(v, f"digits[{k}]", 5, 100_000, DTYPES)
                        for k, v in enumerate(digits)]
+        for k, v in enumerate(self.digits):  # said now, not by every cell that runs
+            if isinstance(v, int):
+                check("max_dps", v, f"digits[{k}]")
         self.steps = _per_n(steps, "steps", 1, 100_000, ("minimal",))
         self.lr = str(to_decimal(lr, "lr"))
         if to_decimal(lr, "lr") <= 0:
@@ -299,17 +318,16 @@ class Study:
                              f"got {json.dumps(method)}")
         self.method = method
         self.dps = None if dps is None else _positive_int(dps, "dps", 10, 100_000)
+        if dps is not None:
+            check("max_dps", self.dps, "dps")
         if backend not in (None, "auto", "mpmath", "flint", "arb"):
             raise InputError(f"backend: expected 'auto', 'mpmath' or 'flint', "
                              f"got {json.dumps(backend)}")
         self.backend = backend
         self.attempts = None if attempts is None else _positive_int(attempts, "attempts")
-        if timeout is not None and (isinstance(timeout, bool) or
-                                    not isinstance(timeout, (int, float)) or
-                                    not 0 < timeout < math.inf):
-            raise InputError(f"timeout: expected a positive number of seconds, "
-                             f"got {json.dumps(timeout)}")
-        self.timeout = timeout
+        if attempts is not None:  # said before any cell runs, not by every cell
+            check("max_attempts", self.attempts, "attempts")
+        self.timeout = _check_timeout(timeout)
         if output is not None and (not isinstance(output, str) or not output.strip()):
             raise InputError(f"output: expected a file name, got {json.dumps(output)}")
         self.output = output
@@ -334,18 +352,11 @@ class Study:
 
     @classmethod
     def read(cls, path):
-        """The study in the JSON file ``path`` (its ``output`` relative to that file)."""
-        try:
-            with open(path, encoding="utf-8") as handle:
-                text = handle.read(10_000_001)
-        except (OSError, UnicodeDecodeError) as error:
-            raise InputError(f"CONFIG: cannot read {path}: {error}") from None
-        if len(text) > 10_000_000:
-            raise InputError(f"CONFIG: {path} is larger than 10 MB")
-        try:
-            config = json.loads(text)
-        except ValueError as error:
-            raise InputError(f"CONFIG: {path} is not JSON: {error}") from None
+        """The study in the JSON file ``path`` (its ``output`` relative to that file),
+        read as every file is (:mod:`symbolic_inversion.files`: a regular file, bounded
+        in size and nesting, duplicate keys refused; numbers with a point are floats)."""
+        from .files import read_json
+        config = read_json(path, "CONFIG", parse_float=float)
         study = cls.from_dict(config)
         if study.output is not None:
             study.output = os.path.join(os.path.dirname(os.path.abspath(path)), study.output)
@@ -372,7 +383,11 @@ class Study:
                         steps = system_counts(network, n)["min_steps"]
                     steps = _resolve(steps, n, "steps", 1, 100_000)
                     for digits in self.digits:
+                        formula = digits
                         digits = _resolve(digits, n, "digits", 5, 100_000)
+                        if isinstance(digits, int) and digits is not formula:
+                            check("max_dps", digits, f"digits: {json.dumps(formula)} "
+                                                     f"gives {digits} at n = {n}")
                         for seed in self.seeds:
                             cell = Cell(network, init, n, seed, digits, steps, self.lr,
                                         self.method, self.dps, self.backend, self.attempts)
@@ -466,6 +481,10 @@ def run_cell(cell, timeout=None):
     """
     from .report.plot import error_record
     from .solvers import recover
+    if not isinstance(cell, Cell):
+        raise InputError(f"run_cell: expected a Cell (Study.cells()), got "
+                         f"{type(cell).__name__}")
+    timeout = _check_timeout(timeout)
     record = cell.identity()
     started, cpu = time.perf_counter(), time.thread_time()
     try:
@@ -515,21 +534,27 @@ def read_records(path, warn=True):
     return records
 
 
+#: What a study's output is, in the refusal of anything else (files.check_output).
+OUTPUT = "a study's output"
+
+
 def _read_journal(path, warn=True):
     """``(records, size)``: the complete lines and the bytes they take."""
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except FileNotFoundError:
+    path = check_output(path, "output", OUTPUT)   # a device or a FIFO is never opened
+    if not os.path.exists(path):
         return [], 0
-    except OSError as error:
-        raise InputError(f"output: cannot read {path}: {error}") from None
+    descriptor = open_regular(path, os.O_RDONLY, "output", OUTPUT)
+    with os.fdopen(descriptor, "rb") as handle:
+        return _parse_journal(handle.read(), path, warn)
+
+
+def _parse_journal(data, path, warn=True):
     complete = data.rfind(b"\n") + 1
     if complete < len(data):
         if warn:
             warnings.warn(f"{path}: the last line is incomplete (a run was killed while "
                           f"writing it); it is dropped and its cell runs again",
-                          stacklevel=3)
+                          stacklevel=4)
     records = []
     for number, line in enumerate(data[:complete].split(b"\n")[:-1], 1):
         if not line.strip():
@@ -545,8 +570,8 @@ def _read_journal(path, warn=True):
 
 
 class _Journal:
-    """The output file: records read at the start, one line appended per finished cell
-    (flushed and synced before the next)."""
+    """The output file, locked for this study alone (:func:`_lock`): records read at the
+    start, one line appended per finished cell (flushed and synced before the next)."""
 
     def __init__(self, path):
         self.path = path
@@ -554,16 +579,22 @@ class _Journal:
         if path is None:
             self.records = []
             return
-        self.records, complete = _read_journal(path)
-        directory = os.path.dirname(os.path.abspath(path))
+        path = check_output(path, "output", OUTPUT)
         try:
-            os.makedirs(directory, exist_ok=True)
-            self.handle = open(path, "ab")
+            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        except OSError as error:
+            raise InputError(f"output: cannot write {path}: {error.strerror}") from None
+        descriptor = open_regular(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, "output",
+                                  OUTPUT)
+        self.handle = os.fdopen(descriptor, "r+b")
+        try:
+            _lock(self.handle, path)  # before reading: what it reads stays its own
+            self.records, complete = _parse_journal(self.handle.read(), path)
             if self.handle.tell() > complete:  # drop the incomplete last line
                 self.handle.truncate(complete)
-                self.handle.seek(complete)
-        except OSError as error:
-            raise InputError(f"output: cannot write {path}: {error}") from None
+        except BaseException:
+            self.close()
+            raise
 
     def append(self, record):
         if self.handle is None:
@@ -574,8 +605,78 @@ class _Journal:
 
     def close(self):
         if self.handle is not None:
-            self.handle.close()
+            _LOCKED.discard(self.handle.fileno())
+            self.handle.close()   # (closing releases the lock)
             self.handle = None
+
+
+# The descriptors of the outputs this process has locked.  A flock belongs to the open
+# file, which a fork shares: a process-pool worker forked during the study would hold
+# the output locked after the study itself ended (killed, say).  In a forked child each
+# such descriptor is pointed at the null device instead (its number stays valid for
+# whatever object still holds it; the child never writes the journal).
+_LOCKED = set()
+
+
+def _drop_inherited_locks():
+    if not _LOCKED:
+        return
+    null = os.open(os.devnull, os.O_RDWR)
+    for descriptor in _LOCKED:
+        os.dup2(null, descriptor)
+    os.close(null)
+    _LOCKED.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_inherited_locks)
+
+
+def _lock(handle, path):
+    """Lock the output for this study (an advisory ``flock``, released by the system on
+    any exit of the process, even a killed one), or say which process holds it: two
+    studies appending to one file at once would each run every cell."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX: no lock, as before
+        return
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _lock_holder(handle.fileno())
+        who = f"process {holder}" if holder else "another process"
+        raise InputError(f"output: {path} is being written by another study ({who}); "
+                         f"wait for it to finish, or give this one another output") \
+            from None
+    except OSError as error:  # a file system without locks (some network ones)
+        warnings.warn(f"{path}: cannot lock the output ({error.strerror}): a second study "
+                      f"on it at the same time would run its cells again", stacklevel=4)
+        return
+    _LOCKED.add(handle.fileno())
+
+
+def _lock_holder(descriptor):
+    """The process id holding a flock on the file of ``descriptor``, from Linux's
+    ``/proc/locks`` (``None`` elsewhere, or when it cannot be told)."""
+    info = os.fstat(descriptor)
+    where = (os.major(info.st_dev), os.minor(info.st_dev), info.st_ino)
+    try:
+        with open("/proc/locks", encoding="ascii", errors="replace") as handle:
+            lines = handle.read(1_000_000).splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if "FLOCK" not in fields or "->" in fields:  # (a waiter, not the holder)
+            continue
+        at = fields.index("FLOCK")
+        try:
+            pid, device = int(fields[at + 3]), fields[at + 4].split(":")
+            if (int(device[0], 16), int(device[1], 16), int(device[2])) == where:
+                return pid
+        except (IndexError, ValueError):
+            continue
+    return None
 
 
 # -- running ----------------------------------------------------------------------------
@@ -645,12 +746,15 @@ def run_study(config, executor=None, workers=None, output=None, progress=None,
     from .report.progress import Progress
     study = load_study(config)
     output = output if output is not None else study.output
-    timeout = timeout if timeout is not None else study.timeout
-    if timeout is not None and (isinstance(timeout, bool) or
-                                not isinstance(timeout, (int, float)) or not timeout > 0):
-        raise InputError(f"timeout: expected a positive number of seconds, got {timeout!r}")
+    timeout = _check_timeout(timeout if timeout is not None else study.timeout)
     if executor is not None and workers is not None:
         raise InputError("executor and workers: choose one")
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise InputError(f"executor: expected a concurrent.futures.Executor or a "
+                         f"distributed.Client, got {type(executor).__name__}")
+    if not isinstance(retry_failed, (bool, np.bool_)):
+        raise InputError(f"retry_failed: expected True or False, got "
+                         f"{type(retry_failed).__name__}")
     cells = study.cells()
     owned = workers is not None
     if owned:  # (a bad --workers is said before the output file is touched)
@@ -875,6 +979,11 @@ class StudyResult:
     @property
     def remaining(self):
         return self.total - len(self.records)
+
+    @property
+    def failed(self):
+        """How many finished cells failed (``"error"`` or ``"timeout"``)."""
+        return sum(1 for record in self.records if record["status"] in ("error", "timeout"))
 
     def summary(self):
         expected = {}

@@ -149,8 +149,29 @@ class InversionSystem:
 
     # -- symbols -------------------------------------------------------------------
 
+    def symbolic_terms(self):
+        """How many per-sample gradient terms the instantiated equations write out: the
+        samples of a step (known ones included) x steps x parameters, counted without
+        building any (bounded by the limit ``max_symbolic_terms``)."""
+        if self.trace is None:
+            return 0
+        per_step = self.samples
+        if self.trace.offset is not None:   # known samples: their terms are written too
+            per_step = self.trace.full_samples
+        elif self.trace.optimizer.batch_size is not None:
+            per_step = min(per_step, self.trace.optimizer.batch_size)
+        return per_step * self.steps * self.network.num_parameters
+
+    def _check_symbolic_size(self):
+        from .limits import check
+        check("max_symbolic_terms", self.symbolic_terms(),
+              f"symbolic terms of {self.samples} samples x {self.steps} steps x "
+              f"{self.network.num_parameters} parameters")
+
     def unknowns(self):
         """Unknown symbols, sample by sample: inputs then labels."""
+        from .limits import check
+        check("max_trace_values", self.counts["unknowns"], "unknowns")
         symbols = []
         for i in range(self.samples):
             x, y = self.network.sample_symbols(i)
@@ -262,6 +283,7 @@ class InversionSystem:
         """
         if self.trace is None:
             raise InputError("instantiated equations need a trace; use general_equations()")
+        self._check_symbolic_size()  # before a symbol is built: SymPy grows fast
         digits = self.trace.digits
         samples = [self.network.sample_symbols(i) for i in range(self.samples)]
         equations = []

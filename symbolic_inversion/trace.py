@@ -24,8 +24,8 @@ import numpy as np
 
 from .errors import InputError, boundary
 from .exact import to_decimal
-from .files import loads, read_text, write_text
-from .limits import check, check_int
+from .files import array_size, loads, read_text, write_text
+from .limits import check, check_int, current
 from .losses import Loss, get_loss
 from .network import Network
 from .optimizers import Optimizer
@@ -600,6 +600,7 @@ class Trace:
     def from_json(cls, text):
         """A trace from the file's text (bounded and strict: :func:`~symbolic_inversion.
         files.loads`: duplicate keys, deep nesting and overlong numbers are refused)."""
+        _check_size_before_parsing(text)
         return cls.from_dict(loads(text, "trace"))
 
     @classmethod
@@ -676,6 +677,22 @@ def _check_loss(loss, reduction):
     if isinstance(loss, Loss):
         return get_loss(loss, reduction)
     return get_loss(loss, reduction)
+
+
+def _check_size_before_parsing(text):
+    """Refuse, from the text alone, a trace with more parameter values than the limit
+    ``max_trace_values``: parsed, 600,001 steps took 260 MB and 20-32 s to be refused.
+    (Only text with that many commas can hold that many values.)"""
+    if not isinstance(text, str):
+        return   # (loads says what it expected)
+    limit = current().max_trace_values
+    if text.count(",") < limit:
+        return
+    size = array_size(text, "parameters")
+    if size is not None:
+        check("max_trace_values", size[1], f"parameters: values in {size[0]} vectors")
+
+
 
 
 def _dumps(item):

@@ -1,9 +1,12 @@
 """The documentation builds with warnings as errors, and its examples are true."""
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from symbolic_inversion import Network, Trace, simulate
 
@@ -56,3 +59,58 @@ def test_the_trace_format_example_is_what_simulate_writes():
                         epochs=2, init=["0.5", "0.5"], dps=8)
     assert trace.parameters == expected.parameters
     assert (trace.network, trace.lr, trace.samples) == (expected.network, expected.lr, 2)
+
+
+# the docs extra without PyTorch: a module finder that says "no torch" (the kernels that
+# execute the notebooks inherit it through PYTHONPATH)
+NO_TORCH = '''
+import sys
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError("No module named 'torch'", name="torch")
+        return None
+
+sys.meta_path.insert(0, NoTorch())
+'''
+
+
+def test_the_docs_extra_builds_without_pytorch(tmp_path):
+    # issue 27: pip install ".[docs]" then sphinx-build docs out crashed in notebook 06
+    pytest.importorskip("sphinx")
+    pytest.importorskip("myst_nb")
+    import shutil
+    source = tmp_path / "docs"
+    (source / "notebooks").mkdir(parents=True)
+    shutil.copy(DOCS / "conf.py", source / "conf.py")
+    shutil.copytree(DOCS / "_static", source / "_static")
+    shutil.copy(DOCS / "notebooks" / "06-pytorch.ipynb", source / "notebooks")
+    (source / "index.md").write_text("# Docs\n\n```{toctree}\nnotebooks/06-pytorch\n```\n")
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "sitecustomize.py").write_text(NO_TORCH)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(shim), str(DOCS.parent)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    probe = subprocess.run([sys.executable, "-c", "import torch"], env=env,
+                           capture_output=True, text=True)
+    assert probe.returncode == 1 and "No module named 'torch'" in probe.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html",
+         "-d", str(tmp_path / "doctrees"), str(source), str(tmp_path / "html")],
+        capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-5000:]
+    page = (tmp_path / "html" / "notebooks" / "06-pytorch.html").read_text(encoding="utf-8")
+    assert "This page was built without PyTorch" in page
+    assert "TraceRecorder" in page              # the code is shown ...
+    assert not _figures(tmp_path / "html" / "notebooks" / "06-pytorch.html")   # ... not run
+    assert "cell_output" not in page
+
+
+def test_every_limit_is_in_the_reliability_table():
+    import dataclasses
+
+    from symbolic_inversion import Limits
+    text = (DOCS / "reliability.md").read_text(encoding="utf-8")
+    for item in dataclasses.fields(Limits):
+        assert f"| `{item.name}` |" in text, item.name

@@ -49,3 +49,34 @@ def test_dp_field_validation():
     with pytest.raises(InputError, match="^max_grad_norm: "):
         dp_sgd_training(NET, X, Y, lr="0.1", epochs=2, noise_multiplier="1",
                         max_grad_norm="0")
+
+
+def test_clipping_at_the_estimate_takes_the_precision_out_of_the_headline():
+    # issue 27: per-sample gradients of norm up to 2.4 clipped to 1; the least-squares
+    # estimate (which does not model clipping) lands far from the truth, while the noise
+    # alone gives standard errors of about 0.02
+    X2, Y2 = ["0.97", "-0.5"], ["-0.8", "0.9"]
+    trace = dp_sgd_training(NET, X2, Y2, lr="0.1", epochs=4, noise_multiplier="0.001",
+                            max_grad_norm="1.0", init=["0.5", "0.5"], seed=0)
+    solution = recover(trace)
+    assert solution.status is Status.NOISY and solution.digits == 0
+    assert solution.stats["clipped_terms"] > 0
+    noise_only = max(float(e) for e in solution.stats["standard_errors"])
+    truth = sorted(zip(map(float, X2), map(float, Y2)))
+    found = sorted((float(x[0]), float(y[0])) for x, y in solution.samples)
+    off = max(abs(a - b) for p, q in zip(found, truth) for a, b in zip(p, q))
+    assert off > 10 * noise_only          # the standard errors do not bound the error
+    detail = solution.detail
+    assert "within about" not in detail and solution.stats["error_estimate"] is None
+    assert detail.index("clipping changed") < detail.index("standard error")
+    assert "not bounded" in detail
+
+
+def test_without_clipping_at_the_estimate_the_standard_errors_are_the_headline():
+    trace = dp_sgd_training(NET, X, Y, lr="0.1", epochs=4, noise_multiplier="0.001",
+                            max_grad_norm="1.0", init=["0.5", "0.5"], seed=0)
+    solution = recover(trace)
+    assert solution.stats["clipped_terms"] == 0
+    assert "within about" in solution.detail
+    assert float(solution.stats["error_estimate"]) == max(
+        float(e) for e in solution.stats["standard_errors"])

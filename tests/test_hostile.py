@@ -8,6 +8,7 @@ probes and their outcomes is in docs/reliability.md.
 import json
 from decimal import Decimal
 import os
+import re
 import sys
 import time
 
@@ -362,3 +363,242 @@ def test_public_functions_refuse_wrong_types_as_input_errors(name, bad):
     with pytest.raises(InputError) as error:
         function(*arguments)
     assert "\n" not in str(error.value)
+
+
+# -- issue 27: resources bounded, refused at once with the limit named ---------------------------
+
+@pytest.mark.parametrize("samples", [10 ** 6, 10 ** 30])
+def test_derive_of_a_trace_claiming_many_samples_is_refused_at_once(tmp_path, capsys,
+                                                                     samples):
+    data = _two_step()
+    data["samples"] = samples
+    err = _refused(capsys, "derive", "--trace", _write(tmp_path, "t.json", data), "--latex",
+                   words=("max_symbolic_terms = 2000", f"{samples} samples",
+                          "SYMBOLIC_INVERSION_MAX_SYMBOLIC_TERMS"), seconds=10)
+    assert f"{samples * 2 * 2} exceeds" in err   # samples x 2 steps x 2 parameters
+
+
+def test_symbolic_terms_bound_the_python_api_too(monkeypatch):
+    from symbolic_inversion import InversionSystem
+    from symbolic_inversion.limits import override
+    system = InversionSystem.from_trace(Trace.from_dict(_two_step()))
+    assert system.symbolic_terms() == 2 * 2 * 2 and len(system.equations()) == 4
+    with override(max_symbolic_terms=7), pytest.raises(InputError,
+                                                       match="max_symbolic_terms = 7"):
+        system.equations()
+    monkeypatch.setenv("SYMBOLIC_INVERSION_MAX_SYMBOLIC_TERMS", "8")
+    assert len(system.latex().splitlines()) == 6     # 8 terms: at the limit, allowed
+
+
+def test_attempts_are_bounded_everywhere(tmp_path, capsys):
+    from symbolic_inversion.limits import override
+    from symbolic_inversion.study import Study
+    _refused(capsys, "recover", _write(tmp_path, "t.json", _two_step()), "--attempts",
+             "1000000000", words=("--attempts: 1000000000 exceeds the limit max_attempts = "
+                                  "10000", "SYMBOLIC_INVERSION_MAX_ATTEMPTS"), seconds=10)
+    trace = Trace.from_dict(_two_step())
+    with pytest.raises(InputError, match="^attempts: 100000000 exceeds the limit max_att"):
+        recover(trace, attempts=10 ** 8)
+    config = {"networks": [{"layers": [1, 1]}], "samples": [2], "seeds": [0],
+              "digits": [20], "attempts": 10 ** 9}
+    with pytest.raises(InputError, match="^attempts: 1000000000 exceeds the limit"):
+        Study.from_dict(config)
+    with override(max_attempts=10 ** 9):
+        assert Study.from_dict(config).attempts == 10 ** 9
+
+
+def test_many_steps_are_refused_before_parsing():
+    # issue 27: a 9.6 MB trace of 600,001 steps was parsed whole (1.2 million Python
+    # numbers: 184 MB and 10 s measured here) before its count was refused
+    import tracemalloc
+    text = json.dumps(_two_step())
+    head = text[:text.index('"parameters"')]
+    text = head + '"parameters": [' + ",".join(["[0.4925,0.4810]"] * 600_001) + "]}"
+    assert 9_000_000 < len(text) < 10_000_000
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError) as error:
+            Trace.from_json(text)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert str(error.value).startswith("parameters: values in 600001 vectors: 1200002 "
+                                       "exceeds the limit max_trace_values = 1000000")
+    assert peak < 100_000_000, peak   # counted from the text: about 7 bytes per byte
+
+
+def test_the_count_before_parsing_is_the_count_after():
+    from symbolic_inversion.files import array_size
+    from symbolic_inversion.limits import override
+    text = json.dumps(dict(_two_step(), note='a "parameters": [[1, 2, 3]] \\" ['))
+    assert array_size(text, "parameters") == (3, 6)
+    with override(max_trace_values=6):
+        assert Trace.from_json(text).steps == 2
+    with override(max_trace_values=5), pytest.raises(
+            InputError, match=r"^parameters: values in 3 vectors: 6 exceeds"):
+        Trace.from_json(text)                                  # before parsing
+    nested = json.dumps({"x": {"parameters": [[1, 2]]}, "parameters": "none"})
+    assert array_size(nested, "parameters") is None            # not in plain sight
+
+
+@pytest.mark.parametrize("lr", ["4.9e-324", "1e-3000", "1e-65"])
+@pytest.mark.parametrize("command", ["recover", "analyze", "certify"])
+def test_a_learning_rate_below_the_trace_resolution_is_refused(tmp_path, capsys, lr, command):
+    # issue 27: "unexpected NoConvergence" (mpmath's polynomial roots of moments of
+    # size 1e320) for recover, analyze and certify; a 60-digit trace's finest last place
+    # is 1e-60: a step of lr 1e-65 times a gradient of order one changes no digit
+    data = _two_step(60)
+    data["optimizer"]["lr"] = lr
+    _refused(capsys, command, _write(tmp_path, "t.json", data), words=(
+        f"optimizer.lr: {lr.upper()} is below 1E-60, the finest last place of the trace's "
+        f"values",
+        "cannot be resolved"), seconds=20)
+
+
+def test_learning_rates_are_checked_in_the_python_api_too():
+    from symbolic_inversion import analyze, certify
+    data = _two_step(60)
+    data["optimizer"]["lr"] = "1e-70"
+    trace = Trace.from_dict(data)
+    for call in (lambda: recover(trace), lambda: analyze(trace),
+                 lambda: certify(trace, [(["0.6"], ["0.5"]), (["0.2"], ["0.4"])])):
+        with pytest.raises(InputError, match=r"^optimizer\.lr: 1E-70 is below 1E-60"):
+            call()
+    data["optimizer"]["lr"] = "1e-60"   # at the finest last place: read, not refused
+    assert recover(Trace.from_dict(data), backend="mpmath").status is not Status.CONVERGED
+
+
+def test_a_float_trace_learning_rate_against_its_finest_unit_in_the_last_place():
+    trace = simulate(Network([1, 1]), TRUTH_X, TRUTH_Y, "0.1", 2, init=["0.5", "0.5"],
+                     dtype="float32")
+    data = trace.to_dict()
+    data["optimizer"]["lr"] = "1e-12"   # the finest float32 spacing here: 2^-25 (3e-8)
+    with pytest.raises(InputError, match=r"^optimizer\.lr: 1E-12 is below 2\.98E-8"):
+        recover(Trace.from_dict(data))
+
+
+def test_an_edited_tiny_learning_rate_ends_honestly_with_either_backend(tmp_path):
+    data = _two_step(60)
+    data["optimizer"]["lr"] = "1e-40"    # resolvable, but gradients of 1e38: no data fit
+    for backend in ("mpmath", "flint"):
+        if backend == "flint":
+            pytest.importorskip("flint")
+        solution = recover(Trace.from_dict(data), backend=backend)
+        assert solution.status is not Status.CONVERGED and solution.digits == 0
+
+
+def test_a_start_polynomial_whose_roots_do_not_converge_gives_no_start(monkeypatch):
+    # what "lr": "4.9e-324" reached on the mpmath backend: mpmath.polyroots raised
+    # NoConvergence out of a moment path's start, and out of recover
+    from symbolic_inversion.arithmetic import Mpmath
+
+    def no_convergence(self, coefficients):
+        raise mpmath.libmp.NoConvergence("Didn't converge in maxsteps=200 steps.")
+    monkeypatch.setattr(Mpmath, "roots", no_convergence)
+    solution = recover(Trace.from_dict(_two_step()), method="moments", backend="mpmath",
+                       attempts=2)
+    assert solution.status is not Status.CONVERGED
+    moment_paths = [p for p in solution.stats["paths"] if p["path"] == "moments"]
+    assert moment_paths and all(p["code"] == "no_start" and p["reason"] ==
+                                "the roots of the start polynomial did not converge"
+                                for p in moment_paths)
+
+
+# -- issue 27: public functions given wrong types ---------------------------------------------
+
+@pytest.fixture(scope="module")
+def one_sample():
+    trace = simulate(Network([1, 1]), ["0.6"], ["0.5"], "0.1", 2, init=["0.5", "0.5"],
+                     dps=30)
+    return trace, recover(trace)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda t, s: __import__("symbolic_inversion").run_study(
+        {"networks": [{"layers": [1, 1]}], "samples": [1], "seeds": [0], "digits": [20]},
+        executor=5), "executor: expected a concurrent.futures.Executor or a "
+                     "distributed.Client, got int"),
+    (lambda t, s: __import__("symbolic_inversion").run_study(
+        {"networks": [{"layers": [1, 1]}], "samples": [1], "seeds": [0], "digits": [20]},
+        timeout=float("inf")), "timeout: expected a positive number of seconds up to 1e8"),
+    (lambda t, s: __import__("symbolic_inversion").recovered_fraction(None, [[0.6]],
+                                                                       [[0.5]], 1e-9),
+     "recovered_fraction: expected a Solution, got NoneType"),
+    (lambda t, s: __import__("symbolic_inversion").recovered_fraction(s, [], [], 1e-9),
+     "inputs: need at least one sample"),
+    (lambda t, s: __import__("symbolic_inversion").recovered_fraction(s, [0.6], [0.5], "x"),
+     'tolerance: not a decimal number: "x"'),
+    (lambda t, s: recover(t, method=np.array(["auto"])),
+     "method: expected 'auto' or a solver's name, got ndarray"),
+    (lambda t, s: recover(t, verify=np.array([1.0, np.nan])),
+     "verify: expected True or False, got ndarray"),
+])
+def test_wrong_types_for_the_api_of_issue_27(one_sample, call, message):
+    with pytest.raises(InputError) as error:
+        call(*one_sample)
+    assert str(error.value).startswith(message), str(error.value)
+
+
+def test_error_record_and_recovered_fraction_take_samples_as_simulate_does(one_sample):
+    from symbolic_inversion import recovered_fraction
+    from symbolic_inversion.plot import error_record
+    trace, solution = one_sample
+    nested = error_record(solution, [["0.6"]], [["0.5"]], trace)
+    assert error_record(solution, ["0.6"], ["0.5"], trace) == nested      # flat, as simulate
+    assert error_record(solution, [0.6], [0.5]) == dict(nested, digits=None)
+    assert 0 < nested["error"] < 1e-25
+    assert recovered_fraction(solution, [0.6], [0.5], "1e-25") == 1.0
+    assert recovered_fraction(solution, [0.6], [0.5], mpmath.mpf("1e-40")) == 0.0
+    with pytest.raises(InputError, match=r"^inputs\[0\]: expected 1 values, got 2"):
+        error_record(solution, [[0.6, 0.1]], [[0.5]], trace)
+
+
+# -- issue 27: the documented number pattern, everywhere ----------------------------------------
+
+@pytest.mark.parametrize("text", [".49", "49.", "-.5", "5.e3", "+.5e1"])
+def test_numbers_need_digits_on_both_sides_of_the_point(tmp_path, capsys, text):
+    data = _two_step()
+    data["parameters"][1][0] = text
+    _refused(capsys, "recover", _write(tmp_path, "t.json", data),
+             words=(f'parameters[1][0]: not a decimal number: "{text}"',))
+    with pytest.raises(InputError, match="^lr: not a decimal number"):
+        simulate(Network([1, 1]), [0.6], [0.5], text, 1)
+    from symbolic_inversion.oracle import parse_rational
+    with pytest.raises(InputError, match=f'^x: not a rational number: "{re.escape(text)}"'):
+        parse_rational(text, "x")
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["simulate", "--x", "0.6", "--y", "0.5", "--dps", "\u0665\u0660"], "--dps"),
+    (["simulate", "--x", "0.6", "--y", "0.5", "--epochs", "\uff12"], "--epochs"),  # fullwidth 2
+    (["simulate", "--x", "0.6", "--y", "0.5", "--seed", "1_000"], "--seed"),
+    (["derive", "--samples", "\u0662"], "--samples"),
+    (["simulate", "--x", "0.6", "--y", "0.5", "--max-seconds", "\u0665"], "--max-seconds"),
+    (["simulate", "--x", "0.6", "--y", "0.5", "--max-seconds", "nan"], "--max-seconds"),
+    (["simulate", "--x", "0.6", "--y", "0.5", "--max-seconds", "infinity"], "--max-seconds"),
+    (["study", "s.json", "--cell-timeout", "1e999"], "--cell-timeout"),
+])
+def test_command_line_numbers_follow_the_pattern_too(capsys, argv, option):
+    # int("٥٠") is 50 and float("٥") 5.0 in Python: argparse's int and float took them
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and len(err.strip().splitlines()) == 1
+    assert f"argument {option}: not a" in err, err
+
+
+def test_command_line_integers_still_take_blanks_and_signs(capsys):
+    code, out, err, _ = _cli(capsys, "simulate", "--x", "0.6", "--y", "0.5", "--init",
+                             "0.5,0.5", "--epochs", " 1 ", "--dps", "+20", "--max-seconds",
+                             " 30.5 ")
+    assert code == 0 and json.loads(out)["samples"] == 1
+
+
+def test_a_gd_trace_with_a_batch_size_is_refused(tmp_path, capsys):
+    data = _two_step()
+    data["optimizer"]["batch_size"] = 1
+    _refused(capsys, "recover", _write(tmp_path, "t.json", data), words=(
+        "optimizer.batch_size: only an sgd trace has a batch size; optimizer.name 'gd' "
+        "uses every sample at every step",))
+    with pytest.raises(InputError, match="^batch_size: only sgd takes a batch size"):
+        simulate(Network([1, 1]), [0.6], [0.5], "0.1", 1, batch_size=1)

@@ -1,6 +1,7 @@
 """The limits module: defaults, environment variables, overrides, the time budget."""
 
 import os
+import re
 import signal
 import time
 
@@ -123,3 +124,56 @@ def test_a_held_interrupt_comes_at_the_next_check_or_at_the_end_of_the_block(ctr
                 raise
     assert reached[-1] == "at once"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+# -- issue 27: limits and budgets given wrong values ------------------------------------------
+
+@pytest.mark.parametrize("seconds, message", [
+    ("x", "time_budget: expected a number of seconds, got str"),
+    (True, "time_budget: expected a number of seconds, got bool"),
+    (float("nan"), "time_budget: expected 0 (no budget) to 1e8 seconds, got nan"),
+    (float("inf"), "time_budget: expected 0 (no budget) to 1e8 seconds, got inf"),
+    (10 ** 30, "time_budget: expected 0 (no budget) to 1e8 seconds, got 1e+30"),
+    (-1, "time_budget: expected 0 (no budget) to 1e8 seconds, got -1")])
+def test_a_time_budget_that_is_not_a_number_of_seconds_is_refused(seconds, message):
+    # -1 used to mean "no budget" here while the command line refused --max-seconds -1
+    before = signal.getsignal(signal.SIGALRM)
+    with pytest.raises(InputError) as error:
+        with time_budget(seconds):
+            pass
+    assert str(error.value) == message
+    assert signal.getsignal(signal.SIGALRM) is before   # no timer handler left behind
+    check_time()
+
+
+def test_budget_seconds_accept_numpy_numbers():
+    with time_budget(np.float64(5)):
+        check_time()
+    with time_budget(np.int64(0)):     # no budget, as 0
+        check_time()
+
+
+@pytest.mark.parametrize("name, value, message", [
+    ("max_dps", float("nan"), "limits.override(max_dps): expected an integer, got float"),
+    ("max_dps", -1, "limits.override(max_dps): must be at least 0, got -1"),
+    ("max_dps", "5000", "limits.override(max_dps): expected an integer, got str"),
+    ("max_seconds", float("nan"), "limits.override(max_seconds): must be a finite, "
+                                  "non-negative number, got nan"),
+    ("max_seconds", float("inf"), "limits.override(max_seconds): must be a finite"),
+    ("max_seconds", None, "limits.override(max_seconds): expected a number, got NoneType")])
+def test_override_refuses_values_that_would_disable_a_limit(name, value, message):
+    # a NaN limit compares false with everything: max_dps=nan silently let any dps pass
+    with pytest.raises(InputError, match="^" + re.escape(message)):
+        with override(**{name: value}):
+            pass
+    with override(max_dps=np.int64(50), max_seconds=np.float32(2.5)):
+        assert current().max_dps == 50 and current().max_seconds == 2.5
+
+
+def test_environment_variables_that_would_disable_a_limit_are_refused(monkeypatch):
+    monkeypatch.setenv("SYMBOLIC_INVERSION_MAX_SECONDS", "nan")
+    with pytest.raises(InputError, match="^SYMBOLIC_INVERSION_MAX_SECONDS: must be a finite"):
+        current()
+    monkeypatch.setenv("SYMBOLIC_INVERSION_MAX_SECONDS", "-5")
+    with pytest.raises(InputError, match="^SYMBOLIC_INVERSION_MAX_SECONDS: must be a finite"):
+        current()

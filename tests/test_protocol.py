@@ -77,3 +77,43 @@ def test_known_samples_wrong_gives_no_convergence(trace):
     assert solution.status is not Status.CONVERGED
     with mpmath.workdps(20):
         assert solution.residual is None or solution.residual > 1e-20
+
+
+@pytest.fixture(scope="module")
+def two_samples():
+    """The report's case (issue 27): two samples, one of them known, one left."""
+    return simulate(NET, ["0.6", "0.2"], ["0.5", "0.4"], lr="0.1", epochs=3,
+                    init=["0.5", "0.5"], dps=60)
+
+
+def _the_other_sample(solution):
+    assert solution.status is Status.CONVERGED, solution.message
+    assert solution.digits >= 40 and len(solution.samples) == 1
+    (x,), (y,) = solution.samples[0]
+    with mpmath.workdps(60):
+        assert abs(x - mpmath.mpf("0.2")) < mpmath.mpf(10) ** -solution.digits
+        assert abs(y - mpmath.mpf("0.4")) < mpmath.mpf(10) ** -solution.digits
+
+
+def test_one_unknown_sample_left_by_the_closed_form(two_samples):
+    # the ratio trick must divide the unknown sample's gradient, not the batch's
+    solution = recover(two_samples, known=[(["0.6"], ["0.5"])])
+    assert solution.stats["method"] == "closed_form"
+    _the_other_sample(solution)
+    _the_other_sample(recover(Trace.from_json(two_samples.with_known(
+        [(["0.6"], ["0.5"])]).to_json())))                         # the trace's known field
+
+
+def test_one_unknown_sample_left_on_the_command_line(two_samples, tmp_path, capsys):
+    path, own = tmp_path / "t.json", tmp_path / "k.csv"
+    two_samples.write(str(path))
+    own.write_text("0.6,0.5\n")
+    assert main(["recover", str(path), "--known", str(own), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] == "converged"
+    assert [round(float(result["samples"][0][k][0]), 12) for k in "xy"] == [0.2, 0.4]
+
+
+def test_one_unknown_sample_left_with_a_wrong_known_sample_is_not_converged(two_samples):
+    solution = recover(two_samples, known=[(["0.6"], ["0.51"])])
+    assert solution.status is not Status.CONVERGED

@@ -106,8 +106,46 @@ def test_the_cli_refuses_a_malformed_configuration_with_one_line(tmp_path, capsy
     assert "\n" not in err and "samples[1]:" in err
     config.write_text("{'networks': eval('1')}")  # not JSON: read as data, never run
     assert main(["study", str(config)]) == 2
-    assert "is not JSON" in capsys.readouterr().err
+    assert "CONFIG: not valid JSON" in capsys.readouterr().err
     assert not (tmp_path / "study.jsonl").exists()
+
+
+def test_a_deeply_nested_configuration_names_config_and_the_limit(tmp_path, capsys):
+    config = tmp_path / "study.json"
+    config.write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["study", str(config)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("symbolic-inversion study: error: CONFIG: JSON nesting depth: "
+                          "100000 exceeds the limit max_json_depth = 32")
+    config.write_text(json.dumps(GRID).replace('"seeds"', '"samples": [9], "seeds"'))
+    assert main(["study", str(config)]) == 2          # read as every other file is
+    assert "CONFIG: duplicate key 'samples'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"digits": [100000]}, "digits[0]: 100000 exceeds the limit max_dps = 3000"),
+    ({"digits": [60, "1000n"], "samples": [2, 4]},
+     'digits: "1000n" gives 4000 at n = 4: 4000 exceeds the limit max_dps = 3000'),
+    ({"dps": 5000}, "dps: 5000 exceeds the limit max_dps = 3000"),
+])
+def test_digits_beyond_the_precision_limit_are_refused_before_any_cell(change, message,
+                                                                       tmp_path, capsys):
+    # issue 27: every cell errored on max_dps, one by one, and the study exited 0
+    with pytest.raises(InputError) as error:
+        run_study(dict(GRID, **change), output=str(tmp_path / "out.jsonl"))
+    assert str(error.value).startswith(message), str(error.value)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_study_whose_every_cell_failed_exits_1(tmp_path, capsys):
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps(dict(GRID, samples=[1], timeout=1e-9)))
+    assert main(["study", str(config)]) == 1
+    err = capsys.readouterr().err
+    assert "every one of the 2 cells failed (error or timeout)" in err
+    assert [r["status"] for r in lines(tmp_path / "study.jsonl")] == ["timeout"] * 2
+    config.write_text(json.dumps(dict(GRID, samples=[1, 2])))   # most cells succeed
+    assert main(["study", str(config), "--cell-timeout", "60", "--retry-failed"]) == 0
 
 
 def test_study_help_has_examples_and_exit_codes():
@@ -131,6 +169,29 @@ def test_a_malformed_scheduler_address_is_one_line(tmp_path, capsys):
     assert "\n" not in err and err.startswith("symbolic-inversion study: error: --scheduler:")
     assert main(["study", str(config), "--workers", "0"]) == 2
     assert "--workers: must be a positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "study.jsonl").exists()
+
+
+def test_workers_beyond_the_cores_are_refused_naming_the_limit(tmp_path, capsys,
+                                                                monkeypatch):
+    from symbolic_inversion.limits import current
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps(GRID))
+    cap = current().max_workers
+    assert cap == 4 * len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") \
+        else cap >= 4
+    before = len(multiprocessing.active_children())
+    for argv in (["study", str(config)], ["recover", str(tmp_path / "t.json")]):
+        simulate(Network([1, 1]), ["0.6"], ["0.5"], "0.1", 2, init=["0.5", "0.5"],
+                 dps=20).write(str(tmp_path / "t.json"))
+        assert main(argv + ["--workers", "1000"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and f"--workers: 1000 exceeds the limit max_workers = {cap}" \
+            in err and "SYMBOLIC_INVERSION_MAX_WORKERS" in err
+    with pytest.raises(InputError, match="max_workers = 1"):
+        monkeypatch.setenv("SYMBOLIC_INVERSION_MAX_WORKERS", "1")
+        run_study(GRID, workers=2)
+    assert len(multiprocessing.active_children()) == before   # none was started
     assert not (tmp_path / "study.jsonl").exists()
 
 
@@ -277,6 +338,102 @@ def test_a_file_that_is_not_a_study_output_is_refused(tmp_path):
     out.write_text('{"status": "converged"}\nhello\n{"status": "converged"}\n')
     with pytest.raises(InputError, match="line 2 of"):
         run_study(GRID, output=str(out))
+
+
+@pytest.fixture(params=["/dev/zero", "/dev/urandom", "/dev/null", "fifo", "directory"])
+def not_a_regular_file(request, tmp_path):
+    """Outputs a study must refuse (issue 27): reading /dev/zero or /dev/urandom never
+    ends, a FIFO blocks, /dev/null loses the cells (and fsync fails on it)."""
+    if request.param == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs here")
+        os.mkfifo(tmp_path / "fifo")
+        return str(tmp_path / "fifo"), "a FIFO"
+    if request.param == "directory":
+        return str(tmp_path), "a directory"
+    if not os.path.exists(request.param):
+        pytest.skip(f"no {request.param}")
+    return request.param, "a character device"
+
+
+def test_an_output_that_is_not_a_regular_file_is_refused_at_once(not_a_regular_file,
+                                                                  tmp_path, capsys):
+    path, kind = not_a_regular_file
+    started = time.monotonic()
+    with pytest.raises(InputError) as error:
+        run_study(GRID, output=path)
+    assert str(error.value) == (f"output: cannot use {path}: {kind} (a study's output must "
+                                f"be a regular file or not exist yet)")
+    with pytest.raises(InputError, match=f"^output: cannot use {path}: {kind}"):
+        read_records(path)
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps(dict(GRID, output=path)))  # absolute: kept as it is
+    for argv in (["study", str(config)], ["study", str(config), "--output", path]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == f"symbolic-inversion study: error: {error.value}"
+    assert time.monotonic() - started < 30
+
+
+def test_a_plot_that_is_not_a_regular_file_is_refused_before_any_cell(not_a_regular_file,
+                                                                      tmp_path, capsys):
+    path, kind = not_a_regular_file
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps(GRID))
+    assert main(["study", str(config), "--plot", path]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"symbolic-inversion study: error: --plot: cannot use {path}: {kind} (a figure "
+        f"must be a regular file or not exist yet)")
+    assert not (tmp_path / "study.jsonl").exists()   # refused before the first cell
+
+
+def test_a_second_study_on_the_same_output_is_refused_naming_the_first(tmp_path, capsys):
+    config = tmp_path / "study.json"
+    # cells of about a second (see the interrupt test below): the first study is still
+    # running when the second starts
+    config.write_text(json.dumps(dict(GRID, samples=[10, 12], seeds=[0, 1, 2, 3],
+                                      digits=["40+4n"], output="out.jsonl")))
+    out = tmp_path / "out.jsonl"
+    first = subprocess.Popen([sys.executable, "-m", "symbolic_inversion", "study",
+                              str(config)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while (not out.exists() or not out.read_text()) and first.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert first.poll() is None, first.communicate()
+        assert main(["study", str(config)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (f"symbolic-inversion study: error: output: {out} is being written by "
+                       f"another study (process {first.pid}); wait for it to finish, or "
+                       f"give this one another output")
+        with pytest.raises(InputError, match=f"process {first.pid}"):
+            run_study(GRID, output=str(out))
+    finally:
+        first.kill()   # SIGKILL: no handler runs, the system releases the lock
+        first.communicate(timeout=60)
+    kept = lines(out)
+    assert len({record_key(r) for r in kept}) == len(kept)   # no cell ran twice
+    assert run_study(GRID, output=str(out)).complete          # the lock went with it
+    assert lines(out)[:len(kept)] == kept
+
+
+def test_the_output_lock_is_released_on_every_exit(tmp_path, monkeypatch):
+    out = str(tmp_path / "study.jsonl")
+    import symbolic_inversion.study as study_module
+    real = study_module.run_cell
+
+    def crash_in_the_third(cell, timeout=None):
+        if cell.samples == 2 and cell.seed == 1:
+            raise MemoryError("not a cell's error: the study itself fails")
+        return real(cell, timeout)
+    monkeypatch.setattr(study_module, "run_cell", crash_in_the_third)
+    with pytest.raises(MemoryError):
+        run_study(GRID, output=out)
+    monkeypatch.setattr(study_module, "run_cell", real)
+    assert run_study(GRID, output=out).complete and len(lines(tmp_path / "study.jsonl")) == 6
+    assert not study_module._LOCKED    # nothing left for a forked worker to inherit
 
 
 # -- processes ---------------------------------------------------------------------------
@@ -503,3 +660,68 @@ def test_an_interrupt_stops_a_cluster_study_and_keeps_its_cells(cluster, tmp_pat
     assert stop.value.done == 2 == len(lines(out)) and stop.value.remaining == 7
     assert run_study(dict(GRID, seeds=[0, 1, 2]), executor=client, output=str(out)).complete
     assert len({record_key(r) for r in lines(out)}) == 9 == len(lines(out))
+
+
+@pytest.fixture
+def not_a_scheduler():
+    """A TCP service that is not a Dask scheduler: ``greeting`` sent on connection (an
+    SSH server's), or nothing at all (a web server waiting for a request)."""
+    import socket
+    import threading
+    servers = []
+
+    def serve(greeting):
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        servers.append(server)
+        held = []
+
+        def accept():
+            while True:
+                try:
+                    connection, _ = server.accept()
+                except OSError:   # closed at the end of the test
+                    return
+                held.append(connection)
+                if greeting:
+                    connection.sendall(greeting)
+        threading.Thread(target=accept, daemon=True).start()
+        return "tcp://127.0.0.1:%d" % server.getsockname()[1]
+    yield serve
+    for server in servers:
+        server.close()
+
+
+def test_an_address_where_no_dask_scheduler_answers(not_a_scheduler, tmp_path, capsys):
+    distributed_or_skip()
+    import dask
+    simulate(Network([1, 1]), ["0.6", "0.2"], ["0.5", "0.4"], "0.1", 3, init=["0.5", "0.5"],
+             dps=20).write(str(tmp_path / "t.json"))
+    config = tmp_path / "study.json"
+    config.write_text(json.dumps(GRID))
+    ssh = not_a_scheduler(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+    silent = not_a_scheduler(b"")
+    expected = {ssh: "its reply is not Dask's protocol", silent: "no reply within 2 s",
+                "inproc://nothing": "an inproc:// address reaches only a scheduler in this "
+                                    "same process"}
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}):
+        for address, reason in expected.items():
+            for argv in (["recover", str(tmp_path / "t.json")], ["study", str(config)]):
+                assert main(argv + ["--scheduler", address]) == 2
+                err = capsys.readouterr().err.strip()
+                assert err == (f"symbolic-inversion {argv[0]}: error: --scheduler: no Dask "
+                               f"scheduler answered at {address} ({reason})")
+    assert not (tmp_path / "study.jsonl").exists()
+
+
+def test_recover_runs_on_a_scheduler_address(cluster, tmp_path, capsys):
+    local, _ = cluster
+    simulate(Network([1, 1]), ["0.6", "0.2"], ["0.5", "0.4"], "0.1", 3, init=["0.5", "0.5"],
+             dps=30).write(str(tmp_path / "t.json"))
+    # (its Dask executor used to fail at the end: shutdown() has no cancel_futures)
+    assert main(["recover", str(tmp_path / "t.json"), "--json", "--scheduler",
+                 local.scheduler_address]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["status"] == "converged"
+    assert sorted(float(s["x"][0]) for s in result["samples"]) == [0.2, 0.6]

@@ -32,7 +32,7 @@ __all__ = ["LossOracle", "parse_rational", "to_fraction"]
 
 # ASCII digits only (``\d`` admits every Unicode digit)
 _RATIONAL = re.compile(r"[ \t]*([+-]?[0-9]+)[ \t]*/[ \t]*([0-9]+)[ \t]*")
-_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE]([+-]?[0-9]{1,6}))?")
+_DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE]([+-]?[0-9]{1,6}))?")  # as exact.py
 
 
 def parse_rational(value, field):

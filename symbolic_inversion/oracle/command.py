@@ -88,6 +88,7 @@ def run_oracle(args):
 
 def add_oracle_parser(subparsers):
     """Register ``oracle`` on an :mod:`argparse` sub-parser collection."""
+    from ..cli import integer
     parser = subparsers.add_parser(
         "oracle", help="reconstruct a ReLU network's architecture and data from its loss",
         description="Build a loss black box from the network and samples in FILE, then "
@@ -98,9 +99,11 @@ def add_oracle_parser(subparsers):
                "  symbolic-inversion oracle dataset.json --dps 40 --json",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", metavar="FILE", help="JSON with 'network' and 'samples'")
-    parser.add_argument("--dps", type=int, help="float-valued loss in mpmath at DPS digits "
-                                                "(default: exact rationals)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the parameter points")
+    parser.add_argument("--dps", type=integer,
+                        help="float-valued loss in mpmath at DPS digits "
+                             "(default: exact rationals)")
+    parser.add_argument("--seed", type=integer, default=0,
+                        help="seed of the parameter points")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--progress", action="store_true",
                         help="report each phase on stderr")

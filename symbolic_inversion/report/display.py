@@ -358,7 +358,6 @@ def _instantiated_rows(system, max_rows):
     network, trace = system.network, system.trace
     digits = min(trace.digits, SHOWN_COEFFICIENT_DIGITS)
     sides = system.right_hand_sides()
-    samples = [network.sample_symbols(i) for i in range(system.samples)]
 
     def numbers(values):
         return sp.Matrix([sp.Float(str(v), digits) for v in values])
@@ -368,10 +367,12 @@ def _instantiated_rows(system, max_rows):
         theta = [sp.Float(str(v), digits) for v in trace.parameters[step]]
         batch = list(system.batch(step))
         shown = batch if len(batch) <= 3 else batch[:2] + [batch[-1]]
-        terms = [network.half_gradient(*samples[i], theta) for i in shown]
+        # only the symbols shown are built (a trace may claim a million samples)
+        terms = [network.sample_term(*network.sample_symbols(i), theta, system.loss)
+                 for i in shown]
         known = sp.zeros(network.num_parameters, 1)
         for x, y in system.known_terms(step):
-            known += network.half_gradient(numbers(x), numbers(y), theta)
+            known += network.sample_term(numbers(x), numbers(y), theta, system.loss)
         for p in range(network.num_parameters):
             parts = [sp.latex(term[p]) for term in terms]
             if len(shown) < len(batch):

@@ -25,7 +25,7 @@ import math
 
 import mpmath
 
-from ..errors import InputError
+from ..errors import InputError, boundary
 
 __all__ = ["error_record", "plot_precision_law", "plot_singular_values", "plot_residuals",
            "plot_paths", "plot_loss_line", "plot_analysis", "plot_study"]
@@ -53,8 +53,36 @@ def _log10(value):
     return float(mpmath.log10(value)) if value > 0 else math.nan
 
 
+def _solution(solution, name):
+    from ..solvers.solution import Solution
+    if not isinstance(solution, Solution):
+        raise InputError(f"{name}: expected a Solution, got {type(solution).__name__}")
+    return solution
+
+
+def _trace(trace, name):
+    from ..trace import Trace
+    if not isinstance(trace, Trace):
+        raise InputError(f"{name}: expected a Trace, got {type(trace).__name__}")
+    return trace
+
+
+def _records(records, name, keys):
+    """``records`` as a list of dicts that have ``keys`` (study lines, error records)."""
+    if isinstance(records, (str, bytes, dict)) or not hasattr(records, "__iter__"):
+        raise InputError(f"{name}: expected a list of records, got "
+                         f"{type(records).__name__}")
+    records = list(records)
+    for k, record in enumerate(records):
+        if not isinstance(record, dict) or any(key not in record for key in keys):
+            raise InputError(f"{name}: records[{k}] is not a record with "
+                             f"{', '.join(keys)}")
+    return records
+
+
 # -- the precision law ------------------------------------------------------------------
 
+@boundary("error_record")
 def error_record(solution, inputs, labels, trace=None):
     """One point of :func:`plot_precision_law`: the recovery's error against the truth.
 
@@ -75,11 +103,29 @@ def error_record(solution, inputs, labels, trace=None):
     (2, 20, 'converged')
     >>> 1e-22 < record["error"] < record["error_bound"] < 1e-14
     True
+
+    The true data as :func:`~symbolic_inversion.simulate` takes them (a flat list for
+    one-dimensional samples) give the same record:
+
+    >>> error_record(recover(trace), ["0.6", "0.2"], ["0.5", "0.4"], trace) == record
+    True
     """
-    from ..precision import report_dps
+    from ..samples import sample_columns, sample_rows
     from ..solvers.solution import match_samples
-    dps = solution.stats.get("dps") or report_dps(trace)
-    with mpmath.workdps(dps):
+    _solution(solution, "error_record")
+    if trace is not None:
+        _trace(trace, "error_record")
+    # the true data as simulate takes them: one list per sample, or a flat list of
+    # one-dimensional values
+    if trace is not None:
+        inputs = sample_columns(inputs, trace.network.input_width, "inputs")
+        labels = sample_columns(labels, trace.network.output_width, "labels",
+                                count=len(inputs))
+    else:
+        inputs = sample_rows(inputs, "inputs")
+        labels = sample_rows(labels, "labels", count=len(inputs))
+    from ..precision import report_dps
+    with mpmath.workdps(solution.stats.get("dps") or report_dps(trace)):
         truth = [([mpmath.mpf(str(v)) for v in x], [mpmath.mpf(str(v)) for v in y])
                  for x, y in zip(inputs, labels)]
         if len(solution.samples) == len(truth) and solution.samples:
@@ -92,6 +138,7 @@ def error_record(solution, inputs, labels, trace=None):
             "error": error, "error_bound": float(bound) if bound is not None else None}
 
 
+@boundary("plot_precision_law")
 def plot_precision_law(records, against="samples", ax=None):
     """Recovery error against ``n`` (``against="samples"``) or trace digits
     (``against="digits"``): measured beside predicted.
@@ -111,8 +158,9 @@ def plot_precision_law(records, against="samples", ax=None):
     >>> [len(line.get_xdata()) for line in ax.lines], ax.get_xlabel()
     ([3, 3], 'samples n')
     """
-    if against not in ("samples", "digits"):
+    if not isinstance(against, str) or against not in ("samples", "digits"):
         raise InputError(f"against: expected 'samples' or 'digits', got {against!r}")
+    records = _records(records, "plot_precision_law", (against, "error"))
     ax = _axes(ax)
     records = sorted(records, key=lambda r: r[against])
     for key, style, label in (("error", "o-", "measured error"),
@@ -126,6 +174,7 @@ def plot_precision_law(records, against="samples", ax=None):
     return ax
 
 
+@boundary("plot_study")
 def plot_study(study, axes=None):
     """A study's summary against ``n``: success rate (left) and log10 of the max error
     (right), one line per network and digits.
@@ -148,8 +197,11 @@ def plot_study(study, axes=None):
     from ..study import StudyResult, read_records, summarize
     if isinstance(study, StudyResult):
         rows = study.summary()
+    elif isinstance(study, str):
+        rows = summarize(read_records(study))
     else:
-        rows = summarize(read_records(study) if isinstance(study, str) else list(study))
+        rows = summarize(_records(study, "plot_study", ("network", "samples", "digits",
+                                                         "status")))
     if axes is None:
         figure, axes = _pyplot().subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     else:
@@ -180,6 +232,7 @@ def plot_study(study, axes=None):
 
 # -- conditioning and residuals ---------------------------------------------------------
 
+@boundary("plot_singular_values")
 def plot_singular_values(trace, solution, ax=None):
     """The singular values of the inversion system's Jacobian at the recovered data
     (one point each, largest first, log scale).
@@ -196,6 +249,7 @@ def plot_singular_values(trace, solution, ax=None):
     4
     """
     from ..analysis import jacobian_singular_values
+    _solution(solution, "plot_singular_values")
     values = jacobian_singular_values(trace, solution.inputs, solution.labels)
     ax = _axes(ax)
     ax.plot(range(1, len(values) + 1), [_log10(v) for v in values], "o-")
@@ -206,9 +260,12 @@ def plot_singular_values(trace, solution, ax=None):
     return ax
 
 
+@boundary("step_residuals")
 def step_residuals(trace, solution):
     """The largest absolute residual of each step's equations at the solution."""
     from ..system import InversionSystem
+    _trace(trace, "step_residuals")
+    _solution(solution, "step_residuals")
     system = InversionSystem.from_trace(trace, solution.stats.get("steps_used"))
     from ..precision import report_dps
     with mpmath.workdps(solution.stats.get("dps") or report_dps(trace)):
@@ -217,6 +274,7 @@ def step_residuals(trace, solution):
         return [max(abs(r) for r in residual[k * P:(k + 1) * P]) for k in range(system.steps)]
 
 
+@boundary("plot_residuals")
 def plot_residuals(trace, solution, ax=None):
     """Per-step residuals of a solution (one point per step) and the tolerance the
     trace's rounding allows (a horizontal line).
@@ -247,6 +305,7 @@ def plot_residuals(trace, solution, ax=None):
     return ax
 
 
+@boundary("plot_analysis")
 def plot_analysis(trace, solution):
     """Singular values and per-step residuals side by side: a figure with two axes
     (what ``symbolic-inversion analyze --plot`` writes).
@@ -261,6 +320,8 @@ def plot_analysis(trace, solution):
     >>> len(plot_analysis(trace, recover(trace)).axes)
     2
     """
+    _trace(trace, "plot_analysis")
+    _solution(solution, "plot_analysis")
     figure, (left, right) = _pyplot().subplots(1, 2, figsize=(10, 3.6), layout="constrained")
     plot_singular_values(trace, solution, left)
     plot_residuals(trace, solution, right)
@@ -281,6 +342,7 @@ def _unknown_names(solution, count):
     return [f"$u_{{{k}}}$" for k in range(count)]
 
 
+@boundary("plot_paths")
 def plot_paths(solution, ax=None, unknowns=None):
     """The homotopy paths of each unknown in the complex plane, one line per unknown and
     path; circles mark the starts, crosses the ends.
@@ -300,6 +362,7 @@ def plot_paths(solution, ax=None, unknowns=None):
     >>> len(solution.stats["paths"]), len(plot_paths(solution).lines)  # 1 path, 4 unknowns
     (1, 4)
     """
+    _solution(solution, "plot_paths")
     paths = [p for p in solution.stats.get("paths", []) if p.get("points")]
     if not paths:
         raise InputError("plot_paths: the solution has no recorded paths; recover with "
@@ -330,6 +393,7 @@ def plot_paths(solution, ax=None, unknowns=None):
 
 # -- the loss oracle --------------------------------------------------------------------
 
+@boundary("plot_loss_line")
 def plot_loss_line(loss, base, direction, span=(-1, 1), points=200, dps=None, ax=None):
     """The loss along the line ``base + t direction`` for ``t`` in ``span``, with its
     kinks (vertical lines) found by :func:`symbolic_inversion.oracle.kinks.kinks_along_line`.
@@ -351,7 +415,10 @@ def plot_loss_line(loss, base, direction, span=(-1, 1), points=200, dps=None, ax
     """
     from fractions import Fraction
 
+    from ..limits import check_int
     from ..oracle.kinks import kinks_along_line
+    # every point is one call of the loss, kept for the figure
+    points = check_int(points, "points", minimum=2, limit="max_trace_values")
     kinks = kinks_along_line(loss, base, direction, span, dps)
     low, high = (Fraction(str(v)) for v in span)
     ts = [low + (high - low) * Fraction(k, points - 1) for k in range(points)]

@@ -18,9 +18,10 @@ name            when
 """
 
 import mpmath
+import numpy as np
 
 from ..errors import InputError, NotSupportedError, boundary
-from ..precision import default_dps
+from ..precision import check_learning_rate, default_dps
 from ..report.progress import Progress
 from ..trace import Trace
 from .executors import one_blas_thread
@@ -131,6 +132,12 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
     """
     if not isinstance(trace, Trace):
         raise InputError("recover: expected a Trace")
+    check_learning_rate(trace)
+    if not isinstance(method, str):
+        raise InputError(f"method: expected 'auto' or a solver's name, got "
+                         f"{type(method).__name__}")
+    if not isinstance(verify, (bool, np.bool_)):
+        raise InputError(f"verify: expected True or False, got {type(verify).__name__}")
     if known is not None:
         trace = trace.with_known(known)
     target = trace.unknown_part()  # the trace itself unless samples are known

@@ -212,7 +212,11 @@ class MomentHomotopy:
             self.start_failure = "the truncated (linear) system is singular"
             return None
         moments = solved.x
-        zs = A.asarray(A.roots(power_sums_to_polynomial(list(moments[:n]))))
+        try:
+            zs = A.asarray(A.roots(power_sums_to_polynomial(list(moments[:n]))))
+        except mpmath.libmp.NoConvergence:  # (moments far outside the data's range)
+            self.start_failure = "the roots of the start polynomial did not converge"
+            return None
         if hasattr(A, "mid"):
             zs = A.mid(zs)
         vandermonde = A.asarray([[z ** q for z in zs] for q in range(n)])

@@ -63,7 +63,8 @@ def make_options(trace, method="auto", dps=None, steps=None, backend=None, seed=
                          f"got {backend!r}")
     seed = check_int(seed, "seed")
     if attempts is not None:
-        attempts = check_int(attempts, "attempts", minimum=1)
+        # each attempt has its place in the schedule (and, with an executor, its future)
+        attempts = check_int(attempts, "attempts", minimum=1, limit="max_attempts")
     return RecoverOptions(method, dps, steps, backend, seed, attempts, executor, progress)
 
 

@@ -22,7 +22,8 @@ from .judge import assess
 from .options import solver
 from .solution import Solution, Status
 
-__all__ = ["one_sample_input", "solve_closed_form", "first_layer_functions"]
+__all__ = ["one_sample_input", "solve_closed_form", "first_layer_functions",
+           "unknown_sample_gradients"]
 
 
 def first_layer_functions(network):
@@ -70,6 +71,30 @@ def one_sample_input(trace, gradients, step):
     return best, bound, estimates
 
 
+def unknown_sample_gradients(system):
+    """The observed gradient of every step of ``system``, less the known samples' terms
+    when its trace has :attr:`~symbolic_inversion.trace.Trace.known` samples (mpmath
+    numbers at the working precision).
+
+    The ratio trick divides one sample's weight gradient by its bias gradient; with known
+    samples in the batch, the observed gradient is the batch's, and only what is left
+    after their exact terms are subtracted is the unknown sample's.  What is left keeps
+    the observed gradient's scale (``rhs / (|B_j| / 2)``), so the trace's rounding
+    (:meth:`~symbolic_inversion.trace.Trace.gradient_uncertainty`) still bounds it.
+    """
+    trace = system.trace
+    if trace.offset is None:
+        return trace.observed_gradients()[:system.steps]
+    rhs = system.evaluator("mpmath").rhs
+    width = system.network.num_parameters
+    out = []
+    for j in range(system.steps):
+        factor = system.rhs_factor(j)
+        factor = mpmath.mpf(factor.numerator) / factor.denominator
+        out.append([value / factor for value in rhs[j * width:(j + 1) * width]])
+    return out
+
+
 @solver
 def solve_closed_form(trace, options):
     """Recover the single sample of a full-batch trace in closed form."""
@@ -81,7 +106,7 @@ def solve_closed_form(trace, options):
         raise NotSupportedError("closed form: needs a first-layer bias")
     system = InversionSystem.from_trace(trace, steps)
     with mpmath.workdps(dps):
-        gradients = trace.observed_gradients()[:system.steps]
+        gradients = unknown_sample_gradients(system)
         found = [(step,) + one_sample_input(trace, gradients, step)
                  for step in range(len(gradients))]   # Adam: its first step only
         usable = [(step, x, bound, estimates) for step, x, bound, estimates in found

@@ -30,7 +30,7 @@ import mpmath
 import numpy as np
 
 from ..arithmetic import get_arithmetic
-from ..errors import InputError, NotSupportedError
+from ..errors import InputError, NotSupportedError, boundary
 from ..system import InversionSystem
 from ..trace import Trace  # noqa: F401 (re-exported as in 0.1)
 from .evaluation import real_arithmetic
@@ -52,6 +52,7 @@ def _with_schedule(trace, batches):
     return trace.with_batches(batches)  # dtype, loss_reduction, known terms kept
 
 
+@boundary("recovered_fraction")
 def recovered_fraction(solution, inputs, labels, tolerance):
     """Fraction of the true samples ``(inputs, labels)`` that ``solution`` determines.
 
@@ -64,24 +65,42 @@ def recovered_fraction(solution, inputs, labels, tolerance):
     >>> found = Solution([([0.5], [0.25]), ([0.7], [0.1])], Status.CONVERGED)
     >>> recovered_fraction(found, [[0.5], [0.9]], [[0.25], [0.3]], 1e-9)
     0.5
+    >>> recovered_fraction(found, [0.5, 0.9], [0.25, 0.3], "1e-9")  # flat, as simulate
+    0.5
     """
-    truth = [list(x) + list(y) for x, y in zip(_rows(inputs), _rows(labels))]
-
-    def near(sample, dataset):
-        return any(max(abs(a - b) for a, b in zip(sample, list(x) + list(y))) <= tolerance
-                   for x, y in dataset)
+    from ..samples import sample_rows
+    if not isinstance(solution, Solution):
+        raise InputError(f"recovered_fraction: expected a Solution, got "
+                         f"{type(solution).__name__}")
+    inputs = sample_rows(inputs, "inputs")
+    labels = sample_rows(labels, "labels", count=len(inputs))
     if solution.status is Status.CONVERGED:
         datasets = [solution.samples]
     elif solution.status is Status.NOT_UNIQUE and solution.stats.get("datasets"):
-        datasets = [[([mpmath.mpf(v) for v in s["x"]], [mpmath.mpf(v) for v in s["y"]])
-                     for s in d] for d in solution.stats["datasets"]]
+        datasets = [[(s["x"], s["y"]) for s in d] for d in solution.stats["datasets"]]
     else:
         return 0.0
-    return sum(all(near(sample, d) for d in datasets) for sample in truth) / len(truth)
+    # the distances at the solution's precision (the truth's decimals are exact there)
+    with mpmath.workdps(max(50, solution.stats.get("dps") or 0)):
+        tolerance = _tolerance(tolerance)
+        truth = [[mpmath.mpf(str(v)) for v in x + y] for x, y in zip(inputs, labels)]
+
+        def near(sample, dataset):
+            return any(max(abs(a - mpmath.mpf(b))
+                           for a, b in zip(sample, list(x) + list(y))) <= tolerance
+                       for x, y in dataset)
+        return sum(all(near(sample, d) for d in datasets) for sample in truth) / len(truth)
 
 
-def _rows(values):
-    return [v if isinstance(v, (list, tuple)) else [v] for v in values]
+def _tolerance(value):
+    """A non-negative finite tolerance as an mpmath number (an mpmath number kept as it
+    is, anything else read as a decimal)."""
+    from ..exact import to_decimal
+    if not isinstance(value, mpmath.mpf):
+        value = mpmath.mpf(str(to_decimal(value, "tolerance")))
+    if not mpmath.isfinite(value) or value < 0:
+        raise InputError(f"tolerance: expected a non-negative number, got {value}")
+    return value
 
 
 # -- batch size 1: closed form per step, then merge repeats ---------------------------------

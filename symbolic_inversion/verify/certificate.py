@@ -23,7 +23,7 @@ from ..errors import InputError, NotSupportedError, boundary
 from ..exact import mpf_fraction as _mpf_fraction
 from ..exact import to_decimal
 from ..limits import check_int
-from ..precision import certify_dps
+from ..precision import certify_dps, check_learning_rate
 from ..samples import exact_points as _data_points
 from ..solvers.judge import RESIDUAL_SLACK
 from ..solvers.newton import square_newton
@@ -156,6 +156,9 @@ def default_certify_dps(trace):
     >>> default_certify_dps(example_2_trace())  # 7 digits (at least 16), 2 samples
     52
     """
+    if not isinstance(trace, Trace):
+        raise InputError(f"default_certify_dps: expected a Trace, got "
+                         f"{type(trace).__name__}")
     return certify_dps(trace)
 
 
@@ -216,6 +219,7 @@ def certify(trace, samples=None, dps=None, steps=None, backend="iv", tolerance=N
     started = time.perf_counter()
     if not isinstance(trace, Trace):
         raise InputError("certify: expected a Trace")
+    check_learning_rate(trace)
     interval = interval_arithmetic(backend)  # refuses a bad or missing one first
     if dps is None:
         dps = default_certify_dps(trace)

@@ -129,3 +129,27 @@ def test_cli_draws_analysis_and_paths(tmp_path, square_trace):
     result = run("analyze", trace_file, "--plot", analysis_png)
     assert result.returncode == 0, result.stderr
     assert analysis_png.stat().st_size > 10_000
+
+
+def test_cli_writes_a_figure_exactly_where_it_says(tmp_path, capsys):
+    # issue 27: "--plot-paths DIR" printed "wrote DIR" while matplotlib wrote DIR.png
+    from symbolic_inversion.cli import main
+    trace_file = tmp_path / "trace.json"
+    simulate(Network([1, 1], "tanh"), ["0.6", "0.2"], ["0.5", "0.4"], lr="0.1", epochs=3,
+             init=["0.5", "0.5"], dps=30).write(trace_file)
+    for name, magic in (("paths", b"\x89PNG"), ("paths.svg", b"<?xml"),
+                        ("paths.PDF", b"%PDF")):
+        target = tmp_path / name
+        assert main(["recover", str(trace_file), "--plot-paths", str(target)]) == 0
+        assert capsys.readouterr().err.strip().splitlines()[-1] == f"wrote {target}"
+        assert target.read_bytes().startswith(magic)
+    assert sorted(p.name for p in tmp_path.iterdir()) == \
+        ["paths", "paths.PDF", "paths.svg", "trace.json"]
+    folder = tmp_path / "figures"
+    folder.mkdir()
+    for target, words in ((folder, "a directory (a figure must be a regular file"),
+                          (tmp_path / "paths.xyz", "matplotlib writes")):
+        assert main(["recover", str(trace_file), "--plot-paths", str(target)]) == 2
+        out, err = capsys.readouterr()
+        assert out == "" and words in err and len(err.strip().splitlines()) == 1
+    assert list(folder.iterdir()) == [] and not (tmp_path / "paths.xyz").exists()
