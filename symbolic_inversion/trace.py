@@ -326,9 +326,15 @@ class Trace:
             return max(max(row) for row in self.gradient_uncertainties())
         return self.optimizer.gradient_uncertainty(self.resolution)
 
-    def gradient_uncertainties(self):
+    def gradient_uncertainties(self, inputs=None, labels=None):
         """Bound on the error of each entry of :meth:`observed_gradients`, entry by entry
         (``steps`` lists of mpmath numbers).
+
+        A trace with a ``dtype`` computed its gradients in binary floats: given the
+        dataset being judged (``inputs``, ``labels``, the unknown samples), their rounding
+        is bounded entry by entry at that dataset
+        (:func:`~symbolic_inversion.floats.gradient_bounds`); without one, by the
+        largest entry's bound everywhere.
 
         Entry ``p`` of step ``j`` depends on parameter ``p`` at steps ``j - 1`` (momentum),
         ``j`` and ``j + 1``: the largest of their own last places enters
@@ -345,6 +351,9 @@ class Trace:
         [['0.001', '1.0'], ['0.001', '0.0001']]
         """
         if self.dtype is not None:
+            if inputs is not None and not self.rounds:
+                from .floats import gradient_bounds
+                return gradient_bounds(self, inputs, labels)
             bound = self.gradient_uncertainty()
             steps = self.optimizer.invertible_steps(self.steps)
             return [[bound] * self.network.num_parameters for _ in range(steps)]

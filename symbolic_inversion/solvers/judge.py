@@ -78,7 +78,8 @@ def assess(system, inputs, labels, method, started, dps, stats=None, detail=""):
     rounding = mpmath.mpf(10) ** residual_allowance_digits(dps)
     # each equation against its own values' rounding: one coarse value ("0.0" among
     # 60-digit numbers) must not excuse the others
-    allowed = [RESIDUAL_SLACK * bound + rounding for bound in system.rhs_uncertainties()]
+    allowed = [RESIDUAL_SLACK * bound + rounding
+               for bound in system.rhs_uncertainties(inputs, labels)]
     tolerance = max(allowed)
     worst = max(range(len(residuals)), key=lambda k: residuals[k] / allowed[k])
     error, sigma_min = system.error_estimate(inputs, labels, dps)
