@@ -126,9 +126,14 @@ class _Numbers:
         self.program = layerwise_program(network, loss)
         return self
 
+    def convert(self, values):
+        """``values`` (nested lists of this solver's numbers) as an array of the
+        program's numbers (floats and mpfs: as they are, without a conversion each)."""
+        return np.asarray(values, dtype=self.program_arithmetic.dtype)
+
     def array(self, values):
-        """``values`` as the program takes them."""
-        return values
+        """A parameter vector or observed gradient as the program takes it."""
+        return self.convert(values)
 
     def own(self, value):
         """A number of the program as one of this solver's numbers."""
@@ -142,7 +147,7 @@ class _Numbers:
     def values(self, theta, inputs):
         """``(pre, outputs)``: the pre-activations of every weight layer (lists of rows,
         the program's numbers: for signs and zeros) and the outputs (this solver's)."""
-        pre, post = self.program.layer_values(self.array(theta), inputs,
+        pre, post = self.program.layer_values(self.array(theta), self.convert(inputs),
                                               arithmetic=self.program_arithmetic)
         return [z[0].tolist() for z in pre], \
             [[self.own(v) for v in row] for row in post[-1][0].tolist()]
@@ -169,16 +174,14 @@ class _Numbers:
 
     def gradient(self, theta, inputs, labels):
         """The loss gradient (an array of the program's numbers)."""
-        return self.program.mean_gradient(self.array(theta), inputs, labels,
-                                          self.program_arithmetic, self.loss)
+        return self.program.mean_gradient(self.array(theta), self.convert(inputs),
+                                          self.convert(labels), self.program_arithmetic,
+                                          self.loss)
 
     def gap(self, theta, inputs, labels, gradient):
         """The largest difference between the data's gradient and ``gradient``."""
-        difference = self.gradient(theta, inputs, labels) - self.array_of(gradient)
+        difference = self.gradient(theta, inputs, labels) - self.array(gradient)
         return self.own(max(abs(v) for v in difference.tolist()))
-
-    def array_of(self, gradient):
-        return np.asarray(self.array(gradient), dtype=self.program_arithmetic.dtype)
 
 
 class _Exact(_Numbers):
@@ -190,12 +193,15 @@ class _Exact(_Numbers):
         self.program_arithmetic = get_arithmetic("rational")
         self._arrays = {}
 
+    def convert(self, values):
+        return self.program_arithmetic.asarray(values)
+
     def array(self, values):
         # Parameter vectors and observed gradients are converted once (the lists are
         # kept with their arrays, so that an id is never reused while cached).
         cached = self._arrays.get(id(values))
         if cached is None or cached[0] is not values:
-            cached = (values, self.program_arithmetic.asarray(values))
+            cached = (values, self.convert(values))
             self._arrays[id(values)] = cached
         return cached[1]
 
