@@ -1104,6 +1104,11 @@ def _rational_kind():
     return Fraction
 
 
+# Below this many multiply-adds numpy's object loop wins: converting to and from
+# ``fmpq_mat`` costs more than it saves (a loss oracle's 3-2-1 network: 430 -> 150 us).
+_FMPQ_MAT_WORK = 4096
+
+
 class Rational(Arithmetic):
     """Exact rationals: relu, leaky relu and identity networks on rational data give
     rational outputs and gradients, computed here with no rounding at all.
@@ -1237,11 +1242,12 @@ class Rational(Arithmetic):
     def matmul(self, A, B):
         """``A @ B``: by ``fmpq_mat`` products for 2-D operands and for stacks of them
         (3-D, the layer-wise program's steps; measured 10x faster than numpy's object
-        loop at 64 x 784 x 1024), numpy's object loop otherwise."""
+        loop at 64 x 784 x 1024), numpy's object loop for small or other products."""
         A, B = np.asarray(A, dtype=object), np.asarray(B, dtype=object)
         if not self._flint or A.ndim not in (2, 3) or B.ndim != A.ndim or 0 in A.shape \
                 or 0 in B.shape or (A.ndim == 3 and A.shape[0] != B.shape[0]
-                                    and 1 not in (A.shape[0], B.shape[0])):
+                                    and 1 not in (A.shape[0], B.shape[0])) \
+                or A.shape[-2] * A.shape[-1] * B.shape[-1] < _FMPQ_MAT_WORK:
             return np.matmul(A, B)
         if A.ndim == 2:
             return self._from_matrix(self._as_matrix(A) * self._as_matrix(B),

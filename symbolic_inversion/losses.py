@@ -278,8 +278,9 @@ class MSE(Loss):
 
     def value(self, F, Y, arithmetic):
         residual = self.link(F, arithmetic) - Y
-        weight = self._reduction_weight(*np.shape(F))
-        return (residual * residual).sum() * arithmetic.rational(weight.p, weight.q)
+        weight = self.factor(*np.shape(F)) / 2     # L = (c / 2) sum_i ||f_i - y_i||^2
+        return (residual * residual).sum() * arithmetic.rational(weight.numerator,
+                                                                 weight.denominator)
 
 
 @register_loss

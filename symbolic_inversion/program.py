@@ -332,8 +332,9 @@ class LayerwiseProgram:
 
     # -- forward and backward ----------------------------------------------------------
 
-    def _forward(self, arithmetic, blocks, X, S):
-        """Activations ``posts`` (input first) and ``(z, a, slope)`` per layer."""
+    def _forward(self, arithmetic, blocks, X, S, slopes_wanted=True):
+        """Activations ``posts`` (input first) and ``(z, a, slope)`` per layer (``slope``
+        ``None`` throughout when not ``slopes_wanted``: values only)."""
         h = X[S]                                                    # (E, nb, d)
         posts, slopes = [h], []
         matmul = arithmetic.matmul
@@ -343,7 +344,8 @@ class LayerwiseProgram:
                 z = z + b[:, None, :]
             a = activation.value(z)
             posts.append(a)
-            slope = activation.slope(z, a) if activation.slope is not None else None
+            slope = activation.slope(z, a) if activation.slope is not None and \
+                slopes_wanted else None
             slopes.append((z, a, slope))
         return posts, slopes
 
@@ -359,7 +361,7 @@ class LayerwiseProgram:
         """The network's outputs ``f`` at every step and batch entry: ``(E, nb, m)``."""
         arithmetic, thetas, (X,) = self._prepare(arithmetic, thetas, [X])
         S, _ = self.layout(len(thetas), len(X), batches)
-        posts, _ = self._forward(arithmetic, self._layers(thetas), X, S)
+        posts, _ = self._forward(arithmetic, self._layers(thetas), X, S, False)
         return posts[-1]
 
     def layer_values(self, thetas, X, batches=None, arithmetic=None):
@@ -380,7 +382,7 @@ class LayerwiseProgram:
         """
         arithmetic, thetas, (X,) = self._prepare(arithmetic, thetas, [X])
         S, _ = self.layout(len(thetas), len(X), batches)
-        posts, slopes = self._forward(arithmetic, self._layers(thetas), X, S)
+        posts, slopes = self._forward(arithmetic, self._layers(thetas), X, S, False)
         return [z for z, _, _ in slopes], posts
 
     def loss_value(self, theta, X, Y, arithmetic=None, loss=None):
@@ -396,7 +398,7 @@ class LayerwiseProgram:
         from .losses import get_loss
         arithmetic, thetas, (X, Y) = self._prepare(arithmetic, [theta], [X, Y])
         S, _ = self.layout(1, len(X), None)
-        posts, _ = self._forward(arithmetic, self._layers(thetas), X, S)
+        posts, _ = self._forward(arithmetic, self._layers(thetas), X, S, False)
         rule = self.loss if loss is None else get_loss(loss)
         return rule.value(posts[-1][0], Y, arithmetic)
 

@@ -19,6 +19,7 @@ import re
 from fractions import Fraction
 
 import mpmath
+import numpy as np
 
 from ..arithmetic import get_arithmetic
 from ..errors import InputError, boundary
@@ -219,7 +220,9 @@ class LossOracle:
         self.evaluations += 1
         if self.dps is None:
             rational = self._rational
-            params = rational.asarray([to_fraction(v) for v in theta])
+            params = np.empty(len(theta), dtype=object)
+            params[:] = [rational.kind(f.numerator, f.denominator)
+                         for f in map(to_fraction, theta)]
             return rational.fraction(self._program.loss_value(
                 params, self._exact_inputs, self._exact_labels, rational))
         arithmetic = get_arithmetic("mpmath")
