@@ -374,6 +374,27 @@ class _ArrayPrinter(LambdaPrinter):
 
 
 
+def _check_functions(activation, arithmetic, namespace, expressions):
+    """Refuse, by the activation's name, an exact arithmetic lacking a function it needs
+    (rationals have no tanh, exp, erf, sqrt or pi); the others have every function the
+    registered activations use."""
+    if not arithmetic.is_exact:
+        return
+    needed = set()
+    for expr in expressions:
+        needed |= {type(f).__name__ for f in expr.atoms(sp.Function)}
+        if any(not p.exp.is_Integer for p in expr.atoms(sp.Pow)):
+            needed.add("sqrt")
+        if expr.has(sp.pi) or expr.has(sp.E):
+            needed.add("pi" if expr.has(sp.pi) else "exp")
+    missing = sorted(name for name in needed if name not in namespace)
+    if missing:
+        raise NotSupportedError(
+            f"activation {activation.name}: the {arithmetic.name} arithmetic has no "
+            f"{', '.join(missing)} (exact rationals cover the piecewise-linear "
+            f"activations: relu, leaky_relu, identity)")
+
+
 class CompiledActivation:
     """One activation compiled for one arithmetic: ``value(z)``, ``slope(z, a)`` and
     ``curvature(z, a, s)`` (d/dz of the slope along the activation, ``s`` the slope) on
@@ -406,6 +427,7 @@ class CompiledActivation:
             curvature = curvature.replace(lambda e: isinstance(e, sp.DiracDelta),
                                           lambda e: sp.Integer(0))
         namespace = arithmetic.functions()
+        _check_functions(activation, arithmetic, namespace, (value, slope, curvature))
         if arithmetic.dtype == object:
             # Constants as 1-element arrays of the arithmetic's numbers: ``c * array``
             # then multiplies number by number; an mpf or int on the left converts the

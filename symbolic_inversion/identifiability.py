@@ -49,6 +49,7 @@ from .errors import InputError, boundary
 from .limits import check
 from .network import Network
 from .precision import rank_dps, symmetry_dps
+from .program import layerwise_program
 from .system import InversionSystem
 
 __all__ = ["exact_counts", "paper_counts", "generic_rank", "RankReport", "numerical_rank",
@@ -290,21 +291,6 @@ def generic_rank(network, samples, max_steps=None, dps=None, seed=0, lr="0.5"):
 
 # -- symmetries of a dataset ------------------------------------------------------------
 
-def _forward_values(network, theta, x):
-    """Pre-activations of every layer at one input (mpmath)."""
-    from .network import ACTIVATIONS
-    h, pre = list(x), []
-    for (weights, bias), fan_in, fan_out, name in zip(
-            network.layer_slices(), network.layers[:-1], network.layers[1:],
-            network.activations):
-        W = theta[weights]
-        z = [sum((W[k * fan_in + i] * h[i] for i in range(fan_in)), mpmath.mpf(0))
-             + (theta[bias][k] if bias is not None else 0) for k in range(fan_out)]
-        pre.append(z)
-        h = [ACTIVATIONS[name].mpmath(v) for v in z]
-    return pre
-
-
 @boundary("data_symmetries")
 def data_symmetries(trace, inputs, labels, dps=None, steps=None):
     """Reasons why this dataset is not (locally) identifiable from this trace.
@@ -352,11 +338,13 @@ def data_symmetries(trace, inputs, labels, dps=None, steps=None):
                         "message": f"layer {layer + 1} neuron {k} has zero outgoing weights "
                                    "at every step: its incoming weights and bias get no "
                                    "gradient (their equations read 0 = 0)"})
+        # pre-activations of every layer, sample and step: the layer-wise program
+        values = layerwise_program(network, trace.loss).layer_values(
+            thetas, xs, arithmetic="mpmath")[0]
         for layer, name in enumerate(network.activations):
             if name != "relu":
                 continue
-            pre = [[_forward_values(network, theta, x)[layer] for x in xs]
-                   for theta in thetas]
+            pre = [per_step.tolist() for per_step in values[layer]]
             for i in range(len(xs)):
                 if all(v <= 0 for per_step in pre for v in per_step[i]):
                     findings.append({

@@ -136,6 +136,13 @@ class Loss:
         ``ell(F)`` with shape ``(..., m)`` and ``dF`` ``(..., K, m)``."""
         raise NotImplementedError
 
+    def value(self, F, Y, arithmetic):
+        """The loss of a batch (a number of the arithmetic) from its outputs ``F`` and
+        labels ``Y`` (``(b, m)`` arrays): what a loss black box returns.  Optional for
+        a new loss (the gradient needs only the link)."""
+        from .errors import NotSupportedError
+        raise NotSupportedError(f"loss {self.name}: no numeric loss value")
+
     # -- labels --------------------------------------------------------------------
 
     def label_class(self, label, tolerance=0):
@@ -268,6 +275,12 @@ class MSE(Loss):
 
     def link_tangent(self, L, dF):
         return dF
+
+    def value(self, F, Y, arithmetic):
+        residual = self.link(F, arithmetic) - Y
+        weight = self.factor(*np.shape(F)) / 2     # L = (c / 2) sum_i ||f_i - y_i||^2
+        return (residual * residual).sum() * arithmetic.rational(weight.numerator,
+                                                                 weight.denominator)
 
 
 @register_loss

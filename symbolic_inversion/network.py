@@ -245,6 +245,14 @@ class Network:
         """The network output ``f(x)`` as a column matrix (default: symbolic parameters)."""
         return self._forward_pass(x, theta)[2][-1]
 
+    def layer_values(self, x, theta=None):
+        """``(pre, post)``: every weight layer's pre-activations and the activations
+        (input first) as column matrices, symbolically (the numeric twin:
+        :meth:`LayerwiseProgram.layer_values
+        <symbolic_inversion.program.LayerwiseProgram.layer_values>`)."""
+        _, pre, post = self._forward_pass(x, theta)
+        return pre, post
+
     def output_jacobian_transpose(self, x, theta=None):
         r"""``B = J_theta f(x)^T`` (``num_parameters x output_width``) by backpropagation.
 

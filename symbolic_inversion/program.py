@@ -7,13 +7,18 @@ paper's tables.  What is simulated is exactly what is inverted.
 
 The program is numpy code over arrays of one arithmetic's numbers
 (:mod:`~symbolic_inversion.arithmetic`: float64, complex128, mpmath, python-flint
-arb/acb, intervals): each layer one batched matrix product over all steps and samples
-at once.  Only the activations and the loss's link come from SymPy: each activation's
+arb/acb, intervals, and exact rationals for piecewise-linear networks): each layer one
+batched matrix product over all steps and samples at once (the arithmetic's own product
+where it has a faster one, python-flint's ``fmpq_mat`` for rationals).  Only the activations and the loss's link come from SymPy: each activation's
 value, slope and curvature are compiled from its SymPy expression
 (:class:`~symbolic_inversion.activations.Activation`) for the arithmetic that asks
 (:class:`~symbolic_inversion.activations.CompiledActivation`), and the loss
 (:mod:`~symbolic_inversion.losses`) supplies
 the link ``ell`` of the per-sample residual ``ell(f(x_i)) - y_i``.
+
+The ReLU solver, exact simulation, the loss oracle and identifiability use it too: the
+layers' values (:meth:`LayerwiseProgram.layer_values`), the loss itself
+(:meth:`LayerwiseProgram.loss_value`) and the gradient, exactly on rationals.
 """
 
 from functools import lru_cache
@@ -40,14 +45,17 @@ def _infer_arithmetic(*arrays):
         array = np.asarray(array)
         if array.dtype == complex:
             names.append("complex128")
-        elif array.dtype.kind in "fiub":
+        elif array.dtype.kind == "f":
             names.append("float64")
+        elif array.dtype.kind in "iub":
+            names.append("integer")   # exact: goes with rationals and with floats
         elif array.size:
             names.append(_number_kind(array.flat[0]))
     for complex_name in ("acb", "mpc", "complex128"):
         if complex_name in names:
             return get_arithmetic(complex_name)
-    for name in ("iv", "arb", "mpmath", "float64"):
+    # rounding wins over exactness: rationals only when every entry is exact
+    for name in ("iv", "arb", "mpmath", "float64", "rational"):
         if name in names:
             return get_arithmetic(name)
     return get_arithmetic("float64")
@@ -63,6 +71,10 @@ def _number_kind(value):
     kind = type(value).__name__
     if kind in ("arb", "acb"):
         return kind
+    if kind in ("Fraction", "mpq", "fmpq"):
+        return "rational"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return "integer"
     return "complex128" if isinstance(value, complex) else "float64"
 
 
@@ -153,6 +165,13 @@ class LayerwiseProgram:
         thetas = np.atleast_2d(convert(thetas))
         return arithmetic, thetas, [convert(a) for a in arrays]
 
+    def blocks(self, theta):
+        """``[(W, b), ...]`` of one parameter vector ``theta`` (trace order): ``W`` a
+        ``(fan_out, fan_in)`` array, ``b`` a vector or ``None``; entries as given."""
+        theta = np.asarray(theta, dtype=object) if not isinstance(theta, np.ndarray) \
+            else theta
+        return [(W[0], None if b is None else b[0]) for W, b in self._layers(theta[None])]
+
     def _layers(self, thetas):
         E = len(thetas)
         blocks = []
@@ -188,17 +207,20 @@ class LayerwiseProgram:
 
     # -- forward and backward ----------------------------------------------------------
 
-    def _forward(self, arithmetic, blocks, X, S):
-        """Activations ``posts`` (input first) and ``(z, a, slope)`` per layer."""
+    def _forward(self, arithmetic, blocks, X, S, slopes_wanted=True):
+        """Activations ``posts`` (input first) and ``(z, a, slope)`` per layer (``slope``
+        ``None`` throughout when not ``slopes_wanted``: values only)."""
         h = X[S]                                                    # (E, nb, d)
         posts, slopes = [h], []
+        matmul = arithmetic.matmul
         for (W, b), activation in zip(blocks, self.activations(arithmetic)):
-            z = np.matmul(posts[-1], W.transpose(0, 2, 1))
+            z = matmul(posts[-1], W.transpose(0, 2, 1))
             if b is not None:
                 z = z + b[:, None, :]
             a = activation.value(z)
             posts.append(a)
-            slope = activation.slope(z, a) if activation.slope is not None else None
+            slope = activation.slope(z, a) if activation.slope is not None and \
+                slopes_wanted else None
             slopes.append((z, a, slope))
         return posts, slopes
 
@@ -214,8 +236,46 @@ class LayerwiseProgram:
         """The network's outputs ``f`` at every step and batch entry: ``(E, nb, m)``."""
         arithmetic, thetas, (X,) = self._prepare(arithmetic, thetas, [X])
         S, _ = self.layout(len(thetas), len(X), batches)
-        posts, _ = self._forward(arithmetic, self._layers(thetas), X, S)
+        posts, _ = self._forward(arithmetic, self._layers(thetas), X, S, False)
         return posts[-1]
+
+    def layer_values(self, thetas, X, batches=None, arithmetic=None):
+        """``(pre, post)``: the pre-activations ``pre[l]`` ``(E, nb, width)`` of every
+        weight layer and the activations ``post`` (the inputs first, ``post[-1]`` the
+        outputs), at every step and batch entry.
+
+        On rationals a relu network's values are exact, kinks included (``relu(0) =
+        0``, and :meth:`mean_gradient` takes ``relu'(0) = 0``):
+
+        >>> from symbolic_inversion import Network
+        >>> net = Network([1, 2, 1], ["relu", "identity"])
+        >>> theta = ["1", "-1", "0", "0", "1", "1", "0"]
+        >>> pre, post = layerwise_program(net).layer_values(theta, [["2"], ["0"]],
+        ...                                                 arithmetic="rational")
+        >>> [[str(v) for v in row] for row in pre[0][0]], [str(v) for v in post[-1][0, :, 0]]
+        ([['2', '-2'], ['0', '0']], ['2', '0'])
+        """
+        arithmetic, thetas, (X,) = self._prepare(arithmetic, thetas, [X])
+        S, _ = self.layout(len(thetas), len(X), batches)
+        posts, slopes = self._forward(arithmetic, self._layers(thetas), X, S, False)
+        return [z for z, _, _ in slopes], posts
+
+    def loss_value(self, theta, X, Y, arithmetic=None, loss=None):
+        """The training loss at ``theta`` (``P``) over the batch ``X`` ``(n, d)``, ``Y``
+        ``(n, m)``: :meth:`Loss.value <symbolic_inversion.losses.Loss.value>` of the
+        outputs; ``loss`` (default: the program's) gives the reduction.
+
+        >>> from symbolic_inversion import Network
+        >>> net = Network([1, 1, 1], ["relu", "identity"])
+        >>> layerwise_program(net).loss_value([1, 0, 1, 0], [["2"]], [["3"]], "rational")
+        1
+        """
+        from .losses import get_loss
+        arithmetic, thetas, (X, Y) = self._prepare(arithmetic, [theta], [X, Y])
+        S, _ = self.layout(1, len(X), None)
+        posts, _ = self._forward(arithmetic, self._layers(thetas), X, S, False)
+        rule = self.loss if loss is None else get_loss(loss)
+        return rule.value(posts[-1][0], Y, arithmetic)
 
     def term_sums(self, thetas, X, Y, batches=None, arithmetic=None):
         """``sum_{i in batch j} B_i (ell(f_i) - y_i)`` at every step ``j``: an ``(E, P)``
@@ -252,22 +312,23 @@ class LayerwiseProgram:
         residual = target - Y[S]
         delta = _times(residual, slopes[-1][2])
         masked = delta if valid is None else delta * valid[:, :, None].astype(int)
-        sums = self._backward_sums(blocks, posts, slopes, masked)
+        sums = self._backward_sums(arithmetic, blocks, posts, slopes, masked)
         if not jacobian:
             return sums, None
         J = self._jacobian(arithmetic, blocks, posts, slopes, target, residual, delta, S,
                            valid, n)
         return sums, J
 
-    def _backward_sums(self, blocks, posts, slopes, delta):
+    def _backward_sums(self, arithmetic, blocks, posts, slopes, delta):
         pieces = []
         E = len(delta)
+        matmul = arithmetic.matmul
         for layer in reversed(range(self.network.depth)):
             grad_b = delta.sum(axis=1) if self.network.bias else None
-            grad_W = np.matmul(delta.transpose(0, 2, 1), posts[layer])
+            grad_W = matmul(delta.transpose(0, 2, 1), posts[layer])
             pieces.append((grad_W.reshape(E, -1), grad_b))
             if layer:
-                delta = _times(np.matmul(delta, blocks[layer][0]), slopes[layer - 1][2])
+                delta = _times(matmul(delta, blocks[layer][0]), slopes[layer - 1][2])
         return self._flatten(pieces, axis=1)
 
     def _jacobian(self, arithmetic, blocks, posts, slopes, target, residual, delta, S, valid,
@@ -316,7 +377,7 @@ class LayerwiseProgram:
             if layer:
                 W = blocks[layer][0]
                 _, _, s_prev = slopes[layer - 1]
-                back = np.matmul(delta, W)
+                back = arithmetic.matmul(delta, W)
                 dback = np.matmul(ddelta, W[:, None])
                 delta = _times(back, s_prev)
                 ddelta = _times(dback, None if s_prev is None else s_prev[:, :, None, :])
@@ -372,7 +433,15 @@ def _object_array(arithmetic):
     def convert(values):
         array = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) \
             else values
-        if array.dtype == object and array.size and _number_kind(array.flat[0]) != "float64":
+        if arithmetic.is_exact:
+            # Fractions, ints or mpq next to fmpq entries would not mix: every entry
+            # must be the arithmetic's own
+            kind = arithmetic.kind
+            if array.dtype == object and all(type(v) is kind for v in array.flat):
+                return array
+            return arithmetic.asarray(array)
+        if array.dtype == object and array.size and \
+                _number_kind(array.flat[0]) not in ("float64", "integer", "rational"):
             return array  # already numbers of some arithmetic: used as they are
         return arithmetic.asarray(array)
     return convert

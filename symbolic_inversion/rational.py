@@ -77,12 +77,13 @@ def _twos_and_fives(q):
 
 
 def terminates(value):
-    """Whether ``value`` (a Fraction) has a terminating decimal expansion.
+    """Whether ``value`` (a Fraction, or any exact rational with ``denominator``: gmpy2's
+    mpq, python-flint's fmpq) has a terminating decimal expansion.
 
     >>> terminates(Fraction(3, 40)), terminates(Fraction(1, 6))
     (True, False)
     """
-    return _twos_and_fives(value.denominator)[2] == 1
+    return _twos_and_fives(int(value.denominator))[2] == 1
 
 
 def format_rational(value):
@@ -93,15 +94,18 @@ def format_rational(value):
     >>> format_rational(Fraction(2, 7))
     '2/7'
     """
-    value = to_fraction(value)
-    twos, fives, rest = _twos_and_fives(value.denominator)
+    if not hasattr(value, "denominator"):   # text, Decimal, float
+        value = to_fraction(value)
+    # any exact rational in lowest terms (Fraction, mpq, fmpq): its two integers
+    numerator, denominator = int(value.numerator), int(value.denominator)
+    twos, fives, rest = _twos_and_fives(denominator)
     if rest != 1:
-        return f"{value.numerator}/{value.denominator}"
+        return f"{numerator}/{denominator}"
     places = max(twos, fives)
-    scaled = abs(value.numerator) * (2 ** (places - twos) * 5 ** (places - fives))
+    scaled = abs(numerator) * (2 ** (places - twos) * 5 ** (places - fives))
     digits = str(scaled).rjust(places + 1, "0")
     text = digits[:len(digits) - places] + ("." + digits[len(digits) - places:] if places else "")
-    return ("-" if value < 0 else "") + text
+    return ("-" if numerator < 0 else "") + text
 
 
 # -- matrices over Q: lists of rows of Fractions ------------------------------------------

@@ -65,7 +65,8 @@ def simulate(network, inputs, labels, lr, epochs, init=None, dps=50, backend="mp
     backend : ``"mpmath"``, ``"numpy"`` or ``"exact"``
         ``"numpy"`` trains in float64 (``dps`` is then 17, round-trip digits).
         ``"exact"`` trains a piecewise-linear network (``relu``, ``leaky_relu``,
-        ``identity``) by full-batch GD on MSE in exact rational arithmetic and records
+        ``identity``) by full-batch GD on MSE in exact rational arithmetic (the
+        layer-wise program's ``rational`` arithmetic) and records
         every parameter exactly (``dps`` is ignored): a step stays a terminating decimal
         when the data, the initial parameters and ``lr * 2 / n`` are, e.g. ``n`` a power
         of 2 with decimal ``lr``; otherwise :class:`InputError` says which step and
@@ -285,26 +286,24 @@ def _optimizer(optimizer, lr, batch_size, momentum, weight_decay, samples):
     return Optimizer.from_dict(dict(options, name=optimizer, lr=lr)).check_samples(samples)
 
 
-def _train_exact(network, X, Y, lr, init, epochs, reduction):
-    """Parameter vectors of exact full-batch GD (relu/identity networks), as exact
-    decimals."""
-    from fractions import Fraction
-
-    from .piecewise import PIECEWISE_LINEAR
-    from .piecewise import mean_gradient as piecewise_gradient
+def _train_exact(network, X, Y, lr, init, epochs, loss):
+    """Parameter vectors of exact full-batch GD (piecewise-linear networks: the
+    layer-wise program in rational arithmetic), as exact decimals."""
+    from .activations import get_activation
     from .rational import format_rational, terminates
-    if not all(name in PIECEWISE_LINEAR for name in network.activations):
-        raise InputError(f"backend: 'exact' needs piecewise-linear activations "
-                         f"{PIECEWISE_LINEAR}, got {list(network.activations)}")
-    xs = [[Fraction(v) for v in x] for x in X]
-    ys = [[Fraction(v) for v in y] for y in Y]
-    theta = [Fraction(v) for v in init]
-    step = Fraction(lr)
+    linear = [name for name in network.activations if get_activation(name).piecewise_linear]
+    if len(linear) < len(network.activations):
+        raise InputError(f"backend: 'exact' needs piecewise-linear activations (relu, "
+                         f"leaky_relu, identity), got {list(network.activations)}")
+    rational = get_arithmetic("rational")
+    program = layerwise_program(network, loss)
+    xs, ys = rational.asarray(X), rational.asarray(Y)
+    theta = rational.asarray(init)
+    step = rational.number(lr)
     # Decimal objects, not text: the Trace then skips parsing 10^5-10^6 strings
     recorded = [[Decimal(format_rational(t)) for t in theta]]
     for epoch in range(epochs):
-        gradient = piecewise_gradient(network, theta, xs, ys, reduction.reduction)
-        theta = [t - step * g for t, g in zip(theta, gradient)]
+        theta = theta - step * program.mean_gradient(theta, xs, ys, rational, loss)
         for p, value in enumerate(theta):
             if not terminates(value):
                 raise InputError(

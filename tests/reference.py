@@ -71,3 +71,18 @@ def reference_outputs(network, theta, x, dps=60):
         theta = [mpmath.mpf(v) for v in theta]
         x = [mpmath.mpf(v) for v in x]
         return f(theta, x), B(theta, x)
+
+
+def exact_sums(network, thetas, X, Y, loss="mse"):
+    """Per step the exact sum of the samples' terms ``B_i (ell(f_i) - y_i)`` from SymPy's
+    expressions with rational numbers substituted (``Heaviside(0, 0) = 0``: relu'(0) = 0),
+    as lists of SymPy Rationals; for piecewise-linear networks on rational data."""
+    sums = []
+    for theta in thetas:
+        theta = [sp.Rational(str(v)) for v in theta]
+        total = sp.zeros(network.num_parameters, 1)
+        for x, y in zip(X, Y):
+            total += network.sample_term([sp.Rational(str(v)) for v in x],
+                                         [sp.Rational(str(v)) for v in y], theta, loss)
+        sums.append(list(total))
+    return sums

@@ -332,3 +332,72 @@ def test_flint_solve_of_own_numbers_agrees_with_mpmath(name):
         several = ar.solve(A, ar.asarray(np.stack([rng.normal(size=6)] * 2, axis=1)))
         assert several.ok and several.x.shape == (6, 2)
         assert all(several.x[i, 0] == several.x[i, 1] for i in range(6))
+
+
+# -- exact rationals ------------------------------------------------------------------
+
+def rational_arithmetics(monkeypatch):
+    """The rational arithmetic as installed, and with plain Fractions (no python-flint,
+    no gmpy2): both must give the same exact results."""
+    import symbolic_inversion.arithmetic as module
+    installed = get_arithmetic("rational")
+    with monkeypatch.context() as patch:
+        patch.setattr(module, "flint", None)
+        patch.setattr(module, "gmpy2", None)
+        plain = module.Rational()
+    assert plain.kind is Fraction
+    return [installed, plain]
+
+
+def test_rational_numbers_convert_exactly(monkeypatch):
+    import sympy
+    from decimal import Decimal
+    for q in rational_arithmetics(monkeypatch):
+        values = [1, "0.1", "-3/7", Decimal("2.5e-3"), 0.1, Fraction(5, 6),
+                  sympy.Rational(-2, 9), mpmath.mpf("0.375"), np.int64(-4)]
+        assert [q.fraction(v) for v in q.asarray(values)] == [
+            Fraction(1), Fraction(1, 10), Fraction(-3, 7), Fraction(1, 400),
+            Fraction(0.1), Fraction(5, 6), Fraction(-2, 9), Fraction(3, 8), Fraction(-4)]
+        assert all(type(v) is q.kind for v in q.asarray(values))
+        for bad in (float("nan"), float("inf"), "1/0x", 1j, mpmath.mpf("inf"), "nan"):
+            with pytest.raises(InputError):
+                q.number(bad)
+
+
+def test_rational_products_and_solves_are_exact(monkeypatch):
+    rng = np.random.default_rng(3)
+    A = [[Fraction(int(v), 7) for v in row] for row in rng.integers(-9, 9, (5, 4))]
+    B = [[Fraction(int(v), 3) for v in row] for row in rng.integers(-9, 9, (4, 3))]
+    exact = np.array(A, dtype=object) @ np.array(B, dtype=object)
+    stack = np.stack([np.array(A, dtype=object)] * 2)
+    for q in rational_arithmetics(monkeypatch):
+        assert [q.fraction(v) for v in q.matmul(q.asarray(A), q.asarray(B)).ravel()] == \
+            list(exact.ravel())
+        batched = q.matmul(q.asarray(stack), q.asarray(np.stack([np.array(B)] * 2)))
+        assert batched.shape == (2, 5, 3)
+        assert [q.fraction(v) for v in batched.ravel()] == list(exact.ravel()) * 2
+        solved = q.solve(q.asarray([[4, 1, 0], [1, 3, 1], [0, 1, 2]]), q.asarray([1, 2, 3]))
+        assert solved.ok and [q.fraction(v) for v in solved.x] == [
+            Fraction(2, 9), Fraction(1, 9), Fraction(13, 9)]
+        singular = q.solve(q.asarray([[1, 2], [2, 4]]), q.asarray([1, 1]))
+        assert not singular.ok and singular.reason == "singular matrix"
+        fitted = q.lstsq(q.asarray([[1, 0], [0, 1], [1, 1]]), q.asarray([1, 1, 3]))
+        assert fitted.ok and [q.fraction(v) for v in fitted.x] == [Fraction(4, 3)] * 2
+
+
+def test_rational_has_no_precision_and_only_piecewise_linear_functions(monkeypatch):
+    for q in rational_arithmetics(monkeypatch):
+        before = precisions()
+        with q.workdps(7):
+            assert precisions() == before       # a no-op: nothing to round
+        functions = q.functions()
+        assert {"Max", "Min", "Heaviside", "Rational", "ipow"} <= set(functions)
+        assert not {"tanh", "exp", "log", "erf", "sqrt"} & set(functions)
+        with pytest.raises(NotSupportedError, match="pi is irrational"):
+            q.pi()
+        z = q.asarray(["-1/2", "0", "3"])
+        step = functions["Heaviside"](z, q.rational(0))
+        assert [q.fraction(v) for v in step] == [0, 0, 1]          # relu'(0) = 0
+        assert [q.fraction(v) for v in functions["Max"](q.asarray([0]), z)] == \
+            [0, 0, 3]
+        assert q.is_exact and "rational" not in ARITHMETIC_NAMES

@@ -318,3 +318,95 @@ def test_intervals_enclose_gelu_and_softmax(name):
         for enclosure, exact in ((sums, ref_sums), (J, ref_J)):
             assert ar.contains(enclosure, exact)
             assert max(ar.radius(v) for v in enclosure.ravel()) < mpmath.mpf(10) ** -20
+
+
+# -- exact rationals ------------------------------------------------------------------
+
+PIECEWISE_LINEAR = [Network([2, 3, 1], ["relu", "identity"]),
+                    Network([3, 4, 2, 2], ["relu", "leaky_relu:0.25", "identity"]),
+                    Network([2, 3, 2], ["leaky_relu", "identity"], bias=False),
+                    Network([2, 2], "identity")]
+
+
+def kink_problem(network):
+    """Rational data with sample 0 exactly at a kink of the first layer's neuron 0 at
+    step 0 (its weights are (1, -1, 0, ...) with bias 0, and x_0 = (1/3, 1/3, ...))."""
+    thetas, X, Y = problem(network, steps=2, samples=3, seed=4)
+    d = network.input_width
+    thetas[0, :d] = ["1", "-1"] + ["0"] * (d - 2)
+    _, bias = network.layer_slices()[0]
+    if bias is not None:
+        thetas[0, bias.start] = "0"
+    X = X.astype(object)
+    X[0, :2] = ["1/3", "1/3"]
+    return thetas, X, Y
+
+
+def as_fractions(values):
+    from fractions import Fraction
+    return [Fraction(str(v)) for v in np.ravel(values)]
+
+
+@pytest.mark.parametrize("network", PIECEWISE_LINEAR, ids=str)
+def test_rational_program_equals_sympy_exactly_also_at_a_kink(network):
+    from fractions import Fraction
+    from reference import exact_sums
+    thetas, X, Y = kink_problem(network)
+    program = layerwise_program(network)
+    pre, _ = program.layer_values(thetas, X, arithmetic="rational")
+    if network.activations[0] != "identity":
+        assert pre[0][0, 0, 0] == 0                      # the sample sits on the kink
+    sums = program.term_sums(thetas, X, Y, arithmetic="rational")
+    expected = exact_sums(network, thetas, X, Y)
+    assert as_fractions(sums) == [Fraction(int(v.p), int(v.q)) for row in expected
+                                  for v in row]
+    # the mean gradient: SymPy's gradient of the loss, exactly
+    gradient = program.mean_gradient(thetas[0], X, Y, "rational")
+    symbolic = network.gradient([[sp.Rational(v) for v in x] for x in X],
+                                [[sp.Rational(v) for v in y] for y in Y],
+                                theta=[sp.Rational(v) for v in thetas[0]])
+    assert as_fractions(gradient) == [Fraction(str(v)) for v in symbolic]
+
+
+def test_relu_slope_at_the_kink_is_zero_in_rationals():
+    # relu'(0) = 0 (PyTorch): a sample at the kink passes no gradient to that neuron
+    network = Network([1, 1, 1], ["relu", "identity"])
+    program = layerwise_program(network)
+    gradient = program.mean_gradient(["1", "0", "1", "0"], [["0"]], [["1"]], "rational")
+    assert as_fractions(gradient) == [0, 0, 0, -2]
+    leaky = layerwise_program(Network([1, 1, 1], ["leaky_relu:0.5", "identity"]))
+    gradient = leaky.mean_gradient(["1", "0", "1", "0"], [["0"]], [["1"]], "rational")
+    assert as_fractions(gradient) == [0, -1, 0, -2]     # leaky_relu'(0) = slope
+
+
+@pytest.mark.parametrize("activation", ["tanh", "gelu", "gelu_tanh", "softplus"])
+def test_rationals_refuse_activations_that_are_not_piecewise_linear(activation):
+    program = layerwise_program(Network([1, 2, 1], [activation, "identity"]))
+    with pytest.raises(NotSupportedError, match=f"activation {activation}: the rational "
+                                                f"arithmetic has no"):
+        program.forward(["0.5"] * 7, [["1"]], arithmetic="rational")
+
+
+def test_rational_arithmetic_is_inferred_from_exact_entries_only():
+    from fractions import Fraction
+    program = layerwise_program(Network([1, 1], "identity"))
+    exact = program.forward([Fraction(1, 3), Fraction(1, 7)], np.array([[1], [2]]))
+    assert as_fractions(exact) == [Fraction(10, 21), Fraction(17, 21)]
+    rounded = program.forward([Fraction(1, 3), Fraction(1, 7)], np.array([[1.0], [2.0]]))
+    assert rounded.dtype == float
+
+
+def test_loss_value_is_the_mse_of_the_loss_in_rationals_and_mpmath():
+    from fractions import Fraction
+    network = Network([2, 3, 1], ["relu", "identity"])
+    thetas, X, Y = kink_problem(network)
+    program = layerwise_program(network)
+    value = program.loss_value(thetas[0], X, Y, "rational")
+    expected = network.loss([[sp.Rational(v) for v in x] for x in X],
+                            [[sp.Rational(v) for v in y] for y in Y],
+                            theta=[sp.Rational(v) for v in thetas[0]])
+    assert Fraction(str(value)) == Fraction(int(expected.p), int(expected.q))
+    mp = get_arithmetic("mpmath")
+    with mp.workdps(40):
+        approximate = program.loss_value(thetas[0], X, Y, mp)
+        assert abs(approximate - mpmath.mpf(expected.p) / expected.q) < mpmath.mpf(10) ** -38

@@ -10,7 +10,7 @@ from symbolic_inversion import Network, recover, simulate
 from symbolic_inversion import rational
 from symbolic_inversion.cli import main
 from symbolic_inversion.errors import InputError, NotSupportedError
-from symbolic_inversion.piecewise import mean_gradient
+from symbolic_inversion.program import layerwise_program
 from symbolic_inversion.solvers import Status
 from symbolic_inversion.solvers.relu import find_patterns, realizable
 from symbolic_inversion.solvers.solution import Solution, same_dataset
@@ -193,8 +193,9 @@ def test_exact_simulation_refuses_steps_that_do_not_terminate():
 def test_piecewise_gradient_matches_the_symbolic_network():
     network, X, Y, init = _problem([3, 5, 2], 2, seed=8)
     theta = [Fraction(v) for v in init]
-    exact_gradient = mean_gradient(network, theta, [[Fraction(v) for v in x] for x in X],
-                                   [[Fraction(v) for v in y] for y in Y])
+    exact_gradient = [Fraction(str(v)) for v in layerwise_program(network).mean_gradient(
+        theta, [[Fraction(v) for v in x] for x in X], [[Fraction(v) for v in y] for y in Y],
+        "rational")]
     symbolic = network.gradient(X and [[Fraction(v) for v in x] for x in X],
                                 [[Fraction(v) for v in y] for y in Y],
                                 theta=[Fraction(v) for v in init])

@@ -201,3 +201,20 @@ def test_resimulation_refuses_bad_input(trace_4_long):
         resimulate(trace_4_long, [([0.6], [0.5]), (["exp(1)"], [0.5])] + pairs(X4[2:], Y4[2:]))
     with pytest.raises(InputError, match="Trace"):
         resimulate("trace.json", pairs(X4, Y4))
+
+
+def test_exact_backend_trains_leaky_relu_networks_exactly():
+    # one exact GD step of a leaky relu network: theta - lr * SymPy's gradient, exactly
+    from fractions import Fraction
+
+    import sympy as sp
+    network = Network([2, 3, 1], ["leaky_relu:0.25", "identity"])
+    X, Y = [["0.5", "-0.25"], ["-0.75", "1"]], [["0.5"], ["-1"]]
+    init = ["0.5", "-0.25", "0.75", "0.5", "-1", "0.25", "0", "0.5", "-0.5", "1", "0.5",
+            "-0.25", "0.25"]
+    trace = simulate(network, X, Y, lr="0.5", epochs=1, init=init, backend="exact")
+    gradient = network.gradient([[sp.Rational(v) for v in x] for x in X],
+                                [[sp.Rational(v) for v in y] for y in Y],
+                                theta=[sp.Rational(v) for v in init])
+    expected = [Fraction(v) - Fraction(1, 2) * Fraction(str(g)) for v, g in zip(init, gradient)]
+    assert [Fraction(v) for v in trace.parameters[1]] == expected

@@ -13,7 +13,12 @@ from fractions import Fraction
 import mpmath
 
 from ..errors import InputError
-from .blackbox import _mpq, to_fraction
+from .blackbox import to_fraction
+
+try:  # gmpy2's rationals are several times faster than Fraction
+    from gmpy2 import mpq as _mpq
+except ImportError:  # pragma: no cover - gmpy2 is an optional extra
+    _mpq = Fraction
 
 __all__ = ["ExactField", "FloatField"]
 

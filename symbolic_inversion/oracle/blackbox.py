@@ -5,10 +5,11 @@ is pointed at in demonstrations and tests: a callable that takes a parameter vec
 the trace order and returns ``L(theta) = (1/n) sum_i ||f_theta(x_i) - y_i||^2``.  The
 reconstruction sees only these values; the dataset stays inside the oracle.
 
-The exact oracle runs a direct ReLU forward pass in rational arithmetic (``gmpy2.mpq``
-when available, else :class:`fractions.Fraction`), which is orders of magnitude faster
-than substituting into a SymPy expression.  With ``dps`` it computes in mpmath at that
-many digits and returns an ``mpf``, as a float-valued loss would.
+The exact oracle runs the network's layer-wise program
+(:mod:`symbolic_inversion.program`) in its exact ``rational`` arithmetic and the loss of
+:mod:`symbolic_inversion.losses` (MSE, the paper's reduction), which is orders of
+magnitude faster than substituting into a SymPy expression.  With ``dps`` it computes in
+mpmath at that many digits and returns an ``mpf``, as a float-valued loss would.
 
 Numbers given to the oracle are parsed strictly: ints, Fractions, SymPy Rationals,
 decimal strings and ``"p/q"`` strings.  Text is never evaluated as code.
@@ -18,15 +19,14 @@ import re
 from fractions import Fraction
 
 import mpmath
+import numpy as np
 
+from ..arithmetic import get_arithmetic
 from ..errors import InputError, boundary
 from ..limits import check, check_int, current, how_to_raise
+from ..losses import get_loss
 from ..network import Network
-
-try:  # gmpy2's rationals are several times faster than Fraction
-    from gmpy2 import mpq as _mpq
-except ImportError:  # pragma: no cover - gmpy2 is an optional extra
-    _mpq = Fraction
+from ..program import layerwise_program
 
 __all__ = ["LossOracle", "parse_rational", "to_fraction"]
 
@@ -180,8 +180,11 @@ class LossOracle:
             dps = check_int(dps, "dps", minimum=5, limit="max_dps")
         self.dps = dps
         self.evaluations = 0
-        self._exact_inputs = [[_mpq(v.numerator, v.denominator) for v in x] for x in self.inputs]
-        self._exact_labels = [[_mpq(v.numerator, v.denominator) for v in y] for y in self.labels]
+        self.loss = get_loss("mse")   # (1/n) sum_i ||f(x_i) - y_i||^2
+        self._program = layerwise_program(network, self.loss)
+        self._rational = get_arithmetic("rational")
+        self._exact_inputs = self._rational.asarray(self.inputs)
+        self._exact_labels = self._rational.asarray(self.labels)
 
     @staticmethod
     def _vector(values, width, field):
@@ -216,47 +219,14 @@ class LossOracle:
                              f"got {len(theta)}")
         self.evaluations += 1
         if self.dps is None:
-            params = [_mpq(*_ratio(v)) for v in theta]
-            total = mse(self.network, params, self._exact_inputs, self._exact_labels)
-            return Fraction(int(total.numerator), int(total.denominator))
-        with mpmath.workdps(self.dps):
-            params = [mpmath.mpf(v) if not isinstance(v, Fraction)
-                      else mpmath.mpf(v.numerator) / v.denominator for v in theta]
-            inputs = [[mpmath.mpf(v.numerator) / v.denominator for v in x] for x in self.inputs]
-            labels = [[mpmath.mpf(v.numerator) / v.denominator for v in y] for y in self.labels]
-            return +mse(self.network, params, inputs, labels)
-
-
-def _ratio(value):
-    fraction = to_fraction(value)
-    return fraction.numerator, fraction.denominator
-
-
-def forward(network, params, x):
-    """ReLU forward pass on plain numbers (any field: mpq, Fraction, mpf).
-
-    ``params`` is the flat vector in trace order.  Hidden and output activations are
-    ``relu`` or ``identity`` as the network says.
-    """
-    layers, bias = network.layers, network.bias
-    position, h = 0, x
-    for layer, (fan_in, fan_out) in enumerate(zip(layers[:-1], layers[1:])):
-        weights = params[position:position + fan_in * fan_out]
-        position += fan_in * fan_out
-        z = [sum(w * v for w, v in zip(weights[k * fan_in:(k + 1) * fan_in], h))
-             for k in range(fan_out)]
-        if bias:
-            z = [zk + b for zk, b in zip(z, params[position:position + fan_out])]
-            position += fan_out
-        if network.activations[layer] == "relu":
-            z = [zk if zk > 0 else zk * 0 for zk in z]
-        h = z
-    return h
-
-
-def mse(network, params, inputs, labels):
-    """``(1/n) sum_i ||f(x_i) - y_i||^2`` with :func:`forward`."""
-    total = 0
-    for x, y in zip(inputs, labels):
-        total += sum((o - t) ** 2 for o, t in zip(forward(network, params, x), y))
-    return total / len(inputs)
+            rational = self._rational
+            params = np.empty(len(theta), dtype=object)
+            params[:] = [rational.kind(f.numerator, f.denominator)
+                         for f in map(to_fraction, theta)]
+            return rational.fraction(self._program.loss_value(
+                params, self._exact_inputs, self._exact_labels, rational))
+        arithmetic = get_arithmetic("mpmath")
+        with arithmetic.workdps(self.dps):
+            params = arithmetic.asarray(list(theta))
+            return +self._program.loss_value(params, arithmetic.asarray(self.inputs),
+                                             arithmetic.asarray(self.labels), arithmetic)

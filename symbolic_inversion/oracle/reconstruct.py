@@ -30,13 +30,14 @@ from contextlib import nullcontext
 
 import mpmath
 
+from ..arithmetic import get_arithmetic
 from ..errors import InputError, boundary
 from ..limits import check_int
 from ..network import Network
+from ..program import layerwise_program
 from ..report.progress import Progress
 from .arithmetic import ExactField, FloatField, determined, make_rng, solve
 from .architecture import discover_architecture
-from .blackbox import forward, mse
 from .kinks import find_hyperplanes, first_layer_indices
 from .probe import LossProbe
 from .result import LossReconstruction
@@ -278,6 +279,24 @@ def _same(field, u, v):
     return all(field.is_zero(a - b, scale) for a, b in zip(u, v))
 
 
+def _program_arithmetic(field):
+    """The layer-wise program's arithmetic for the field's numbers."""
+    return get_arithmetic("rational" if field.exact else "mpmath")
+
+
+def _outputs(field, network, theta, points):
+    """``f(x)`` at every point (lists of the field's numbers), by the layer-wise program."""
+    outputs = layerwise_program(network).forward(theta, points,
+                                                 arithmetic=_program_arithmetic(field))
+    return [[field.number(v) for v in row] for row in outputs[0].tolist()]
+
+
+def _loss(field, network, theta, inputs, labels):
+    """The MSE loss of the dataset at ``theta`` (a field number), by the program."""
+    return field.number(layerwise_program(network, "mse").loss_value(
+        theta, inputs, labels, _program_arithmetic(field)))
+
+
 def _regressor_inputs(network, directions):
     if network.bias:
         return [list(d) for d in directions]
@@ -295,7 +314,7 @@ def _fit_weights(probe, rng, network, directions, extra=2):
     for _ in range(unknowns + extra):
         theta = [field.random(rng) for _ in range(network.num_parameters)]
         values.append(probe(theta))
-        outs = [forward(network, theta, x) for x in points]
+        outs = _outputs(field, network, theta, points)
         squares.append([sum(v * v for v in f) for f in outs])
         linear.append([[-2 * v for v in f] for f in outs])
 
@@ -414,7 +433,7 @@ def _verify(probe, rng, network, samples, offset, points):
         theta = [field.random(rng, scale=2) for _ in range(network.num_parameters)]
         observed = probe(theta)
         # offset: the label spread of repeated inputs, a constant the mean labels miss
-        rebuilt = mse(network, theta, inputs, labels) + offset
+        rebuilt = _loss(field, network, theta, inputs, labels) + offset
         if not field.is_zero(observed - rebuilt, abs(observed) + 1):
             return False
     return True

@@ -6,7 +6,9 @@ so every node computes a polynomial in the parameters (a *virtual polynomial*) a
 loss is a polynomial too.  The set itself is semi-algebraic: it is cut out by the sign
 conditions ``z > 0`` (on) and ``z <= 0`` (off) on the pre-activations, each a
 polynomial in the parameters.  :func:`virtual_region` computes both for the pattern
-seen at a given parameter point.
+seen at a given parameter point: the pattern from the layer-wise program in exact
+rationals, the polynomials from the network's SymPy expressions with every ReLU replaced
+by what it is on the region, and the loss from :mod:`symbolic_inversion.losses`.
 """
 
 from dataclasses import dataclass
@@ -14,7 +16,9 @@ from dataclasses import dataclass
 import sympy as sp
 
 from ..errors import InputError, boundary
+from ..losses import get_loss
 from ..network import Network
+from ..program import layerwise_program
 from .blackbox import parse_rational
 
 __all__ = ["VirtualRegion", "virtual_region"]
@@ -102,33 +106,34 @@ def virtual_region(network, inputs, labels, theta):
     inputs, labels = list(inputs), list(labels)
     if not inputs or len(inputs) != len(labels):
         raise InputError("samples: need as many labels as inputs, and at least one")
-    point = [sp.Rational(parse_rational(v, f"theta[{i}]")) for i, v in enumerate(theta)]
+    point = [parse_rational(v, f"theta[{i}]") for i, v in enumerate(theta)]
     if len(point) != network.num_parameters:
         raise InputError(f"theta: expected {network.num_parameters} values, got {len(point)}")
+    xs = [[parse_rational(v, f"samples[{i}].x") for v in x] for i, x in enumerate(inputs)]
+    ys = [[sp.Rational(parse_rational(v, f"samples[{i}].y")) for v in y]
+          for i, y in enumerate(labels)]
+    # the pattern at the point: exact pre-activations of every layer and sample
+    exact = layerwise_program(network).layer_values(point, xs, arithmetic="rational")[0]
     symbols = network.parameter_symbols()
-    values = dict(zip(symbols, point))
-    blocks = network.unflatten(symbols)
-    total, inequalities, pattern = sp.Integer(0), [], []
-    for i, (x, y) in enumerate(zip(inputs, labels)):
-        h = sp.Matrix([sp.Rational(parse_rational(v, f"samples[{i}].x")) for v in x])
-        y = sp.Matrix([sp.Rational(parse_rational(v, f"samples[{i}].y")) for v in y])
-        states = []
-        for layer, ((W, b), activation) in enumerate(zip(blocks, network.activations)):
-            z = W * h + (b if b is not None else sp.zeros(W.rows, 1))
+    outputs, inequalities, pattern = [], [], []
+    for i, x in enumerate(xs):
+        pre, post = network.layer_values([sp.Rational(v) for v in x])
+        region, states = {}, []   # each ReLU node -> what it is on the region
+        for layer, activation in enumerate(network.activations):
+            z = [sp.expand(zk.xreplace(region)) for zk in pre[layer]]
             if activation == "relu":
-                entries = []
-                for zk in z:
-                    zk = sp.expand(zk)
-                    on = zk.subs(values) > 0
-                    states.append(int(bool(on)))
+                for k, zk in enumerate(z):
+                    on = exact[layer][0, i, k] > 0
+                    states.append(int(on))
                     inequalities.append(zk > 0 if on else zk <= 0)
-                    entries.append(zk if on else sp.Integer(0))
-                z = sp.Matrix(entries)
-            h = z
+                    region[post[layer + 1][k]] = zk if on else sp.Integer(0)
+            else:
+                region.update(zip(post[layer + 1], z))
+        outputs.append(sp.Matrix([region[a] for a in post[-1]]))
         pattern.append(tuple(states))
-        total += sum((o - t) ** 2 for o, t in zip(h, y))
+    total = get_loss("mse").expression(outputs, [sp.Matrix(y) for y in ys])
     unique = []
     for condition in inequalities:
         if condition not in unique and condition is not sp.true:
             unique.append(condition)
-    return VirtualRegion(sp.expand(total / len(inputs)), unique, pattern, symbols)
+    return VirtualRegion(sp.expand(total), unique, pattern, symbols)

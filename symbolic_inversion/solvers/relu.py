@@ -36,7 +36,8 @@ exponential search):
    fixed by the bias coordinate ``1``; the residual factors ``r_i`` from the active rows;
    lower layers by the same linear solve with the now known ``delta`` (back-propagated
    through the patterns read off the recovered activations), down to the inputs.
-4. Labels: ``y_i = f(x_i) - r_i / c``.  The result is accepted only if recomputing the
+4. Labels: ``y_i = f(x_i) - r_i / c`` (the link and ``c`` from the trace's
+   :class:`~symbolic_inversion.losses.Loss`).  The result is accepted only if recomputing the
    gradient of *every* step of the trace from the recovered data gives the observed
    gradient: exactly (rationals) for exact traces, within the rounding of the trace
    otherwise.
@@ -88,8 +89,8 @@ import numpy as np
 
 from .. import rational
 from ..errors import NotSupportedError
-from ..piecewise import blocks, forward, mean_gradient, residual_factor
 from ..arithmetic import get_arithmetic
+from ..program import layerwise_program
 from ..system import digits_from_error
 from .judge import RESIDUAL_SLACK
 from .solution import Solution, Status
@@ -115,10 +116,97 @@ def supports_relu(network):
 
 # -- arithmetic: exact rationals or numbers with a tolerance ------------------------------
 
-class _Exact:
+class _Numbers:
+    """This solver's numbers, and the network's values and gradients in them: the
+    layer-wise program (:mod:`symbolic_inversion.program`) of the trace's loss, in the
+    program arithmetic matching the numbers (``rational`` for exact ones)."""
+
+    def attach(self, network, loss):
+        self.network, self.loss = network, loss
+        self.program = layerwise_program(network, loss)
+        return self
+
+    def convert(self, values):
+        """``values`` (nested lists of this solver's numbers) as an array of the
+        program's numbers (floats and mpfs: as they are, without a conversion each)."""
+        return np.asarray(values, dtype=self.program_arithmetic.dtype)
+
+    def array(self, values):
+        """A parameter vector or observed gradient as the program takes it."""
+        return self.convert(values)
+
+    def own(self, value):
+        """A number of the program as one of this solver's numbers."""
+        return value
+
+    def blocks(self, theta):
+        """``[(W, b), ...]`` per weight layer: ``W`` a list of rows, ``b`` a list or None."""
+        return [(W.tolist(), None if b is None else b.tolist())
+                for W, b in self.program.blocks(theta)]
+
+    def values(self, theta, inputs):
+        """``(pre, outputs)``: the pre-activations of every weight layer (lists of rows,
+        the program's numbers: for signs and zeros) and the outputs (this solver's)."""
+        pre, post = self.program.layer_values(self.array(theta), self.convert(inputs),
+                                              arithmetic=self.program_arithmetic)
+        return [z[0].tolist() for z in pre], \
+            [[self.own(v) for v in row] for row in post[-1][0].tolist()]
+
+    def outputs(self, theta, inputs):
+        return self.values(theta, inputs)[1]
+
+    def factor(self, samples):
+        """``c`` of ``dL/df_i = c (ell(f_i) - y_i)`` for a batch of ``samples``."""
+        factor = self.loss.factor(samples, self.network.output_width)
+        return factor if self.exact else self.number(factor.numerator) / factor.denominator
+
+    def residuals(self, outputs, labels, factor):
+        """``c (ell(f_i) - y_i)`` per sample (the loss's link)."""
+        linked = self.loss.link(np.array(outputs, dtype=object), self.program_arithmetic)
+        return [[factor * (t - y) for t, y in zip(row, label)]
+                for row, label in zip(linked.tolist(), labels)]
+
+    def labels(self, outputs, residuals, factor):
+        """The labels with these residuals: ``y_i = ell(f_i) - r_i / c``."""
+        linked = self.loss.link(np.array(outputs, dtype=object), self.program_arithmetic)
+        return [[t - r / factor for t, r in zip(row, residual)]
+                for row, residual in zip(linked.tolist(), residuals)]
+
+    def gradient(self, theta, inputs, labels):
+        """The loss gradient (an array of the program's numbers)."""
+        return self.program.mean_gradient(self.array(theta), self.convert(inputs),
+                                          self.convert(labels), self.program_arithmetic,
+                                          self.loss)
+
+    def gap(self, theta, inputs, labels, gradient):
+        """The largest difference between the data's gradient and ``gradient``."""
+        difference = self.gradient(theta, inputs, labels) - self.array(gradient)
+        return self.own(max(abs(v) for v in difference.tolist()))
+
+
+class _Exact(_Numbers):
     """Exact rationals: every test is an equality."""
 
     exact = True
+
+    def __init__(self):
+        self.program_arithmetic = get_arithmetic("rational")
+        self._arrays = {}
+
+    def convert(self, values):
+        return self.program_arithmetic.asarray(values)
+
+    def array(self, values):
+        # Parameter vectors and observed gradients are converted once (the lists are
+        # kept with their arrays, so that an id is never reused while cached).
+        cached = self._arrays.get(id(values))
+        if cached is None or cached[0] is not values:
+            cached = (values, self.convert(values))
+            self._arrays[id(values)] = cached
+        return cached[1]
+
+    def own(self, value):
+        return self.program_arithmetic.fraction(value)
 
     def number(self, decimal_value):
         return Fraction(decimal_value)
@@ -137,7 +225,7 @@ class _Exact:
         return X
 
 
-class _Numeric:
+class _Numeric(_Numbers):
     """mpmath numbers (or floats for float64-sized traces) with a tolerance.
 
     ``tolerance`` bounds the error of an observed gradient entry (the final check);
@@ -146,6 +234,7 @@ class _Numeric:
     exact = False
 
     def __init__(self, use_float, tolerance):
+        self.program_arithmetic = get_arithmetic("float64" if use_float else "mpmath")
         self.use_float = use_float
         self.tolerance = float(tolerance) if use_float else tolerance
         self.loose = 10 * (self.tolerance ** 0.5 if use_float else mpmath.sqrt(tolerance))
@@ -450,7 +539,7 @@ def _layer_gradient(network, gradient, layer):
 def _decompose(network, arithmetic, theta, gradient, patterns, factor):
     """Inputs, residuals and a reason, from the activation patterns of the last hidden
     layer: ``(inputs, residuals, None)`` or ``(None, None, reason)``."""
-    layers = blocks(network, theta)
+    layers = arithmetic.blocks(theta)
     top = network.depth - 2            # the last hidden layer's weight-layer index
     W_out = layers[-1][0]
     m = network.output_width
@@ -648,7 +737,7 @@ def _tolerance(trace, digits):
 
 
 def _kinks(network, theta, inputs, arithmetic):
-    pre, _ = forward(network, theta, inputs)
+    pre, _ = arithmetic.values(theta, inputs)
     found = []
     for layer in range(network.depth - 1):
         for i, row in enumerate(pre[layer]):
@@ -656,14 +745,11 @@ def _kinks(network, theta, inputs, arithmetic):
     return found
 
 
-def _per_sample_gradient(network, theta, x, residual, reduction):
+def _per_sample_gradient(arithmetic, theta, x, residual):
     """``J(x)^T v`` at ``theta``: the gradient of one sample whose residual is ``v``."""
-    _, post = forward(network, theta, [x])
-    half = residual_factor(1, network.output_width, reduction)
-    if not isinstance(theta[0], Fraction):
-        half = type(theta[0])(half.numerator) / half.denominator
-    label = [f - v / half for f, v in zip(post[-1][0], residual)]
-    return mean_gradient(network, theta, [x], [label], reduction)
+    label = arithmetic.labels(arithmetic.outputs(theta, [x]), [residual],
+                              arithmetic.factor(1))[0]
+    return [arithmetic.own(v) for v in arithmetic.gradient(theta, [x], [label]).tolist()]
 
 
 def _exact_sqrt(value):
@@ -675,24 +761,21 @@ def _exact_sqrt(value):
         bottom * bottom == value.denominator else None
 
 
-def _scales_from_second_step(network, arithmetic, thetas, gradient, inputs, labels, factor,
-                             reduction):
+def _scales_from_second_step(network, arithmetic, thetas, gradient, inputs, labels, factor):
     """Without biases one step leaves each sample's scale ``t_i`` free; the next step
     fixes ``t_i**2``: at ``theta_1`` sample ``i`` contributes
     ``J_i^T (c t_i^2 (f_1 - f_0)(x_i) + r_i)`` with ``(x_i, r_i)`` the representative
     (``f`` is homogeneous of degree 1), linear in ``t_i^2``.  Returns the rescaled
     ``(inputs, labels)``, or None when a scale stays free or is not a positive
     square (exact traces: a rational square)."""
-    _, post0 = forward(network, thetas[0], inputs)
-    _, post1 = forward(network, thetas[1], inputs)
-    residuals = [[factor * (f - y) for f, y in zip(out, label)]
-                 for out, label in zip(post0[-1], labels)]
+    outputs0 = arithmetic.outputs(thetas[0], inputs)
+    outputs1 = arithmetic.outputs(thetas[1], inputs)
+    residuals = arithmetic.residuals(outputs0, labels, factor)
     columns, rhs = [], list(gradient)
-    for x, r, f0, f1 in zip(inputs, residuals, post0[-1], post1[-1]):
+    for x, r, f0, f1 in zip(inputs, residuals, outputs0, outputs1):
         change = [factor * (b - a) for a, b in zip(f0, f1)]
-        columns.append(_per_sample_gradient(network, thetas[1], x, change, reduction))
-        rhs = [g - v for g, v in zip(rhs, _per_sample_gradient(network, thetas[1], x, r,
-                                                               reduction))]
+        columns.append(_per_sample_gradient(arithmetic, thetas[1], x, change))
+        rhs = [g - v for g, v in zip(rhs, _per_sample_gradient(arithmetic, thetas[1], x, r))]
     A = [list(row) for row in zip(*columns)]
     tau = arithmetic.fit(A, [[v] for v in rhs])
     if tau is None:
@@ -707,17 +790,17 @@ def _scales_from_second_step(network, arithmetic, thetas, gradient, inputs, labe
             return None
         scales.append(root)
     inputs = [[t * v for v in x] for x, t in zip(inputs, scales)]
-    _, post = forward(network, thetas[0], inputs)
-    labels = [[f - r / (t * factor) for f, r in zip(out, res)]
-              for out, res, t in zip(post[-1], residuals, scales)]
+    labels = arithmetic.labels(arithmetic.outputs(thetas[0], inputs),
+                               [[v / t for v in r] for r, t in zip(residuals, scales)],
+                               factor)
     return inputs, labels
 
 
 def _inconsistent(network, arithmetic, theta, inputs, patterns):
     """Samples whose recovered input does not produce their pattern at the last hidden
     layer (neurons with zero output weights say nothing and are skipped)."""
-    pre, _ = forward(network, theta, inputs)
-    W_out = blocks(network, theta)[-1][0]
+    pre, _ = arithmetic.values(theta, inputs)
+    W_out = arithmetic.blocks(theta)[-1][0]
     visible = [any(W_out[o][k] for o in range(len(W_out))) for k in range(len(W_out[0]))]
     return [i for i, (z, s) in enumerate(zip(pre[network.depth - 2], patterns))
             if any(seen and not arithmetic.zero(zk) and (zk > 0) != bool(sk)
@@ -780,24 +863,19 @@ def _dataset(network, arithmetic, theta, gradient, patterns, factor):
             return None, None, "a recovered input is zero"
         inputs = [[v / t for v in x] for x, t in zip(inputs, scales)]
         residuals = [[v * t for v in r] for r, t in zip(residuals, scales)]
-    _, post = forward(network, theta, inputs)
-    labels = [[f - r / factor for f, r in zip(out, res)] for out, res in zip(post[-1], residuals)]
+    labels = arithmetic.labels(arithmetic.outputs(theta, inputs), residuals, factor)
     return inputs, labels, None
 
 
 def _attempt(trace, arithmetic, steps, seed, stats):
     """Recover and check with one arithmetic: ``(status, samples, detail, digits, residual)``."""
     network, n = trace.network, trace.samples
-    reduction = getattr(trace, "loss_reduction", None) or \
-        trace.extra.get("loss_reduction", "sum_outputs")
+    arithmetic.attach(network, trace.loss)
     thetas, gradients = _observed(trace, arithmetic, steps)
-    factor = residual_factor(n, network.output_width, reduction)
-    if not arithmetic.exact:
-        factor = arithmetic.number(factor.numerator) / factor.denominator
+    factor = arithmetic.factor(n)
     for step in range(steps):
         inputs, labels, reason, info = _recover_step(network, arithmetic, thetas[step],
-                                                     gradients[step], factor, seed, n,
-                                                     reduction)
+                                                     gradients[step], factor, seed, n)
         stats.update(info, discovery_step=step)
         if inputs is not None:
             break
@@ -812,17 +890,17 @@ def _attempt(trace, arithmetic, steps, seed, stats):
         return status, [], reason, 0, None
     if not network.bias and steps > 1 and len(inputs) == n:
         scaled = _scales_from_second_step(network, arithmetic, thetas, gradients[1], inputs,
-                                          labels, factor, reduction)
+                                          labels, factor)
         if scaled is not None:
             inputs, labels = scaled
             stats["scales"] = "from step 1"
     samples = list(zip(inputs, labels))
     if len(inputs) < n:
         return (Status.UNIDENTIFIABLE, samples, _rank_deficit_detail(
-            network, gradients[step], inputs, labels, thetas[step], factor, n), 0, None)
-    residual = max(max(abs(a - b) for a, b in zip(
-        mean_gradient(network, thetas[j], inputs, labels, reduction), gradients[j]))
-        for j in range(steps))
+            network, arithmetic, gradients[step], inputs, labels, thetas[step], factor, n),
+            0, None)
+    residual = max(arithmetic.gap(thetas[j], inputs, labels, gradients[j])
+                   for j in range(steps))
     if arithmetic.exact and residual != 0:
         return (Status.INCONSISTENT, samples, f"the recovered data do not reproduce every "
                 f"step exactly (largest difference {float(residual):.3g})", 0, residual)
@@ -882,6 +960,8 @@ def solve_relu(trace, dps, steps=None, seed=0):
     if _optimizer_name(trace) != "gd" or trace.momentum or trace.weight_decay:
         raise NotSupportedError("relu solver: needs plain full-batch gd (no sgd, momentum "
                                 "or weight decay)")
+    if trace.loss.name != "mse":
+        raise NotSupportedError(f"relu solver: needs the mse loss, got {trace.loss.name}")
     steps = trace.steps if steps is None else min(steps, trace.steps)
     n = trace.samples
     top = network.depth - 2
@@ -923,17 +1003,15 @@ def solve_relu(trace, dps, steps=None, seed=0):
         return finish(status, samples, detail, min(digits, stats["dps"] - 1), residual)
 
 
-def _explains(network, arithmetic, theta, gradient, inputs, labels, reduction):
+def _explains(arithmetic, theta, gradient, inputs, labels):
     """Whether ``(inputs, labels)`` reproduce the whole gradient ``gradient``."""
-    recomputed = mean_gradient(network, theta, inputs, labels, reduction)
-    if arithmetic.exact:
-        return recomputed == list(gradient)
-    return max(abs(a - b) for a, b in zip(recomputed, gradient)) <= arithmetic.tolerance
+    gap = arithmetic.gap(theta, inputs, labels, gradient)
+    return gap == 0 if arithmetic.exact else gap <= arithmetic.tolerance
 
 
-def _recover_step(network, arithmetic, theta, gradient, factor, seed, n, reduction):
+def _recover_step(network, arithmetic, theta, gradient, factor, seed, n):
     """Patterns, then values, from one step: ``(inputs, labels, reason, info)``."""
-    layers = blocks(network, theta)
+    layers = arithmetic.blocks(theta)
     G = _floats(_layer_gradient(network, gradient, network.depth - 2))
     W_out = _floats(layers[-1][0])
     rank = _float_rank(G)
@@ -982,7 +1060,7 @@ def _recover_step(network, arithmetic, theta, gradient, factor, seed, n, reducti
             continue
         single = isinstance(candidates, list) and len(candidates) == 1  # checked later
         if len(inputs) == n and not single and not _explains(
-                network, arithmetic, theta, gradient, inputs, labels, reduction):
+                arithmetic, theta, gradient, inputs, labels):
             reasons.append("a candidate set of patterns does not explain the whole step")
             continue
         if best is not None:
@@ -995,7 +1073,8 @@ def _recover_step(network, arithmetic, theta, gradient, factor, seed, n, reducti
     return best[0], best[1], None, info
 
 
-def _rank_deficit_detail(network, gradient, inputs, labels, theta, factor, n):
+def _rank_deficit_detail(network, arithmetic, gradient, inputs, labels, theta, factor,
+                         n):
     """Why fewer than ``n`` samples were separated: invisible or duplicate samples."""
     found = len(inputs)
     text = (f"the gradient has rank {found} < n = {n}: {n - found} sample(s) cannot be "
@@ -1003,9 +1082,8 @@ def _rank_deficit_detail(network, gradient, inputs, labels, theta, factor, n):
     _, bias = network.layer_slices()[-1]
     if bias is None:
         return text + " (samples inactive at every neuron, or duplicate inputs)"
-    _, post = forward(network, theta, inputs)
-    explained = [factor * sum(f[o] - y[o] for f, y in zip(post[-1], labels))
-                 for o in range(network.output_width)]
+    residuals = arithmetic.residuals(arithmetic.outputs(theta, inputs), labels, factor)
+    explained = [sum(r[o] for r in residuals) for o in range(network.output_width)]
     observed = gradient[bias]
     if all(abs(a - b) <= 1e-9 * (1 + abs(a)) for a, b in zip(observed, explained)):
         return text + (". They explain the output bias gradient: the others duplicate "
@@ -1021,7 +1099,7 @@ def _sensitivity(network, arithmetic, theta, gradient, factor, inputs, labels, s
     (two random sign patterns) and take ten times the largest change.  The patterns are
     discrete and stay; only the linear solves respond."""
     rng = np.random.default_rng(seed + 1)
-    pre, _ = forward(network, theta, inputs)
+    pre, _ = arithmetic.values(theta, inputs)
     patterns = [[z > 0 for z in row] for row in pre[network.depth - 2]]
     largest = 0.0
     for _ in range(2):
