@@ -175,7 +175,7 @@ def get_activation(spec):
     >>> get_activation("swish")
     Traceback (most recent call last):
     ...
-    symbolic_inversion.errors.InputError: network.activations: unknown activation 'swish'; known: tanh, sigmoid, relu, identity, leaky_relu, gelu, gelu_tanh, silu, softplus
+    symbolic_inversion.errors.InputError: network.activations: unknown activation 'swish'; known: tanh, sigmoid, relu, identity, leaky_relu, gelu, gelu_tanh, silu, softplus...
     """
     if isinstance(spec, Activation):
         return spec

@@ -12,14 +12,13 @@ and the batch size (:meth:`Loss.factor`).  So the loss gradient of a batch is
 elimination (variable projection) works for all of them.  The inversion system carries
 the sum and moves ``1/c`` to the right-hand side.
 
-==================  ==============  ================  ===============================
-name                link            reductions        ``c`` for a batch of ``b``
-==================  ==============  ================  ===============================
-``mse``             identity        ``sum_outputs``,  ``2/b``; ``2/(b m)``
-                                    ``mean``
-``cross_entropy``   softmax         ``mean``, ``sum`` ``1/b``; ``1``
-``bce_with_logits`` logistic        ``mean``, ``sum`` ``1/(b m)``; ``1``
-==================  ==============  ================  ===============================
+===================  ========  =========================  ==========================
+name                 link      reductions                 ``c`` for a batch of ``b``
+===================  ========  =========================  ==========================
+``mse``              identity  ``sum_outputs``, ``mean``  ``2/b``; ``2/(b m)``
+``cross_entropy``    softmax   ``mean``, ``sum``          ``1/b``; ``1``
+``bce_with_logits``  logistic  ``mean``, ``sum``          ``1/(b m)``; ``1``
+===================  ========  =========================  ==========================
 
 ``mse`` with ``sum_outputs`` is the paper's ``L = (1/n) sum_i ||f(x_i) - y_i||^2`` (the
 toolkit's default for MSE); ``mean`` is PyTorch's ``nn.MSELoss()`` (mean over samples

@@ -10,18 +10,19 @@ numpy arrays of :class:`~fractions.Fraction` (exact), mpmath numbers (any precis
 python-flint numbers, intervals, float32/float64 (rounded as PyTorch rounds), and the
 dual numbers of :class:`Dual` (the update's derivative, for the inversion system).
 
-=========  ===================================================  ===================
-name       update (PyTorch's ``torch.optim``, same order)       observed gradient
-=========  ===================================================  ===================
-``gd``     SGD on the full batch: ``d = g + wd theta``,         linear inverse,
+=========  ====================================================  ===================
+name       update (PyTorch's ``torch.optim``, same order)        observed gradient
+=========  ====================================================  ===================
+``gd``     SGD on the full batch: ``d = g + wd theta``,          linear inverse,
            ``v = mu v + (1 - tau) d`` (``v = d`` at the first    every step
            step), ``theta -= lr (d + mu v if nesterov else v)``
 ``sgd``    the same on minibatches (``batch_size``)
 ``adam``   ``d = g + wd theta``, ``m = b1 m + (1 - b1) d``,      the first step (a
-           ``v = b2 v + (1 - b2) d^2``, ``theta -= lr m_hat /     closed form); later
-           (sqrt(v_hat) + eps)`` with bias corrections           steps are ambiguous
+           ``v = b2 v + (1 - b2) d^2``,                          closed form); later
+           ``theta -= lr m_hat / (sqrt(v_hat) + eps)``           steps are ambiguous
+           with bias corrections
 ``adamw``  ``theta *= 1 - lr wd`` first, then Adam without wd    (see below)
-=========  ===================================================  ===================
+=========  ====================================================  ===================
 
 ``lr`` is one decimal or a list with one value per recorded step (a schedule the observer
 knows, e.g. ``torch.optim.lr_scheduler.StepLR``).

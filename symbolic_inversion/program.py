@@ -267,7 +267,7 @@ class LayerwiseProgram:
 
         >>> from symbolic_inversion import Network
         >>> net = Network([1, 1, 1], ["relu", "identity"])
-        >>> layerwise_program(net).loss_value([1, 0, 1, 0], [["2"]], [["3"]], "rational")
+        >>> print(layerwise_program(net).loss_value([1, 0, 1, 0], [["2"]], [["3"]], "rational"))
         1
         """
         from .losses import get_loss

@@ -559,7 +559,7 @@ class Trace:
         if type(data.get("version")) is not int or data.get("version") != FORMAT_VERSION:
             raise InputError(f"version: only version {FORMAT_VERSION} is known, "
                              f"got {data.get('version')!r}")
-        _refuse_unknown(data, TOP_LEVEL_FIELDS, "", "the top level")
+        _refuse_misplaced(data)
         for key in ("network", "optimizer", "samples", "parameters"):
             if key not in data:
                 raise InputError(f"{key}: missing")
@@ -581,7 +581,8 @@ class Trace:
         optimizer = data["optimizer"]
         if not isinstance(optimizer, dict) or "lr" not in optimizer:
             raise InputError("optimizer.lr: missing")
-        extra = {k: v for k, v in data.items() if k in _EXTRA_FIELDS or _extension(k)}
+        extra = {k: v for k, v in data.items()
+                 if k in _EXTRA_FIELDS or k not in TOP_LEVEL_FIELDS}
         # the parameters' count first: a million steps is refused before it is parsed
         check("max_parameters", net.num_parameters,
               f"parameters of network {list(net.layers)}")
@@ -638,6 +639,34 @@ _EXTRA_FIELDS = ("dp_sgd",)
 
 def _extension(key):
     return isinstance(key, str) and key.startswith("x-")
+
+
+#: Keys of the nested objects: at the top level they are a misplaced field, not metadata.
+_NESTED_FIELDS = ("layers", "activations", "bias", "lr", "momentum", "dampening",
+                  "nesterov", "weight_decay", "betas", "eps", "amsgrad", "batch_size",
+                  "local_steps", "reset_state")
+
+
+def _refuse_misplaced(data):
+    """Other top-level keys are metadata (kept and written back, like ``x-`` extensions),
+    unless they look like a field: a misspelt field or a nested one must not silently
+    leave its default in force."""
+    import difflib
+    for key in data:
+        if key in TOP_LEVEL_FIELDS or _extension(key):
+            continue
+        if not isinstance(key, str):
+            raise InputError(f"{key!r}: a top-level key must be a string")
+        shown = key if len(key) <= 40 else key[:37] + "..."
+        if key in _NESTED_FIELDS:
+            owner = "network" if key in ("layers", "activations", "bias") else "optimizer"
+            raise InputError(f"{shown}: belongs inside {owner!r} ({owner}.{key}), "
+                             "not at the top level")
+        close = difflib.get_close_matches(key.lower(), TOP_LEVEL_FIELDS + _NESTED_FIELDS,
+                                          n=1, cutoff=0.75)
+        if close:
+            raise InputError(f"{shown}: unknown key at the top level (did you mean "
+                             f"{close[0]!r}?); known: {', '.join(TOP_LEVEL_FIELDS)}")
 
 
 def _refuse_unknown(data, known, prefix, where):

@@ -154,3 +154,58 @@ def exact_trace(network, X, Y, init, optimizer, steps, loss="mse", reduction=Non
             "optimizer": dict(optimizer, lr=lrs if lrs is not None else lr),
             "samples": len(X), "parameters": recorded}
     return data
+
+
+def _rule(optimizer):
+    options = dict(optimizer)
+    name = options.pop("name")
+    lr = options.pop("lr")
+    if name in ("gd", "sgd"):
+        return SGD(lr, options.get("momentum", 0), options.get("dampening", 0),
+                   options.get("nesterov", False), options.get("weight_decay", 0))
+    return Adam(lr, tuple(options.get("betas", ("0.9", "0.999"))), options.get("eps", "1e-8"),
+                options.get("weight_decay", "0.01" if name == "adamw" else 0),
+                options.get("amsgrad", False), decoupled=name == "adamw")
+
+
+def federated_trace(network, X, Y, init, optimizer, rounds, local_steps, loss="mse",
+                    reduction=None, clients=None, batches=None, dps=60):
+    """The trace file object of FedAvg: every round, each client starts from the
+    recorded parameters with a fresh optimizer (PyTorch's, as above), takes
+    ``local_steps`` steps on its own samples (full batch, or ``batches[round][k]``: the
+    sample indices of local step ``k``), and the new parameters are the clients' mean
+    weighted by ``clients`` (``[(count, weight)]``, samples in order; one client holding
+    everything when None), rounded to ``dps`` digits."""
+    reduction = reduction or ("sum_outputs" if loss == "mse" else "mean")
+    groups, start = [], 0
+    for count, weight in clients or [(len(X), 1)]:
+        groups.append((mpmath.mpf(weight), list(range(start, start + count))))
+        start += count
+    with mpmath.workdps(dps + 20):
+        xs = [[mpmath.mpf(v) for v in x] for x in X]
+        ys = [[mpmath.mpf(v) for v in y] for y in Y]
+        theta = [mpmath.mpf(v) for v in init]
+        recorded = [[mpmath.nstr(t, dps, strip_zeros=False) for t in theta]]
+        total = sum(w for w, _ in groups)
+        for r in range(rounds):
+            mean = [mpmath.mpf(0)] * len(theta)
+            for weight, members in groups:
+                rule, local = _rule(optimizer), list(theta)
+                for k in range(local_steps):
+                    batch = members if batches is None else batches[r][k]
+                    gradient = loss_gradient(network, local, [xs[i] for i in batch],
+                                             [ys[i] for i in batch], loss, reduction)
+                    local = rule.step(local, gradient)
+                mean = [a + weight / total * b for a, b in zip(mean, local)]
+            recorded.append([mpmath.nstr(t, dps, strip_zeros=False) for t in mean])
+            theta = [mpmath.mpf(v) for v in recorded[-1]]
+    data = {"format": "symbolic-inversion-trace", "version": 1,
+            "network": network.to_dict(), "loss": loss, "loss_reduction": reduction,
+            "optimizer": dict(optimizer, local_steps=local_steps),
+            "samples": len(X), "parameters": recorded}
+    if clients is not None:
+        data["clients"] = [{"samples": c, "weight": str(w)} for c, w in clients]
+    if batches is not None:
+        data["batches"] = [b for round_batches in batches for b in round_batches]
+        data["optimizer"]["batch_size"] = max(len(b) for b in data["batches"])
+    return data

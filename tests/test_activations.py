@@ -45,7 +45,18 @@ def test_names_with_parameters_are_canonical_and_checked():
             get_activation(bad)
 
 
-def test_a_new_activation_is_one_class_and_data_come_back_through_it():
+@pytest.fixture
+def registry():
+    """Activations registered by a test leave the registry with it."""
+    from symbolic_inversion.activations import ACTIVATION_CLASSES, ACTIVATIONS
+    before = dict(ACTIVATION_CLASSES), dict(ACTIVATIONS)
+    yield
+    for table, saved in zip((ACTIVATION_CLASSES, ACTIVATIONS), before):
+        table.clear()
+        table.update(saved)
+
+
+def test_a_new_activation_is_one_class_and_data_come_back_through_it(registry):
     @register_activation
     class Arcsinh(Activation):
         name = "arcsinh_test"

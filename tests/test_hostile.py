@@ -561,7 +561,7 @@ def test_numbers_need_digits_on_both_sides_of_the_point(tmp_path, capsys, text):
     data["parameters"][1][0] = text
     _refused(capsys, "recover", _write(tmp_path, "t.json", data),
              words=(f'parameters[1][0]: not a decimal number: "{text}"',))
-    with pytest.raises(InputError, match="^lr: not a decimal number"):
+    with pytest.raises(InputError, match=r"^(optimizer\.)?lr: not a decimal number"):
         simulate(Network([1, 1]), [0.6], [0.5], text, 1)
     from symbolic_inversion.oracle import parse_rational
     with pytest.raises(InputError, match=f'^x: not a rational number: "{re.escape(text)}"'):
@@ -598,7 +598,7 @@ def test_a_gd_trace_with_a_batch_size_is_refused(tmp_path, capsys):
     data = _two_step()
     data["optimizer"]["batch_size"] = 1
     _refused(capsys, "recover", _write(tmp_path, "t.json", data), words=(
-        "optimizer.batch_size: only an sgd trace has a batch size; optimizer.name 'gd' "
-        "uses every sample at every step",))
+        "optimizer.batch_size: gd uses every sample at every step; a minibatch trace "
+        "names sgd",))
     with pytest.raises(InputError, match="^batch_size: only sgd takes a batch size"):
         simulate(Network([1, 1]), [0.6], [0.5], "0.1", 1, batch_size=1)
