@@ -184,28 +184,50 @@ def gradient_bounds(trace, inputs=None, labels=None):
     u = mpmath.mpf(2) ** -DTYPES[trace.dtype][1]
     K = _chain_length(trace)
     gamma = K * u / (1 - K * u)
-    lr, mu, wd = trace.optimizer.coefficients(mpmath.mpf)
+    optimizer = trace.optimizer
+    mu, wd = mpmath.mpf(str(optimizer.momentum)), mpmath.mpf(str(optimizer.weight_decay))
+    keep = 1 - mpmath.mpf(str(optimizer.dampening))
     thetas = [trace.theta(j) for j in range(trace.steps + 1)]
-    gradients = trace.optimizer.observed_gradients(thetas, mpmath.mpf)
+    gradients = optimizer.observed_gradients(thetas, mpmath.mpf)
     largest = max((abs(g) for gradient in gradients for g in gradient), default=0)
     running = None if inputs is None else backpropagation_bounds(trace, inputs, labels)
-    bounds, previous_update, velocity = [], None, None
+    size = len(thetas[0])
+    bounds, previous = [], [mpmath.mpf(0)] * size    # the last step's update error
+    velocity = [mpmath.mpf(0)] * size                 # PyTorch's buffer (observed values)
+    carried = [mpmath.mpf(0)] * size                  # Nesterov: the buffer's error
     for j, gradient in enumerate(gradients):
-        new_velocity = [(a - b) / lr for a, b in zip(thetas[j], thetas[j + 1])]
-        update = [u * (2 * abs(v) + abs(t) / lr) for v, t in zip(new_velocity,
-                                                                   thetas[j + 1])]
+        # each step's own lr (a schedule): theta' is rounded at its size, divided by lr_j
+        lr = mpmath.mpf(str(optimizer.lr_at(j)))
+        steps = [(a - b) / lr for a, b in zip(thetas[j], thetas[j + 1])]
+        update = [u * (2 * abs(s) + abs(t) / lr) for s, t in zip(steps, thetas[j + 1])]
         step = []
         for p, g in enumerate(gradient):
             backward = gamma * largest if running is None else mpmath.mpf(running[j][p])
-            bound = update[p] + backward + u * abs(g)  # u|g|: lr, mu, wd in the format
+            own = backward + u * abs(g)  # backpropagation; u|g|: lr, mu, wd rounded
             if wd:
-                bound += 2 * u * wd * abs(thetas[j][p])
-            if mu and velocity is not None:
-                bound += mu * previous_update[p] + 3 * u * (mu * abs(velocity[p])
-                                                            + abs(g) + wd * abs(thetas[j][p]))
-            step.append(_SAFETY * bound)
+                own += 2 * u * wd * abs(thetas[j][p])
+            direction = abs(g) + wd * abs(thetas[j][p])
+            if not mu:
+                error = update[p]
+            elif optimizer.nesterov:
+                # update = d + mu (mu v + d): d = (update - mu^2 v) / (1 + mu), with the
+                # buffer v carried (its error contracts by mu / (1 + mu) a step)
+                error = (update[p] + mu * mu * carried[p]) / (1 + mu)
+                if j:
+                    error += 3 * u * (mu * abs(velocity[p]) + direction)
+            elif j == 0:
+                error = update[p]                     # PyTorch's buffer starts as d
+            else:
+                # update = mu update_prev + (1 - tau) d: both updates' errors, over 1 - tau
+                error = (update[p] + mu * previous[p]
+                         + 3 * u * (mu * abs(velocity[p]) + direction)) / keep
+            step.append(_SAFETY * (error + own))
+            if mu:
+                d = g + wd * thetas[j][p]
+                velocity[p] = d if j == 0 else mu * velocity[p] + (keep if j else 1) * d
+                carried[p] = error if j == 0 else mu * carried[p] + error
         bounds.append(step)
-        previous_update, velocity = update, new_velocity
+        previous = update
     return bounds
 
 
@@ -521,8 +543,9 @@ def judge_binary(trace, solution):
               f"{mpmath.nstr(error, 2)} ({where}, first order); about {needed} "
               f"significant digits per parameter would be needed to know the data to "
               f"{TARGET_DECIMALS} decimals")
-    label = "best fit, not the data" if solution.samples else "no best fit found"
-    detail = f"{advice}; the values shown are the {label} (solver: {status.value}"
+    label = "the values shown are the best fit, not the data" if solution.samples else \
+        "no best fit was found"
+    detail = f"{advice}; {label} (solver: {status.value}"
     detail += f": {solution.detail})" if solution.detail else ")"
     # a fit that explains the trace to its rounding is known to the bound's digits
     digits = digits_from_error(error) if status is Status.CONVERGED else 0

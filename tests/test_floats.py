@@ -52,10 +52,20 @@ def _neuron_gradient(w, b, xs, ys):
     return [gw, gb]
 
 
+@pytest.mark.parametrize("optimizer", [
+    {"name": "gd", "lr": "0.1"},
+    # a schedule: the rounding of theta' is divided by each step's own lr
+    {"name": "gd", "lr": ["0.5", "0.05", "0.005", "0.0005", "0.0005", "0.0005", "0.0005",
+                          "0.0005"]},
+    # dampening divides the observed direction by 1 - tau
+    {"name": "gd", "lr": "0.1", "momentum": "0.9", "dampening": "0.9"},
+    {"name": "gd", "lr": "0.1", "momentum": "0.9", "nesterov": True, "weight_decay": "0.1"},
+], ids=["gd", "schedule", "dampening", "nesterov"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_bounds_contain_the_rounding_of_float_training(dtype):
-    trace = simulate(Network([1, 1], "tanh"), X4, Y4, lr="0.1", epochs=8,
-                     init=["0.5", "0.5"], dtype=dtype)
+def test_bounds_contain_the_rounding_of_float_training(dtype, optimizer):
+    trace = simulate(Network([1, 1], "tanh"), X4, Y4, lr=optimizer["lr"], epochs=8,
+                     init=["0.5", "0.5"], dtype=dtype, optimizer=optimizer)
+    decay = mpmath.mpf(optimizer.get("weight_decay", "0"))
     u = mpmath.mpf(2) ** -(24 if dtype == "float32" else 53)
     xs = [mpmath.mpf(float(v)) for v in X4]  # simulate reads the data as float64
     ys = [mpmath.mpf(float(v)) for v in Y4]
@@ -65,10 +75,13 @@ def test_bounds_contain_the_rounding_of_float_training(dtype):
         for j in range(trace.steps):
             w, b = trace.theta(j)
             exact = _neuron_gradient(w, b, xs, ys)
+            lr = mpmath.mpf(str(trace.optimizer.lr_at(j)))
             for p in range(2):
                 error = abs(observed[j][p] - exact[p])
                 assert error <= bounds[j][p], (j, p, error, bounds[j][p])
-                assert bounds[j][p] < 200 * u  # not vacuous: a few hundred roundings
+                # not vacuous: a few hundred roundings of the largest term
+                scale = max(1, abs(trace.theta(j + 1)[p]) / lr, decay)
+                assert bounds[j][p] < 200 * u * scale / (1 - trace.optimizer.dampening)
 
 
 def test_float64_neuron_converges_with_true_digits():
