@@ -482,6 +482,36 @@ def run_study(args):
     return 0
 
 
+def run_trace_from_checkpoints(args):
+    """A trace from ``.pt`` checkpoints (:mod:`symbolic_inversion.torch.checkpoints`)."""
+    from .network import Network
+    from .torch.checkpoints import load_state_dicts, trace_from_state_dicts, widths_of
+    check_int(args.samples, "--samples", minimum=1, limit="max_trace_values")
+    if len(args.checkpoints) < 2:
+        raise InputError("trace-from-checkpoints: give at least two checkpoint files (the "
+                         "initial parameters and one step)")
+    states = load_state_dicts(args.checkpoints)
+    layers, bias = widths_of(states[0], args.checkpoints[0])
+    if args.layers and _widths(args.layers) != layers:
+        raise InputError(f"--layers: {args.layers} but {args.checkpoints[0]} holds a network "
+                         f"{','.join(map(str, layers))}")
+    activations = args.activation.split(",")
+    if len(activations) == 1:
+        activations = activations * (len(layers) - 1)
+    network = Network(layers, activations, bias=bias)
+    trace = trace_from_state_dicts(states, network, _optimizer_options(args), args.samples,
+                                   dtype=args.dtype, loss=args.loss,
+                                   # PyTorch's default for all three losses
+                                   loss_reduction=args.loss_reduction or "mean")
+    if args.output:
+        from .files import write_text
+        write_text(args.output, trace.to_json() + "\n", "-o")
+        print(f"wrote {args.output}: {trace!r}", file=sys.stderr)
+    else:
+        print(trace.to_json())
+    return 0
+
+
 # -- wiring ---------------------------------------------------------------------------
 
 class _Parser(argparse.ArgumentParser):
@@ -510,6 +540,11 @@ EXAMPLES = {
                 "symbolic-inversion analyze trace.json --plot conditioning.png"],
     "certify": ["symbolic-inversion certify trace.json --progress",
                 "symbolic-inversion certify trace.json --solution solution.json --json"],
+    "trace-from-checkpoints": [
+        "symbolic-inversion trace-from-checkpoints step_*.pt --activation tanh,identity "
+        "--loss cross_entropy --optimizer adam --lr 0.01 --samples 6 -o trace.json",
+        "symbolic-inversion trace-from-checkpoints ckpt0.pt ckpt1.pt ckpt2.pt --layers 1,1 "
+        "--activation tanh --loss mse --lr 0.1 --momentum 0.9 --samples 4"],
     "study": ["symbolic-inversion study study.json --workers 2 --progress",
               "symbolic-inversion study study.json --scheduler tcp://10.0.0.5:8786 "
               "--plot study.png"],
@@ -683,6 +718,48 @@ def build_parser():
                                                       "against n (needs matplotlib)")
     p.add_argument("--json", action="store_true", help="one JSON object on stdout")
     p.set_defaults(run=run_study)
+
+    p = _add_command(commands, "trace-from-checkpoints",
+                     help="a trace from PyTorch checkpoints (.pt state dicts, one per step)",
+                     description="Read PyTorch state dicts saved after every step "
+                                 "(torch.save(model.state_dict(), path)) as data\n"
+                                 "(torch.load(weights_only=True): tensors only, no code) "
+                                 "and write their trace.\nThe files are taken in the order "
+                                 "given, the first being the initial parameters;\nthe "
+                                 "layer widths come from the weights' shapes. The loss and "
+                                 "the activations\nare required: a trace never assumes "
+                                 "them.")
+    p.add_argument("checkpoints", metavar="CKPT", nargs="+",
+                   help=".pt files, one per recorded parameter vector, in training order")
+    p.add_argument("--layers", help="widths from input to output (checked against the "
+                                    "checkpoints' shapes; default: read from them)")
+    p.add_argument("--activation", required=True,
+                   help=f"one name, or one per weight layer comma-separated "
+                        f"({', '.join(ACTIVATIONS)}); a classifier's last is identity")
+    from .losses import loss_names
+    from .optimizers import optimizer_names
+    p.add_argument("--loss", required=True, choices=loss_names(),
+                   help="the training loss (nn.MSELoss: mse with --loss-reduction mean; "
+                        "nn.CrossEntropyLoss: cross_entropy; nn.BCEWithLogitsLoss: "
+                        "bce_with_logits)")
+    p.add_argument("--loss-reduction",
+                   help="mean (default: PyTorch's, for every loss), or sum (cross_entropy, "
+                        "bce_with_logits), or sum_outputs (mse, the toolkit's own)")
+    p.add_argument("--optimizer", choices=optimizer_names(), default="gd",
+                   help="gd (torch.optim.SGD on the full batch, default), adam, adamw")
+    p.add_argument("--lr", required=True, help="learning rate, or one per step "
+                                               "comma-separated (a schedule)")
+    p.add_argument("--momentum", default="0", help="SGD momentum")
+    p.add_argument("--dampening", default="0", help="SGD dampening")
+    p.add_argument("--nesterov", action="store_true", help="SGD nesterov")
+    p.add_argument("--weight-decay", help="weight decay (default 0; adamw 0.01)")
+    p.add_argument("--betas", help="adam's two betas, comma-separated (default 0.9,0.999)")
+    p.add_argument("--eps", help="adam's eps (default 1e-8)")
+    p.add_argument("--samples", type=int, required=True, help="number of training samples n")
+    p.add_argument("--dtype", choices=("float32", "float64"),
+                   help="the training's format (default: the tensors')")
+    p.add_argument("-o", "--output", help="write the trace here (default stdout)")
+    p.set_defaults(run=run_trace_from_checkpoints)
 
     from .oracle.command import add_oracle_parser
     add_oracle_parser(commands)

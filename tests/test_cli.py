@@ -36,7 +36,8 @@ def assert_clean_error(result, code=2, mentions=None):
         assert mentions in lines[0], lines[0]
 
 
-COMMANDS = ["reproduce", "simulate", "derive", "recover", "analyze", "certify", "oracle"]
+COMMANDS = ["reproduce", "simulate", "derive", "recover", "analyze", "certify", "oracle",
+            "trace-from-checkpoints"]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
