@@ -21,6 +21,7 @@ def test_without_noise_or_clipping_it_is_float64_gd():
         assert all(abs(float(u) - float(v)) < 1e-15 for u, v in zip(a, b))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sigma", ["0.001", "0.1"])
 def test_noisy_traces_are_never_converged(sigma):
     trace = dp_sgd_training(NET, X, Y, lr="0.1", epochs=4, noise_multiplier=sigma,

@@ -136,6 +136,7 @@ def edited_trace(draw):
     return base, json.dumps(data)
 
 
+@pytest.mark.slow
 @SLOW
 @given(edited_trace())
 def test_edited_traces_are_never_converged_on_wrong_data(case):

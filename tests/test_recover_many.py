@@ -116,6 +116,7 @@ def noise_trace(n, seed):
     return Trace(NEURON, "0.1", n, parameters)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n, seed", [(3, 5), (4, 3)])
 def test_noise_trace_is_refused_as_inconsistent(n, seed):
     # Pure jitter: the least-squares fits slide towards saturated units and never settle,
@@ -134,6 +135,7 @@ def test_noise_trace_is_refused_as_inconsistent(n, seed):
         assert residual > 1000 * system.rhs_uncertainty()
 
 
+@pytest.mark.slow
 def test_cli_refuses_noise_with_the_reason(tmp_path, capsys):
     path = tmp_path / "noise.json"
     noise_trace(3, 5).write(path)

@@ -42,6 +42,7 @@ def _floats(samples):
     return [([float(v) for v in x], [float(v) for v in y]) for x, y in samples]
 
 
+@pytest.mark.slow
 def test_batch_of_32_through_100_256_1_from_one_exact_step():
     network, X, Y, init = _problem([100, 256, 1], 32, seed=1)
     trace = simulate(network, X, Y, lr="0.1", epochs=1, init=init, backend="exact")

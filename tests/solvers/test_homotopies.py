@@ -127,6 +127,7 @@ def test_moment_homotopy_in_acb_agrees_with_mpc():
             assert max_abs(mine - reference) < mpmath.mpf(10) ** -50
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", [1, 3, 5])
 def test_parameter_paths_reach_one_step_141_data_in_the_unit_box(seed):
     # 1-4-1 tanh/tanh, five samples in [-1, 1], one step (13 equations, 10 unknowns):

@@ -6,6 +6,7 @@ tests/test_recover_many.py; these are the pipeline's own refusals."""
 import random
 
 import mpmath
+import pytest
 import numpy as np
 
 from symbolic_inversion import Network, simulate
@@ -75,6 +76,7 @@ def test_split_starts_move_a_vanishing_sample_next_to_each_other_sample():
         assert abs(abs(moved - X[j, 0]) - SPLIT_SPREAD * (1 + abs(X[j, 0]))) < 1e-12
 
 
+@pytest.mark.slow
 def test_the_split_endgame_recovers_clustered_one_step_141_data_early():
     # Before the split endgame the 38th parameter path was the first to reach these
     # data (about 120 s); a stalled path's end, split, reaches them within three rounds.

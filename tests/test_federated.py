@@ -1,0 +1,63 @@
+"""Federated rounds (FedAvg): K local steps per recorded step, clients' weighted means.
+
+The traces come from ``tests/generator.py``'s ``federated_trace``: a separate FedAvg
+loop over SymPy-free mpmath gradients, sharing no code with ``simulate`` or the system
+evaluator, so agreement with it is evidence, not a tautology."""
+
+import mpmath
+import numpy as np
+import pytest
+
+from symbolic_inversion import Network, Status, Trace, recover, simulate
+from symbolic_inversion.solvers.solution import match_samples
+
+from generator import federated_trace
+
+
+def _data(network, n, seed, classes=False):
+    rng = np.random.default_rng(seed)
+    X = [[f"{v:.3f}" for v in row] for row in rng.uniform(-1, 1, (n, network.input_width))]
+    m = network.output_width
+    if classes:
+        Y = [[str(int(k == c)) for c in range(m)] for k in rng.integers(0, m, n)]
+    else:
+        Y = [[f"{v:.3f}" for v in row] for row in rng.uniform(-1, 1, (n, m))]
+    init = [f"{v:.4f}" for v in rng.uniform(-0.8, 0.8, network.num_parameters)]
+    return X, Y, init
+
+
+def _error(solution, X, Y):
+    with mpmath.workdps(80):
+        truth = [([mpmath.mpf(v) for v in x], [mpmath.mpf(v) for v in y])
+                 for x, y in zip(X, Y)]
+        got = [(list(x), list(y)) for x, y in solution.samples]
+        return match_samples(got, truth)[1]
+
+
+@pytest.mark.parametrize("clients", [None, [(2, "3"), (2, "1")]])
+def test_simulate_trains_the_rounds_the_independent_generator_trains(clients):
+    network = Network([2, 3, 1], ["tanh", "identity"])
+    X, Y, init = _data(network, 4, 0)
+    optimizer = {"name": "gd", "lr": "0.3", "local_steps": 3}
+    want = federated_trace(network, X, Y, init, {"name": "gd", "lr": "0.3"}, 2, 3,
+                           clients=clients)
+    got = simulate(network, X, Y, optimizer=optimizer, lr="0.3", epochs=2, init=init,
+                   dps=60, clients=None if clients is None else
+                   [{"samples": c, "weight": w} for c, w in clients])
+    with mpmath.workdps(70):
+        for a, b in zip(got.to_dict()["parameters"], want["parameters"]):
+            assert max(abs(mpmath.mpf(p) - mpmath.mpf(q)) for p, q in zip(a, b)) < 1e-55
+
+
+def test_fedavg_with_three_local_steps_is_recovered_to_its_digits():
+    """Issue 25's first exact case: 2-3-1 tanh/identity, n = 4, K = 3 local full-batch
+    steps per recorded step, 4 recorded steps (60 digits)."""
+    network = Network([2, 3, 1], ["tanh", "identity"])
+    X, Y, init = _data(network, 4, 0)
+    trace = Trace.from_dict(federated_trace(network, X, Y, init,
+                                            {"name": "gd", "lr": "0.3"}, 4, 3))
+    assert trace.optimizer.local_steps == 3
+    solution = recover(trace)
+    assert solution.status is Status.CONVERGED, solution.message
+    assert solution.digits >= 30
+    assert _error(solution, X, Y) < mpmath.mpf(10) ** -solution.digits
