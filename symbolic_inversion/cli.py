@@ -9,12 +9,11 @@ import argparse
 import csv
 import io
 import json
-import math
 import os
-import re
 import sys
 
 from . import __version__
+from .arguments import _BLANKS, add_budget_option, finite_number, integer
 from .errors import InputError
 from .exact import to_decimal
 from .files import read_text
@@ -40,36 +39,6 @@ def _network(args):
     if len(activations) == 1:
         activations = activations * (len(layers) - 1)
     return Network(layers, activations, bias=not args.no_bias)
-
-
-# spaces and tabs typed around a number on a command line or in a CSV cell are layout,
-# not part of the number (the trace format itself admits none)
-_BLANKS = " \t"
-
-
-_INTEGER = re.compile(r"[+-]?[0-9]+")
-
-
-def integer(text):
-    """An integer option's value (argparse ``type``): ASCII digits, an optional sign and
-    blanks around, as the documented number pattern (argparse's ``int`` also took
-    ``"٥٠"``, ``"１"`` and ``"1_000"``)."""
-    if not _INTEGER.fullmatch(text.strip(_BLANKS)):
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r} (ASCII digits)")
-    return int(text.strip(_BLANKS))
-
-
-def finite_number(text):
-    """A number option's value (argparse ``type``): the documented decimal pattern
-    ``[+-]digits[.digits][e[+-]digits]``, finite as a float (``float`` also took
-    ``"nan"``, ``"infinity"`` and ``"٥"``)."""
-    try:
-        value = float(to_decimal(text.strip(_BLANKS), "number"))
-    except InputError:
-        value = None
-    if value is None or not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"not a finite decimal number: {text!r}")
-    return value
 
 
 def _numbers(text, option):
@@ -143,13 +112,6 @@ def _save_figure(figure, path, option):
     except (OSError, ValueError) as error:
         raise InputError(f"{option}: cannot write {path}: {error}") from None
     print(f"wrote {path}", file=sys.stderr)
-
-
-def add_budget_option(parser):
-    """``--max-seconds``: the time budget of a long command (:mod:`symbolic_inversion.limits`)."""
-    parser.add_argument("--max-seconds", type=finite_number, metavar="S",
-                        help="stop with one line and exit 2 after S seconds (default: the "
-                             "limit max_seconds, 3600; 0: no budget)")
 
 
 def _add_executor_options(parser, what):

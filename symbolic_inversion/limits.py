@@ -38,6 +38,7 @@ import os
 import signal
 import threading
 import time
+from typing import ClassVar
 
 from .errors import InputError
 
@@ -122,6 +123,8 @@ class Limits:
     max_number_digits: int = 3000
     max_dps: int = 3000
     max_trace_values: int = 1_000_000
+    #: the environment variables' prefix (``SYMBOLIC_INVERSION_MAX_DPS``)
+    env_prefix: ClassVar[str] = ENV_PREFIX
     max_parameters: int = 200_000
     max_symbolic_parameters: int = 40
     max_symbolic_terms: int = 2000

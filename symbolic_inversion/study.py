@@ -4,7 +4,7 @@ A *study* is a grid (a JSON configuration, see :class:`Study`): every combinatio
 network x samples ``n`` x seed x digits is one *cell*.  A cell draws random data from its
 seed, simulates an exact trace at ``digits`` (or trains in ``"float64"`` / ``"float32"``),
 recovers the data with :func:`~symbolic_inversion.recover` and measures the error against
-the truth (:func:`~symbolic_inversion.report.plot.error_record`).  A cell is a
+the truth (:func:`error_record`).  A cell is a
 deterministic function of its identity, so a grid gives the same statuses, digits and
 errors serially, on local processes or on a Dask cluster.
 
@@ -61,7 +61,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import InputError
+from .errors import InputError, boundary
 from .exact import to_decimal
 from .files import check_output, open_regular
 from .limits import GRACE, MAX_BUDGET_SECONDS, check, deadline, safe_interrupts
@@ -460,6 +460,67 @@ def success(record):
         and error <= 10.0 ** -record.get("digits_vouched", 0)
 
 
+@boundary("error_record")
+def error_record(solution, inputs, labels, trace=None):
+    """One point of :func:`~symbolic_inversion.plot.plot_precision_law`: the recovery's
+    error against the truth.
+
+    Returns ``{"samples", "digits", "status", "digits_vouched", "error", "error_bound"}``
+    with ``error`` the largest distance (max norm) between recovered and true samples
+    under the best pairing (``inf`` when nothing was recovered) and ``error_bound`` the
+    first-order bound the solver predicted.
+
+    Examples
+    ========
+
+    >>> from symbolic_inversion import Network, recover, simulate
+    >>> from symbolic_inversion.plot import error_record
+    >>> trace = simulate(Network([1, 1], "tanh"), ["0.6", "0.2"], ["0.5", "0.4"],
+    ...                  lr="0.1", epochs=4, init=["0.5", "0.5"], dps=20)
+    >>> record = error_record(recover(trace), [["0.6"], ["0.2"]], [["0.5"], ["0.4"]], trace)
+    >>> record["samples"], record["digits"], record["status"]
+    (2, 20, 'converged')
+    >>> 1e-22 < record["error"] < record["error_bound"] < 1e-14
+    True
+
+    The true data as :func:`~symbolic_inversion.simulate` takes them (a flat list for
+    one-dimensional samples) give the same record:
+
+    >>> error_record(recover(trace), ["0.6", "0.2"], ["0.5", "0.4"], trace) == record
+    True
+    """
+    import mpmath
+
+    from .samples import sample_columns, sample_rows
+    from .solvers.solution import Solution, match_samples
+    from .trace import Trace
+    if not isinstance(solution, Solution):
+        raise InputError(f"error_record: expected a Solution, got {type(solution).__name__}")
+    if trace is not None and not isinstance(trace, Trace):
+        raise InputError(f"error_record: expected a Trace, got {type(trace).__name__}")
+    # the true data as simulate takes them: one list per sample, or a flat list of
+    # one-dimensional values
+    if trace is not None:
+        inputs = sample_columns(inputs, trace.network.input_width, "inputs")
+        labels = sample_columns(labels, trace.network.output_width, "labels",
+                                count=len(inputs))
+    else:
+        inputs = sample_rows(inputs, "inputs")
+        labels = sample_rows(labels, "labels", count=len(inputs))
+    from .precision import report_dps
+    with mpmath.workdps(solution.stats.get("dps") or report_dps(trace)):
+        truth = [([mpmath.mpf(str(v)) for v in x], [mpmath.mpf(str(v)) for v in y])
+                 for x, y in zip(inputs, labels)]
+        if len(solution.samples) == len(truth) and solution.samples:
+            error = float(match_samples(solution.samples, truth)[1])
+        else:
+            error = math.inf
+    bound = solution.stats.get("error_bound")
+    return {"samples": len(truth), "digits": trace.digits if trace is not None else None,
+            "status": solution.status.value, "digits_vouched": solution.digits,
+            "error": error, "error_bound": float(bound) if bound is not None else None}
+
+
 def run_cell(cell, timeout=None):
     """Simulate, recover and measure ``cell``: its record (a JSON-ready dict).
 
@@ -479,7 +540,6 @@ def run_cell(cell, timeout=None):
     >>> run_cell(cell, timeout=1e-9)["status"]
     'timeout'
     """
-    from .report.plot import error_record
     from .solvers import recover
     if not isinstance(cell, Cell):
         raise InputError(f"run_cell: expected a Cell (Study.cells()), got "

@@ -88,7 +88,7 @@ def run_oracle(args):
 
 def add_oracle_parser(subparsers):
     """Register ``oracle`` on an :mod:`argparse` sub-parser collection."""
-    from ..cli import integer
+    from ..arguments import integer
     parser = subparsers.add_parser(
         "oracle", help="reconstruct a ReLU network's architecture and data from its loss",
         description="Build a loss black box from the network and samples in FILE, then "
@@ -107,7 +107,7 @@ def add_oracle_parser(subparsers):
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     parser.add_argument("--progress", action="store_true",
                         help="report each phase on stderr")
-    from ..cli import add_budget_option
+    from ..arguments import add_budget_option
     add_budget_option(parser)
     parser.set_defaults(run=run_oracle)
     return parser

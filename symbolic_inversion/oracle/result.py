@@ -97,6 +97,11 @@ class LossReconstruction:
         """True only for a verified, fully identified reconstruction."""
         return self.status == "recovered" and self.verified
 
+    def number_text(self, value):
+        """``value`` (a rational, an mpmath number) as the result prints it: exact, or
+        every digit the reconstruction worked at."""
+        return _text(value, self.dps)
+
     def to_dict(self):
         """A JSON-ready dict; numbers are strings (``"3/7"`` or decimal digits)."""
         return {

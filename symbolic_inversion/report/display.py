@@ -648,10 +648,8 @@ def loss_reconstruction_html(result):
     >>> "recovered" in text, "<td>[1/2, 3]</td>" in text
     (True, True)
     """
-    from ..oracle.result import _text
-
     def vector(values):
-        return "[" + ", ".join(_text(v, result.dps) for v in values) + "]"
+        return "[" + ", ".join(result.number_text(v) for v in values) + "]"
 
     facts = [("message", result.message), ("layers", result.layers),
              ("bias", {True: "yes", False: "no"}.get(result.bias)),
@@ -818,14 +816,14 @@ def limits_html(limits):
     True
     """
     import dataclasses
-    from ..limits import ENV_PREFIX
     defaults = type(limits)()
     rows = []
     for item in dataclasses.fields(limits):
         value, default = getattr(limits, item.name), getattr(defaults, item.name)
         rows.append([item.name, f"{value}" + ("" if value == default else
                                              f" (default {default})"),
-                     _LIMIT_MEANING.get(item.name, ""), ENV_PREFIX + item.name.upper()])
+                     _LIMIT_MEANING.get(item.name, ""),
+                     limits.env_prefix + item.name.upper()])
     changed = sum(1 for row in rows if "(default" in row[1])
     table = html_table(rows, header=["limit", "value", "bounds", "raised with"],
                        limit=len(rows))

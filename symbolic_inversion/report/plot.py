@@ -26,6 +26,7 @@ import math
 import mpmath
 
 from ..errors import InputError, boundary
+from ..study import error_record  # a study's measurement, plotted here
 
 __all__ = ["error_record", "plot_precision_law", "plot_singular_values", "plot_residuals",
            "plot_paths", "plot_loss_line", "plot_analysis", "plot_study"]
@@ -81,62 +82,6 @@ def _records(records, name, keys):
 
 
 # -- the precision law ------------------------------------------------------------------
-
-@boundary("error_record")
-def error_record(solution, inputs, labels, trace=None):
-    """One point of :func:`plot_precision_law`: the recovery's error against the truth.
-
-    Returns ``{"samples", "digits", "status", "digits_vouched", "error", "error_bound"}``
-    with ``error`` the largest distance (max norm) between recovered and true samples
-    under the best pairing (``inf`` when nothing was recovered) and ``error_bound`` the
-    first-order bound the solver predicted.
-
-    Examples
-    ========
-
-    >>> from symbolic_inversion import Network, recover, simulate
-    >>> from symbolic_inversion.plot import error_record
-    >>> trace = simulate(Network([1, 1], "tanh"), ["0.6", "0.2"], ["0.5", "0.4"],
-    ...                  lr="0.1", epochs=4, init=["0.5", "0.5"], dps=20)
-    >>> record = error_record(recover(trace), [["0.6"], ["0.2"]], [["0.5"], ["0.4"]], trace)
-    >>> record["samples"], record["digits"], record["status"]
-    (2, 20, 'converged')
-    >>> 1e-22 < record["error"] < record["error_bound"] < 1e-14
-    True
-
-    The true data as :func:`~symbolic_inversion.simulate` takes them (a flat list for
-    one-dimensional samples) give the same record:
-
-    >>> error_record(recover(trace), ["0.6", "0.2"], ["0.5", "0.4"], trace) == record
-    True
-    """
-    from ..samples import sample_columns, sample_rows
-    from ..solvers.solution import match_samples
-    _solution(solution, "error_record")
-    if trace is not None:
-        _trace(trace, "error_record")
-    # the true data as simulate takes them: one list per sample, or a flat list of
-    # one-dimensional values
-    if trace is not None:
-        inputs = sample_columns(inputs, trace.network.input_width, "inputs")
-        labels = sample_columns(labels, trace.network.output_width, "labels",
-                                count=len(inputs))
-    else:
-        inputs = sample_rows(inputs, "inputs")
-        labels = sample_rows(labels, "labels", count=len(inputs))
-    from ..precision import report_dps
-    with mpmath.workdps(solution.stats.get("dps") or report_dps(trace)):
-        truth = [([mpmath.mpf(str(v)) for v in x], [mpmath.mpf(str(v)) for v in y])
-                 for x, y in zip(inputs, labels)]
-        if len(solution.samples) == len(truth) and solution.samples:
-            error = float(match_samples(solution.samples, truth)[1])
-        else:
-            error = math.inf
-    bound = solution.stats.get("error_bound")
-    return {"samples": len(truth), "digits": trace.digits if trace is not None else None,
-            "status": solution.status.value, "digits_vouched": solution.digits,
-            "error": error, "error_bound": float(bound) if bound is not None else None}
-
 
 @boundary("plot_precision_law")
 def plot_precision_law(records, against="samples", ax=None):
