@@ -172,7 +172,7 @@ def _recover(trace, target, name, options, reporter):
         from ..dpsgd import dp_estimate
         solution = dp_estimate(target, solution)
     elif target.dtype is not None:
-        from ..floats import judge_binary
+        from .float_verdict import judge_binary
         solution = judge_binary(target, solution)
     if target is not trace:
         from ..protocol import known_report
