@@ -581,8 +581,7 @@ class Trace:
         optimizer = data["optimizer"]
         if not isinstance(optimizer, dict) or "lr" not in optimizer:
             raise InputError("optimizer.lr: missing")
-        extra = {k: v for k, v in data.items()
-                 if k in _EXTRA_FIELDS or k not in TOP_LEVEL_FIELDS}
+        extra = {k: v for k, v in data.items() if k in _EXTRA_FIELDS or _extension(k)}
         # the parameters' count first: a million steps is refused before it is parsed
         check("max_parameters", net.num_parameters,
               f"parameters of network {list(net.layers)}")
@@ -648,25 +647,24 @@ _NESTED_FIELDS = ("layers", "activations", "bias", "lr", "momentum", "dampening"
 
 
 def _refuse_misplaced(data):
-    """Other top-level keys are metadata (kept and written back, like ``x-`` extensions),
-    unless they look like a field: a misspelt field or a nested one must not silently
-    leave its default in force."""
+    """Every top-level key is a field or an ``x-`` extension: a misspelt field or a
+    nested one written at the top level must not silently leave its default in force,
+    and a field of a newer version must not be read as absent."""
     import difflib
     for key in data:
         if key in TOP_LEVEL_FIELDS or _extension(key):
             continue
-        if not isinstance(key, str):
-            raise InputError(f"{key!r}: a top-level key must be a string")
-        shown = key if len(key) <= 40 else key[:37] + "..."
+        shown = str(key) if len(str(key)) <= 40 else str(key)[:37] + "..."
         if key in _NESTED_FIELDS:
             owner = "network" if key in ("layers", "activations", "bias") else "optimizer"
             raise InputError(f"{shown}: belongs inside {owner!r} ({owner}.{key}), "
                              "not at the top level")
-        close = difflib.get_close_matches(key.lower(), TOP_LEVEL_FIELDS + _NESTED_FIELDS,
-                                          n=1, cutoff=0.75)
-        if close:
-            raise InputError(f"{shown}: unknown key at the top level (did you mean "
-                             f"{close[0]!r}?); known: {', '.join(TOP_LEVEL_FIELDS)}")
+        close = difflib.get_close_matches(str(key).lower(), TOP_LEVEL_FIELDS, n=1,
+                                          cutoff=0.75)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise InputError(f"{shown}: unknown key at the top level{hint}; known: "
+                         f"{', '.join(TOP_LEVEL_FIELDS)} (and x-... extensions, kept "
+                         "unread)")
 
 
 def _refuse_unknown(data, known, prefix, where):

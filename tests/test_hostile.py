@@ -430,7 +430,7 @@ def test_many_steps_are_refused_before_parsing():
 def test_the_count_before_parsing_is_the_count_after():
     from symbolic_inversion.files import array_size
     from symbolic_inversion.limits import override
-    text = json.dumps(dict(_two_step(), note='a "parameters": [[1, 2, 3]] \\" ['))
+    text = json.dumps(dict(_two_step(), **{"x-note": 'a "parameters": [[1, 2, 3]] \\" ['}))
     assert array_size(text, "parameters") == (3, 6)
     with override(max_trace_values=6):
         assert Trace.from_json(text).steps == 2
