@@ -2,10 +2,10 @@
 
 :func:`optimizer_of` reads the hyperparameters of the one parameter group:
 
-=================  ===============================================================
-``SGD``            ``lr``, ``momentum``, ``dampening``, ``nesterov``, ``weight_decay``
-``Adam``/``AdamW`` ``lr``, ``betas``, ``eps``, ``weight_decay``, ``amsgrad``
-=================  ===============================================================
+==================  ===================================================================
+``SGD``             ``lr``, ``momentum``, ``dampening``, ``nesterov``, ``weight_decay``
+``Adam``/``AdamW``  ``lr``, ``betas``, ``eps``, ``weight_decay``, ``amsgrad``
+==================  ===================================================================
 
 Refused, with one line naming the option: ``maximize``, ``capturable``,
 ``differentiable``, Adam's ``decoupled_weight_decay`` on ``Adam`` (that is AdamW: use
