@@ -961,9 +961,11 @@ class SelectedEvaluator(UpdateEvaluator):
             else thetas[0]
         k_error = 2.0 ** -52 * (np.abs(thetas[0]) + np.abs(thetas[1])) / lr
         k = np.abs(now - thetas[1]) / lr
+        # a coordinate at |k| = 1 (Adam's step saturated) has no gradient to recover: its
+        # noise is infinite and left out of the maximum
         with np.errstate(all="ignore"):
             d = eps * k / np.maximum(1 - k, 1e-300)
-        noise = (np.abs(d) + eps) ** 2 / eps * k_error / float(factors[0])
+            noise = (np.abs(d) + eps) ** 2 / eps * k_error / float(factors[0])
         return float(np.max(noise[np.isfinite(noise)], initial=0.0))
 
     @property
