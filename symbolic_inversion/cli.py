@@ -137,6 +137,18 @@ def _add_training_options(parser):
                         help="gd (full batch, default), sgd (minibatches), adam, adamw")
 
 
+def _add_hyperparameter_options(parser):
+    """The optimizer's hyperparameters, as ``torch.optim`` names them."""
+    parser.add_argument("--momentum", default="0",
+                        help="heavy-ball momentum of SGD (PyTorch convention)")
+    parser.add_argument("--dampening", default="0", help="dampening of SGD's momentum")
+    parser.add_argument("--nesterov", action="store_true", help="Nesterov momentum (SGD)")
+    parser.add_argument("--weight-decay", help="weight decay (default 0; adamw 0.01)")
+    parser.add_argument("--betas",
+                        help="adam's two betas, comma-separated (default 0.9,0.999)")
+    parser.add_argument("--eps", help="adam's eps (default 1e-8)")
+
+
 def _optimizer_options(args):
     """The trace file's optimizer object from the command line's options."""
     lr = getattr(args, "lr", "0.1")
@@ -555,12 +567,7 @@ def build_parser():
     _add_training_options(p)
     p.add_argument("--batch-size", type=integer, help="minibatch size (sgd, or adam on "
                                                   "minibatches)")
-    p.add_argument("--momentum", default="0", help="heavy-ball momentum (PyTorch convention)")
-    p.add_argument("--dampening", default="0", help="dampening of the momentum (sgd)")
-    p.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd)")
-    p.add_argument("--weight-decay", help="weight decay (default 0; adamw 0.01)")
-    p.add_argument("--betas", help="adam's two betas, comma-separated (default 0.9,0.999)")
-    p.add_argument("--eps", help="adam's eps (default 1e-8)")
+    _add_hyperparameter_options(p)
     p.add_argument("--seed", type=integer, help="seed for the initial parameters and shuffles")
     p.add_argument("--hide-batches", action="store_true",
                    help="do not record the sgd schedule (the observer does not know it)")
@@ -711,12 +718,7 @@ def build_parser():
                    help="gd (torch.optim.SGD on the full batch, default), adam, adamw")
     p.add_argument("--lr", required=True, help="learning rate, or one per step "
                                                "comma-separated (a schedule)")
-    p.add_argument("--momentum", default="0", help="SGD momentum")
-    p.add_argument("--dampening", default="0", help="SGD dampening")
-    p.add_argument("--nesterov", action="store_true", help="SGD nesterov")
-    p.add_argument("--weight-decay", help="weight decay (default 0; adamw 0.01)")
-    p.add_argument("--betas", help="adam's two betas, comma-separated (default 0.9,0.999)")
-    p.add_argument("--eps", help="adam's eps (default 1e-8)")
+    _add_hyperparameter_options(p)
     p.add_argument("--samples", type=int, required=True, help="number of training samples n")
     p.add_argument("--dtype", choices=("float32", "float64"),
                    help="the training's format (default: the tensors')")

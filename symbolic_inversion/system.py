@@ -496,6 +496,38 @@ NORMAL_GUARD_DIGITS = 20
 SQUARINGS = 3
 
 
+def _normal_equations(J, dps):
+    """``(A, J, (J^T J)^-1, sigma, sigma_max)`` in the best interval-free arithmetic
+    (python-flint's arb when installed) while the Gram matrix keeps
+    :data:`NORMAL_GUARD_DIGITS` digits at ``dps``; ``"zero"`` for a zero matrix; ``None``
+    when the SVD must decide.  ``lambda_max(M)^8 <= ||M^8||_F <= sqrt(cols)
+    lambda_max(M)^8`` for ``M = (J^T J)^-1``: three squarings bound ``sigma_min``."""
+    from .arithmetic import get_arithmetic
+    cols = J.cols
+    A = get_arithmetic("auto")
+    with A.workdps(dps):
+        values = A.asarray(J.tolist())    # exact conversions
+        gram = A.matmul(values.T, values)
+        # trace(J^T J) = ||J||_F^2 >= sigma_max^2
+        scale = mpmath.fsum(A.to_mpmath(gram[k, k]) for k in range(cols))
+        if not scale:
+            return "zero"
+        identity = A.asarray([[int(i == j) for j in range(cols)] for i in range(cols)])
+        inverse = A.solve(gram, identity)
+        if not inverse.ok:
+            return None
+        power = inverse.x
+        for _ in range(SQUARINGS):
+            power = A.matmul(power, power)
+        frobenius = mpmath.sqrt(mpmath.fsum(abs(A.to_mpmath(v)) ** 2
+                                            for v in power.ravel()))
+        largest = frobenius ** (mpmath.mpf(1) / 2 ** SQUARINGS)   # >= sigma_min^-2
+        if mpmath.isfinite(largest) and largest > 0 and scale * largest < \
+                mpmath.mpf(10) ** (dps - NORMAL_GUARD_DIGITS):
+            return A, values, inverse.x, 1 / mpmath.sqrt(largest), mpmath.sqrt(scale)
+    return None
+
+
 def smallest_singular_value(J, dps):
     """``(sigma, sigma_max)`` for an mpmath matrix ``J`` (at least as many rows as
     columns) at ``dps`` digits: ``sigma <= sigma_min(J)`` within a factor
@@ -516,28 +548,11 @@ def smallest_singular_value(J, dps):
     >>> 2 / 1.05 < sigma <= 2, 3 <= largest
     (True, True)
     """
-    from .arithmetic import get_arithmetic
-    cols = J.cols
-    A = get_arithmetic("auto")            # python-flint's arb when installed
-    with A.workdps(dps):
-        values = A.asarray(J.tolist())    # exact conversions
-        gram = A.matmul(values.T, values)
-        # trace(J^T J) = ||J||_F^2 >= sigma_max^2
-        scale = mpmath.fsum(A.to_mpmath(gram[k, k]) for k in range(cols))
-        if not scale:
-            return mpmath.mpf(0), mpmath.mpf(0)
-        identity = A.asarray([[int(i == j) for j in range(cols)] for i in range(cols)])
-        inverse = A.solve(gram, identity)
-        if inverse.ok:
-            power = inverse.x
-            for _ in range(SQUARINGS):
-                power = A.matmul(power, power)
-            frobenius = mpmath.sqrt(mpmath.fsum(abs(A.to_mpmath(v)) ** 2
-                                                for v in power.ravel()))
-            largest = frobenius ** (mpmath.mpf(1) / 2 ** SQUARINGS)   # >= sigma_min^-2
-            if mpmath.isfinite(largest) and largest > 0 and scale * largest < \
-                    mpmath.mpf(10) ** (dps - NORMAL_GUARD_DIGITS):
-                return 1 / mpmath.sqrt(largest), mpmath.sqrt(scale)
+    normal = _normal_equations(J, dps)
+    if normal == "zero":
+        return mpmath.mpf(0), mpmath.mpf(0)
+    if normal is not None:
+        return normal[3], normal[4]
     with mpmath.workdps(dps):
         singular = mpmath.svd_r(J, compute_uv=False)
     return min(abs(v) for v in singular), max(abs(v) for v in singular)
@@ -554,28 +569,13 @@ def weighted_left_inverse(J, dps):
     >>> [[float(v) for v in row] for row in L]
     [[0.5, 0.0, 0.0], [0.0, 0.25, 0.0]]
     """
-    from .arithmetic import get_arithmetic
+    normal = _normal_equations(J, dps)
+    if normal not in (None, "zero"):
+        A, values, inverse, sigma, largest = normal
+        with A.workdps(dps):
+            left = A.matmul(inverse, values.T)
+            return [[A.to_mpmath(v) for v in row] for row in left], sigma, largest
     cols = J.cols
-    A = get_arithmetic("auto")            # python-flint's arb when installed
-    with A.workdps(dps):
-        values = A.asarray(J.tolist())
-        gram = A.matmul(values.T, values)
-        scale = mpmath.fsum(A.to_mpmath(gram[k, k]) for k in range(cols))
-        if scale:
-            identity = A.asarray([[int(i == j) for j in range(cols)] for i in range(cols)])
-            inverse = A.solve(gram, identity)
-            if inverse.ok:
-                power = inverse.x
-                for _ in range(SQUARINGS):
-                    power = A.matmul(power, power)
-                frobenius = mpmath.sqrt(mpmath.fsum(abs(A.to_mpmath(v)) ** 2
-                                                    for v in power.ravel()))
-                largest = frobenius ** (mpmath.mpf(1) / 2 ** SQUARINGS)
-                if mpmath.isfinite(largest) and largest > 0 and scale * largest < \
-                        mpmath.mpf(10) ** (dps - NORMAL_GUARD_DIGITS):
-                    left = A.matmul(inverse.x, values.T)
-                    return ([[A.to_mpmath(v) for v in row] for row in left],
-                            1 / mpmath.sqrt(largest), mpmath.sqrt(scale))
     with mpmath.workdps(dps):
         U, S, V = mpmath.svd_r(J)
         smallest, biggest = min(abs(v) for v in S), max(abs(v) for v in S)
