@@ -61,3 +61,19 @@ def test_fedavg_with_three_local_steps_is_recovered_to_its_digits():
     assert solution.status is Status.CONVERGED, solution.message
     assert solution.digits >= 30
     assert _error(solution, X, Y) < mpmath.mpf(10) ** -solution.digits
+
+
+@pytest.mark.slow
+def test_a_cross_entropy_classifier_with_five_local_steps_is_recovered_with_its_classes():
+    """Issue 25's second exact case: 4-8-3 tanh/identity with cross-entropy, n = 6,
+    K = 5 local full-batch steps per round, 2 rounds seen (60 digits; 163 s on a
+    shared core)."""
+    network = Network([4, 8, 3], ["tanh", "identity"])
+    X, Y, init = _data(network, 6, 0, classes=True)
+    trace = Trace.from_dict(federated_trace(network, X, Y, init, {"name": "gd", "lr": "0.5"},
+                                            2, 5, loss="cross_entropy"))
+    solution = recover(trace)
+    assert solution.status is Status.CONVERGED, solution.message
+    assert solution.digits >= 30
+    assert _error(solution, X, Y) < mpmath.mpf(10) ** -solution.digits
+    assert sorted(solution.classes) == sorted(row.index("1") for row in Y)
