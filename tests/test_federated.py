@@ -77,3 +77,28 @@ def test_a_cross_entropy_classifier_with_five_local_steps_is_recovered_with_its_
     assert solution.digits >= 30
     assert _error(solution, X, Y) < mpmath.mpf(10) ** -solution.digits
     assert sorted(solution.classes) == sorted(row.index("1") for row in Y)
+
+
+@pytest.mark.slow
+def test_local_minibatch_epochs_are_never_called_inconsistent():
+    """Two local epochs of minibatches of 2 per round (K = 4, n = 4, the order recorded):
+    the paths run on the one-step approximation, so fits from their ends that share a
+    minimum are no evidence against an exact trace (they were: 'inconsistent', residual
+    1e58 times the allowance); the search goes on and reaches the data."""
+    network = Network([2, 3, 1], ["tanh", "identity"])
+    X, Y, init = _data(network, 4, 0)
+    rng = np.random.default_rng(100)
+    batches = []
+    for _ in range(4):
+        rounds = []
+        for _ in range(2):
+            order = rng.permutation(4).tolist()
+            rounds += [order[:2], order[2:]]
+        batches.append(rounds)
+    trace = Trace.from_dict(federated_trace(network, X, Y, init, {"name": "sgd", "lr": "0.3"},
+                                            4, 4, batches=batches))
+    solution = recover(trace)
+    assert solution.status is not Status.INCONSISTENT, solution.message
+    assert solution.status is Status.CONVERGED, solution.message
+    assert solution.digits >= 30
+    assert _error(solution, X, Y) < mpmath.mpf(10) ** -solution.digits
