@@ -94,17 +94,22 @@ def run_regression(layers, activations, n, dtype, seed):
     steps = max(2 * n, -(-n * (layers[0] + layers[-1]) // parameters) + 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     criterion = nn.MSELoss()
+    solution, elapsed = train_and_recover(model, optimizer, criterion, X, Y, n, steps)
+    truth = [np.concatenate([x, y]) for x, y in zip(X.double().numpy(), Y.double().numpy())]
+    return _recovered(solution, truth) / n, solution.digits, solution.status.value, elapsed
+
+
+def train_and_recover(model, optimizer, criterion, X, target, n, steps):
+    """Full-batch training recorded step by step, then the recovery and its seconds."""
     recorder = TraceRecorder(model, optimizer, samples=n, loss=criterion)
     for _ in range(steps):
         optimizer.zero_grad()
-        criterion(model(X), Y).backward()
+        criterion(model(X), target).backward()
         optimizer.step()
         recorder.record()
     started = time.perf_counter()
     solution = recover(recorder.trace())
-    elapsed = time.perf_counter() - started
-    truth = [np.concatenate([x, y]) for x, y in zip(X.double().numpy(), Y.double().numpy())]
-    return _recovered(solution, truth) / n, solution.digits, solution.status.value, elapsed
+    return solution, time.perf_counter() - started
 
 
 def run_classifier(activation, optimizer_name, dtype, seed, n=6, steps=3):
@@ -114,15 +119,7 @@ def run_classifier(activation, optimizer_name, dtype, seed, n=6, steps=3):
     classes = torch.randint(0, 3, (n,))
     optimizer = OPTIMIZERS[optimizer_name](model.parameters())
     criterion = nn.CrossEntropyLoss()
-    recorder = TraceRecorder(model, optimizer, samples=n, loss=criterion)
-    for _ in range(steps):
-        optimizer.zero_grad()
-        criterion(model(X), classes).backward()
-        optimizer.step()
-        recorder.record()
-    started = time.perf_counter()
-    solution = recover(recorder.trace())
-    elapsed = time.perf_counter() - started
+    solution, elapsed = train_and_recover(model, optimizer, criterion, X, classes, n, steps)
     truth = [np.concatenate([x, np.eye(3)[c]]) for x, c in zip(X.double().numpy(),
                                                               classes.tolist())]
     fraction = _recovered(solution, truth, classes.tolist()) / n

@@ -180,6 +180,17 @@ def _add_network_options(parser):
 
 # -- commands -------------------------------------------------------------------------
 
+def _write_trace(args, trace):
+    """The trace file to ``-o`` (a line on stderr says so) or stdout; exit status 0."""
+    if args.output:
+        from .files import write_text
+        write_text(args.output, trace.to_json() + "\n", "-o")
+        print(f"wrote {args.output}: {trace!r}", file=sys.stderr)
+    else:
+        print(trace.to_json())
+    return 0
+
+
 def run_reproduce(args):
     from .paper import format_table, reproduce
     check_int(args.dps, "--dps", minimum=10, limit="max_dps")
@@ -242,13 +253,7 @@ def run_simulate(args):
                      dps=args.dps, backend=args.backend, optimizer=optimizer,
                      seed=args.seed, record_batches=not args.hide_batches,
                      loss_reduction=args.loss_reduction, dtype=args.dtype, loss=args.loss)
-    if args.output:
-        from .files import write_text
-        write_text(args.output, trace.to_json() + "\n", "-o")
-        print(f"wrote {args.output}: {trace!r}", file=sys.stderr)
-    else:
-        print(trace.to_json())
-    return 0
+    return _write_trace(args, trace)
 
 
 def run_derive(args):
@@ -477,13 +482,7 @@ def run_trace_from_checkpoints(args):
                                    dtype=args.dtype, loss=args.loss,
                                    # PyTorch's default for all three losses
                                    loss_reduction=args.loss_reduction or "mean")
-    if args.output:
-        from .files import write_text
-        write_text(args.output, trace.to_json() + "\n", "-o")
-        print(f"wrote {args.output}: {trace!r}", file=sys.stderr)
-    else:
-        print(trace.to_json())
-    return 0
+    return _write_trace(args, trace)
 
 
 # -- wiring ---------------------------------------------------------------------------
