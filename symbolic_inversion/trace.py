@@ -668,12 +668,12 @@ def _refuse_misplaced(data):
 
 
 def _refuse_unknown(data, known, prefix, where):
+    """A nested object's keys (the top level's are :func:`_refuse_misplaced`'s)."""
     for key in data:
-        if key not in known and not (where == "the top level" and _extension(key)):
+        if key not in known:
             shown = str(key) if len(str(key)) <= 40 else str(key)[:37] + "..."
             raise InputError(f"{prefix}{shown}: unknown key at {where}; known: "
-                             f"{', '.join(known)}"
-                             + (" (and x-... extensions)" if where == "the top level" else ""))
+                             f"{', '.join(known)}")
 
 
 def _as_lr(lr):
