@@ -135,6 +135,13 @@ class LayerwiseProgram:
         self.network = network
         self.loss = get_loss(loss)
         self._compiled = {}
+        # per weight layer: (weights slice, bias slice or None, fan_in, fan_out); the
+        # program is called thousands of times per recovery on small arrays, so what does
+        # not depend on the call is worked out once
+        self._shapes = [(weights, bias, fan_in, fan_out) for (weights, bias), fan_in, fan_out
+                        in zip(network.layer_slices(), network.layers[:-1],
+                               network.layers[1:])]
+        self._layouts = {}
 
     def __repr__(self):
         return f"LayerwiseProgram({self.network!r}, {self.loss.name!r})"
@@ -174,20 +181,18 @@ class LayerwiseProgram:
 
     def _layers(self, thetas):
         E = len(thetas)
-        blocks = []
-        for (weights, bias), fan_in, fan_out in zip(
-                self.network.layer_slices(), self.network.layers[:-1],
-                self.network.layers[1:]):
-            W = thetas[:, weights].reshape(E, fan_out, fan_in)
-            b = thetas[:, bias] if bias is not None else None
-            blocks.append((W, b))
-        return blocks
+        return [(thetas[:, weights].reshape(E, fan_out, fan_in),
+                 None if bias is None else thetas[:, bias])
+                for weights, bias, fan_in, fan_out in self._shapes]
 
     def layout(self, steps, samples, batches):
         """``(S, valid)``: ``S[e, k]`` the ``k``-th sample of step ``e``'s batch (padded
         with sample 0), ``valid`` the ``(E, nb)`` mask of real entries (``None``: all)."""
         if batches is None:
-            return np.broadcast_to(np.arange(samples), (steps, samples)), None
+            key = (steps, samples)
+            if key not in self._layouts:
+                self._layouts[key] = np.broadcast_to(np.arange(samples), key)
+            return self._layouts[key], None
         if isinstance(batches, np.ndarray) and batches.ndim == 2:
             batches = [np.flatnonzero(row) for row in batches]
         batches = [list(batch) for batch in batches]

@@ -185,6 +185,7 @@ class LossOracle:
         self._rational = get_arithmetic("rational")
         self._exact_inputs = self._rational.asarray(self.inputs)
         self._exact_labels = self._rational.asarray(self.labels)
+        self._rounded_data = None
 
     @staticmethod
     def _vector(values, width, field):
@@ -227,6 +228,8 @@ class LossOracle:
                 params, self._exact_inputs, self._exact_labels, rational))
         arithmetic = get_arithmetic("mpmath")
         with arithmetic.workdps(self.dps):
-            params = arithmetic.asarray(list(theta))
-            return +self._program.loss_value(params, arithmetic.asarray(self.inputs),
-                                             arithmetic.asarray(self.labels), arithmetic)
+            if self._rounded_data is None:   # the samples rounded once, at the oracle's dps
+                self._rounded_data = (arithmetic.asarray(self.inputs),
+                                      arithmetic.asarray(self.labels))
+            params = arithmetic.asarray(theta)
+            return +self._program.loss_value(params, *self._rounded_data, arithmetic)
