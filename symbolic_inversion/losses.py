@@ -277,9 +277,11 @@ class MSE(Loss):
 
     def value(self, F, Y, arithmetic):
         residual = self.link(F, arithmetic) - Y
-        weight = self.factor(*np.shape(F)) / 2     # L = (c / 2) sum_i ||f_i - y_i||^2
-        return (residual * residual).sum() * arithmetic.rational(weight.numerator,
-                                                                 weight.denominator)
+        batch, outputs = np.shape(F)
+        # L = (c / 2) sum_i ||f_i - y_i||^2 with c = factor(batch, outputs) = 2 / count
+        count = batch * (outputs if self.reduction == "mean" else 1)
+        total = (residual * residual).sum()
+        return total if count == 1 else total * arithmetic.rational(1, count)
 
 
 @register_loss

@@ -215,7 +215,7 @@ class LayerwiseProgram:
     def _forward(self, arithmetic, blocks, X, S, slopes_wanted=True):
         """Activations ``posts`` (input first) and ``(z, a, slope)`` per layer (``slope``
         ``None`` throughout when not ``slopes_wanted``: values only)."""
-        h = X[S]                                                    # (E, nb, d)
+        h = X[None] if S is None else X[S]            # (E, nb, d); S None: one step, all
         posts, slopes = [h], []
         matmul = arithmetic.matmul
         for (W, b), activation in zip(blocks, self.activations(arithmetic)):
@@ -277,10 +277,16 @@ class LayerwiseProgram:
         """
         from .losses import get_loss
         arithmetic, thetas, (X, Y) = self._prepare(arithmetic, [theta], [X, Y])
-        S, _ = self.layout(1, len(X), None)
-        posts, _ = self._forward(arithmetic, self._layers(thetas), X, S, False)
-        rule = self.loss if loss is None else get_loss(loss)
-        return rule.value(posts[-1][0], Y, arithmetic)
+        return self.converted_loss_value(thetas, X, Y, arithmetic,
+                                         self.loss if loss is None else get_loss(loss))
+
+    def converted_loss_value(self, thetas, X, Y, arithmetic, loss):
+        """:meth:`loss_value` on arrays already of ``arithmetic`` (``thetas`` ``(1, P)``)
+        and a :class:`~symbolic_inversion.losses.Loss`: for a caller that evaluates the
+        loss of one dataset at many parameter vectors (a loss black box) and converts its
+        data once."""
+        posts, _ = self._forward(arithmetic, self._layers(thetas), X, None, False)
+        return loss.value(posts[-1][0], Y, arithmetic)
 
     def term_sums(self, thetas, X, Y, batches=None, arithmetic=None):
         """``sum_{i in batch j} B_i (ell(f_i) - y_i)`` at every step ``j``: an ``(E, P)``

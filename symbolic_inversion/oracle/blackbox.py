@@ -219,17 +219,25 @@ class LossOracle:
             raise InputError(f"parameters: expected {self.num_parameters} values, "
                              f"got {len(theta)}")
         self.evaluations += 1
+        program = self._program
         if self.dps is None:
             rational = self._rational
-            params = np.empty(len(theta), dtype=object)
-            params[:] = [rational.kind(f.numerator, f.denominator)
-                         for f in map(to_fraction, theta)]
-            return rational.fraction(self._program.loss_value(
-                params, self._exact_inputs, self._exact_labels, rational))
+            kind = rational.kind
+            params = np.empty((1, len(theta)), dtype=object)
+            params[0] = [kind(v.numerator, v.denominator) if type(v) is Fraction else
+                         kind(v) if type(v) is int else
+                         kind(*_numerator_denominator(to_fraction(v))) for v in theta]
+            return rational.fraction(program.converted_loss_value(
+                params, self._exact_inputs, self._exact_labels, rational, self.loss))
         arithmetic = get_arithmetic("mpmath")
         with arithmetic.workdps(self.dps):
             if self._rounded_data is None:   # the samples rounded once, at the oracle's dps
                 self._rounded_data = (arithmetic.asarray(self.inputs),
                                       arithmetic.asarray(self.labels))
-            params = arithmetic.asarray(theta)
-            return +self._program.loss_value(params, *self._rounded_data, arithmetic)
+            params = arithmetic.asarray([theta])
+            return +program.converted_loss_value(params, *self._rounded_data, arithmetic,
+                                                 self.loss)
+
+
+def _numerator_denominator(fraction):
+    return fraction.numerator, fraction.denominator
