@@ -12,7 +12,7 @@ equations than unknowns.  ``evaluate(u, s)`` returns ``(H, H_u, H_s)``.
     ``H(u, s) = F(u) - (1 - s) G~ - s G``.
 
 :class:`MomentHomotopy` (one input, one output)
-    With ``z = (x - 1/2) / (1/2)`` each step's equations are sums over the samples of two
+    With ``z = (x - c) / h`` each step's equations are sums over the samples of two
     kernels, ``[B f]_p(x)`` and ``B_p(x)`` (the latter times the label).  Expand every
     kernel in its Taylor series in ``z`` and keep the *head* (degree ``<= n`` for
     ``B f``, ``<= n - 1`` for ``B``):
@@ -27,7 +27,11 @@ equations than unknowns.  ``evaluate(u, s)`` returns ``(H, H_u, H_s)``.
     ``H(x, y, s) = sum_i [(1-s) head + s kernel](x_i, y_i) - G``: at ``s = 1`` it is
     exactly the inversion system.  Taylor coefficients come from the trapezoid rule on a
     circle inside the kernels' disk of analyticity, the kernel values at the circle's
-    nodes from the evaluator (complex arithmetic).  Measured on the single neuron: paths
+    nodes from the evaluator (complex arithmetic).  ``c = h = 1/2`` (data in [0, 1]) unless
+    the truncated system's first two moments, linear in the data's power sums, put the
+    data elsewhere: then ``c`` and ``h`` are their mean and spread
+    (:meth:`MomentHomotopy.data_scale`, used by the pipeline's moment paths).  Measured on the
+    single neuron with data in [0, 1] (other ranges: docs/recovery.md): paths
     of a few dozen steps, reliable up to at least n = 24; at n = 32 (bench_networks, 5
     datasets) paths often stall next to t = 1 (refined from there; on one dataset the
     refinement failed and a parameter-homotopy path found the data).
@@ -45,6 +49,8 @@ __all__ = ["ParameterHomotopy", "MomentHomotopy", "taylor_radius",
 
 CENTER = mpmath.mpf(1) / 2
 HALF_WIDTH = mpmath.mpf(1) / 2
+# The data's half width in standard deviations (uniform data: sqrt(3))
+SPREAD = mpmath.sqrt(3)
 
 
 def solve_steps(trace, square=None):
@@ -88,8 +94,9 @@ class ParameterHomotopy:
         return self.randomized.vector(H), self.randomized.matrix(J), self.direction
 
 
-def taylor_radius(trace, steps):
-    """A radius (in ``z``) inside which every step's kernels are analytic.
+def taylor_radius(trace, steps, center=0.5, half_width=0.5):
+    """A radius (in ``z = (x - center) / half_width``) inside which every step's kernels
+    are analytic.
 
     For ``tanh`` and ``sigmoid`` first layers the pre-activation ``W_k x + b_k`` must stay
     away from the poles at ``i pi / 2`` (``tanh``) or ``i pi`` (``sigmoid``); deeper layers
@@ -108,9 +115,9 @@ def taylor_radius(trace, steps):
             b = theta[bias.start + k] if network.bias else 0.0
             if w == 0:
                 continue
-            # nearest singularity in x: (i*pole - b) / w ; in z: (x - 1/2) / (1/2)
+            # nearest singularity in x: (i*pole - b) / w ; in z: (x - center) / half_width
             x_pole = complex(-b, pole) / w
-            radius = min(radius, 0.6 * abs((x_pole - 0.5) / 0.5))
+            radius = min(radius, 0.6 * abs((x_pole - center) / half_width))
     return max(radius, 0.25)
 
 
@@ -154,7 +161,9 @@ class MomentHomotopy:
     # refines it from there).
     predictor = "hermite"
 
-    def __init__(self, evaluator, arithmetic, rng, radius, steps):
+    def __init__(self, evaluator, arithmetic, rng, radius, steps, center=CENTER,
+                 half_width=HALF_WIDTH):
+        center, half_width = mpmath.mpf(center), mpmath.mpf(half_width)
         self.evaluator = evaluator
         self.arithmetic = arithmetic
         self.randomized = RandomizedSystem(evaluator.rows, evaluator.unknowns, arithmetic, rng)
@@ -162,14 +171,15 @@ class MomentHomotopy:
         self.n = n = evaluator.unknowns // 2
         self.steps = steps
         self.P = evaluator.rows // steps
-        self.half = arithmetic.asarray([HALF_WIDTH])[0]
-        self.center = arithmetic.asarray([CENTER])[0]
+        self.half = arithmetic.asarray([half_width])[0]
+        self.center = arithmetic.asarray([center])[0]
+        self.center_value, self.half_width = center, half_width
         self.start_failure = ""
         # Taylor coefficients of every kernel: a_k = (1/N) sum_l K(z_l) z_l^{-k}
         points = max(4 * n + 16, 64)
         nodes = [mpmath.mpf(radius) * mpmath.expjpi(2 * mpmath.mpf(l) / points)
                  for l in range(points)]
-        x_nodes = arithmetic.asarray([[CENTER + HALF_WIDTH * z] for z in nodes])
+        x_nodes = arithmetic.asarray([[center + half_width * z] for z in nodes])
         Bf, B = evaluator.sample_terms(x_nodes)           # (E, N, P), (E, N, P, 1)
         values = np.concatenate([Bf, B[..., 0]], axis=2)  # (E, N, 2P)
         values = values.transpose(1, 0, 2).reshape(points, -1)
@@ -198,6 +208,35 @@ class MomentHomotopy:
 
     def _matmul(self, A, B):
         return self.arithmetic.matmul(A, B)
+
+    def moments(self):
+        """The solution of the truncated (heads only) system: the power sums
+        ``mu_1..mu_n`` of the ``z_i`` then ``nu_0..nu_(n-1)``, or ``None`` (singular)."""
+        A, n, P = self.arithmetic, self.n, self.P
+        c = self.coefficients.reshape(n + 1, self.steps, 2, P)
+        a, b = c[:, :, 0, :], c[:, :, 1, :]
+        rows = np.concatenate([a[1:].reshape(n, -1).T, -b[:n].reshape(n, -1).T], axis=1)
+        rhs = self.evaluator.rhs - n * a[0].reshape(-1)
+        solved = A.solve(self.randomized.matrix(rows), self.randomized.vector(rhs))
+        return solved.x if solved.ok else None
+
+    def data_scale(self):
+        """``(center, half_width)`` of the inputs as the truncated system sees them: the
+        mean and spread (``SPREAD`` standard deviations, at least ``HALF_WIDTH``) from
+        its first two moments, which are linear in the data's power sums; ``None`` when
+        the system is singular or the moments are not those of real data."""
+        moments = self.moments()
+        if moments is None:
+            return None
+        n, A = self.n, self.arithmetic
+        m1 = mpmath.re(A.to_mpmath(moments[0])) / n
+        m2 = mpmath.re(A.to_mpmath(moments[1])) / n
+        variance = m2 - m1 ** 2
+        if not (mpmath.isfinite(m1) and mpmath.isfinite(variance)) or variance < 0:
+            return None
+        center = self.center_value + self.half_width * m1
+        spread = self.half_width * mpmath.sqrt(variance)
+        return center, max(SPREAD * spread, HALF_WIDTH)
 
     def start(self):
         """The root at ``s = 0`` (heads only: linear in the moments), or ``None``."""

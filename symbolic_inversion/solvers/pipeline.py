@@ -86,8 +86,40 @@ def moment_homotopy_path(trace, steps, arithmetic, rng, dps, record=None, used=N
         return PathResult(PathCode.NO_START, reason="the moment homotopy needs full "
                           "batches (every sample at every step)"), {}
     radius = taylor_radius(trace, steps)
-    return _track(lambda ev, A: MomentHomotopy(ev, A, rng, radius, len(steps)), trace,
-                  steps, arithmetic, rng, dps, record, radius=radius)
+    scales = []
+
+    def homotopy(evaluator, arithmetic):
+        """The homotopy in ``z = (x - c) / h``: ``c = h = 1/2`` (data in [0, 1]) unless
+        the truncated system's first two moments put the data elsewhere; then ``c`` and
+        ``h`` from those moments (twice at most: the moments of a better-centred Taylor
+        head are better)."""
+        moment = MomentHomotopy(evaluator, arithmetic, rng, radius, len(steps))
+        for _ in range(SCALINGS):
+            scale = moment.data_scale()
+            if scale is None or _covers(moment, *scale):
+                break
+            center, half = scale
+            scales.append([float(center), float(half)])
+            moment = MomentHomotopy(evaluator, arithmetic, rng,
+                                    taylor_radius(trace, steps, float(center), float(half)),
+                                    len(steps), center=center, half_width=half)
+        return moment
+
+    path, info = _track(homotopy, trace, steps, arithmetic, rng, dps, record, radius=radius)
+    if scales:
+        info["scales"] = scales
+    return path, info
+
+
+# Rescalings of a moment path (:func:`moment_homotopy_path`) before it sets out
+SCALINGS = 2
+
+
+def _covers(moment, center, half):
+    """Whether the interval ``center +- half`` lies within the homotopy's interval
+    ``c +- 1.25 h`` and is not much narrower (data in [0, 1] keep ``c = h = 1/2``)."""
+    c, h = moment.center_value, moment.half_width
+    return abs(center - c) + half <= 1.25 * h and half >= h / 4
 
 
 # Starts per projected search: each a float64 fit of milliseconds (tens of unknowns) to

@@ -149,12 +149,29 @@ class Solution:
             if k is not None:
                 sample["class"] = k
         return {"status": self.status.value, "message": self.message,
-                "samples": samples,
+                "samples": samples, "samples_are": self.samples_are,
                 "residual": text(self.residual), "digits": self.digits,
                 "square": self.square, "symmetries": list(self.symmetries), "stats": stats}
 
+    @property
+    def samples_are(self):
+        """What :attr:`samples` are: ``"recovered"`` (``converged``: the data),
+        ``"candidates"`` (``not_unique``: datasets that each explain the trace),
+        ``"best_fit"`` (any other status: the best fit of a search that failed, *not* a
+        recovery) or ``"none"`` (no samples)."""
+        if not self.samples:
+            return "none"
+        if self.status is Status.CONVERGED:
+            return "recovered"
+        if self.status is Status.NOT_UNIQUE:
+            return "candidates"
+        return "best_fit"
+
     def __str__(self):
         lines = [f"status: {self.status.value}: {self.message}"]
+        if self.samples_are == "best_fit":
+            lines.append("  the samples below are the best fit of a failed search, "
+                         "not a recovery:")
         shown = max(min(self.digits + 2, 30), 6)
 
         def text(value):

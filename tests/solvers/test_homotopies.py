@@ -14,6 +14,7 @@ from symbolic_inversion.solvers.evaluation import real_arithmetic, trace_evaluat
 from symbolic_inversion.solvers.homotopies import (MomentHomotopy, ParameterHomotopy,
                                                    power_sums_to_polynomial, solve_steps,
                                                    taylor_radius)
+from symbolic_inversion.solvers.pipeline import _covers
 from symbolic_inversion.solvers.solution import same_dataset
 
 MPC = real_arithmetic("mpmath").complexify()
@@ -146,3 +147,46 @@ def test_parameter_paths_reach_one_step_141_data_in_the_unit_box(seed):
         truth = [([mpmath.mpf(x[0])], [mpmath.mpf(y[0])]) for x, y in zip(xs, ys)]
         assert same_dataset(solution.samples, truth, mpmath.mpf(10) ** -solution.digits)
     assert solution.digits >= 30
+
+
+def wide_neuron_trace(n, low, high, seed=0):
+    """A single-neuron trace (E = 2n, 40 + 4n digits) of data in [low, high] and the
+    true inputs (issue 26: no hidden assumption about where the data lie)."""
+    rng = random.Random(f"issue26 scale:{n}:{low}:{high}:{seed}")
+    xs = [f"{rng.uniform(low, high):.6f}" for _ in range(n)]
+    ys = [f"{rng.uniform(-0.8, 0.9):.6f}" for _ in range(n)]
+    return simulate(Network([1, 1], "tanh"), xs, ys, lr="0.1", epochs=2 * n,
+                    init=["0.5", "0.5"], dps=40 + 4 * n), [float(x) for x in xs]
+
+
+@pytest.mark.parametrize("low, high", [(0, 1), (-1, 1.5), (-3, 3)])
+def test_the_moments_place_the_data(low, high):
+    """The truncated system's first two moments give the data's centre and spread
+    (from a homotopy in [0, 1]'s variable, twice: as the pipeline's moment paths)."""
+    trace, xs = wide_neuron_trace(8, low, high)
+    steps = solve_steps(trace)
+    with MPC.workdps(DPS):
+        evaluator = trace_evaluator(trace, MPC, steps)
+        moment = MomentHomotopy(evaluator, MPC, random.Random(1),
+                                taylor_radius(trace, steps), len(steps))
+        for k in range(2):
+            center, half = moment.data_scale()
+            if (low, high) == (0, 1):  # data in [0, 1] keep their variable and paths
+                assert _covers(moment, center, half)
+                return
+            moment = MomentHomotopy(evaluator, MPC, random.Random(1),
+                                    taylor_radius(trace, steps, float(center), float(half)),
+                                    len(steps), center=center, half_width=half)
+    mean = sum(xs) / len(xs)
+    spread = max(xs) - min(xs)
+    assert abs(float(center) - mean) < 0.25 * spread
+    assert 0.3 * spread < float(half) < 1.5 * spread
+
+
+@pytest.mark.parametrize("low, high", [(-1, 1.5), (-3, 3)])  # 9-18 s each, loaded
+def test_the_neuron_on_data_outside_the_unit_interval(low, high):
+    trace, xs = wide_neuron_trace(16, low, high, seed=1)
+    solution = recover(trace)
+    assert solution.status.value == "converged", solution.message
+    found = sorted(float(x[0]) for x in solution.inputs)
+    assert found == pytest.approx(sorted(xs), abs=1e-20)
