@@ -376,8 +376,8 @@ class Trace:
         for optimizers without an inverse), entry by entry: ``steps`` lists of mpmath
         numbers."""
         if self.dtype is not None:
-            from .floats import update_bounds
-            return update_bounds(self)
+            from .floats import round_bounds, update_bounds
+            return round_bounds(self) if self.rounds else update_bounds(self)
         places = self.last_places()
         return [[self.optimizer.update_uncertainty(max(places[j][p], places[j + 1][p]), j)
                  for p in range(len(places[j]))] for j in range(self.steps)]
