@@ -1,5 +1,5 @@
 r"""Flower simulations recorded as traces (optional extra ``flower``: ``pip install
-"symbolic_inversion[flower]"``, Flower's Message API, ``flwr>=1.20,<2``).
+"symbolic_inversion[flower]"``, Flower's Message API, ``flwr>=1.40,<2``; run with 1.42).
 
 :class:`RecordingStrategy` wraps a Flower strategy whose server arithmetic is FedAvg's
 weighted mean (``flwr.serverapp.strategy.FedAvg``) and records, round by round,
@@ -36,10 +36,10 @@ arrays sent are not the last aggregate.
 :func:`run_simulation_in_process` runs a ``ServerApp`` and a ``ClientApp`` in this
 process, without Ray (``flwr.simulation.run_simulation`` needs the ``flwr[simulation]``
 extra, Ray, and says so in flwr 1.42): every message's content goes through Flower's own
-protobuf serialisation, as on the wire.  It uses three pieces of Flower that are not
-its public API (``flwr.common.serde``, ``flwr.supercore.run.Run``,
-``flwr.supercore.task_identity.TaskIdentity``), all taken in one function that names
-what a Flower version lacks.
+protobuf serialisation, as on the wire.  It uses four pieces of Flower that are not
+its public API (``flwr.common.serde``, ``flwr.common.constant.SUPERLINK_NODE_ID``,
+``flwr.supercore.run.Run``, ``flwr.supercore.task_identity.TaskIdentity``, the last
+from flwr 1.40), all taken in one function that names what a Flower version lacks.
 
 Examples (they need Flower and PyTorch, so they live in ``docs/flower.md`` and
 ``tests/test_flower.py``)::
@@ -60,7 +60,7 @@ Examples (they need Flower and PyTorch, so they live in ``docs/flower.md`` and
 
 from .errors import InputError, NotSupportedError
 
-__all__ = ["RecordingStrategy", "run_simulation_in_process", "InProcessGrid"]
+__all__ = ["RecordingStrategy", "run_simulation_in_process", "in_process_grid"]
 
 #: The flwr versions this module was tested with (``setup.cfg``'s ``flower`` extra).
 TESTED = "1.42"
@@ -104,7 +104,7 @@ def _flwr_internals():
         from flwr.common.serde import recorddict_from_proto, recorddict_to_proto
         from flwr.supercore.run import Run
         from flwr.supercore.task_identity import TaskIdentity
-        Run.create_empty  # noqa: B018 - checked here, used by InProcessGrid
+        Run.create_empty  # noqa: B018 - checked here, used by in_process_grid
     except (ImportError, AttributeError) as error:
         raise NotSupportedError(
             f"flwr {_version()}: run_simulation_in_process uses flwr.common.serde, "
@@ -163,9 +163,44 @@ def _same(a, b):
     return list(a) == list(b) and all(np.array_equal(a[k], b[k]) for k in a)
 
 
-class _RecorderBase:
-    """The recording, independent of Flower's classes (the strategy subclass below
-    adds Flower's base class when Flower is installed)."""
+def _strategy_base():
+    try:
+        from flwr.serverapp.strategy import Strategy
+    except ImportError:
+        return object
+    return Strategy
+
+
+class RecordingStrategy(_strategy_base()):
+    """A Flower strategy that records what the server sees (module docstring).
+
+    Parameters
+    ==========
+
+    strategy : flwr.serverapp.strategy.FedAvg
+        The strategy the server runs (FedAvg, or FedAvgM/FedProx where they are FedAvg);
+        every call is passed on to it.
+    network : nn.Module or Network
+        What the clients train: a PyTorch model (its chain of ``nn.Linear`` layers and
+        activations, :mod:`symbolic_inversion.torch.model`) or a
+        :class:`~symbolic_inversion.network.Network`.
+    loss : loss module, toolkit loss name or Loss
+        The clients' loss (``nn.CrossEntropyLoss()``, ``nn.MSELoss()``, ``"mse"``, ...).
+    optimizer : dict, Optimizer or torch.optim.SGD
+        The clients' local optimizer (full batch; its ``lr`` per local step).
+    local_steps : int
+        K, the clients' local steps per round.
+
+    ``start(grid=..., initial_arrays=..., num_rounds=...)`` is Flower's; then
+    :meth:`trace`, :meth:`client_traces`, :meth:`write`.
+    """
+
+    def __init__(self, strategy, network, loss=None, optimizer=None, local_steps=1):
+        flwr = _flwr()
+        if loss is None:
+            raise InputError("loss: give the clients' loss (e.g. nn.CrossEntropyLoss() or "
+                             "'mse'); the recorder never assumes one")
+        self._setup(strategy, network, loss, optimizer, local_steps, flwr)
 
     def _setup(self, strategy, network, loss, optimizer, local_steps, flwr):
         _check_strategy(strategy, flwr)
@@ -349,132 +384,92 @@ class _RecorderBase:
         return paths
 
 
-def _strategy_base():
-    try:
-        from flwr.serverapp.strategy import Strategy
-    except ImportError:
-        return object
-    return Strategy
-
-
-class RecordingStrategy(_RecorderBase, _strategy_base()):
-    """A Flower strategy that records what the server sees (module docstring).
-
-    Parameters
-    ==========
-
-    strategy : flwr.serverapp.strategy.FedAvg
-        The strategy the server runs (FedAvg, or FedAvgM/FedProx where they are FedAvg);
-        every call is passed on to it.
-    network : nn.Module or Network
-        What the clients train: a PyTorch model (its chain of ``nn.Linear`` layers and
-        activations, :mod:`symbolic_inversion.torch.model`) or a
-        :class:`~symbolic_inversion.network.Network`.
-    loss : loss module, toolkit loss name or Loss
-        The clients' loss (``nn.CrossEntropyLoss()``, ``nn.MSELoss()``, ``"mse"``, ...).
-    optimizer : dict, Optimizer or torch.optim.SGD
-        The clients' local optimizer (full batch; its ``lr`` per local step).
-    local_steps : int
-        K, the clients' local steps per round.
-
-    ``start(grid=..., initial_arrays=..., num_rounds=...)`` is Flower's; then
-    :meth:`trace`, :meth:`client_traces`, :meth:`write`.
-    """
-
-    def __init__(self, strategy, network, loss=None, optimizer=None, local_steps=1):
-        flwr = _flwr()
-        if loss is None:
-            raise InputError("loss: give the clients' loss (e.g. nn.CrossEntropyLoss() or "
-                             "'mse'); the recorder never assumes one")
-        self._setup(strategy, network, loss, optimizer, local_steps, flwr)
-
-
 # -- running a simulation in this process -------------------------------------------------
 
-class InProcessGrid:
+def in_process_grid(client_app, num_supernodes, node_configs=None, run_id=1):
     """A ``flwr.serverapp.Grid`` that delivers every message to a ``ClientApp`` in this
     process (one ``Context`` per node, kept across rounds, with ``node_config``
     ``{"partition-id": i, "num-partitions": N}`` as Flower's simulation gives).  Each
     message's content and each reply's is serialised to Flower's protobuf and back, as
-    on the wire.  Built by :func:`run_simulation_in_process`."""
+    on the wire.  :func:`run_simulation_in_process` builds one and runs the server
+    app on it."""
+    flwr = _flwr()
+    internals = _flwr_internals()
+    to_proto, from_proto = internals["to_proto"], internals["from_proto"]
+    Context, RecordDict, Message = flwr["Context"], flwr["RecordDict"], flwr["Message"]
 
-    def __new__(cls, client_app, num_supernodes, node_configs=None, run_id=1):
-        flwr = _flwr()
-        internals = _flwr_internals()
-        to_proto, from_proto = internals["to_proto"], internals["from_proto"]
-        Context, RecordDict, Message = flwr["Context"], flwr["RecordDict"], flwr["Message"]
+    def wire(content):
+        return from_proto(to_proto(content))
 
-        def wire(content):
-            return from_proto(to_proto(content))
+    class _Grid(flwr["Grid"]):
+        def __init__(self):
+            self.client_app = client_app
+            self._run = None
+            self.contexts = {}
+            for i in range(num_supernodes):
+                config = {"partition-id": i, "num-partitions": num_supernodes}
+                if node_configs is not None:
+                    config.update(node_configs[i])
+                self.contexts[1000 + i] = Context(
+                    run_id=run_id, node_id=1000 + i, node_config=config,
+                    state=RecordDict(), run_config={})
+            self._replies = {}
+            self._count = 0
 
-        class _Grid(flwr["Grid"]):
-            def __init__(self):
-                self.client_app = client_app
-                self._run = None
-                self.contexts = {}
-                for i in range(num_supernodes):
-                    config = {"partition-id": i, "num-partitions": num_supernodes}
-                    if node_configs is not None:
-                        config.update(node_configs[i])
-                    self.contexts[1000 + i] = Context(
-                        run_id=run_id, node_id=1000 + i, node_config=config,
-                        state=RecordDict(), run_config={})
-                self._replies = {}
-                self._count = 0
+        def set_run(self, run):
+            self._run = run
 
-            def set_run(self, run):
-                self._run = run
+        @property
+        def run(self):
+            return self._run
 
-            @property
-            def run(self):
-                return self._run
+        def create_message(self, content, message_type, dst_node_id, group_id,
+                           ttl=None):
+            return Message(content, dst_node_id, message_type, ttl=ttl,
+                           group_id=group_id)
 
-            def create_message(self, content, message_type, dst_node_id, group_id,
-                               ttl=None):
-                return Message(content, dst_node_id, message_type, ttl=ttl,
-                               group_id=group_id)
+        def get_node_ids(self):
+            return list(self.contexts)
 
-            def get_node_ids(self):
-                return list(self.contexts)
+        def push_messages(self, messages):
+            ids = []
+            for message in messages:
+                self._count += 1
+                mid = f"in-process-{self._count}"
+                # as Flower's own InMemoryGrid: the link sets the message id
+                message.metadata.__dict__["_message_id"] = mid
+                node = message.metadata.dst_node_id
+                if node not in self.contexts:
+                    raise InputError(f"grid: no node {node} (nodes: "
+                                     f"{sorted(self.contexts)})")
+                incoming = Message(wire(message.content), node,
+                                   message.metadata.message_type,
+                                   group_id=message.metadata.group_id)
+                incoming.metadata.__dict__.update(
+                    {k: v for k, v in message.metadata.__dict__.items()})
+                reply = self.client_app(incoming, self.contexts[node])
+                if reply.has_content():
+                    reply.content = wire(reply.content)
+                self._replies[mid] = reply
+                ids.append(mid)
+            return ids
 
-            def push_messages(self, messages):
-                ids = []
-                for message in messages:
-                    self._count += 1
-                    mid = f"in-process-{self._count}"
-                    # as Flower's own InMemoryGrid: the link sets the message id
-                    message.metadata.__dict__["_message_id"] = mid
-                    node = message.metadata.dst_node_id
-                    if node not in self.contexts:
-                        raise InputError(f"grid: no node {node} (nodes: "
-                                         f"{sorted(self.contexts)})")
-                    incoming = Message(wire(message.content), node,
-                                       message.metadata.message_type,
-                                       group_id=message.metadata.group_id)
-                    incoming.metadata.__dict__.update(
-                        {k: v for k, v in message.metadata.__dict__.items()})
-                    reply = self.client_app(incoming, self.contexts[node])
-                    if reply.has_content():
-                        reply.content = wire(reply.content)
-                    self._replies[mid] = reply
-                    ids.append(mid)
-                return ids
+        def pull_messages(self, message_ids):
+            return [self._replies.pop(i) for i in message_ids if i in self._replies]
 
-            def pull_messages(self, message_ids):
-                return [self._replies.pop(i) for i in message_ids if i in self._replies]
+        def send_and_receive(self, messages, *, timeout=None):
+            return self.pull_messages(self.push_messages(messages))
 
-            def send_and_receive(self, messages, *, timeout=None):
-                return self.pull_messages(self.push_messages(messages))
+    grid = _Grid()
+    grid.set_run(internals["Run"].create_empty(run_id))
+    return grid
 
-        grid = _Grid()
-        grid.set_run(internals["Run"].create_empty(run_id))
-        return grid
 
 
 def run_simulation_in_process(server_app, client_app, num_supernodes, run_config=None,
                               node_configs=None):
     """Run a Flower ``ServerApp`` with ``num_supernodes`` nodes of ``client_app`` in this
-    process, one message at a time, without Ray (:class:`InProcessGrid`).  The nodes'
+    process, one message at a time, without Ray (:func:`in_process_grid`).  The nodes'
     ``node_config`` holds ``partition-id`` (0 to N - 1) and ``num-partitions``, as
     Flower's simulation gives; ``node_configs`` (one dict per node) adds to it, and
     ``run_config`` is the server's ``context.run_config``.  Returns the grid (its
@@ -495,7 +490,7 @@ def run_simulation_in_process(server_app, client_app, num_supernodes, run_config
     flwr = _flwr()
     internals = _flwr_internals()
     TaskIdentity = internals["TaskIdentity"]
-    grid = InProcessGrid(client_app, num_supernodes, node_configs)
+    grid = in_process_grid(client_app, num_supernodes, node_configs)
     context = flwr["Context"](run_id=1, node_id=0, node_config={},
                               state=flwr["RecordDict"](), run_config=dict(run_config or {}))
     saved = {k: getattr(TaskIdentity, k, None) for k in ("_task_id", "_run_id", "_node_id")}
