@@ -172,7 +172,9 @@ def _strategy_base():
 
 
 class RecordingStrategy(_strategy_base()):
-    """A Flower strategy that records what the server sees (module docstring).
+    """A Flower strategy that records what the server sees (module docstring):
+    Flower's ``start(grid=..., initial_arrays=..., num_rounds=...)`` runs it, then
+    :meth:`trace`, :meth:`client_traces` and :meth:`write` give the traces.
 
     Parameters
     ==========
@@ -190,9 +192,6 @@ class RecordingStrategy(_strategy_base()):
         The clients' local optimizer (full batch; its ``lr`` per local step).
     local_steps : int
         K, the clients' local steps per round.
-
-    ``start(grid=..., initial_arrays=..., num_rounds=...)`` is Flower's; then
-    :meth:`trace`, :meth:`client_traces`, :meth:`write`.
     """
 
     def __init__(self, strategy, network, loss=None, optimizer=None, local_steps=1):
