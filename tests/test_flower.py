@@ -129,8 +129,7 @@ def test_a_flower_fedavg_run_is_recorded_and_its_clients_samples_recovered():
             got = np.array([float(v) for v in clients[c][r].parameters[1]])
             assert np.allclose(got, returned[r][c], rtol=0, atol=1e-13), (c, r)
             start = np.array([float(v) for v in clients[c][r].parameters[0]])
-            assert np.array_equal(start, globals_[r]) or np.allclose(start, globals_[r],
-                                                                     rtol=0, atol=1e-13)
+            assert np.allclose(start, globals_[r], rtol=0, atol=1e-13), (c, r)
     # the global trace: both clients' samples, to the digits vouched for
     solution = recover(trace)
     assert solution.status is Status.CONVERGED, solution.message
@@ -194,3 +193,11 @@ def test_the_loss_and_local_steps_must_be_declared():
     with pytest.raises(InputError, match="local_steps"):
         RecordingStrategy(FedAvg(), _model(), loss="mse",
                           optimizer={"name": "gd", "lr": "0.1"}, local_steps=0)
+
+
+def test_a_flower_without_the_internals_the_runner_uses_is_named(monkeypatch):
+    import sys
+    monkeypatch.setitem(sys.modules, "flwr.supercore.task_identity", None)
+    with pytest.raises(NotSupportedError, match="run_simulation_in_process uses .*"
+                                                 "task_identity"):
+        run_simulation_in_process(ServerApp(), ClientApp(), 2)
