@@ -320,7 +320,9 @@ class Trace:
         through the inverse step.
         """
         if self.dtype is not None:
-            from .floats import gradient_uncertainty
+            from .floats import gradient_uncertainty, round_bounds
+            if self.rounds:   # the normalised updates' bounds, as without a dtype
+                return max(b for step in round_bounds(self) for b in step)
             return gradient_uncertainty(self)
         if not self.optimizer.invertible:
             return max(max(row) for row in self.gradient_uncertainties())
