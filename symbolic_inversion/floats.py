@@ -55,7 +55,8 @@ import numpy as np
 from .errors import InputError
 
 __all__ = ["DTYPES", "binary_value", "shortest", "unit_roundoff", "round_trip_digits",
-           "gradient_bounds", "update_bounds", "gradient_uncertainty", "check_dtype"]
+           "gradient_bounds", "update_bounds", "round_bounds", "gradient_uncertainty",
+           "check_dtype"]
 
 #: numpy type and significand bits of every supported binary format.
 DTYPES = {"float32": (np.float32, 24), "float64": (np.float64, 53)}
@@ -428,6 +429,58 @@ def update_bounds(trace):
             else:
                 carried = mpmath.inf
             step.append(_SAFETY * (own + carried))
+        bounds.append(step)
+    return bounds
+
+
+def round_bounds(trace):
+    """Per round and parameter, a bound on the distance between the observed normalised
+    update ``(theta_j - theta_{j+1}) / lr_j`` of a federated round (``local_steps`` K,
+    ``clients`` C) trained in a binary format and the update exact arithmetic makes
+    from the recorded ``theta_j`` (lists of mpmath numbers).
+
+    Each of the K local steps of a client rounds its update (``u (|theta'| + lr |g|)``)
+    and its gradient (backpropagation, ``gamma_K G``, with the largest normalised round
+    update of the trace standing in for ``G``); the server's weighted mean of C clients
+    rounds once per client and once for the weights (``(C + 2) u |theta|``).  The
+    parameters' magnitudes inside the round are unknown: ``max(|theta_j|,
+    |theta_{j+1}|) + |theta_j - theta_{j+1}|`` stands in for them.  First order, times
+    the safety factor, as :func:`gradient_bounds` (the local steps' own propagation of
+    an early rounding is taken as at most that factor).
+
+    >>> import mpmath
+    >>> from symbolic_inversion import Network, Trace
+    >>> trace = Trace(Network([1, 1], "identity"), "0.5", 1, [[1.0, 1.0], [0.5, 0.75]],
+    ...               dtype="float64", optimizer={"name": "gd", "lr": "0.5",
+    ...                                           "local_steps": 2})
+    >>> with mpmath.workdps(20):
+    ...     bounds = round_bounds(trace)
+    >>> [mpmath.nstr(b / mpmath.mpf(2) ** -53, 4) for b in bounds[0]]
+    ['110.0', '103.0']
+
+    (In units of ``u``, parameter 0: ``q = 1``, magnitude ``1.5``; two local steps of
+    ``1.5 / 0.5 + 1 + 19`` (``19 = gamma_K / u``, ``G = 1``) and the server's
+    ``3 * 1.5 / 0.5``: 55, twice.)
+    """
+    u = mpmath.mpf(2) ** -DTYPES[trace.dtype][1]
+    K = trace.optimizer.local_steps
+    C = len(trace.clients) if trace.clients is not None else 1
+    chain = _chain_length(trace)
+    gamma = chain * u / (1 - chain * u)
+    thetas = [trace.theta(j) for j in range(trace.steps + 1)]
+    rates = [mpmath.mpf(str(trace.optimizer.lr_at(j))) for j in range(trace.steps)]
+    largest = max((abs(a - b) / rates[j] for j in range(trace.steps)
+                   for a, b in zip(thetas[j], thetas[j + 1])), default=0)
+    bounds = []
+    for j in range(trace.steps):
+        lr = rates[j]
+        step = []
+        for now, later in zip(thetas[j], thetas[j + 1]):
+            q = abs(now - later) / lr
+            size = max(abs(now), abs(later)) + abs(now - later)
+            local = K * (u * (size / lr + q) + gamma * largest)
+            server = (C + 2) * u * size / lr
+            step.append(_SAFETY * (local + server))
         bounds.append(step)
     return bounds
 

@@ -320,7 +320,9 @@ class Trace:
         through the inverse step.
         """
         if self.dtype is not None:
-            from .floats import gradient_uncertainty
+            from .floats import gradient_uncertainty, round_bounds
+            if self.rounds:   # the normalised updates' bounds, as without a dtype
+                return max(b for step in round_bounds(self) for b in step)
             return gradient_uncertainty(self)
         if not self.optimizer.invertible:
             return max(max(row) for row in self.gradient_uncertainties())
@@ -376,8 +378,8 @@ class Trace:
         for optimizers without an inverse), entry by entry: ``steps`` lists of mpmath
         numbers."""
         if self.dtype is not None:
-            from .floats import update_bounds
-            return update_bounds(self)
+            from .floats import round_bounds, update_bounds
+            return round_bounds(self) if self.rounds else update_bounds(self)
         places = self.last_places()
         return [[self.optimizer.update_uncertainty(max(places[j][p], places[j + 1][p]), j)
                  for p in range(len(places[j]))] for j in range(self.steps)]

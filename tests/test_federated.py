@@ -102,3 +102,29 @@ def test_local_minibatch_epochs_are_never_called_inconsistent():
     assert solution.status is Status.CONVERGED, solution.message
     assert solution.digits >= 30
     assert _error(solution, X, Y) < mpmath.mpf(10) ** -solution.digits
+
+
+def test_the_rounding_allowance_of_a_float64_round_covers_float64s_rounding():
+    """``floats.round_bounds``: rounds trained in float64 (numpy), each compared with the
+    same round from the same recorded parameters at 40 digits; the difference over the
+    learning rate stays inside the allowance, entry by entry (measured: 3% of it)."""
+    from symbolic_inversion.floats import round_bounds
+    network = Network([2, 3, 1], ["tanh", "identity"])
+    X, Y, init = _data(network, 4, 0)
+    optimizer = {"name": "gd", "lr": "0.3", "local_steps": 3}
+    clients = [{"samples": 2, "weight": "2"}, {"samples": 2, "weight": "2"}]
+    data = simulate(network, X, Y, lr="0.3", epochs=3, init=init, backend="numpy",
+                    optimizer=optimizer, clients=clients).to_dict()
+    trace = Trace.from_dict(dict(data, dtype="float64"))
+    with mpmath.workdps(40):
+        bounds = round_bounds(trace)
+        assert trace.gradient_uncertainty() == max(max(row) for row in bounds)
+        worst = 0
+        for j in range(trace.steps):
+            exact = simulate(network, X, Y, lr="0.3", epochs=1, optimizer=optimizer,
+                             init=[str(v) for v in trace.parameters[j]], dps=40,
+                             clients=clients)
+            for a, b, bound in zip(exact.parameters[1], trace.parameters[j + 1], bounds[j]):
+                error = abs(mpmath.mpf(str(a)) - mpmath.mpf(str(b))) / mpmath.mpf("0.3")
+                worst = max(worst, error / bound)
+        assert 0 < worst < 1

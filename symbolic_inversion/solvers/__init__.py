@@ -46,7 +46,10 @@ SOLVERS.update({"relu": solve_relu})
 
 def _choose(trace):
     optimizer = trace.optimizer
-    if trace.samples == 1 and trace.network.bias and not optimizer.minibatch:
+    # the ratio trick divides one step's gradients: a federated round's K local steps
+    # are not one gradient (its closed form saw no step at all and said unidentifiable)
+    if trace.samples == 1 and trace.network.bias and not optimizer.minibatch and \
+            not trace.rounds:
         return "closed_form"
     # full-batch training with momentum, decay or a schedule is undone step by step into
     # the gradient form: the cold start solves it (measured: 2-4-3 cross-entropy with

@@ -84,7 +84,7 @@ def widths_of(state, field="state_dicts[0]"):
 
 
 def trace_from_state_dicts(state_dicts, network, optimizer, samples, dtype=None,
-                           loss_reduction=None, loss=None):
+                           loss_reduction=None, loss=None, clients=None, extra=None):
     """A trace from saved checkpoints: ``state_dicts[j]`` the model's state dict after
     ``j`` steps (tensors or numpy arrays).
 
@@ -95,7 +95,9 @@ def trace_from_state_dicts(state_dicts, network, optimizer, samples, dtype=None,
     optimizer object, or the ``torch.optim`` optimizer; ``dtype`` defaults to the
     arrays' own (``float32`` or ``float64``); ``loss`` a toolkit name, :class:`Loss
     <symbolic_inversion.losses.Loss>` or PyTorch loss module (default: ``mse`` with
-    ``loss_reduction``, default ``"mean"``, PyTorch's ``nn.MSELoss()``, as version 1).
+    ``loss_reduction``, default ``"mean"``, PyTorch's ``nn.MSELoss()``, as version 1);
+    ``clients`` and ``extra`` (``x-`` extension keys) go to the trace as they are
+    (federated rounds: :mod:`symbolic_inversion.flower`).
 
     >>> import numpy as np
     >>> from symbolic_inversion import Network
@@ -148,7 +150,8 @@ def trace_from_state_dicts(state_dicts, network, optimizer, samples, dtype=None,
                              f"give dtype='float32' or 'float64'")
         dtype = kinds.pop()
     return Trace(network, optimizer.lr, samples, parameters, optimizer=optimizer,
-                 dtype=dtype, loss=loss.name, loss_reduction=loss.reduction)
+                 dtype=dtype, loss=loss.name, loss_reduction=loss.reduction,
+                 clients=clients, extra=extra)
 
 
 def load_state_dicts(paths):
