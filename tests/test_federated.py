@@ -102,3 +102,20 @@ def test_local_minibatch_epochs_are_never_called_inconsistent():
     assert solution.status is Status.CONVERGED, solution.message
     assert solution.digits >= 30
     assert _error(solution, X, Y) < mpmath.mpf(10) ** -solution.digits
+
+
+def test_a_binary_float_trace_of_rounds_is_refused_not_crashed():
+    """A float64 FedAvg trace (``dtype``) ended in an IndexError in the judge (the
+    binary-float allowances are Adam's and one step's); it is refused plainly until the
+    K-step map's rounding bounds are derived, and its one-step approximation still runs."""
+    from symbolic_inversion import NotSupportedError
+    network = Network([1, 1], "tanh")
+    trained = simulate(network, ["0.6", "0.2"], ["0.5", "0.4"], lr="0.25", epochs=3,
+                       init=["0.5", "0.5"], backend="numpy",
+                       optimizer={"name": "gd", "lr": "0.25", "local_steps": 3})
+    data = trained.to_dict()
+    data["parameters"] = [[repr(float(v)) for v in row] for row in data["parameters"]]
+    trace = Trace.from_dict(dict(data, dtype="float64"))
+    with pytest.raises(NotSupportedError, match="binary-float traces of federated rounds"):
+        recover(trace)
+    assert trace.one_step_approximation().dtype == "float64"

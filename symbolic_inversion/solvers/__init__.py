@@ -138,6 +138,14 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
                          f"{type(method).__name__}")
     if not isinstance(verify, (bool, np.bool_)):
         raise InputError(f"verify: expected True or False, got {type(verify).__name__}")
+    if trace.rounds and trace.dtype is not None:
+        # the binary-float allowances (floats.py) bound one optimizer step's rounding, not
+        # K local steps' and the clients' mean: such a trace ended in an IndexError
+        raise NotSupportedError(f"dtype {trace.dtype}: binary-float traces of federated "
+                                f"rounds (local steps or clients) are not supported yet "
+                                f"(the rounding bounds of the K-step map are not derived); "
+                                f"write the parameters as decimals with the digits they "
+                                f"are sure of and drop dtype")
     if known is not None:
         trace = trace.with_known(known)
     target = trace.unknown_part()  # the trace itself unless samples are known
