@@ -119,3 +119,15 @@ def test_a_binary_float_trace_of_rounds_is_refused_not_crashed():
     with pytest.raises(NotSupportedError, match="binary-float traces of federated rounds"):
         recover(trace)
     assert trace.one_step_approximation().dtype == "float64"
+
+
+def test_unknown_minibatch_order_in_rounds_is_refused_with_the_reason():
+    """The refusal named "sgd only" for an sgd trace; it names the rounds now."""
+    from symbolic_inversion import NotSupportedError
+    network = Network([1, 1], "tanh")
+    trace = simulate(network, ["0.6", "0.2"], ["0.5", "0.4"], lr="0.25", epochs=2,
+                     init=["0.5", "0.5"], dps=30, seed=0, record_batches=False,
+                     optimizer={"name": "sgd", "lr": "0.25", "local_steps": 2,
+                                "batch_size": 1})
+    with pytest.raises(NotSupportedError, match="not local steps of federated rounds"):
+        recover(trace)
