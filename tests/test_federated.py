@@ -128,3 +128,15 @@ def test_the_rounding_allowance_of_a_float64_round_covers_float64s_rounding():
                 error = abs(mpmath.mpf(str(a)) - mpmath.mpf(str(b))) / mpmath.mpf("0.3")
                 worst = max(worst, error / bound)
         assert 0 < worst < 1
+
+
+def test_unknown_minibatch_order_in_rounds_is_refused_with_the_reason():
+    """The refusal named "sgd only" for an sgd trace; it names the rounds now."""
+    from symbolic_inversion import NotSupportedError
+    network = Network([1, 1], "tanh")
+    trace = simulate(network, ["0.6", "0.2"], ["0.5", "0.4"], lr="0.25", epochs=2,
+                     init=["0.5", "0.5"], dps=30, seed=0, record_batches=False,
+                     optimizer={"name": "sgd", "lr": "0.25", "local_steps": 2,
+                                "batch_size": 1})
+    with pytest.raises(NotSupportedError, match="not local steps of federated rounds"):
+        recover(trace)

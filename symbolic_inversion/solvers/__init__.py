@@ -58,9 +58,12 @@ def _choose(trace):
     if optimizer.invertible and optimizer.minibatch:
         return "sgd"
     if optimizer.minibatch and trace.batches is None:
+        where = ("local steps of federated rounds" if trace.rounds else
+                 f"optimizer {optimizer.name}")
         raise NotSupportedError(f"optimizer {optimizer.name} with minibatches: the "
                                 f"schedule must be recorded (batches); the schedule "
-                                f"search covers sgd only")
+                                f"search covers plain sgd steps recorded one by one, not "
+                                f"{where}")
     if trace.samples > 1 and not supports_relu(trace.network):
         return "relu"
     return "cold_start"
