@@ -70,7 +70,7 @@ def test_exact_traces_recovered_to_the_precision_law(n, seed):
     assert error <= mpmath.mpf(10) ** (2.2 * n - trace.digits + 5)
     # the digits vouched for are honest: the true error is below what is claimed
     assert error <= mpmath.mpf(10) ** (-solution.digits)
-    assert solution.stats["method"] == "moments+projected+moments+homotopy"
+    assert solution.stats["method"] == "moments+projected+moments_rescaled+homotopy"
 
 
 def test_rounded_trace_accuracy_is_vouched_honestly():
