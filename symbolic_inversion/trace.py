@@ -226,9 +226,21 @@ class Trace:
         if self.dtype is not None:
             from .floats import round_trip_digits
             return round_trip_digits(self.dtype)
+        return self._per_parameters("digits", self._median_digits)
+
+    def _median_digits(self):
         counts = sorted(_significant_digits(v) for vector in self.parameters
                         for v in vector if v)
         return counts[(len(counts) - 1) // 2] if counts else 1
+
+    def _per_parameters(self, name, compute):
+        """``compute()``, worked out once per parameter list (a recovery asks for the
+        digits and the last places many times: a pass over every recorded value each)."""
+        cache = self.__dict__.setdefault("_parameter_cache", {})
+        key = (name, id(self.parameters))
+        if key not in cache or cache[key][0] is not self.parameters:
+            cache[key] = (self.parameters, compute())
+        return cache[key][1]
 
     def last_places(self):
         """Each recorded value's own unit in the last place (a Decimal per value, in the
@@ -256,7 +268,10 @@ class Trace:
             if not value:
                 return Decimal(1).scaleb(written)
             return Decimal(1).scaleb(min(written, value.adjusted() + 1 - digits))
-        return [[last_place(v) for v in vector] for vector in self.parameters]
+
+        places = self._per_parameters("last_places", lambda: [
+            [last_place(v) for v in vector] for vector in self.parameters])
+        return [list(row) for row in places]
 
     @property
     def resolution(self):
