@@ -17,11 +17,10 @@ import argparse
 import os
 import subprocess
 import sys
-import tempfile
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPOSITORY = os.path.dirname(HERE)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from versions import REPOSITORY, unpack_revision  # noqa: E402
 
 # name: (arguments, whether the script alternates the versions itself)
 BENCHMARKS = {
@@ -33,20 +32,6 @@ BENCHMARKS = {
     "sgd": ([], False),
     "certify": ([], False),
 }
-
-
-def unpack(revision):
-    """The package and benchmarks of git ``revision``, unpacked once: ``(root, commit)``."""
-    commit = subprocess.run(["git", "-C", REPOSITORY, "rev-parse", "--short", revision],
-                            check=True, capture_output=True, text=True).stdout.strip()
-    root = os.path.join(tempfile.gettempdir(), f"symbolic-inversion-bench-{commit}")
-    if not os.path.isdir(os.path.join(root, "benchmarks")):
-        os.makedirs(root, exist_ok=True)
-        archive = subprocess.run(["git", "-C", REPOSITORY, "archive", commit,
-                                  "symbolic_inversion", "benchmarks"],
-                                 check=True, capture_output=True)
-        subprocess.run(["tar", "-x", "-C", root], input=archive.stdout, check=True)
-    return root, commit
 
 
 def run(root, script, arguments):
@@ -82,7 +67,7 @@ def main(argv=None):
     unknown = [name for name in names if name not in BENCHMARKS]
     if unknown:
         parser.error(f"unknown benchmark(s) {unknown}; choose from {list(BENCHMARKS)}")
-    base_root, commit = unpack(args.baseline)
+    base_root, commit = unpack_revision(args.baseline, ("symbolic_inversion", "benchmarks"))
     versions = [(f"baseline {commit}", base_root), ("current", REPOSITORY)]
     for label, root in versions:
         location = package_of(root)

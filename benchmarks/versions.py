@@ -53,15 +53,18 @@ def has_module(name):
         os.path.isdir(os.path.join(folder, name))
 
 
-def unpack_revision(revision):
-    """The package at git ``revision``, unpacked once under the temporary directory."""
+def unpack_revision(revision, folders=("symbolic_inversion",)):
+    """``(root, commit)``: the ``folders`` of git ``revision`` (the package; the
+    benchmarks too for ``side_by_side.py``), unpacked once under the temporary
+    directory."""
     commit = subprocess.run(["git", "-C", REPOSITORY, "rev-parse", "--short", revision],
                             check=True, capture_output=True, text=True).stdout.strip()
-    target = os.path.join(tempfile.gettempdir(), f"symbolic-inversion-{commit}")
-    if not os.path.isdir(os.path.join(target, "symbolic_inversion")):
+    name = "-".join(["symbolic-inversion", *folders[1:], commit])
+    target = os.path.join(tempfile.gettempdir(), name)
+    if not all(os.path.isdir(os.path.join(target, folder)) for folder in folders):
         os.makedirs(target, exist_ok=True)
-        archive = subprocess.run(["git", "-C", REPOSITORY, "archive", commit,
-                                  "symbolic_inversion"], check=True, capture_output=True)
+        archive = subprocess.run(["git", "-C", REPOSITORY, "archive", commit, *folders],
+                                 check=True, capture_output=True)
         subprocess.run(["tar", "-x", "-C", target], input=archive.stdout, check=True)
     return target, commit
 
