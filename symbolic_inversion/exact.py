@@ -28,11 +28,13 @@ _DECIMAL = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _MAX_EXPONENT = 10_000
 
 
-def to_decimal(value, field):
+def to_decimal(value, field, max_digits=None):
     """A finite :class:`Decimal` from a decimal string, an int, a float or a Decimal.
 
     Anything else, including strings that are not plain decimal numbers, is refused
-    with a message naming ``field``.
+    with a message naming ``field``; so is a number of more than ``max_digits`` digits
+    (default: the limit ``max_number_digits`` in force; a caller converting many values
+    reads it once and passes it).
 
     >>> to_decimal("0.4925472", "lr")
     Decimal('0.4925472')
@@ -51,7 +53,9 @@ def to_decimal(value, field):
         number = Decimal(repr(float(value))) if math.isfinite(value) else Decimal("NaN")
     elif isinstance(value, str):
         text = value
-        digits = current().max_number_digits
+        if max_digits is None:
+            max_digits = current().max_number_digits
+        digits = max_digits
         if len(text) > digits + 8:  # sign, point and exponent besides the digits
             raise InputError(f"{field}: a number of {len(text)} characters exceeds the limit "
                              f"max_number_digits = {digits} ({how_to_raise('max_number_digits')})")
@@ -63,14 +67,17 @@ def to_decimal(value, field):
         except InvalidOperation:  # pragma: no cover - the pattern admits only valid text
             raise InputError(f"{field}: not a decimal number: {json.dumps(text)}") from None
     elif isinstance(value, (mpmath.mpf, np.floating)):
-        return to_decimal(str(value) if isinstance(value, mpmath.mpf) else float(value), field)
+        return to_decimal(str(value) if isinstance(value, mpmath.mpf) else float(value), field,
+                          max_digits)
     else:
         raise InputError(f"{field}: expected a number, got {type(value).__name__}")
     if not number.is_finite():
         raise InputError(f"{field}: not a finite number: {value}")
-    if len(number.as_tuple().digits) > current().max_number_digits:
+    if max_digits is None:
+        max_digits = current().max_number_digits
+    if len(number.as_tuple().digits) > max_digits:
         raise InputError(f"{field}: a number of {len(number.as_tuple().digits)} digits exceeds "
-                         f"the limit max_number_digits = {current().max_number_digits} "
+                         f"the limit max_number_digits = {max_digits} "
                          f"({how_to_raise('max_number_digits')})")
     # Decimal arithmetic on the trace (resolution, exact right-hand sides) overflows its
     # context far before this; no trained parameter is anywhere near these magnitudes.

@@ -142,6 +142,7 @@ class Trace:
         check("max_trace_values", size * len(parameters),
               f"parameters: values in {len(parameters)} vectors of {size}")
         checked = []
+        max_digits = current().max_number_digits
         for j, vector in enumerate(parameters):
             if not isinstance(vector, (list, tuple)) or len(vector) != size:
                 got = len(vector) if isinstance(vector, (list, tuple)) else type(vector).__name__
@@ -153,7 +154,8 @@ class Trace:
                 checked.append([binary_value(v, self.dtype, f"parameters[{j}][{p}]")
                                 for p, v in enumerate(vector)])
                 continue
-            checked.append([to_decimal(v, f"parameters[{j}][{p}]") for p, v in enumerate(vector)])
+            checked.append([to_decimal(v, f"parameters[{j}][{p}]", max_digits)
+                            for p, v in enumerate(vector)])
         return checked
 
     def _check_batches(self, batches):
