@@ -1066,10 +1066,15 @@ class ArbBall(_Intervals):
         return _arb_exact(_mpf(low)).union(_arb_exact(_mpf(high)))
 
     def lower(self, value):
-        return _arb_mpf(self.number(value).lower())
+        # an unbounded (or NaN) ball has no finite end: -inf keeps every comparison that
+        # asks "is this inside?" false, so a diverging Krawczyk box is "not contracted",
+        # never a ValueError from man_exp
+        end = self.number(value).lower()
+        return _arb_mpf(end) if end.is_finite() else mpmath.ninf
 
     def upper(self, value):
-        return _arb_mpf(self.number(value).upper())
+        end = self.number(value).upper()
+        return _arb_mpf(end) if end.is_finite() else mpmath.inf
 
     def ball(self, mid, rad):
         ball = self.number(mid)

@@ -178,3 +178,20 @@ def test_the_certificate_is_json_ready_with_radii_rounded_up(trace_4_square):
     with mpmath.workdps(certificate.dps):
         assert mpmath.mpf(data["radius"]) >= certificate.radius
         assert mpmath.mpf(data["radius"]) <= certificate.radius * 1.01
+
+
+@pytest.mark.skipif(not HAVE_FLINT, reason="python-flint not installed")
+def test_wrong_data_whose_krawczyk_box_diverges_in_arb_are_refused_not_a_traceback():
+    """bench_certify's n = 4, E = 4 case with the first input moved by 1e-3: the arb
+    Krawczyk image had an unbounded ball, whose end ``man_exp`` could not read (a
+    ValueError); the interval back end refused the same data."""
+    import numpy as np
+    rng = np.random.default_rng(1)
+    xs = [f"{v:.3f}" for v in rng.uniform(0, 1, 4)]
+    ys = [f"{v:.3f}" for v in rng.uniform(0, 1, 4)]
+    trace = simulate(NEURON, xs, ys, lr="0.1", epochs=4, init=["0.5", "0.5"], dps=60)
+    data = [([x], [y]) for x, y in zip(xs, ys)]
+    wrong = [([f"{float(xs[0]) + 1e-3:.6f}"], [ys[0]])] + data[1:]
+    for backend in ("arb", "iv"):
+        assert not certify(trace, wrong, backend=backend).certified
+    assert certify(trace, data, backend="arb").certified
