@@ -55,10 +55,10 @@ def to_decimal(value, field, max_digits=None):
         text = value
         if max_digits is None:
             max_digits = current().max_number_digits
-        digits = max_digits
-        if len(text) > digits + 8:  # sign, point and exponent besides the digits
+        if len(text) > max_digits + 8:  # sign, point and exponent besides the digits
             raise InputError(f"{field}: a number of {len(text)} characters exceeds the limit "
-                             f"max_number_digits = {digits} ({how_to_raise('max_number_digits')})")
+                             f"max_number_digits = {max_digits} "
+                             f"({how_to_raise('max_number_digits')})")
         if not _DECIMAL.fullmatch(text):
             shown = text if len(text) < 60 else text[:57] + "..."
             raise InputError(f"{field}: not a decimal number: {json.dumps(shown)}")

@@ -215,7 +215,7 @@ class LayerwiseProgram:
     def _forward(self, arithmetic, blocks, X, S, slopes_wanted=True):
         """Activations ``posts`` (input first) and ``(z, a, slope)`` per layer (``slope``
         ``None`` throughout when not ``slopes_wanted``: values only)."""
-        h = X[None] if S is None else X[S]            # (E, nb, d); S None: one step, all
+        h = X[S]                                                    # (E, nb, d)
         posts, slopes = [h], []
         matmul = arithmetic.matmul
         for (W, b), activation in zip(blocks, self.activations(arithmetic)):
@@ -285,7 +285,8 @@ class LayerwiseProgram:
         and a :class:`~symbolic_inversion.losses.Loss`: for a caller that evaluates the
         loss of one dataset at many parameter vectors (a loss black box) and converts its
         data once."""
-        posts, _ = self._forward(arithmetic, self._layers(thetas), X, None, False)
+        S, _ = self.layout(1, len(X), None)
+        posts, _ = self._forward(arithmetic, self._layers(thetas), X, S, False)
         return loss.value(posts[-1][0], Y, arithmetic)
 
     def term_sums(self, thetas, X, Y, batches=None, arithmetic=None):

@@ -239,10 +239,9 @@ class Trace:
         """``compute()``, worked out once per parameter list (a recovery asks for the
         digits and the last places many times: a pass over every recorded value each)."""
         cache = self.__dict__.setdefault("_parameter_cache", {})
-        key = (name, id(self.parameters))
-        if key not in cache or cache[key][0] is not self.parameters:
-            cache[key] = (self.parameters, compute())
-        return cache[key][1]
+        if name not in cache or cache[name][0] is not self.parameters:
+            cache[name] = (self.parameters, compute())
+        return cache[name][1]
 
     def last_places(self):
         """Each recorded value's own unit in the last place (a Decimal per value, in the

@@ -222,11 +222,8 @@ class LossOracle:
         program = self._program
         if self.dps is None:
             rational = self._rational
-            kind = rational.kind
             params = np.empty((1, len(theta)), dtype=object)
-            params[0] = [kind(v.numerator, v.denominator) if type(v) is Fraction else
-                         kind(v) if type(v) is int else
-                         kind(*_numerator_denominator(to_fraction(v))) for v in theta]
+            params[0] = [_exact(rational.kind, v) for v in theta]
             return rational.fraction(program.converted_loss_value(
                 params, self._exact_inputs, self._exact_labels, rational, self.loss))
         arithmetic = get_arithmetic("mpmath")
@@ -239,5 +236,9 @@ class LossOracle:
                                                  self.loss)
 
 
-def _numerator_denominator(fraction):
-    return fraction.numerator, fraction.denominator
+def _exact(kind, value):
+    """``value`` as the rational arithmetic's ``kind``, exactly (:func:`to_fraction`);
+    Fractions and ints, what the reconstruction's probes pass, without the detour."""
+    if type(value) is not Fraction and type(value) is not int:
+        value = to_fraction(value)
+    return kind(value) if type(value) is int else kind(value.numerator, value.denominator)
