@@ -13,12 +13,8 @@ from fractions import Fraction
 import mpmath
 
 from ..errors import InputError
-from .blackbox import to_fraction
+from .blackbox import mpq as _mpq, to_fraction
 
-try:  # gmpy2's rationals are several times faster than Fraction
-    from gmpy2 import mpq as _mpq
-except ImportError:  # pragma: no cover - gmpy2 is an optional extra
-    _mpq = Fraction
 
 __all__ = ["ExactField", "FloatField"]
 

@@ -21,6 +21,11 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 
+try:  # gmpy2's rationals are several times faster than Fraction
+    from gmpy2 import mpq
+except ImportError:  # pragma: no cover - gmpy2 is an optional extra
+    mpq = Fraction
+
 from ..arithmetic import get_arithmetic
 from ..errors import InputError, boundary
 from ..limits import check, check_int, current, how_to_raise
@@ -161,6 +166,10 @@ class LossOracle:
     (Fraction(1, 1), 2)
     """
 
+    # the reconstruction's probe may pass its own exact numbers (gmpy2 mpq) or mpf as they
+    # are: this black box reads every exact rational type and mpmath number
+    takes_field_numbers = True
+
     @boundary("oracle")
     def __init__(self, network, inputs, labels, dps=None):
         self.network = _relu_network(network)
@@ -238,7 +247,12 @@ class LossOracle:
 
 def _exact(kind, value):
     """``value`` as the rational arithmetic's ``kind``, exactly (:func:`to_fraction`);
-    Fractions and ints, what the reconstruction's probes pass, without the detour."""
-    if type(value) is not Fraction and type(value) is not int:
+    Fractions, ints and the reconstruction's own rationals (``mpq``) without the
+    detour."""
+    if type(value) is kind:
+        return value
+    if type(value) is int:
+        return kind(value)
+    if type(value) is not Fraction and type(value) is not mpq:
         value = to_fraction(value)
-    return kind(value) if type(value) is int else kind(value.numerator, value.denominator)
+    return kind(int(value.numerator), int(value.denominator))
