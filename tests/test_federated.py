@@ -140,3 +140,53 @@ def test_unknown_minibatch_order_in_rounds_is_refused_with_the_reason():
                                 "batch_size": 1})
     with pytest.raises(NotSupportedError, match="not local steps of federated rounds"):
         recover(trace)
+
+
+def _neuron_rounds(clients, local_steps, optimizer="gd", rounds=4):
+    xs, ys = ["0.6", "-0.3", "0.9"][:sum(c["samples"] for c in clients)], \
+        ["0.5", "-0.2", "0.1"][:sum(c["samples"] for c in clients)]
+    return simulate(Network([1, 1], "tanh"), xs, ys, lr="0.3", epochs=rounds,
+                    init=["0.5", "0.5"], dps=50, clients=clients,
+                    optimizer={"name": optimizer, "lr": "0.3", "local_steps": local_steps})
+
+
+@pytest.mark.parametrize("clients, local_steps, optimizer, identified, shared", [
+    # FedAvg's weights n_c / n, one gd step: one gradient of the pooled samples
+    ([{"samples": 2, "weight": "2"}, {"samples": 1, "weight": "1"}], 1, "gd", "no", [[0, 1]]),
+    # one step, per-sample weights 3/2 against 1: every client shows
+    ([{"samples": 2, "weight": "3"}, {"samples": 1, "weight": "1"}], 1, "gd", "groups", []),
+    # three clients, two of them with per-sample weight 1/2: those two pool
+    ([{"samples": 1, "weight": "1"}, {"samples": 1, "weight": "1"},
+      {"samples": 1, "weight": "3"}], 1, "gd", "partly", [[0, 1]]),
+    # Adam's step is not linear in the gradient: groups, equal clients interchangeable
+    ([{"samples": 1, "weight": "1"}, {"samples": 1, "weight": "1"}], 1, "adam", "groups",
+     [[0, 1]]),
+    # several local steps: groups
+    ([{"samples": 2, "weight": "2"}, {"samples": 1, "weight": "1"}], 3, "gd", "groups", []),
+])
+def test_the_client_grouping_says_what_the_rounds_determine(clients, local_steps, optimizer,
+                                                            identified, shared):
+    from symbolic_inversion.solvers.symmetries import client_grouping
+    grouping = client_grouping(_neuron_rounds(clients, local_steps, optimizer, rounds=1))
+    assert grouping["identified"] == identified, grouping["message"]
+    assert grouping.get("pooled", grouping.get("interchangeable")) == shared
+    starts = np.cumsum([0] + [c["samples"] for c in clients])
+    assert [g["samples"] for g in grouping["groups"]] == \
+        [list(range(a, b)) for a, b in zip(starts[:-1], starts[1:])]
+
+
+def test_two_clients_with_local_steps_are_recovered_grouped_by_client():
+    """Two clients of the paper's neuron (one sample each, weights 2 and 1), K = 2 local
+    gd steps, 4 rounds: each client's sample comes back in its own group."""
+    clients = [{"samples": 1, "weight": "2"}, {"samples": 1, "weight": "1"}]
+    trace = _neuron_rounds(clients, 2)
+    solution = recover(trace)
+    assert solution.status is Status.CONVERGED, solution.message
+    assert solution.clients["identified"] == "groups"
+    truth = [("0.6", "0.5"), ("-0.3", "-0.2")]
+    with mpmath.workdps(60):
+        for group, (x, y) in zip(solution.clients["groups"], truth):
+            (found_x, found_y), = [solution.samples[i] for i in group["samples"]]
+            assert abs(found_x[0] - mpmath.mpf(x)) < mpmath.mpf(10) ** -solution.digits
+            assert abs(found_y[0] - mpmath.mpf(y)) < mpmath.mpf(10) ** -solution.digits
+    assert "client 0: samples 0" in str(solution)

@@ -29,7 +29,8 @@ from .options import RecoverOptions, make_options
 from .ratio import solve_closed_form
 from .sgd import solve_joint, solve_per_sample, solve_schedule_search, solve_sgd
 from .solution import RecoveryError, Solution, Status
-from .symmetries import annotate, family_symmetries, solve_moments_only
+from .symmetries import (annotate, client_grouping, family_symmetries,
+                         solve_moments_only)
 from .pipeline import solve_cold_start, solve_homotopy, solve_moments
 from .relu import solve_relu, supports_relu
 
@@ -188,6 +189,8 @@ def _recover(trace, target, name, options, reporter):
         tolerance = mpmath.mpf(10) ** -min(solution.digits, 10 ** 4)
         solution.classes = [target.loss.label_class(y, tolerance) for _, y in
                             solution.samples]
+    if solution.samples and len(solution.samples) == target.samples:
+        solution.clients = client_grouping(target)
     if solution.status is Status.CONVERGED and solution.digits < 1:
         # whatever the solver: "converged" with no digit vouched for claims nothing
         solution.status = Status.PRECISION_LIMITED

@@ -90,6 +90,10 @@ class Solution:
     classes : list
         For a classifier's loss (cross-entropy): per sample the class ``k`` when its
         label is one-hot to the digits vouched for, else ``None``; empty otherwise.
+    clients : dict or None
+        For federated rounds of several clients: which client held which sample, as far
+        as the trace tells (:func:`~symbolic_inversion.solvers.symmetries.client_grouping`:
+        ``groups``, ``identified``, ``message``); ``None`` otherwise.
     """
 
     samples: list
@@ -100,6 +104,7 @@ class Solution:
     detail: str = ""
     symmetries: list = field(default_factory=list)
     classes: list = field(default_factory=list)
+    clients: dict = None
 
     @property
     def square(self):
@@ -151,7 +156,8 @@ class Solution:
         return {"status": self.status.value, "message": self.message,
                 "samples": samples, "samples_are": self.samples_are,
                 "residual": text(self.residual), "digits": self.digits,
-                "square": self.square, "symmetries": list(self.symmetries), "stats": stats}
+                "square": self.square, "symmetries": list(self.symmetries),
+                "clients": self.clients, "stats": stats}
 
     @property
     def samples_are(self):
@@ -184,6 +190,11 @@ class Solution:
             lines.append(f"  sample {i}: x = [{', '.join(text(v) for v in x)}]"
                          f"  y = [{', '.join(text(v) for v in y)}]"
                          + (f"  class {k}" if k is not None else ""))
+        if self.clients is not None:
+            groups = "; ".join(f"client {g['client']}: samples "
+                               f"{', '.join(map(str, g['samples']))}"
+                               for g in self.clients["groups"])
+            lines.append(f"clients ({groups}): {self.clients['message']}")
         if self.residual is not None:
             lines.append(f"residual: {mpmath.nstr(self.residual, 3)}   digits vouched for: "
                          f"{self.digits}")

@@ -49,6 +49,8 @@ Examples
 ['moments']
 """
 
+from fractions import Fraction
+
 import mpmath
 
 from .solution import Status
@@ -96,6 +98,77 @@ def _first_layer_silent(trace):
     weights = network.layer_slices()[1][0]
     return all(mpmath.mpf(v) == 0 for j in range(trace.steps)
                for v in trace.theta(j)[weights])
+
+
+def client_grouping(trace):
+    """Which client held which sample, as far as a trace of federated rounds (several
+    ``clients``) tells: ``None`` for a trace of one client, else a dict (JSON-ready)
+    with ``groups`` (per client its ``weight`` and the indices of its samples in the
+    recovered dataset, which keeps the clients' order), ``identified`` and ``message``.
+
+    ``identified`` is
+
+    ``"groups"``
+        each client's samples are a group the round determines: its local steps depend
+        on them jointly (``local_steps > 1``, or an optimizer whose update is not linear
+        in the gradient); clients with equal sample counts and weights could still
+        trade places as wholes, listed in ``interchangeable``;
+    ``"partly"``
+        one linear local step: the round is ``sum_c w_c c(n_c) sum_(i in c) g_i`` with
+        ``c(n_c)`` the loss's batch factor; a sample's client shows only through its
+        per-sample weight ``w_c c(n_c)``, so the clients of equal per-sample weight
+        (``pooled``) pool their samples;
+    ``"no"``
+        every client has the same per-sample weight (FedAvg's ``n_c / n`` with the mean
+        loss): the round is one gradient of the pooled samples.
+
+    >>> from symbolic_inversion import Network, Trace
+    >>> clients = [{"samples": 2, "weight": "2"}, {"samples": 1, "weight": "1"}]
+    >>> trace = Trace(Network([1, 1], "tanh"), "0.1", 3, [["0.5", "0.5"], ["0.49", "0.48"]],
+    ...               clients=clients)
+    >>> grouping = client_grouping(trace)
+    >>> grouping["identified"], [g["samples"] for g in grouping["groups"]]
+    ('no', [[0, 1], [2]])
+    """
+    if trace.clients is None or len(trace.clients) < 2:
+        return None
+    groups = [{"client": k, "weight": str(weight), "samples": indices}
+              for k, (weight, indices) in enumerate(trace.client_samples())]
+    outputs = trace.network.output_width
+    if trace.optimizer.local_steps > 1 or not trace.optimizer.invertible:
+        alike = {}
+        for k, (count, weight) in enumerate(trace.clients):
+            alike.setdefault((count, Fraction(weight)), []).append(k)
+        interchangeable = [ks for ks in alike.values() if len(ks) > 1]
+        message = ("each client's samples form a group the rounds determine (its local "
+                   "steps depend on them jointly)")
+        if interchangeable:
+            message += "; clients " + ", ".join(
+                " and ".join(map(str, ks)) for ks in interchangeable) + \
+                " have equal sample counts and weights: which of them is which is not " \
+                "identifiable"
+        return {"identified": "groups", "groups": groups,
+                "interchangeable": interchangeable, "message": message}
+    by_weight = {}
+    for k, (count, weight) in enumerate(trace.clients):
+        per_sample = Fraction(weight) * trace.loss.factor(count, outputs)
+        by_weight.setdefault(per_sample, []).append(k)
+    pooled = [ks for ks in by_weight.values() if len(ks) > 1]
+    if len(by_weight) == 1:
+        return {"identified": "no", "groups": groups, "pooled": pooled,
+                "message": "one linear local step with equal per-sample weights: the round "
+                           "is one gradient of the pooled samples, which client held which "
+                           "sample is not identifiable (the groups listed are the "
+                           "recovered dataset's order, not a finding)"}
+    if not pooled:
+        return {"identified": "groups", "groups": groups, "interchangeable": [],
+                "message": "one linear local step: a sample's client shows through its "
+                           "per-sample weight, a different one for every client"}
+    return {"identified": "partly", "groups": groups, "pooled": pooled,
+            "message": "one linear local step: a sample's client shows only through its "
+                       "per-sample weight; clients " + "; ".join(
+                           " and ".join(map(str, ks)) for ks in pooled) +
+                       " share one and pool their samples"}
 
 
 def family_symmetries(trace):
