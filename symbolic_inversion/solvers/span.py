@@ -134,6 +134,11 @@ def span_applies(trace, used=None):
                 f"{network.layers[1]}, fan-in + 1 = {network.input_width + 1}) = {bound}")
     if n < 2:
         return "one sample: the closed form applies"
+    width, m = network.layers[1], network.output_width
+    if width - n <= (n - 1) + (m - 1):
+        # fewer equations per sample than unknowns: its roots are not isolated
+        return (f"each sample's equations are not overdetermined: width - n = {width - n} "
+                f"column-space equations for (n - 1) + (m - 1) = {n + m - 2} unknowns")
     try:
         system = InversionSystem.from_trace(trace, 1 if used is None else min(used, 1))
     except Exception as error:  # noqa: BLE001 - a trace this start cannot read
@@ -353,6 +358,43 @@ def _new_roots(roots, X, rho):
     return new
 
 
+# |c_i^T S^-1 a_j| relative to the diagonal's above which two roots cannot both be samples
+DUAL_TOLERANCE = 1e-3
+
+
+def _dual_consistent(span, program, theta, roots, new):
+    """The roots of ``roots + new`` that can be samples together: samples satisfy
+    ``c_i^T S^-1 a_j = [i = j]`` (:meth:`LayerSpan.deflated`), a spurious root of the
+    per-sample equations (possible when they have few spare equations) does not; the
+    root in most conflicts goes first (a new one before an old one), until none is
+    left."""
+    if not new:
+        return roots
+    everything = roots + new
+    X = np.array([x for x, _ in everything])
+    K = first_layer_jacobians(program, theta, X)
+    sigma = span.singular[:len(span.rows)]
+    c = np.concatenate([X, np.ones((len(X), 1))], axis=1) @ span.rows.T      # (R, n)
+    a = np.stack([span.columns.T @ (k.T @ r) for k, (_, r) in zip(K, everything)])
+    dual = c @ (a / sigma).T                                                    # (R, R)
+    scale = np.sqrt(np.abs(np.diag(dual)))
+    with np.errstate(all="ignore"):
+        relative = np.abs(dual) / np.outer(scale, scale)
+    conflict = ~(relative <= DUAL_TOLERANCE)
+    np.fill_diagonal(conflict, ~(scale > 0))
+    conflict = conflict | conflict.T
+    keep = list(range(len(everything)))
+    old = len(roots)
+    while True:
+        counts = {i: sum(conflict[i, j] for j in keep if j != i) + conflict[i, i]
+                  for i in keep}
+        worst = max(keep, key=lambda i: (counts[i], i >= old))
+        if counts[worst] == 0:
+            break
+        keep.remove(worst)
+    return [everything[i] for i in keep]
+
+
 def _choose(span, program, theta, roots, n):
     """The ``n`` roots that explain ``G``: the least-squares fit ``G = sum_i K(x_i)^T
     rho_i xtilde_i^T`` over every root, the ``n`` with the largest ``|rho_i|``."""
@@ -446,25 +488,30 @@ def _span_start(trace, used, seed, rounds, starts):
             tried += len(s)
             rho = _initial_rho(residual, s)
             s, rho, value = _levenberg_marquardt(residual, s, rho)
-            ok = np.isfinite(value) & (value < DEFLATED_RESIDUAL)
-            new = _new_roots(roots, span.inputs(s[ok]), rho[ok])
-            if not new:
+            ok = np.isfinite(value) & (value < (DEFLATED_RESIDUAL if roots else ROOT_RESIDUAL))
+            if not ok.any() and span.free == 0:
+                break
+            if not ok.any():
                 continue
-            roots += new
+            # each candidate polished on its own equations without the deflation's
+            # constraints (they carry the found roots' errors): a root of those or none
+            X_new, rho_new = span.inputs(s[ok]), rho[ok]
+            s_whole, rho_new, value = _levenberg_marquardt(
+                _Residual(whole, program, theta), whole.coordinates(X_new), rho_new)
+            order = np.argsort(value)
+            good = order[value[order] < ROOT_RESIDUAL]
+            new = _new_roots(roots, whole.inputs(s_whole[good]), rho_new[good])
+            kept = _dual_consistent(whole, program, theta, roots, new)
+            if len(kept) <= len(roots) and span.free == 0:
+                break    # the one point the constraints leave is no root: none is left
+            if len(kept) == len(roots) and all(a is b for a, b in zip(kept, roots)):
+                continue
+            roots = kept
             if len(roots) < n:
                 X_found = np.array([x for x, _ in roots])
                 K = first_layer_jacobians(program, theta, X_found)
                 signals = [k.T @ r for k, (_, r) in zip(K, roots)]
                 span = whole.deflated(X_found, signals)
-        if len(roots) >= n:
-            # each root polished on its own equations without the deflation's
-            # constraints (they carry the other roots' errors)
-            X_found = np.array([x for x, _ in roots])
-            rho = np.array([r for _, r in roots])
-            s, rho, value = _levenberg_marquardt(_Residual(whole, program, theta),
-                                                 whole.coordinates(X_found), rho)
-            polished = whole.inputs(s)
-            roots = [(x, r) for x, r, v in zip(polished, rho, value) if v < ROOT_RESIDUAL]
     stats.update(starts=tried, rounds=rounds_used, roots=len(roots),
                  seconds=round(time.perf_counter() - started, 3))
     if len(roots) < n:

@@ -124,3 +124,18 @@ def test_a_search_without_rounds_reports_how_many_samples_it_found():
     trace = simulate(network, X, Y, lr="0.1", epochs=1, init=init, dps=40)
     start = span_start(trace, rounds=0)
     assert start.code == "no_root" and "0 of 4 samples" in start.reason
+
+
+def test_a_spurious_root_is_dropped_by_the_dual_test():
+    # 12-16-1 with n = 8: each sample's 8 equations in 7 unknowns have one spare, and
+    # the first round finds a root 0.2 away from every sample besides 7 samples; it
+    # fails c_i^T S^-1 a_j = 0 against them and is dropped, the 8th sample is found
+    network, init, X, Y = _problem([12, 16, 1], ["tanh", "identity"], 8, seed=0)
+    trace = simulate(network, X, Y, lr="0.1", epochs=1, init=init, dps=60)
+    start = span_start(trace, seed=0)
+    assert start.code == "found", start.reason
+    truth = np.array(X, dtype=float)
+    match = [int(np.abs(truth - x).max(axis=1).argmin()) for x in start.inputs]
+    assert sorted(match) == list(range(8))
+    assert np.abs(start.inputs - truth[match]).max() < 1e-8
+    assert np.abs(start.labels - np.array(Y, dtype=float)[match]).max() < 1e-8
