@@ -9,7 +9,9 @@
    and start (complex128 first, multiprecision at
    :func:`~symbolic_inversion.precision.tracking_dps` where double fails); or a
    *projected search* (:func:`projected_search`): float64 least-squares fits of the
-   inputs on every step with the labels eliminated, from random starts.  Paths that end
+   inputs on every step with the labels eliminated, from random starts; or the *span
+   start* (:func:`~symbolic_inversion.solvers.span.span_search`, tried first where one
+   step's first-layer gradient has rank ``n``): each sample from its own small system.  Paths that end
    at complex roots or stall are polished by the same float64 fit from their real part.
 3. **Judgement** by the :class:`~symbolic_inversion.solvers.judge.Judge`: Gauss-Newton on
    *all* steps at :func:`~symbolic_inversion.precision.refine_dps`, then the candidate
@@ -889,7 +891,9 @@ def solve_cold_start(trace, options):
     """The default for several samples: attempts take turns among moment homotopy paths
     (one input and one output only), projected least-squares searches in float64
     (:func:`projected_search`: cheap, and reliable where double precision resolves the
-    data) and parameter homotopy paths.
+    data) and parameter homotopy paths; first the span start
+    (:mod:`~symbolic_inversion.solvers.span`) where one step's first-layer gradient of a
+    smooth network has rank ``n``.
 
     Examples
     ========
