@@ -256,3 +256,28 @@ def test_only_large_binary_float_systems_are_judged_in_float64(monkeypatch):
     assert judge.judged_in_float64(system)
     exact = simulate(NEURON, XS, YS, lr="0.1", epochs=4, init=["0.5", "0.5"], dps=50)
     assert not judge.judged_in_float64(InversionSystem.from_trace(exact))   # decimals
+
+
+def test_recover_judges_a_large_binary_float_trace_in_float64(monkeypatch):
+    # the 16-32-4 classifier stands in for a large one (64-256-10 with b = 32:
+    # benchmarks/bench_fedsgd.py): the span start, then the float64 judgement, whose
+    # verdict the binary-float report keeps
+    import numpy as np
+    from symbolic_inversion import recover
+    from symbolic_inversion.solvers import judge
+    from symbolic_inversion.solvers.float_verdict import judge_binary
+    monkeypatch.setattr(judge, "FLOAT64_ENTRIES", 1000)
+    trace, X, Y = _float64_classifier()
+    solution = recover(trace)
+    assert solution.status is Status.CONVERGED, solution.detail
+    assert solution.stats["judged_in"] == "float64"
+    assert solution.stats["paths"][0]["path"] == "span"
+    worst = max(min(max(abs(float(a) - b) for a, b in zip(list(x) + list(y), tx + ty))
+                    for tx, ty in zip([[float(v) for v in x] for x in X], Y))
+                for x, y in solution.samples)
+    assert worst < 10.0 ** -solution.digits
+    assert sorted(solution.classes) == sorted(int(np.argmax(y)) for y in Y)
+    # a verdict other than converged passes the binary-float report unchanged (its
+    # multiprecision analysis would not finish on a truly large system)
+    failed = Solution([], Status.NOT_CONVERGED, None, 0, {}, "nothing")
+    assert judge_binary(trace, failed) is failed
