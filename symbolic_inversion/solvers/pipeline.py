@@ -11,8 +11,9 @@
    *projected search* (:func:`projected_search`): float64 least-squares fits of the
    inputs on every step with the labels eliminated, from random starts; or the *span
    start* (:func:`~symbolic_inversion.solvers.span.span_search`, tried first where one
-   step's first-layer gradient has rank ``n``): each sample from its own small system.  Paths that end
-   at complex roots or stall are polished by the same float64 fit from their real part.
+   step's first-layer gradient has rank ``n``): each sample from its own small system.
+   Paths that end at complex roots or stall are polished by the same float64 fit from
+   their real part.
 3. **Judgement** by the :class:`~symbolic_inversion.solvers.judge.Judge`: Gauss-Newton on
    *all* steps at :func:`~symbolic_inversion.precision.refine_dps`, then the candidate
    must explain every step of the trace to its rounding, including the steps the global
