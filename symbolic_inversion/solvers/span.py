@@ -85,6 +85,7 @@ from dataclasses import dataclass, field
 import mpmath
 import numpy as np
 
+from ..activations import get_activation
 from ..arithmetic import get_arithmetic
 from ..system import InversionSystem
 from .executors import one_blas_thread
@@ -119,8 +120,14 @@ def span_applies(trace, used=None):
     activations, a first-layer bias, the gradient form with every sample in the first
     step, and ``n`` below the first layer's rank bound ``min(w, fan-in + 1)``."""
     network = trace.network
-    if any(name in ("relu", "leaky_relu") for name in network.activations):
-        return "needs smooth activations (relu networks: method='relu')"
+    if any(get_activation(name).piecewise_linear for name in network.activations[:-1]):
+        # relu's slopes are constant between kinks, identity's everywhere: K(x) then
+        # does not pin x down
+        return ("needs smooth nonlinear hidden activations (relu networks: "
+                "method='relu')")
+    output = network.activations[-1]
+    if get_activation(output).piecewise_linear and output != "identity":
+        return f"needs a smooth or identity output activation, got {output}"
     if not network.bias:
         return "needs a first-layer bias (the row space's affine normalisation)"
     if network.depth < 2:
@@ -165,6 +172,8 @@ class LayerSpan:
     x0: np.ndarray = None
     M: np.ndarray = None
     Q: np.ndarray = None
+    #: the complement of the whole column space (``w x (w - n)``), before any deflation
+    complement: np.ndarray = None
 
     @property
     def free(self):
@@ -206,8 +215,6 @@ class LayerSpan:
             Q = np.linalg.qr(np.concatenate([Q, np.array(extra).T], axis=1))[0]
         return LayerSpan(self.G, self.rows, self.columns, self.singular,
                          (self.rows.T @ c0)[:d], (self.rows.T @ null)[:d], Q, self.complement)
-
-    complement: np.ndarray = None
 
 
 def layer_span(G, n):

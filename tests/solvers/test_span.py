@@ -109,6 +109,9 @@ def test_where_the_span_start_does_not_apply_it_says_why():
     relu = Network([3, 8, 1], ["relu", "identity"])
     trace = simulate(relu, X[:2], Y[:2], lr="0.1", epochs=1, init=init, dps=40)
     assert "smooth" in span_applies(trace)
+    linear = Network([3, 8, 1], ["identity", "identity"])
+    trace = simulate(linear, X[:2], Y[:2], lr="0.1", epochs=1, init=init, dps=40)
+    assert "nonlinear" in span_applies(trace)
 
 
 def test_a_gradient_without_a_rank_gap_is_refused_with_its_singular_values():
