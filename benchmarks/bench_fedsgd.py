@@ -1,6 +1,6 @@
 """Smooth networks from ONE gradient step (FedSGD): the span start (issue 24).
 
-One command, one table: ``python benchmarks/bench_fedsgd.py`` (about 3 minutes on 2 shared
+One command, one table: ``python benchmarks/bench_fedsgd.py`` (about 2 minutes on 2 shared
 cores; ``--seeds 3`` three datasets per row; ``--baseline 120`` also runs the cold start
 without the span start, each cell cut at that many seconds).  For each row: random data
 and fan-in scaled parameters (short decimals), one full-batch GD step recorded
