@@ -15,6 +15,7 @@ import mpmath
 from ..floats import DTYPES
 from ..precision import analysis_dps
 from ..system import InversionSystem, digits_from_error
+from .judge import judged_in_float64
 from .solution import Status
 
 __all__ = ["judge_binary", "digits_needed", "TARGET_DECIMALS"]
@@ -88,6 +89,10 @@ def judge_binary(trace, solution):
     if status is Status.CONVERGED and solution.digits >= TARGET_DECIMALS:
         return solution
     system = InversionSystem.from_trace(trace, solution.stats.get("steps_used"))
+    if judged_in_float64(system):
+        # judged in float64 (its error bound is in the stats): the analysis below, in
+        # multiprecision at analysis_dps, would not finish on a system this large
+        return solution
     dps = analysis_dps(system.counts["unknowns"])
     error = mpmath.inf
     if solution.samples and len(solution.samples) == system.samples:
