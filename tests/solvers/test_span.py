@@ -46,25 +46,19 @@ def _largest_error(samples, X, Y, dps=80):
         return worst
 
 
-def test_12_16_1_tanh_six_samples_from_one_exact_step():
-    network, init, X, Y = _problem([12, 16, 1], ["tanh", "identity"], 6, seed=3)
+@pytest.mark.parametrize("layers, n, seed", [
+    ([12, 16, 1], 6, 3),    # the 12-16-1 tanh with six samples
+    ([10, 16, 3], 5, 4),    # several outputs
+])
+def test_samples_from_one_exact_step(layers, n, seed):
+    network, init, X, Y = _problem(layers, ["tanh", "identity"], n, seed=seed)
     trace = simulate(network, X, Y, lr="0.1", epochs=1, init=init, dps=60)
     solution = recover(trace)
     assert solution.status is Status.CONVERGED, solution.message
     assert solution.stats["paths"][0]["path"] == "span"
     assert solution.digits >= 30
-    assert len(solution.samples) == 6
+    assert len(solution.samples) == n
     # the digits vouched for hold against the data the trace was made from
-    assert _largest_error(solution.samples, X, Y) < mpmath.mpf(10) ** -solution.digits
-
-
-def test_several_outputs_from_one_exact_step():
-    network, init, X, Y = _problem([10, 16, 3], ["tanh", "identity"], 5, seed=4)
-    trace = simulate(network, X, Y, lr="0.1", epochs=1, init=init, dps=60)
-    solution = recover(trace)
-    assert solution.status is Status.CONVERGED, solution.message
-    assert solution.stats["paths"][0]["path"] == "span"
-    assert solution.digits >= 30
     assert _largest_error(solution.samples, X, Y) < mpmath.mpf(10) ** -solution.digits
 
 
