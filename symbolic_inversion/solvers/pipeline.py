@@ -846,6 +846,8 @@ def inconsistency_evidence(rejected, counts, rule=INCONSISTENCY, approximate=Fal
     agreed at a residual 1e58 times the allowance)."""
     fits = sorted((s for s in rejected if s.status is Status.INCONSISTENT and _settled(s)
                    and not s.stats.get("random_start") and not s.stats.get("split")
+                   # a float64 judgement takes three Gauss-Newton steps: no minimum
+                   and s.stats.get("judged_in") != "float64"
                    and s.residual is not None
                    and mpmath.isfinite(s.residual)), key=lambda s: s.residual)
     spare = counts["equations"] - counts["unknowns"]
