@@ -24,8 +24,12 @@ exponential search):
    distribution and ``0`` only for two-point ones; it is minimized by projected
    gradient descent from batches of random starts, each batch orthogonal to the
    directions already found.  Layers of at most 16 neurons are searched exhaustively.
-   With several outputs the patterns are the zero sets of sparse directions (largest
-   kurtosis), or found exhaustively for small layers.
+   With several outputs ``delta_i`` is no longer a multiple of a fixed vector, but row
+   ``k`` of it is either ``0`` (inactive) or ``w_k . r_i`` (``w_k`` the unit's known
+   output weights): an alternating search from random vectors ``U a`` of the column
+   space fits ``r`` to the rows believed active, assigns every row to the nearer of its
+   two levels and refits ``a`` to the clearest rows, then to all of them
+   (:func:`_supports_by_alternation`); small layers are searched exhaustively.
 2. A candidate pattern is kept only if it lies in the column space of ``G`` and is a
    cell of the layer's hyperplane arrangement restricted to the row space (a linear
    program, with scipy): binary vectors in the column space by coincidence (sums such
@@ -367,18 +371,57 @@ def _two_level_directions(K, rng, found, starts):
     return Z @ A, A
 
 
-def _kurtosis_directions(K, rng, found, starts):
-    """Projections of largest kurtosis (sparse sources: several outputs), by FastICA's
-    fixed point."""
-    Z, A = _whitened_starts(K, rng, found, starts)
-    if Z is None:
-        return None, None
-    w = Z.shape[0]
-    for _ in range(400):
-        Y = Z @ A
-        A = Z.T @ (Y * Y * Y) / w - 3 * A
-        A /= np.linalg.norm(A, axis=0)
-    return Z @ A, A
+def _supports_by_alternation(U, W_out, rng, found, starts, iterations=40):
+    """Several outputs: candidate patterns of ``starts`` alternating searches.
+
+    ``delta_i = s_i o (W_out^T r_i)`` lies in the column space (orthonormal basis ``U``,
+    ``q = U a``) and equals, row by row, either ``0`` (inactive) or ``w_k . r_i``
+    (active).  From a random ``a`` (orthogonal to the coefficient vectors ``found``
+    already) the search alternates: ``r`` by least squares on the rows believed active,
+    each row assigned to the nearer of its two levels, and ``a`` (``|a| = 1``) with ``r``
+    minimizing the misfit of the rows whose assignment is clear.  Only the rows decided
+    most clearly enter at first (half of them, then gradually all): a wrong early
+    decision on an ambiguous row would otherwise pin the search to a mixture of samples.
+    Yields ``(pattern, a)``."""
+    w, n = U.shape
+    W_t = W_out.T
+    A = rng.standard_normal((n, starts))
+    if found:
+        F, _ = np.linalg.qr(np.array(found).T)
+        A[:, ::2] -= F @ (F.T @ A[:, ::2])
+    everything = np.ones(w, bool)
+
+    def best_coefficients(active, include):
+        # min |U_I a - (diag(s) W^T)_I r| over r, then over |a| = 1: the smallest
+        # eigenvector of U_I^T (1 - P) U_I, P the projector on the active weight columns
+        Q, _ = np.linalg.qr((W_t * active[:, None])[include])
+        rest = U[include] - Q @ (Q.T @ U[include])
+        return np.linalg.eigh(rest.T @ rest)[1][:, 0]
+
+    def levels(a, active):
+        q = U @ a
+        r, *_ = np.linalg.lstsq(W_t if active is None else W_t * active[:, None], q,
+                                rcond=None)
+        v = W_t @ r
+        return q, v, np.abs(q - v) < np.abs(q)
+
+    for column in range(starts):
+        a = A[:, column] / max(np.linalg.norm(A[:, column]), 1e-300)
+        active = None
+        for iteration in range(iterations):
+            q, v, active = levels(a, active)
+            clarity = np.abs(np.abs(q) - np.abs(q - v)) / (np.abs(q) + np.abs(v) + 1e-300)
+            fraction = min(1.0, 0.5 + iteration / iterations)
+            include = np.zeros(w, bool)
+            include[np.argsort(-clarity)[:max(n + W_t.shape[1] + 2, int(fraction * w))]] = True
+            a = best_coefficients(active, include)
+        for _ in range(20):   # polish with every row until the assignment is stable
+            _, _, again = levels(a, active)
+            if np.array_equal(again, active):
+                break
+            active = again
+            a = best_coefficients(active, everything)
+        yield active, a
 
 
 def _split_two_levels(y):
@@ -387,21 +430,6 @@ def _split_two_levels(y):
     gaps = np.diff(ordered)
     k = int(np.argmax(gaps))
     return y > (ordered[k] + ordered[k + 1]) / 2
-
-
-def _zero_level(y):
-    """Rows sharing the most common value of ``y`` (the zero set of a sparse source)."""
-    order = np.argsort(y)
-    ordered = y[order]
-    scale = max(np.max(np.abs(y)), 1e-300)
-    best, start = (0, 0), 0
-    for k in range(1, len(y) + 1):
-        if k == len(y) or ordered[k] - ordered[k - 1] > 1e-7 * scale:
-            if k - start > best[1] - best[0]:
-                best = (start, k)
-            start = k
-    return np.zeros(len(y), bool) if best[1] - best[0] < 2 else \
-        np.isin(np.arange(len(y)), order[best[0]:best[1]])
 
 
 def _in_span(K, R, pattern):
@@ -458,7 +486,7 @@ def realizable(W_layer, rowspace, bias, nonnegative):
     return test
 
 
-def find_patterns(G, W_out, count, seed=0, budget=None, accept=None):
+def find_patterns(G, W_out, count, seed=0, budget=None, accept=None, seconds=None):
     """Activation patterns (0/1 numpy vectors over the rows of ``G``) of the samples
     behind a layer gradient ``G`` (float, rows = neurons) of a ReLU layer feeding the
     identity output layer with weights ``W_out`` (outputs x neurons).
@@ -501,26 +529,50 @@ def find_patterns(G, W_out, count, seed=0, budget=None, accept=None):
             consider(pattern)
         return list(patterns.values()), "exhaustive"
     found = []
+    if m > 1:
+        return _alternating_patterns(G, W_out, count, rng, consider, patterns, budget,
+                                     seconds)
     budget = budget if budget is not None else max(40, 6 * count)
     batch = 32 if count <= 64 else 64
     tried = 0
-    search = _two_level_directions if m == 1 else _kurtosis_directions
     while len(patterns) < count and tried < budget * batch // 16:
-        Y, A = search(K, rng, found, batch)
+        Y, A = _two_level_directions(K, rng, found, batch)
         tried += batch
         if Y is None:
             break
         for column in range(Y.shape[1]):
             y = Y[:, column]
-            candidates = [_split_two_levels(y)] if m == 1 else [~_zero_level(y)]
-            if m == 1:
-                candidates.append(~candidates[0])
+            candidates = [_split_two_levels(y), ~_split_two_levels(y)]
             if any([consider(c) for c in candidates]):
                 found.append(A[:, column])
             if len(patterns) >= count:
                 break
-    return list(patterns.values()), ("two-level search" if m == 1 else "kurtosis search") + \
-        f" ({tried} starts)"
+    return list(patterns.values()), f"two-level search ({tried} starts)"
+
+
+def _alternating_patterns(G, W_out, count, rng, consider, patterns, budget, seconds):
+    """The search of :func:`find_patterns` for several outputs: batches of alternating
+    searches (:func:`_supports_by_alternation`) until ``count`` patterns pass
+    ``consider``, ``budget`` starts (default ``12 count``) or ``seconds`` have passed."""
+    started = time.perf_counter()
+    rank = _float_rank(G)
+    U = np.linalg.svd(G, full_matrices=False)[0][:, :rank]
+    budget = budget if budget is not None else max(80, 12 * count)
+    seconds = 90.0 if seconds is None else seconds
+    found, tried = [], 0
+    while len(patterns) < count and tried < budget and \
+            time.perf_counter() - started < seconds:
+        # starts orthogonal to the coefficients found (pushed towards the samples still
+        # missing), partly free: the missing coefficient vectors are not orthogonal to
+        # the found ones, and a start confined to a tiny complement repeats itself
+        batch = min(16, budget - tried)
+        for active, a in _supports_by_alternation(U, W_out, rng, found, batch):
+            tried += 1
+            if consider(active):
+                found.append(a)
+            if len(patterns) >= count or time.perf_counter() - started >= seconds:
+                break
+    return list(patterns.values()), f"alternating search ({tried} starts)"
 
 
 # -- steps 3-4: values from patterns -------------------------------------------------------
