@@ -164,15 +164,21 @@ class _Numbers:
         factor = self.loss.factor(samples, self.network.output_width)
         return factor if self.exact else self.number(factor.numerator) / factor.denominator
 
+    def _linked(self, outputs):
+        """``ell(f_i)`` per sample; the outputs in the program's dtype (float64 arrays
+        for floats: the links' exp works on those, not on object arrays of floats)."""
+        values = np.array(outputs, dtype=object) if self.exact else self.convert(outputs)
+        return self.loss.link(values, self.program_arithmetic)
+
     def residuals(self, outputs, labels, factor):
         """``c (ell(f_i) - y_i)`` per sample (the loss's link)."""
-        linked = self.loss.link(np.array(outputs, dtype=object), self.program_arithmetic)
+        linked = self._linked(outputs)
         return [[factor * (t - y) for t, y in zip(row, label)]
                 for row, label in zip(linked.tolist(), labels)]
 
     def labels(self, outputs, residuals, factor):
         """The labels with these residuals: ``y_i = ell(f_i) - r_i / c``."""
-        linked = self.loss.link(np.array(outputs, dtype=object), self.program_arithmetic)
+        linked = self._linked(outputs)
         return [[t - r / factor for t, r in zip(row, residual)]
                 for row, residual in zip(linked.tolist(), residuals)]
 
@@ -258,11 +264,17 @@ class _Numeric(_Numbers):
             residual = np.max(np.abs(A @ X - B)) if B.size else 0.0
             scale = 1 + np.max(np.abs(X))
             return X.tolist() if residual <= self.loose * scale else None
-        solved = get_arithmetic("mpmath").lstsq(np.array(D, dtype=object),
-                                                np.array(G, dtype=object))
+        # The normal equations at twice the working precision (their error ~ cond^2
+        # eps is then below the working precision's): Householder QR over every row in
+        # mpmath costs seconds per 256-row ray, and the square block of pivot rows loses
+        # the digits of its worse conditioning.
+        with mpmath.workdps(2 * mpmath.mp.dps):
+            solved = get_arithmetic("mpmath").lstsq(np.array(D, dtype=object),
+                                                    np.array(G, dtype=object),
+                                                    method="normal")
         if not solved.ok:
             return None
-        X = solved.x.tolist()
+        X = [[+v for v in row] for row in solved.x.tolist()]   # at the working precision
         scale = 1 + max(abs(v) for row in X for v in row)
         residual = max(abs(sum(d * x for d, x in zip(drow, col)) - g)
                        for drow, grow in zip(D, G) for col, g in zip(zip(*X), grow))
@@ -940,7 +952,8 @@ def _attempt(trace, arithmetic, steps, seed, stats):
         status = Status.NOT_CONVERGED if info.get("patterns_found", 0) < info.get("rank", n) \
             else Status.NOT_UNIQUE if info.get("not_unique") else Status.INCONSISTENT
         return status, [], reason, 0, None
-    if not network.bias and steps > 1 and len(inputs) == n:
+    # the second step's scales use the identity link (f - y linear in the scale)
+    if not network.bias and steps > 1 and len(inputs) == n and trace.loss.name == "mse":
         scaled = _scales_from_second_step(network, arithmetic, thetas, gradients[1], inputs,
                                           labels, factor)
         if scaled is not None:
@@ -1012,8 +1025,6 @@ def solve_relu(trace, dps, steps=None, seed=0):
     if _optimizer_name(trace) != "gd" or trace.momentum or trace.weight_decay:
         raise NotSupportedError("relu solver: needs plain full-batch gd (no sgd, momentum "
                                 "or weight decay)")
-    if trace.loss.name != "mse":
-        raise NotSupportedError(f"relu solver: needs the mse loss, got {trace.loss.name}")
     steps = trace.steps if steps is None else min(steps, trace.steps)
     n = trace.samples
     top = network.depth - 2
@@ -1038,7 +1049,9 @@ def solve_relu(trace, dps, steps=None, seed=0):
             f"fan-in{' + 1' if network.bias else ''} {fan_in} of layer {top + 1}) = {bound}: "
             f"at most {bound} samples can be separated"))
     with mpmath.workdps(dps):
-        looks_exact = _looks_exact(trace, network)
+        # Only MSE keeps exact data exact: the other links (softmax, logistic) make the
+        # gradient of rational data irrational, so such a trace is a rounded one.
+        looks_exact = _looks_exact(trace, network) if trace.loss.name == "mse" else False
         if looks_exact is not False:
             outcome = _attempt(trace, _Exact(), steps, seed, stats)
             # A trace can be exact in its first steps and rounded later (short data: the
