@@ -383,57 +383,71 @@ def _two_level_directions(K, rng, found, starts):
     return Z @ A, A
 
 
-def _supports_by_alternation(U, W_out, rng, found, starts, iterations=40):
-    """Several outputs: candidate patterns of ``starts`` alternating searches.
+def _supports_by_alternation(U, W_out, rng, found, starts, iterations=160, inner=10):
+    """Several outputs: candidate patterns of ``starts`` alternating searches at once.
 
     ``delta_i = s_i o (W_out^T r_i)`` lies in the column space (orthonormal basis ``U``,
     ``q = U a``) and equals, row by row, either ``0`` (inactive) or ``w_k . r_i``
-    (active).  From a random ``a`` (orthogonal to the coefficient vectors ``found``
-    already) the search alternates: ``r`` by least squares on the rows believed active,
-    each row assigned to the nearer of its two levels, and ``a`` (``|a| = 1``) with ``r``
-    minimizing the misfit of the rows whose assignment is clear.  Only the rows decided
-    most clearly enter at first (half of them, then gradually all): a wrong early
-    decision on an ambiguous row would otherwise pin the search to a mixture of samples.
-    Yields ``(pattern, a)``."""
+    (active).  From random ``a`` (half of them orthogonal to the coefficient vectors
+    ``found`` already) each search alternates: ``r`` by least squares on the rows
+    believed active, every row assigned to the nearer of its two levels, and ``a``
+    (``|a| = 1``) moved towards the smallest eigenvector of
+    ``U_I^T (1 - P) U_I`` (``P`` the projector on the active rows' output weights: ``r``
+    eliminated), ``I`` the rows whose assignment is clearest.  Only half of the rows
+    enter at first, then gradually all: a wrong early decision on an ambiguous row
+    would otherwise pin the search to a mixture of samples.  ``a`` moves by ``inner``
+    power steps on ``1 - U_I^T (1 - P) U_I`` (products with ``U`` only: forming the
+    ``n x n`` matrix per search and iteration costs ``n`` times more and finds fewer
+    patterns, measured); an exact eigenvector polishes the end.  Returns the
+    ``(patterns, coefficients)`` of the searches (columns)."""
     w, n = U.shape
     W_t = W_out.T
+    outputs = W_t.shape[1]
+    ridge = 1e-12 * np.eye(outputs)   # rows with no active unit: r is then arbitrary
     A = rng.standard_normal((n, starts))
     if found:
         F, _ = np.linalg.qr(np.array(found).T)
         A[:, ::2] -= F @ (F.T @ A[:, ::2])
-    everything = np.ones(w, bool)
+    A /= np.linalg.norm(A, axis=0)
 
-    def best_coefficients(active, include):
-        # min |U_I a - (diag(s) W^T)_I r| over r, then over |a| = 1: the smallest
-        # eigenvector of U_I^T (1 - P) U_I, P the projector on the active weight columns
-        Q, _ = np.linalg.qr((W_t * active[:, None])[include])
-        rest = U[include] - Q @ (Q.T @ U[include])
-        return np.linalg.eigh(rest.T @ rest)[1][:, 0]
+    def weight_gram(weights):
+        # W^T diag(weights_s) W for every search s: (starts, outputs, outputs)
+        return np.matmul(W_t.T[None] * weights.T[:, None, :], W_t) + ridge
 
-    def levels(a, active):
-        q = U @ a
-        r, *_ = np.linalg.lstsq(W_t if active is None else W_t * active[:, None], q,
-                                rcond=None)
-        v = W_t @ r
-        return q, v, np.abs(q - v) < np.abs(q)
+    def levels(A, active):
+        Q = U @ A
+        rhs = (W_t.T @ (active * Q)).T[..., None]
+        r = np.linalg.solve(weight_gram(active), rhs)[..., 0]
+        V = W_t @ r.T
+        return Q, V
 
-    for column in range(starts):
-        a = A[:, column] / max(np.linalg.norm(A[:, column]), 1e-300)
-        active = None
-        for iteration in range(iterations):
-            q, v, active = levels(a, active)
-            clarity = np.abs(np.abs(q) - np.abs(q - v)) / (np.abs(q) + np.abs(v) + 1e-300)
-            fraction = min(1.0, 0.5 + iteration / iterations)
-            include = np.zeros(w, bool)
-            include[np.argsort(-clarity)[:max(n + W_t.shape[1] + 2, int(fraction * w))]] = True
-            a = best_coefficients(active, include)
-        for _ in range(20):   # polish with every row until the assignment is stable
-            _, _, again = levels(a, active)
-            if np.array_equal(again, active):
-                break
-            active = again
-            a = best_coefficients(active, everything)
-        yield active, a
+    active = np.ones((w, starts))
+    for iteration in range(iterations):
+        Q, V = levels(A, active)
+        active = (np.abs(Q - V) < np.abs(Q)).astype(float)
+        clarity = np.abs(np.abs(Q) - np.abs(Q - V)) / (np.abs(Q) + np.abs(V) + 1e-300)
+        fraction = min(1.0, 0.5 + iteration / iterations)
+        kept = max(n + outputs + 2, int(fraction * w))
+        include = (clarity >= -np.sort(-clarity, axis=0)[kept - 1]).astype(float)
+        weighted = include * active
+        inverse = np.linalg.inv(weight_gram(weighted))
+        for _ in range(inner):
+            Y = (U @ A) * include
+            r = np.einsum("skl,sl->sk", inverse, (W_t.T @ (Y * active)).T)
+            Y -= (W_t @ r.T) * weighted
+            A = A - U.T @ (Y * include)
+            A /= np.linalg.norm(A, axis=0)
+    for _ in range(20):   # polish with every row and exact eigenvectors
+        gram_w = weight_gram(active)
+        UW = np.matmul(U.T[None] * active.T[:, None, :], W_t)
+        gram = np.eye(n)[None] - UW @ np.linalg.solve(gram_w, np.transpose(UW, (0, 2, 1)))
+        A = np.linalg.eigh(gram)[1][:, :, 0].T
+        Q, V = levels(A, active)
+        again = (np.abs(Q - V) < np.abs(Q)).astype(float)
+        if np.array_equal(again, active):
+            break
+        active = again
+    return active.T.astype(bool), A.T
 
 
 def _split_two_levels(y):
@@ -565,24 +579,25 @@ def find_patterns(G, W_out, count, seed=0, budget=None, accept=None, seconds=Non
 def _alternating_patterns(G, W_out, count, rng, consider, patterns, budget, seconds):
     """The search of :func:`find_patterns` for several outputs: batches of alternating
     searches (:func:`_supports_by_alternation`) until ``count`` patterns pass
-    ``consider``, ``budget`` starts (default ``12 count``) or ``seconds`` have passed."""
+    ``consider``, ``budget`` starts (default ``40 count``) or ``seconds`` (default 80)
+    have passed."""
     started = time.perf_counter()
     rank = _float_rank(G)
     U = np.linalg.svd(G, full_matrices=False)[0][:, :rank]
-    budget = budget if budget is not None else max(80, 12 * count)
-    seconds = 90.0 if seconds is None else seconds
+    budget = budget if budget is not None else max(128, 40 * count)
+    seconds = 80.0 if seconds is None else seconds
     found, tried = [], 0
     while len(patterns) < count and tried < budget and \
             time.perf_counter() - started < seconds:
         # starts orthogonal to the coefficients found (pushed towards the samples still
         # missing), partly free: the missing coefficient vectors are not orthogonal to
         # the found ones, and a start confined to a tiny complement repeats itself
-        batch = min(16, budget - tried)
-        for active, a in _supports_by_alternation(U, W_out, rng, found, batch):
-            tried += 1
+        batch = min(32, budget - tried)
+        tried += batch
+        for active, a in zip(*_supports_by_alternation(U, W_out, rng, found, batch)):
             if consider(active):
                 found.append(a)
-            if len(patterns) >= count or time.perf_counter() - started >= seconds:
+            if len(patterns) >= count:
                 break
     return list(patterns.values()), f"alternating search ({tried} starts)"
 
