@@ -102,6 +102,7 @@ from .solution import Solution, Status
 __all__ = ["solve_relu", "supports_relu", "find_patterns"]
 
 EXHAUSTIVE_WIDTH = 16   # layers this narrow: every binary pattern is tried
+SEARCH_SECONDS = 80.0   # several outputs: the pattern search's time budget (120 s per solve)
 _FLOAT_DIGITS = 17      # traces with at most this many digits are solved in float64
 _MEMBERSHIP = 1e-6      # float test "pattern in the column space" (binary vectors: O(1) off)
 
@@ -579,13 +580,13 @@ def find_patterns(G, W_out, count, seed=0, budget=None, accept=None, seconds=Non
 def _alternating_patterns(G, W_out, count, rng, consider, patterns, budget, seconds):
     """The search of :func:`find_patterns` for several outputs: batches of alternating
     searches (:func:`_supports_by_alternation`) until ``count`` patterns pass
-    ``consider``, ``budget`` starts (default ``40 count``) or ``seconds`` (default 80)
-    have passed."""
+    ``consider``, ``budget`` starts (default ``40 count``) or ``seconds`` (default
+    :data:`SEARCH_SECONDS`) have passed."""
     started = time.perf_counter()
     rank = _float_rank(G)
     U = np.linalg.svd(G, full_matrices=False)[0][:, :rank]
     budget = budget if budget is not None else max(128, 40 * count)
-    seconds = 80.0 if seconds is None else seconds
+    seconds = SEARCH_SECONDS if seconds is None else seconds
     found, tried = [], 0
     while len(patterns) < count and tried < budget and \
             time.perf_counter() - started < seconds:
