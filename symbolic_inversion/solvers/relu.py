@@ -8,8 +8,9 @@ low rank (Dimitrov et al.'s SPEAR observation):
           \delta_i = s_i \circ (W_{out}^T r_i),
 
 with ``htilde_i = [h_i, 1]`` the layer's input, ``s_i`` the 0/1 activation pattern of
-sample ``i`` and ``r_i = c (f(x_i) - y_i)`` its output residual (``c = 2/n`` for the
-toolkit's MSE).  With one output, row ``k`` divided by ``W_out[k]`` is the subset sum
+sample ``i`` and ``r_i = c (ell(f(x_i)) - y_i)`` its output residual (``c = 2/n`` and
+``ell`` the identity for the toolkit's MSE, ``c = 1/n`` and ``ell`` the softmax for
+cross-entropy: any loss of :mod:`symbolic_inversion.losses`, the labels enter linearly).  With one output, row ``k`` divided by ``W_out[k]`` is the subset sum
 ``sum_{i active at k} r_i htilde_i``: in a basis of the row space, the rows of ``G`` are
 a fixed linear image of points of the cube ``{0, 1}^n``, and every pattern ``s_i`` is a
 *binary* vector in the column space of ``G``.
@@ -26,10 +27,13 @@ exponential search):
    directions already found.  Layers of at most 16 neurons are searched exhaustively.
    With several outputs ``delta_i`` is no longer a multiple of a fixed vector, but row
    ``k`` of it is either ``0`` (inactive) or ``w_k . r_i`` (``w_k`` the unit's known
-   output weights): an alternating search from random vectors ``U a`` of the column
-   space fits ``r`` to the rows believed active, assigns every row to the nearer of its
-   two levels and refits ``a`` to the clearest rows, then to all of them
-   (:func:`_supports_by_alternation`); small layers are searched exhaustively.
+   output weights): a sparse vector of the column space with a known structure.
+   Batches of alternating searches from random vectors ``U a`` of the column space
+   (half of them orthogonal to the coefficients found) fit ``r`` to the rows believed
+   active, assign every row to the nearer of its two levels and move ``a`` towards
+   the best fit of the clearest rows, then of all of them
+   (:func:`_supports_by_alternation`), within a time budget (:data:`SEARCH_SECONDS`);
+   small layers are searched exhaustively.
 2. A candidate pattern is kept only if it lies in the column space of ``G`` and is a
    cell of the layer's hyperplane arrangement restricted to the row space (a linear
    program, with scipy): binary vectors in the column space by coincidence (sums such
@@ -56,7 +60,13 @@ Limits, reported as a status with the reason: a sample inactive at every neuron 
 layer (its ``delta`` is zero: its input is invisible), duplicate inputs (their residuals
 merge), ``n`` above the rank bound (``n > width`` or ``n > fan-in + 1``), a zero
 pre-activation at a kink (``relu'(0)`` is taken as 0, PyTorch's convention: said so),
-and a search that did not find every pattern (``not_converged``, with the count).
+and a search that did not find every pattern (``not_converged``, with the count: with
+one output beyond about ``n = 48`` at width 256, ``benchmarks/bench_relu.py``; with
+several outputs the alternating search finds every pattern of ``n = width / 8`` in
+seconds, while at ``n = width / 4`` it needs about the whole time budget and may run
+out of it, ``benchmarks/bench_relu_outputs.py``).
+Cross-entropy and the other non-linear links make the gradient of rational data
+irrational: such traces are rounded ones, never exact.
 Without biases the network is positively homogeneous, ``(x_i, r_i) -> (t x_i, r_i / t)``
 leaves every gradient unchanged, so inputs are known up to a positive factor per
 sample (``not_unique``, directions exact, the symmetry named).
