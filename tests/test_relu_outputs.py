@@ -97,3 +97,13 @@ def test_a_search_out_of_time_says_how_many_patterns_it_found(monkeypatch):
     solution = recover(trace, method="relu")
     assert solution.status is Status.NOT_CONVERGED
     assert "found 0 of 16 activation patterns" in solution.message
+
+
+def test_depth_two_with_ten_outputs_exact():
+    # 48 units in the last hidden layer: the alternating search, not the exhaustive one
+    network, X, Y, init = _problem([24, 64, 48, 10], 8, seed=8)
+    trace = simulate(network, X, Y, lr="0.1", epochs=1, init=init, backend="exact")
+    solution = recover(trace, method="relu")
+    assert solution.status is Status.CONVERGED, solution.message
+    assert "alternating" in solution.stats["discovery"] and solution.stats["exact"]
+    assert _exact_multiset(solution.samples) == _exact_multiset(zip(X, Y))
