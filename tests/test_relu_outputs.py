@@ -107,3 +107,21 @@ def test_depth_two_with_ten_outputs_exact():
     assert solution.status is Status.CONVERGED, solution.message
     assert "alternating" in solution.stats["discovery"] and solution.stats["exact"]
     assert _exact_multiset(solution.samples) == _exact_multiset(zip(X, Y))
+
+
+def test_a_wrong_pattern_among_those_found_is_not_an_accusation(monkeypatch):
+    # a support that passed the float tests by accident in place of a true one: the
+    # decomposition fails, and that says the search is incomplete, not the trace wrong
+    network, X, Y, init = _problem([48, 128, 10], 16, seed=5)
+    trace = simulate(network, X, Y, lr="0.1", epochs=1, init=init, backend="exact")
+    search = relu.find_patterns
+
+    def one_wrong(*args, **kwargs):
+        patterns, how = search(*args, **kwargs)
+        wrong = patterns[0].copy()
+        wrong[np.flatnonzero(wrong)[:3]] = False
+        return [wrong] + patterns[1:], how
+    monkeypatch.setattr(relu, "find_patterns", one_wrong)
+    solution = recover(trace, method="relu")
+    assert solution.status is Status.NOT_CONVERGED, solution.message
+    assert "one of them may be wrong" in solution.message

@@ -10,7 +10,8 @@ low rank (Dimitrov et al.'s SPEAR observation):
 with ``htilde_i = [h_i, 1]`` the layer's input, ``s_i`` the 0/1 activation pattern of
 sample ``i`` and ``r_i = c (ell(f(x_i)) - y_i)`` its output residual (``c = 2/n`` and
 ``ell`` the identity for the toolkit's MSE, ``c = 1/n`` and ``ell`` the softmax for
-cross-entropy: any loss of :mod:`symbolic_inversion.losses`, the labels enter linearly).  With one output, row ``k`` divided by ``W_out[k]`` is the subset sum
+cross-entropy: any loss of :mod:`symbolic_inversion.losses`, the labels enter linearly).
+With one output, row ``k`` divided by ``W_out[k]`` is the subset sum
 ``sum_{i active at k} r_i htilde_i``: in a basis of the row space, the rows of ``G`` are
 a fixed linear image of points of the cube ``{0, 1}^n``, and every pattern ``s_i`` is a
 *binary* vector in the column space of ``G``.
@@ -112,7 +113,7 @@ from .solution import Solution, Status
 __all__ = ["solve_relu", "supports_relu", "find_patterns"]
 
 EXHAUSTIVE_WIDTH = 16   # layers this narrow: every binary pattern is tried
-SEARCH_SECONDS = 80.0   # several outputs: the pattern search's time budget (120 s per solve)
+SEARCH_SECONDS = 80.0   # several outputs: the pattern search's time budget
 _FLOAT_DIGITS = 17      # traces with at most this many digits are solved in float64
 _MEMBERSHIP = 1e-6      # float test "pattern in the column space" (binary vectors: O(1) off)
 
@@ -975,8 +976,10 @@ def _attempt(trace, arithmetic, steps, seed, stats):
             # regions (or are fitted exactly) explain it, and nothing about them shows
             return (Status.UNIDENTIFIABLE, [], reason + " at any step: samples in the dead "
                     "region of every unit, or fitted exactly, leave no trace", 0, None)
-        status = Status.NOT_CONVERGED if info.get("patterns_found", 0) < info.get("rank", n) \
-            else Status.NOT_UNIQUE if info.get("not_unique") else Status.INCONSISTENT
+        incomplete = info.get("patterns_found", 0) < info.get("rank", n) or \
+            info.get("search_incomplete")
+        status = Status.NOT_CONVERGED if incomplete else \
+            Status.NOT_UNIQUE if info.get("not_unique") else Status.INCONSISTENT
         return status, [], reason, 0, None
     # the second step's scales use the identity link (f - y linear in the scale)
     if not network.bias and steps > 1 and len(inputs) == n and trace.loss.name == "mse":
@@ -1160,7 +1163,15 @@ def _recover_step(network, arithmetic, theta, gradient, factor, seed, n):
                                 "a wider layer would separate them"), info
         best = (inputs, labels)
     if best is None:
-        return None, None, reasons[0] if reasons else "no consistent decomposition", info
+        reason = reasons[0] if reasons else "no consistent decomposition"
+        if network.output_width > 1 and "exhaustive" not in how:
+            # a search that stops at n patterns may hold a wrong one (a support passing
+            # the float tests by accident) and miss a true one: the search is
+            # incomplete, which says nothing against the trace
+            info["search_incomplete"] = True
+            reason = (f"the {rank} patterns found do not decompose the gradient "
+                      f"({reason}): the search stopped at {rank}, one of them may be wrong")
+        return None, None, reason, info
     return best[0], best[1], None, info
 
 
