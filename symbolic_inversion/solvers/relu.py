@@ -395,7 +395,8 @@ def _two_level_directions(K, rng, found, starts):
     return Z @ A, A
 
 
-def _supports_by_alternation(U, W_out, rng, found, starts, iterations=160, inner=10):
+def _supports_by_alternation(U, W_out, rng, found, starts, iterations=96, widening=80,
+                             inner=10):
     """Several outputs: candidate patterns of ``starts`` alternating searches at once.
 
     ``delta_i = s_i o (W_out^T r_i)`` lies in the column space (orthonormal basis ``U``,
@@ -406,8 +407,10 @@ def _supports_by_alternation(U, W_out, rng, found, starts, iterations=160, inner
     (``|a| = 1``) moved towards the smallest eigenvector of
     ``U_I^T (1 - P) U_I`` (``P`` the projector on the active rows' output weights: ``r``
     eliminated), ``I`` the rows whose assignment is clearest.  Only half of the rows
-    enter at first, then gradually all: a wrong early decision on an ambiguous row
-    would otherwise pin the search to a mixture of samples.  ``a`` moves by ``inner``
+    enter at first, then gradually all by iteration ``widening``: a wrong early decision
+    on an ambiguous row would otherwise pin the search to a mixture of samples (the
+    searches that find a pattern have it by then; the others are stuck: measured on
+    64-256-10, b = 48 and 64).  ``a`` moves by ``inner``
     power steps on ``1 - U_I^T (1 - P) U_I`` (products with ``U`` only: forming the
     ``n x n`` matrix per search and iteration costs ``n`` times more and finds fewer
     patterns, measured); an exact eigenvector polishes the end.  Returns the
@@ -438,7 +441,7 @@ def _supports_by_alternation(U, W_out, rng, found, starts, iterations=160, inner
         Q, V = levels(A, active)
         active = (np.abs(Q - V) < np.abs(Q)).astype(float)
         clarity = np.abs(np.abs(Q) - np.abs(Q - V)) / (np.abs(Q) + np.abs(V) + 1e-300)
-        fraction = min(1.0, 0.5 + iteration / iterations)
+        fraction = min(1.0, 0.5 + 0.5 * iteration / widening)
         kept = max(n + outputs + 2, int(fraction * w))
         include = (clarity >= -np.sort(-clarity, axis=0)[kept - 1]).astype(float)
         weighted = include * active
