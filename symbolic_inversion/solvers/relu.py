@@ -594,12 +594,12 @@ def find_patterns(G, W_out, count, seed=0, budget=None, accept=None, seconds=Non
 def _alternating_patterns(G, W_out, count, rng, consider, patterns, budget, seconds):
     """The search of :func:`find_patterns` for several outputs: batches of alternating
     searches (:func:`_supports_by_alternation`) until ``count`` patterns pass
-    ``consider``, ``budget`` starts (default ``40 count``) or ``seconds`` (default
+    ``consider``, ``budget`` starts (default ``100 count``) or ``seconds`` (default
     :data:`SEARCH_SECONDS`) have passed."""
     started = time.perf_counter()
     rank = _float_rank(G)
     U = np.linalg.svd(G, full_matrices=False)[0][:, :rank]
-    budget = budget if budget is not None else max(128, 40 * count)
+    budget = budget if budget is not None else max(256, 100 * count)
     seconds = SEARCH_SECONDS if seconds is None else seconds
     found, tried = [], 0
     while len(patterns) < count and tried < budget and \
