@@ -116,6 +116,7 @@ EXHAUSTIVE_WIDTH = 16   # layers this narrow: every binary pattern is tried
 SEARCH_SECONDS = 80.0   # several outputs: the pattern search's time budget
 _FLOAT_DIGITS = 17      # traces with at most this many digits are solved in float64
 _MEMBERSHIP = 1e-6      # float test "pattern in the column space" (binary vectors: O(1) off)
+_STUCK = 1e-3           # misfit of an alternating search that found no pattern (~0.1-0.3)
 
 
 def supports_relu(network):
@@ -414,7 +415,7 @@ def _supports_by_alternation(U, W_out, rng, found, starts, iterations=96, wideni
     power steps on ``1 - U_I^T (1 - P) U_I`` (products with ``U`` only: forming the
     ``n x n`` matrix per search and iteration costs ``n`` times more and finds fewer
     patterns, measured); an exact eigenvector polishes the end.  Returns the
-    ``(patterns, coefficients)`` of the searches (columns)."""
+    ``(patterns, coefficients, misfits)`` of the searches."""
     w, n = U.shape
     W_t = W_out.T
     outputs = W_t.shape[1]
@@ -456,13 +457,15 @@ def _supports_by_alternation(U, W_out, rng, found, starts, iterations=96, wideni
         gram_w = weight_gram(active)
         UW = np.matmul(U.T[None] * active.T[:, None, :], W_t)
         gram = np.eye(n)[None] - UW @ np.linalg.solve(gram_w, np.transpose(UW, (0, 2, 1)))
-        A = np.linalg.eigh(gram)[1][:, :, 0].T
+        values, vectors = np.linalg.eigh(gram)
+        A = vectors[:, :, 0].T
         Q, V = levels(A, active)
         again = (np.abs(Q - V) < np.abs(Q)).astype(float)
         if np.array_equal(again, active):
             break
         active = again
-    return active.T.astype(bool), A.T
+    # the smallest eigenvalue is the squared misfit of |U a| = 1 to its pattern's levels
+    return active.T.astype(bool), A.T, np.sqrt(np.maximum(values[:, 0], 0))
 
 
 def _split_two_levels(y):
@@ -609,8 +612,11 @@ def _alternating_patterns(G, W_out, count, rng, consider, patterns, budget, seco
         # the found ones, and a start confined to a tiny complement repeats itself
         batch = min(32, budget - tried)
         tried += batch
-        for active, a in zip(*_supports_by_alternation(U, W_out, rng, found, batch)):
-            if consider(active):
+        for active, a, misfit in zip(*_supports_by_alternation(U, W_out, rng, found,
+                                                              batch)):
+            # a stuck search leaves a misfit of order 0.1 (a pattern: rounding only);
+            # the exact tests of consider() cost an SVD and a linear program each
+            if misfit < _STUCK and consider(active):
                 found.append(a)
             if len(patterns) >= count:
                 break
