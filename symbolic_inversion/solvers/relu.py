@@ -650,8 +650,12 @@ def _decompose(network, arithmetic, theta, gradient, patterns, factor):
     if m == 1:
         directions = [[W_out[0][k] if s[k] else zero for k in range(len(s))] for s in patterns]
     else:
+        # the columns spanning the column space: once, not per pattern (a 1024 x 785
+        # gradient's float copy and SVD per pattern took minutes for b = 64)
+        floats = _floats(G_top)
+        basis_columns = _independent_rows(floats.T.copy(), _float_rank(floats))
         for s in patterns:
-            ray = _exact_or_numeric_ray(arithmetic, G_top, W_out, s)
+            ray = _exact_or_numeric_ray(arithmetic, G_top, W_out, s, basis_columns)
             if ray is None:
                 return None, None, "a pattern's ray could not be computed"
             directions.append(ray)
@@ -725,13 +729,13 @@ def _sign_without_bias(arithmetic, layers, top, row, pattern):
     return None
 
 
-def _exact_or_numeric_ray(arithmetic, G, W_out, pattern):
+def _exact_or_numeric_ray(arithmetic, G, W_out, pattern, basis_columns):
     """The direction ``diag(s) W_out^T e`` in the column space of ``G`` (several
     outputs): the null vector of ``[B | -diag(s) W_out^T P]`` with ``B`` a basis of the
-    column space and ``e = P f`` restricted to the span of the active neurons' output
-    weights (other directions of ``e`` change nothing)."""
+    column space (the columns ``basis_columns`` of ``G``) and ``e = P f`` restricted to
+    the span of the active neurons' output weights (other directions of ``e`` change
+    nothing)."""
     m = len(W_out)
-    basis_columns = _independent_rows(_floats(G).T.copy(), _float_rank(_floats(G)))
     active = [k for k in range(len(G)) if pattern[k]]
     spanning = _independent_rows(_floats([[W_out[o][k] for o in range(m)] for k in active]),
                                  _float_rank(_floats([[W_out[o][k] for o in range(m)]
