@@ -159,6 +159,7 @@ def main(argv=None):
     parser.add_argument("--limit", type=int, default=300, help="seconds per recovery")
     parser.add_argument("--losses", default="mse,cross_entropy")
     parser.add_argument("--kinds", default="exact,float64")
+    parser.add_argument("--batches", help="only these batch sizes (e.g. 64)")
     parser.add_argument("--baseline", metavar="CHECKOUT",
                         help="also run every cell with this checkout's package")
     parser.add_argument("--one", help=argparse.SUPPRESS)   # a baseline's subprocess
@@ -177,6 +178,8 @@ def main(argv=None):
     print(header)
     print("|" + " --- |" * (header.count("|") - 1))
     for layers, batches in grid:
+        if args.batches:
+            batches = [int(b) for b in args.batches.split(",")]
         name = "-".join(map(str, layers))
         for loss in args.losses.split(","):
             for kind in args.kinds.split(","):

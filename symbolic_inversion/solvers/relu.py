@@ -411,10 +411,10 @@ def _supports_by_alternation(U, W_out, rng, found, starts, iterations=96, wideni
     enter at first, then gradually all by iteration ``widening``: a wrong early decision
     on an ambiguous row would otherwise pin the search to a mixture of samples (the
     searches that find a pattern have it by then; the others are stuck: measured on
-    64-256-10, b = 48 and 64).  ``a`` moves by ``inner``
-    power steps on ``1 - U_I^T (1 - P) U_I`` (products with ``U`` only: forming the
-    ``n x n`` matrix per search and iteration costs ``n`` times more and finds fewer
-    patterns, measured); an exact eigenvector polishes the end.  Returns the
+    64-256-10, b = 48 and 64).  ``a`` moves by ``inner`` power steps on
+    ``1 - U_I^T (1 - P) U_I`` (products with ``U`` only: forming the ``n x n`` matrix
+    per search and iteration costs ``n`` times more and finds fewer patterns,
+    measured); an exact eigenvector polishes the end.  Returns the
     ``(patterns, coefficients, misfits)`` of the searches."""
     w, n = U.shape
     W_t = W_out.T
