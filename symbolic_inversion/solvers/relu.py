@@ -8,8 +8,10 @@ low rank (Dimitrov et al.'s SPEAR observation):
           \delta_i = s_i \circ (W_{out}^T r_i),
 
 with ``htilde_i = [h_i, 1]`` the layer's input, ``s_i`` the 0/1 activation pattern of
-sample ``i`` and ``r_i = c (f(x_i) - y_i)`` its output residual (``c = 2/n`` for the
-toolkit's MSE).  With one output, row ``k`` divided by ``W_out[k]`` is the subset sum
+sample ``i`` and ``r_i = c (ell(f(x_i)) - y_i)`` its output residual (``c = 2/n`` and
+``ell`` the identity for the toolkit's MSE, ``c = 1/n`` and ``ell`` the softmax for
+cross-entropy: any loss of :mod:`symbolic_inversion.losses`, the labels enter linearly).
+With one output, row ``k`` divided by ``W_out[k]`` is the subset sum
 ``sum_{i active at k} r_i htilde_i``: in a basis of the row space, the rows of ``G`` are
 a fixed linear image of points of the cube ``{0, 1}^n``, and every pattern ``s_i`` is a
 *binary* vector in the column space of ``G``.
@@ -24,8 +26,15 @@ exponential search):
    distribution and ``0`` only for two-point ones; it is minimized by projected
    gradient descent from batches of random starts, each batch orthogonal to the
    directions already found.  Layers of at most 16 neurons are searched exhaustively.
-   With several outputs the patterns are the zero sets of sparse directions (largest
-   kurtosis), or found exhaustively for small layers.
+   With several outputs ``delta_i`` is no longer a multiple of a fixed vector, but row
+   ``k`` of it is either ``0`` (inactive) or ``w_k . r_i`` (``w_k`` the unit's known
+   output weights): a sparse vector of the column space with a known structure.
+   Batches of alternating searches from random vectors ``U a`` of the column space
+   (half of them orthogonal to the coefficients found) fit ``r`` to the rows believed
+   active, assign every row to the nearer of its two levels and move ``a`` towards
+   the best fit of the clearest rows, then of all of them
+   (:func:`_supports_by_alternation`), within a time budget (:data:`SEARCH_SECONDS`);
+   small layers are searched exhaustively.
 2. A candidate pattern is kept only if it lies in the column space of ``G`` and is a
    cell of the layer's hyperplane arrangement restricted to the row space (a linear
    program, with scipy): binary vectors in the column space by coincidence (sums such
@@ -52,7 +61,13 @@ Limits, reported as a status with the reason: a sample inactive at every neuron 
 layer (its ``delta`` is zero: its input is invisible), duplicate inputs (their residuals
 merge), ``n`` above the rank bound (``n > width`` or ``n > fan-in + 1``), a zero
 pre-activation at a kink (``relu'(0)`` is taken as 0, PyTorch's convention: said so),
-and a search that did not find every pattern (``not_converged``, with the count).
+and a search that did not find every pattern (``not_converged``, with the count: with
+one output beyond about ``n = 48`` at width 256, ``benchmarks/bench_relu.py``; with
+several outputs the alternating search finds every pattern of ``n = width / 8`` in
+seconds, while at ``n = width / 4`` it needs about the whole time budget and may run
+out of it, ``benchmarks/bench_relu_outputs.py``).
+Cross-entropy and the other non-linear links make the gradient of rational data
+irrational: such traces are rounded ones, never exact.
 Without biases the network is positively homogeneous, ``(x_i, r_i) -> (t x_i, r_i / t)``
 leaves every gradient unchanged, so inputs are known up to a positive factor per
 sample (``not_unique``, directions exact, the symmetry named).
@@ -98,8 +113,10 @@ from .solution import Solution, Status
 __all__ = ["solve_relu", "supports_relu", "find_patterns"]
 
 EXHAUSTIVE_WIDTH = 16   # layers this narrow: every binary pattern is tried
+SEARCH_SECONDS = 80.0   # several outputs: the pattern search's time budget
 _FLOAT_DIGITS = 17      # traces with at most this many digits are solved in float64
 _MEMBERSHIP = 1e-6      # float test "pattern in the column space" (binary vectors: O(1) off)
+_STUCK = 1e-3           # misfit of an alternating search that found no pattern (~0.1-0.3)
 
 
 def supports_relu(network):
@@ -160,15 +177,21 @@ class _Numbers:
         factor = self.loss.factor(samples, self.network.output_width)
         return factor if self.exact else self.number(factor.numerator) / factor.denominator
 
+    def _linked(self, outputs):
+        """``ell(f_i)`` per sample; the outputs in the program's dtype (float64 arrays
+        for floats: the links' exp works on those, not on object arrays of floats)."""
+        values = np.array(outputs, dtype=object) if self.exact else self.convert(outputs)
+        return self.loss.link(values, self.program_arithmetic)
+
     def residuals(self, outputs, labels, factor):
         """``c (ell(f_i) - y_i)`` per sample (the loss's link)."""
-        linked = self.loss.link(np.array(outputs, dtype=object), self.program_arithmetic)
+        linked = self._linked(outputs)
         return [[factor * (t - y) for t, y in zip(row, label)]
                 for row, label in zip(linked.tolist(), labels)]
 
     def labels(self, outputs, residuals, factor):
         """The labels with these residuals: ``y_i = ell(f_i) - r_i / c``."""
-        linked = self.loss.link(np.array(outputs, dtype=object), self.program_arithmetic)
+        linked = self._linked(outputs)
         return [[t - r / factor for t, r in zip(row, residual)]
                 for row, residual in zip(linked.tolist(), residuals)]
 
@@ -254,11 +277,17 @@ class _Numeric(_Numbers):
             residual = np.max(np.abs(A @ X - B)) if B.size else 0.0
             scale = 1 + np.max(np.abs(X))
             return X.tolist() if residual <= self.loose * scale else None
-        solved = get_arithmetic("mpmath").lstsq(np.array(D, dtype=object),
-                                                np.array(G, dtype=object))
+        # The normal equations at twice the working precision (their error ~ cond^2
+        # eps is then below the working precision's): Householder QR over every row in
+        # mpmath costs seconds per 256-row ray, and the square block of pivot rows loses
+        # the digits of its worse conditioning.
+        with mpmath.workdps(2 * mpmath.mp.dps):
+            solved = get_arithmetic("mpmath").lstsq(np.array(D, dtype=object),
+                                                    np.array(G, dtype=object),
+                                                    method="normal")
         if not solved.ok:
             return None
-        X = solved.x.tolist()
+        X = [[+v for v in row] for row in solved.x.tolist()]   # at the working precision
         scale = 1 + max(abs(v) for row in X for v in row)
         residual = max(abs(sum(d * x for d, x in zip(drow, col)) - g)
                        for drow, grow in zip(D, G) for col, g in zip(zip(*X), grow))
@@ -367,18 +396,76 @@ def _two_level_directions(K, rng, found, starts):
     return Z @ A, A
 
 
-def _kurtosis_directions(K, rng, found, starts):
-    """Projections of largest kurtosis (sparse sources: several outputs), by FastICA's
-    fixed point."""
-    Z, A = _whitened_starts(K, rng, found, starts)
-    if Z is None:
-        return None, None
-    w = Z.shape[0]
-    for _ in range(400):
-        Y = Z @ A
-        A = Z.T @ (Y * Y * Y) / w - 3 * A
-        A /= np.linalg.norm(A, axis=0)
-    return Z @ A, A
+def _supports_by_alternation(U, W_out, rng, found, starts, iterations=96, widening=80,
+                             inner=10):
+    """Several outputs: candidate patterns of ``starts`` alternating searches at once.
+
+    ``delta_i = s_i o (W_out^T r_i)`` lies in the column space (orthonormal basis ``U``,
+    ``q = U a``) and equals, row by row, either ``0`` (inactive) or ``w_k . r_i``
+    (active).  From random ``a`` (half of them orthogonal to the coefficient vectors
+    ``found`` already) each search alternates: ``r`` by least squares on the rows
+    believed active, every row assigned to the nearer of its two levels, and ``a``
+    (``|a| = 1``) moved towards the smallest eigenvector of
+    ``U_I^T (1 - P) U_I`` (``P`` the projector on the active rows' output weights: ``r``
+    eliminated), ``I`` the rows whose assignment is clearest.  Only half of the rows
+    enter at first, then gradually all by iteration ``widening``: a wrong early decision
+    on an ambiguous row would otherwise pin the search to a mixture of samples (the
+    searches that find a pattern have it by then; the others are stuck: measured on
+    64-256-10, b = 48 and 64).  ``a`` moves by ``inner`` power steps on
+    ``1 - U_I^T (1 - P) U_I`` (products with ``U`` only: forming the ``n x n`` matrix
+    per search and iteration costs ``n`` times more and finds fewer patterns,
+    measured); an exact eigenvector polishes the end.  Returns the
+    ``(patterns, coefficients, misfits)`` of the searches."""
+    w, n = U.shape
+    W_t = W_out.T
+    outputs = W_t.shape[1]
+    ridge = 1e-12 * np.eye(outputs)   # rows with no active unit: r is then arbitrary
+    A = rng.standard_normal((n, starts))
+    if found:
+        F, _ = np.linalg.qr(np.array(found).T)
+        A[:, ::2] -= F @ (F.T @ A[:, ::2])
+    A /= np.linalg.norm(A, axis=0)
+
+    def weight_gram(weights):
+        # W^T diag(weights_s) W for every search s: (starts, outputs, outputs)
+        return np.matmul(W_t.T[None] * weights.T[:, None, :], W_t) + ridge
+
+    def levels(A, active):
+        Q = U @ A
+        rhs = (W_t.T @ (active * Q)).T[..., None]
+        r = np.linalg.solve(weight_gram(active), rhs)[..., 0]
+        V = W_t @ r.T
+        return Q, V
+
+    active = np.ones((w, starts))
+    for iteration in range(iterations):
+        Q, V = levels(A, active)
+        active = (np.abs(Q - V) < np.abs(Q)).astype(float)
+        clarity = np.abs(np.abs(Q) - np.abs(Q - V)) / (np.abs(Q) + np.abs(V) + 1e-300)
+        fraction = min(1.0, 0.5 + 0.5 * iteration / widening)
+        kept = max(n + outputs + 2, int(fraction * w))
+        include = (clarity >= -np.sort(-clarity, axis=0)[kept - 1]).astype(float)
+        weighted = include * active
+        inverse = np.linalg.inv(weight_gram(weighted))
+        for _ in range(inner):
+            Y = (U @ A) * include
+            r = np.einsum("skl,sl->sk", inverse, (W_t.T @ (Y * active)).T)
+            Y -= (W_t @ r.T) * weighted
+            A = A - U.T @ (Y * include)
+            A /= np.linalg.norm(A, axis=0)
+    for _ in range(20):   # polish with every row and exact eigenvectors
+        gram_w = weight_gram(active)
+        UW = np.matmul(U.T[None] * active.T[:, None, :], W_t)
+        gram = np.eye(n)[None] - UW @ np.linalg.solve(gram_w, np.transpose(UW, (0, 2, 1)))
+        values, vectors = np.linalg.eigh(gram)
+        A = vectors[:, :, 0].T
+        Q, V = levels(A, active)
+        again = (np.abs(Q - V) < np.abs(Q)).astype(float)
+        if np.array_equal(again, active):
+            break
+        active = again
+    # the smallest eigenvalue is the squared misfit of |U a| = 1 to its pattern's levels
+    return active.T.astype(bool), A.T, np.sqrt(np.maximum(values[:, 0], 0))
 
 
 def _split_two_levels(y):
@@ -387,21 +474,6 @@ def _split_two_levels(y):
     gaps = np.diff(ordered)
     k = int(np.argmax(gaps))
     return y > (ordered[k] + ordered[k + 1]) / 2
-
-
-def _zero_level(y):
-    """Rows sharing the most common value of ``y`` (the zero set of a sparse source)."""
-    order = np.argsort(y)
-    ordered = y[order]
-    scale = max(np.max(np.abs(y)), 1e-300)
-    best, start = (0, 0), 0
-    for k in range(1, len(y) + 1):
-        if k == len(y) or ordered[k] - ordered[k - 1] > 1e-7 * scale:
-            if k - start > best[1] - best[0]:
-                best = (start, k)
-            start = k
-    return np.zeros(len(y), bool) if best[1] - best[0] < 2 else \
-        np.isin(np.arange(len(y)), order[best[0]:best[1]])
 
 
 def _in_span(K, R, pattern):
@@ -458,7 +530,7 @@ def realizable(W_layer, rowspace, bias, nonnegative):
     return test
 
 
-def find_patterns(G, W_out, count, seed=0, budget=None, accept=None):
+def find_patterns(G, W_out, count, seed=0, budget=None, accept=None, seconds=None):
     """Activation patterns (0/1 numpy vectors over the rows of ``G``) of the samples
     behind a layer gradient ``G`` (float, rows = neurons) of a ReLU layer feeding the
     identity output layer with weights ``W_out`` (outputs x neurons).
@@ -501,26 +573,54 @@ def find_patterns(G, W_out, count, seed=0, budget=None, accept=None):
             consider(pattern)
         return list(patterns.values()), "exhaustive"
     found = []
+    if m > 1:
+        return _alternating_patterns(G, W_out, count, rng, consider, patterns, budget,
+                                     seconds)
     budget = budget if budget is not None else max(40, 6 * count)
     batch = 32 if count <= 64 else 64
     tried = 0
-    search = _two_level_directions if m == 1 else _kurtosis_directions
     while len(patterns) < count and tried < budget * batch // 16:
-        Y, A = search(K, rng, found, batch)
+        Y, A = _two_level_directions(K, rng, found, batch)
         tried += batch
         if Y is None:
             break
         for column in range(Y.shape[1]):
             y = Y[:, column]
-            candidates = [_split_two_levels(y)] if m == 1 else [~_zero_level(y)]
-            if m == 1:
-                candidates.append(~candidates[0])
+            candidates = [_split_two_levels(y), ~_split_two_levels(y)]
             if any([consider(c) for c in candidates]):
                 found.append(A[:, column])
             if len(patterns) >= count:
                 break
-    return list(patterns.values()), ("two-level search" if m == 1 else "kurtosis search") + \
-        f" ({tried} starts)"
+    return list(patterns.values()), f"two-level search ({tried} starts)"
+
+
+def _alternating_patterns(G, W_out, count, rng, consider, patterns, budget, seconds):
+    """The search of :func:`find_patterns` for several outputs: batches of alternating
+    searches (:func:`_supports_by_alternation`) until ``count`` patterns pass
+    ``consider``, ``budget`` starts (default ``100 count``) or ``seconds`` (default
+    :data:`SEARCH_SECONDS`) have passed."""
+    started = time.perf_counter()
+    rank = _float_rank(G)
+    U = np.linalg.svd(G, full_matrices=False)[0][:, :rank]
+    budget = budget if budget is not None else max(256, 100 * count)
+    seconds = SEARCH_SECONDS if seconds is None else seconds
+    found, tried = [], 0
+    while len(patterns) < count and tried < budget and \
+            time.perf_counter() - started < seconds:
+        # starts orthogonal to the coefficients found (pushed towards the samples still
+        # missing), partly free: the missing coefficient vectors are not orthogonal to
+        # the found ones, and a start confined to a tiny complement repeats itself
+        batch = min(32, budget - tried)
+        tried += batch
+        for active, a, misfit in zip(*_supports_by_alternation(U, W_out, rng, found,
+                                                              batch)):
+            # a stuck search leaves a misfit of order 0.1 (a pattern: rounding only);
+            # the exact tests of consider() cost an SVD and a linear program each
+            if misfit < _STUCK and consider(active):
+                found.append(a)
+            if len(patterns) >= count:
+                break
+    return list(patterns.values()), f"alternating search ({tried} starts)"
 
 
 # -- steps 3-4: values from patterns -------------------------------------------------------
@@ -550,8 +650,12 @@ def _decompose(network, arithmetic, theta, gradient, patterns, factor):
     if m == 1:
         directions = [[W_out[0][k] if s[k] else zero for k in range(len(s))] for s in patterns]
     else:
+        # the columns spanning the column space: once, not per pattern (a 1024 x 785
+        # gradient's float copy and SVD per pattern took minutes for b = 64)
+        floats = _floats(G_top)
+        basis_columns = _independent_rows(floats.T.copy(), _float_rank(floats))
         for s in patterns:
-            ray = _exact_or_numeric_ray(arithmetic, G_top, W_out, s)
+            ray = _exact_or_numeric_ray(arithmetic, G_top, W_out, s, basis_columns)
             if ray is None:
                 return None, None, "a pattern's ray could not be computed"
             directions.append(ray)
@@ -625,13 +729,13 @@ def _sign_without_bias(arithmetic, layers, top, row, pattern):
     return None
 
 
-def _exact_or_numeric_ray(arithmetic, G, W_out, pattern):
+def _exact_or_numeric_ray(arithmetic, G, W_out, pattern, basis_columns):
     """The direction ``diag(s) W_out^T e`` in the column space of ``G`` (several
     outputs): the null vector of ``[B | -diag(s) W_out^T P]`` with ``B`` a basis of the
-    column space and ``e = P f`` restricted to the span of the active neurons' output
-    weights (other directions of ``e`` change nothing)."""
+    column space (the columns ``basis_columns`` of ``G``) and ``e = P f`` restricted to
+    the span of the active neurons' output weights (other directions of ``e`` change
+    nothing)."""
     m = len(W_out)
-    basis_columns = _independent_rows(_floats(G).T.copy(), _float_rank(_floats(G)))
     active = [k for k in range(len(G)) if pattern[k]]
     spanning = _independent_rows(_floats([[W_out[o][k] for o in range(m)] for k in active]),
                                  _float_rank(_floats([[W_out[o][k] for o in range(m)]
@@ -885,10 +989,13 @@ def _attempt(trace, arithmetic, steps, seed, stats):
             # regions (or are fitted exactly) explain it, and nothing about them shows
             return (Status.UNIDENTIFIABLE, [], reason + " at any step: samples in the dead "
                     "region of every unit, or fitted exactly, leave no trace", 0, None)
-        status = Status.NOT_CONVERGED if info.get("patterns_found", 0) < info.get("rank", n) \
-            else Status.NOT_UNIQUE if info.get("not_unique") else Status.INCONSISTENT
+        incomplete = info.get("patterns_found", 0) < info.get("rank", n) or \
+            info.get("search_incomplete")
+        status = Status.NOT_CONVERGED if incomplete else \
+            Status.NOT_UNIQUE if info.get("not_unique") else Status.INCONSISTENT
         return status, [], reason, 0, None
-    if not network.bias and steps > 1 and len(inputs) == n:
+    # the second step's scales use the identity link (f - y linear in the scale)
+    if not network.bias and steps > 1 and len(inputs) == n and trace.loss.name == "mse":
         scaled = _scales_from_second_step(network, arithmetic, thetas, gradients[1], inputs,
                                           labels, factor)
         if scaled is not None:
@@ -960,8 +1067,6 @@ def solve_relu(trace, dps, steps=None, seed=0):
     if _optimizer_name(trace) != "gd" or trace.momentum or trace.weight_decay:
         raise NotSupportedError("relu solver: needs plain full-batch gd (no sgd, momentum "
                                 "or weight decay)")
-    if trace.loss.name != "mse":
-        raise NotSupportedError(f"relu solver: needs the mse loss, got {trace.loss.name}")
     steps = trace.steps if steps is None else min(steps, trace.steps)
     n = trace.samples
     top = network.depth - 2
@@ -986,7 +1091,9 @@ def solve_relu(trace, dps, steps=None, seed=0):
             f"fan-in{' + 1' if network.bias else ''} {fan_in} of layer {top + 1}) = {bound}: "
             f"at most {bound} samples can be separated"))
     with mpmath.workdps(dps):
-        looks_exact = _looks_exact(trace, network)
+        # Only MSE keeps exact data exact: the other links (softmax, logistic) make the
+        # gradient of rational data irrational, so such a trace is a rounded one.
+        looks_exact = _looks_exact(trace, network) if trace.loss.name == "mse" else False
         if looks_exact is not False:
             outcome = _attempt(trace, _Exact(), steps, seed, stats)
             # A trace can be exact in its first steps and rounded later (short data: the
@@ -1069,7 +1176,15 @@ def _recover_step(network, arithmetic, theta, gradient, factor, seed, n):
                                 "a wider layer would separate them"), info
         best = (inputs, labels)
     if best is None:
-        return None, None, reasons[0] if reasons else "no consistent decomposition", info
+        reason = reasons[0] if reasons else "no consistent decomposition"
+        if network.output_width > 1 and "exhaustive" not in how:
+            # a search that stops at n patterns may hold a wrong one (a support passing
+            # the float tests by accident) and miss a true one: the search is
+            # incomplete, which says nothing against the trace
+            info["search_incomplete"] = True
+            reason = (f"the {rank} patterns found do not decompose the gradient "
+                      f"({reason}): the search stopped at {rank}, one of them may be wrong")
+        return None, None, reason, info
     return best[0], best[1], None, info
 
 
