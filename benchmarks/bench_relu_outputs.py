@@ -39,25 +39,13 @@ from fractions import Fraction  # noqa: E402
 import numpy as np  # noqa: E402
 
 from symbolic_inversion import Network, get_loss, recover, simulate  # noqa: E402
+from bench_relu import CellTimeout, _alarm, _decimal  # noqa: E402
 
 GRIDS = {
     "quick": [((64, 256, 10), [8, 16]), ((100, 256, 10), [8, 16])],
     "default": [((64, 256, 10), [8, 16, 32, 64]), ((100, 256, 10), [8, 16, 32, 64])],
     "large": [((784, 1024, 10), [64, 128]), ((784, 512, 256, 10), [64])],
 }
-
-
-class CellTimeout(Exception):
-    pass
-
-
-def _alarm(signum, frame):
-    raise CellTimeout()
-
-
-def _decimal(value, places):
-    text = f"{value:.{places}f}"
-    return text if float(text) else "0." + "0" * (places - 1) + "1"
 
 
 def problem(layers, n, loss, seed):

@@ -9,28 +9,7 @@ from symbolic_inversion import Network, get_loss, recover, simulate
 from symbolic_inversion.solvers import Status
 from symbolic_inversion.solvers import relu
 from symbolic_inversion.solvers.relu import find_patterns, realizable
-
-
-def _decimal(value, places):
-    text = f"{value:.{places}f}"
-    return text if float(text) else "0." + "0" * (places - 1) + "1"
-
-
-def _problem(layers, n, seed):
-    """Random short-decimal inputs, labels and parameters (exact GD steps stay short
-    decimals for n a power of two)."""
-    rng = np.random.default_rng(seed)
-    network = Network(layers, ["relu"] * (len(layers) - 2) + ["identity"])
-    X = [[_decimal(v, 2) for v in rng.uniform(-1, 1, layers[0])] for _ in range(n)]
-    Y = [[_decimal(v, 2) for v in rng.uniform(-1, 1, layers[-1])] for _ in range(n)]
-    init = [_decimal(v, 3) for v in rng.normal(0, 1 / np.sqrt(layers[0]),
-                                               network.num_parameters)]
-    return network, X, Y, init
-
-
-def _exact_multiset(samples):
-    return sorted((tuple(Fraction(v) for v in x), tuple(Fraction(v) for v in y))
-                  for x, y in samples)
+from tests.test_relu import _exact_multiset, _problem
 
 
 def _true_patterns(network, init, X):
