@@ -77,19 +77,27 @@ def _max_error(found, X, Y):
     return max(min(np.max(np.abs(t - g)) for g in got) for t in truth)
 
 
+def run_relu(trace, limit):
+    """``(solution, seconds)`` of ``recover(trace, method="relu")``; the solution is
+    ``None`` when ``limit`` seconds passed first."""
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(limit)
+    started = time.perf_counter()
+    try:
+        return recover(trace, method="relu"), time.perf_counter() - started
+    except CellTimeout:
+        return None, limit
+    finally:
+        signal.alarm(0)
+
+
 def cell(d, w, n, kind, seed, limit):
     network, X, Y, init = problem(d, w, n, seed)
     trace = simulate(network, X, Y, lr="0.1", epochs=1, init=init,
                      backend="exact" if kind == "exact" else "numpy")
-    signal.alarm(limit)
-    started = time.perf_counter()
-    try:
-        solution = recover(trace, method="relu")
-    except CellTimeout:
+    solution, elapsed = run_relu(trace, limit)
+    if solution is None:
         return {"status": "timeout", "time": limit, "reason": f"over {limit} s"}
-    finally:
-        signal.alarm(0)
-    elapsed = time.perf_counter() - started
     row = {"status": solution.status.value, "time": elapsed, "reason": solution.detail,
            "digits": solution.digits}
     if kind == "exact" and solution.samples:
@@ -115,7 +123,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     grid = GRIDS["quick" if args.quick else "large" if args.large else
                  "full" if args.full else "default"]
-    signal.signal(signal.SIGALRM, _alarm)
     print(f"# ReLU batches from one GD step ({SPEAR})")
     print()
     print("| d | width | trace | n | status | exact / error (digits vouched) | time (s) |")

@@ -30,7 +30,6 @@ os.environ.setdefault("SYMBOLIC_INVERSION_MAX_TRACE_VALUES", "5000000")
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -38,8 +37,8 @@ from fractions import Fraction  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from symbolic_inversion import Network, get_loss, recover, simulate  # noqa: E402
-from bench_relu import CellTimeout, _alarm, _decimal  # noqa: E402
+from symbolic_inversion import Network, get_loss, simulate  # noqa: E402
+from bench_relu import _decimal, run_relu  # noqa: E402
 
 GRIDS = {
     "quick": [((64, 256, 10), [8, 16]), ((100, 256, 10), [8, 16])],
@@ -67,19 +66,15 @@ def cell(layers, n, loss, kind, seed, limit):
     network, X, Y, init = problem(layers, n, loss, seed)
     trace = simulate(network, X, Y, lr="0.1", epochs=1, init=init, loss=loss,
                      backend="exact" if kind == "exact" else "numpy")
-    signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(limit)
     started = time.perf_counter()
     try:
-        solution = recover(trace, method="relu")
-    except CellTimeout:
-        return {"status": "timeout", "time": limit, "reason": f"over {limit} s"}
+        solution, elapsed = run_relu(trace, limit)
     except Exception as error:   # the old version refuses cross-entropy by name
         return {"status": type(error).__name__, "time": time.perf_counter() - started,
                 "reason": str(error)[:200]}
-    finally:
-        signal.alarm(0)
-    row = {"status": solution.status.value, "time": time.perf_counter() - started,
+    if solution is None:
+        return {"status": "timeout", "time": limit, "reason": f"over {limit} s"}
+    row = {"status": solution.status.value, "time": elapsed,
            "reason": solution.detail, "digits": solution.digits,
            "patterns": solution.stats.get("patterns_found")}
     if not solution.samples:
