@@ -50,8 +50,10 @@ pipeline`, kind ``"span"``) hands it to the :class:`~symbolic_inversion.solvers.
 Judge`, which refines it on every step of the trace and alone decides the status.
 
 Limits: the first layer needs a bias (the affine normalisation); ``n`` below
-``min(w, fan-in + 1)``, with the gradient's rank visible in double (a float32 trace's
-noise may hide the gap: ``no_start``, with the singular values); the first step must use
+``min(w, fan-in + 1)``, with the gradient's rank visible in double (a binary-float
+trace's rounding may leave a small gap: rank ``n`` is taken when ``sigma_{n+1} <=
+NOISY_RANK_GAP sigma_n``, and roots are accepted to a residual scaled by that ratio;
+the start is then only as good as float32's digits, the judge decides); the first step must use
 every sample in the gradient form (full-batch gd, or momentum's first step); a
 search that finds fewer than ``n`` roots ends as ``no_root`` with the count.  Samples
 with equal inputs merge into one root.
@@ -98,6 +100,14 @@ __all__ = ["span_applies", "layer_span", "LayerSpan", "SpanStart", "span_start",
 RANK_FLOOR = 1e-11
 # ... and a gap: sigma_{n+1} at most this fraction of sigma_n.
 RANK_GAP = 1e-4
+# A binary-float trace (float32) records G with noise that can leave only a few digits of
+# gap: the sample count n is known, so rank n is taken when sigma_{n+1} is at most this
+# fraction of sigma_n (the tail is rounding noise, measured: 6.6e-4 on a float32 digits
+# classifier, 64-256-10 tanh, b = 16) ...
+NOISY_RANK_GAP = 0.1
+# ... and a root's relative residual may then be this many times the tail's relative size
+# (the subspaces are off by about sigma_{n+1} / sigma_n: Wedin's bound)
+NOISE_FACTOR = 15
 # A start is a root when its relative residual |Q^T a| / |a| falls below this (double
 # resolves the roots of a rank-n gradient to about 1e-12; float64 traces' own rounding
 # leaves more: the judge decides on every step).
@@ -217,9 +227,9 @@ class LayerSpan:
                          (self.rows.T @ c0)[:d], (self.rows.T @ null)[:d], Q, self.complement)
 
 
-def layer_span(G, n):
+def layer_span(G, n, gap=RANK_GAP):
     """The :class:`LayerSpan` of ``G`` for ``n`` samples, or a reason (a string) when
-    its singular values do not show rank ``n``."""
+    its singular values do not show rank ``n`` (``sigma_{n+1} <= gap sigma_n``)."""
     U, singular, Vt = np.linalg.svd(G, full_matrices=True)
     top = singular[0] if singular.size else 0.0
     if not top > 0 or not np.isfinite(top):
@@ -228,7 +238,7 @@ def layer_span(G, n):
     if singular[n - 1] < RANK_FLOOR * top:
         return (f"the first layer's gradient has rank below n = {n} (relative singular "
                 f"values {shown}): samples share a direction or are invisible")
-    if n < len(singular) and singular[n] > RANK_GAP * singular[n - 1]:
+    if n < len(singular) and singular[n] > gap * singular[n - 1]:
         return (f"the first layer's gradient shows no rank gap at n = {n} (relative "
                 f"singular values {shown}: rounding too coarse, or more samples)")
     if not np.linalg.norm(Vt[:n, -1]) > 0:
@@ -302,15 +312,16 @@ def _initial_rho(residual, s):
     return Vt[:, -1, :]
 
 
-def _levenberg_marquardt(residual, s, rho, iterations=ITERATIONS):
-    """Batched Levenberg-Marquardt from every start: ``(s, rho, |F|)`` at the end."""
+def _levenberg_marquardt(residual, s, rho, iterations=ITERATIONS, root=ROOT_RESIDUAL):
+    """Batched Levenberg-Marquardt from every start: ``(s, rho, |F|)`` at the end
+    (a start stops well below ``root``, the residual of a root)."""
     F, J = residual.values(s, rho)
     value = np.linalg.norm(F, axis=1)
     damping = np.full(len(s), 1e-3)
     active = np.isfinite(value)
     k = s.shape[1]
     for _ in range(iterations):
-        active &= value > ROOT_RESIDUAL * 1e-5
+        active &= value > root * 1e-5
         if not active.any():
             break
         index = np.flatnonzero(active)
@@ -470,11 +481,15 @@ def _span_start(trace, used, seed, rounds, starts):
     if not np.all(np.isfinite(G)):
         return SpanStart("no_start", reason="span start: the first gradient is not finite",
                          stats=stats)
-    span = layer_span(G, n)
+    # a binary-float trace's rounding may leave little gap: n is known, take rank n
+    span = layer_span(G, n, RANK_GAP if trace.dtype is None else NOISY_RANK_GAP)
     if isinstance(span, str):
         return SpanStart("no_start", reason=f"span start: {span}", stats=stats)
     stats["rank_gap"] = float(span.singular[n] / span.singular[n - 1]) \
         if n < len(span.singular) else 0.0
+    # the roots' residual allowance: the exact subspaces' or the noisy ones'
+    root = max(ROOT_RESIDUAL, NOISE_FACTOR * stats["rank_gap"])
+    deflated_root = max(DEFLATED_RESIDUAL, 10 * root)
     program = evaluator.program
     whole = span
     rng = np.random.default_rng(seed)
@@ -494,8 +509,8 @@ def _span_start(trace, used, seed, rounds, starts):
                 s = _starts(span, row_starts, rng, starts, spread * (1 + rounds_used // 3))
             tried += len(s)
             rho = _initial_rho(residual, s)
-            s, rho, value = _levenberg_marquardt(residual, s, rho)
-            ok = np.isfinite(value) & (value < (DEFLATED_RESIDUAL if roots else ROOT_RESIDUAL))
+            s, rho, value = _levenberg_marquardt(residual, s, rho, root=root)
+            ok = np.isfinite(value) & (value < (deflated_root if roots else root))
             if not ok.any() and span.free == 0:
                 break
             if not ok.any():
@@ -504,9 +519,9 @@ def _span_start(trace, used, seed, rounds, starts):
             # constraints (they carry the found roots' errors): a root of those or none
             X_new, rho_new = span.inputs(s[ok]), rho[ok]
             s_whole, rho_new, value = _levenberg_marquardt(
-                _Residual(whole, program, theta), whole.coordinates(X_new), rho_new)
+                _Residual(whole, program, theta), whole.coordinates(X_new), rho_new, root=root)
             order = np.argsort(value)
-            good = order[value[order] < ROOT_RESIDUAL]
+            good = order[value[order] < root]
             new = _new_roots(roots, whole.inputs(s_whole[good]), rho_new[good])
             kept = _dual_consistent(whole, program, theta, roots, new)
             if len(kept) <= len(roots) and span.free == 0:

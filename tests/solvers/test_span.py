@@ -136,3 +136,34 @@ def test_a_spurious_root_is_dropped_by_the_dual_test():
     assert sorted(match) == list(range(8))
     assert np.abs(start.inputs - truth[match]).max() < 1e-8
     assert np.abs(start.labels - np.array(Y, dtype=float)[match]).max() < 1e-8
+
+
+def test_start_of_a_float32_pytorch_digits_classifier():
+    # one float32 PyTorch step of a 64-256-10 tanh classifier on 8 of scikit-learn's
+    # digits: float32's rounding leaves a gap of only a few digits at n = 8, rank n is
+    # taken anyway (n is known) and every image is found to float32's accuracy
+    torch = pytest.importorskip("torch")
+    datasets = pytest.importorskip("sklearn.datasets")
+    from symbolic_inversion.torch import TraceRecorder
+    digits = datasets.load_digits()
+    chosen = np.random.default_rng(0).choice(len(digits.data), 8, replace=False)
+    X = torch.tensor(digits.data[chosen] / 16.0, dtype=torch.float32)
+    classes = torch.tensor(digits.target[chosen])
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 256), torch.nn.Tanh(),
+                                torch.nn.Linear(256, 10))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    criterion = torch.nn.CrossEntropyLoss()
+    recorder = TraceRecorder(model, optimizer, loss=criterion, samples=8)
+    criterion(model(X), classes).backward()
+    optimizer.step()
+    recorder.record()
+    trace = recorder.trace()
+    assert trace.dtype == "float32"
+    start = span_start(trace, seed=0)
+    assert start.code == "found", start.reason
+    truth = X.numpy().astype(float)
+    match = [int(np.abs(truth - x).max(axis=1).argmin()) for x in start.inputs]
+    assert sorted(match) == list(range(8))
+    assert np.abs(start.inputs - truth[match]).max() < 1e-3
+    assert start.labels.argmax(axis=1).tolist() == classes.numpy()[match].tolist()
