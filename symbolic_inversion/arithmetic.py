@@ -509,14 +509,8 @@ class Mpmath(Arithmetic):
     def matmul(self, A, B):
         """Products of 2-D arrays, one ``mpmath.fdot`` per entry (faster than numpy's
         object loop: helper B measured 18.2 s -> 15.9 s CPU on n = 8 cold starts);
-        stacks of them (the layer-wise program's steps) one 2-D product per step; other
-        shapes by ``np.matmul``."""
+        other shapes by ``np.matmul``."""
         A, B = np.asarray(A), np.asarray(B)
-        if A.ndim == 3 and B.ndim == 3 and A.shape[0] == B.shape[0]:
-            out = np.empty(A.shape[:2] + B.shape[2:], dtype=object)
-            for e in range(A.shape[0]):
-                out[e] = self.matmul(A[e], B[e])
-            return out
         if A.ndim != 2 or B.ndim not in (1, 2):
             return np.matmul(A, B)
         column = B.ndim == 1
