@@ -147,6 +147,7 @@ def assess_float64(system, inputs, labels, method, started, stats=None):
     J_w)^-1_ii)`` (the row's 1-norm through its 2-norm: at most ``sqrt(rows)`` looser than
     :meth:`~symbolic_inversion.system.InversionSystem.error_estimate`, never tighter).
     Digits are capped at float64's 15."""
+    from scipy.linalg import cho_solve
     stats = dict(stats or {})
     evaluator = system.evaluator(get_arithmetic("float64"))
     with mpmath.workdps(20):
@@ -171,7 +172,7 @@ def assess_float64(system, inputs, labels, method, started, stats=None):
             if not ratio > 0.01:  # well inside every allowance: nothing to refine
                 correction = 0.0
                 break
-            step = _cholesky_solve(factor, -(Jw.T @ (F * weights)))
+            step = cho_solve(factor, -(Jw.T @ (F * weights)))
             trial = u + step
             F_trial = evaluator.residual(trial)
             trial_ratio = np.max(np.abs(F_trial) * weights)
@@ -186,7 +187,7 @@ def assess_float64(system, inputs, labels, method, started, stats=None):
             if eigenvalues[0] > 0:
                 condition = float(np.sqrt(eigenvalues[-1] / eigenvalues[0]))
                 sigma_min = float(np.sqrt(eigenvalues[0]))
-            inverse = _cholesky_solve(factor, np.eye(len(gram)))
+            inverse = cho_solve(factor, np.eye(len(gram)))
             if condition <= FLOAT64_CONDITION:
                 error = 2 * float(np.sqrt(len(F) * np.max(np.diag(inverse))))
     X, Y = evaluator.split(u)
@@ -222,16 +223,13 @@ def assess_float64(system, inputs, labels, method, started, stats=None):
 
 
 def _cholesky(gram):
-    """The Cholesky factor of ``gram``, or ``None`` when it is not positive definite."""
+    """The Cholesky factor of ``gram`` (scipy's ``cho_factor``), or ``None`` when it is
+    not positive definite."""
+    from scipy.linalg import cho_factor
     try:
-        return np.linalg.cholesky(gram)
+        return cho_factor(gram, lower=True)
     except np.linalg.LinAlgError:
         return None
-
-
-def _cholesky_solve(factor, b):
-    from scipy.linalg import solve_triangular
-    return solve_triangular(factor.T, solve_triangular(factor, b, lower=True), lower=False)
 
 
 class Judge:
