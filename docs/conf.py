@@ -13,6 +13,7 @@ fails the build (and with it ``tests/test_docs.py``).
 import importlib.util
 import json
 import os
+import re
 import sys
 
 sys.path.insert(0, os.path.abspath(".."))
@@ -61,12 +62,25 @@ def _importable(name):
 
 
 # The docs extra does not install PyTorch (the torch extra's gigabytes): without it the
-# PyTorch notebook is shown with its code but not executed, and its page says so (the
-# note below), instead of failing the build.
-TORCH_NOTEBOOK = "notebooks/06-pytorch"
+# notebooks that import it are shown with their code but not executed, and their pages
+# say so (the note below), instead of failing the build.
+NOTEBOOKS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "notebooks")
+
+
+def _imports_torch(path):
+    with open(path, encoding="utf-8") as notebook:
+        cells = json.load(notebook)["cells"]
+    return any(re.search(r"^\s*(import|from) torch\b", "".join(cell["source"]), re.M)
+               for cell in cells if cell["cell_type"] == "code")
+
+
+TORCH_NOTEBOOKS = sorted("notebooks/" + name[:-len(".ipynb")]
+                         for name in os.listdir(NOTEBOOKS)
+                         if name.endswith(".ipynb")
+                         and _imports_torch(os.path.join(NOTEBOOKS, name)))
 TORCH = _importable("torch")
 if not TORCH:
-    nb_execution_excludepatterns = [TORCH_NOTEBOOK + ".ipynb"]
+    nb_execution_excludepatterns = [name + ".ipynb" for name in TORCH_NOTEBOOKS]
 WITHOUT_TORCH_NOTE = (
     "```{note}\nThis page was built without PyTorch (the `docs` extra does not install "
     "it): its cells are shown but were not run, so it has no outputs. Install PyTorch "
@@ -74,9 +88,9 @@ WITHOUT_TORCH_NOTE = (
 
 
 def _note_unexecuted(app, docname, source):
-    """Put :data:`WITHOUT_TORCH_NOTE` under the title of the PyTorch notebook when it is
+    """Put :data:`WITHOUT_TORCH_NOTE` under the title of a PyTorch notebook when it is
     not executed (``source-read``: the notebook's JSON text, before myst-nb reads it)."""
-    if TORCH or docname != TORCH_NOTEBOOK:
+    if TORCH or docname not in TORCH_NOTEBOOKS:
         return
     notebook = json.loads(source[0])
     note = {"cell_type": "markdown", "id": "built-without-pytorch", "metadata": {},

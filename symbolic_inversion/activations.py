@@ -433,8 +433,17 @@ class CompiledActivation:
             # then multiplies number by number; an mpf or int on the left converts the
             # array (mpmath) or takes the slow mixed-type path (measured 10x and 2x
             # slower).  Not 0-d: numpy unwraps 0-d results (``-c`` would be an mpf).
-            def rational(p, q=1, number=arithmetic.rational):
-                return np.array([number(p, q)], dtype=object)
+            # Built once per precision (exact arithmetics: once), read-only so that no
+            # caller can change a shared constant in place.
+            constants = {}
+
+            def rational(p, q=1, number=arithmetic.rational, precision=arithmetic.precision):
+                key = (p, q, precision())
+                constant = constants.get(key)
+                if constant is None:
+                    constant = constants[key] = np.array([number(p, q)], dtype=object)
+                    constant.flags.writeable = False
+                return constant
 
             def pi(number=arithmetic.pi):
                 return np.array([number()], dtype=object)

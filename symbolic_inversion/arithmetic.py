@@ -1252,10 +1252,11 @@ class Rational(Arithmetic):
         (3-D, the layer-wise program's steps; measured 10x faster than numpy's object
         loop at 64 x 784 x 1024), numpy's object loop for small or other products."""
         A, B = np.asarray(A, dtype=object), np.asarray(B, dtype=object)
-        if not self._flint or A.ndim not in (2, 3) or B.ndim != A.ndim or 0 in A.shape \
-                or 0 in B.shape or (A.ndim == 3 and A.shape[0] != B.shape[0]
-                                    and 1 not in (A.shape[0], B.shape[0])) \
-                or A.shape[-2] * A.shape[-1] * B.shape[-1] < _FMPQ_MAT_WORK:
+        # the small products first: a loss black box multiplies tiny matrices many times
+        if A.ndim < 2 or B.ndim < 2 or A.shape[-2] * A.shape[-1] * B.shape[-1] < \
+                _FMPQ_MAT_WORK or not self._flint or A.ndim > 3 or B.ndim != A.ndim \
+                or 0 in A.shape or 0 in B.shape or (A.ndim == 3 and A.shape[0] != B.shape[0]
+                                                    and 1 not in (A.shape[0], B.shape[0])):
             return np.matmul(A, B)
         if A.ndim == 2:
             return self._from_matrix(self._as_matrix(A) * self._as_matrix(B),

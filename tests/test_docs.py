@@ -85,8 +85,12 @@ def test_the_docs_extra_builds_without_pytorch(tmp_path):
     (source / "notebooks").mkdir(parents=True)
     shutil.copy(DOCS / "conf.py", source / "conf.py")
     shutil.copytree(DOCS / "_static", source / "_static")
-    shutil.copy(DOCS / "notebooks" / "06-pytorch.ipynb", source / "notebooks")
-    (source / "index.md").write_text("# Docs\n\n```{toctree}\nnotebooks/06-pytorch\n```\n")
+    torch_notebooks = [path for path in sorted((DOCS / "notebooks").glob("*.ipynb"))
+                       if "import torch" in path.read_text(encoding="utf-8")]
+    assert {"06-pytorch", "07-adam-classifier"} <= {path.stem for path in torch_notebooks}
+    for path in torch_notebooks:
+        shutil.copy(path, source / "notebooks")
+    (source / "index.md").write_text("# Docs\n\n```{toctree}\n:glob:\n\nnotebooks/*\n```\n")
     shim = tmp_path / "shim"
     shim.mkdir()
     (shim / "sitecustomize.py").write_text(NO_TORCH)
@@ -100,11 +104,13 @@ def test_the_docs_extra_builds_without_pytorch(tmp_path):
          "-d", str(tmp_path / "doctrees"), str(source), str(tmp_path / "html")],
         capture_output=True, text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stderr[-5000:]
-    page = (tmp_path / "html" / "notebooks" / "06-pytorch.html").read_text(encoding="utf-8")
-    assert "This page was built without PyTorch" in page
-    assert "TraceRecorder" in page              # the code is shown ...
-    assert not _figures(tmp_path / "html" / "notebooks" / "06-pytorch.html")   # ... not run
-    assert "cell_output" not in page
+    for path in torch_notebooks:
+        html = tmp_path / "html" / "notebooks" / f"{path.stem}.html"
+        page = html.read_text(encoding="utf-8")
+        assert "This page was built without PyTorch" in page, path.stem
+        assert "TraceRecorder" in page, path.stem      # the code is shown ...
+        assert not _figures(html), path.stem           # ... not run
+        assert "cell_output" not in page, path.stem
 
 
 def test_every_limit_is_in_the_reliability_table():
