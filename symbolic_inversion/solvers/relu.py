@@ -1006,6 +1006,18 @@ def _dataset(network, arithmetic, theta, gradient, patterns, factor):
     if inputs is None:
         return None, None, reason
     bad = _inconsistent(network, arithmetic, theta, inputs, patterns)
+    if bad and not arithmetic.exact:
+        # a unit whose delta for a sample is below the rounding shows no bit in the
+        # gradient (float32, 64-256-10, b = 32: an active unit read as inactive); the
+        # sample's own input decides it, and the decomposition is done again with the
+        # patterns of the inputs
+        pre, _ = arithmetic.values(theta, inputs)
+        patterns = [[z > 0 for z in row] for row in pre[network.depth - 2]]
+        inputs, residuals, reason = _decompose(network, arithmetic, theta, gradient,
+                                               patterns, factor)
+        if inputs is None:
+            return None, None, reason
+        bad = _inconsistent(network, arithmetic, theta, inputs, patterns)
     if bad:
         return None, None, f"sample {bad[0]}: its input does not have its pattern"
     if not network.bias:
