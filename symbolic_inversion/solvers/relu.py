@@ -715,7 +715,11 @@ def _decompose(network, arithmetic, theta, gradient, patterns, factor):
     for i, (direction, row) in enumerate(zip(directions, H)):
         if network.bias:
             scale = row[-1]
-            if arithmetic.zero(scale):
+            # relative to the row where it is small: a ray's normalisation can make a
+            # whole row small (float32, 64-256-10, b = 32: a bias coordinate of 0.05 read
+            # as zero by float32's loose tolerance of 0.1)
+            size = max(abs(v) for v in row)
+            if arithmetic.zero(scale, size if size < 1 else 1):
                 return None, None, f"sample {i}: zero bias coordinate"
             inputs_top.append([v / scale for v in row[:-1]])
         else:
