@@ -8,7 +8,10 @@ and fan-in scaled parameters (short decimals), one full-batch GD step recorded
 - ``exact``: 60 significant digits (``simulate(..., dps=60)``; smooth activations have
   no exact rational step), or
 - ``float64``: trained in float64 (``simulate(..., dtype="float64")``: what PyTorch on a
-  CPU records),
+  CPU records), or
+- ``float32``: PyTorch itself, float32, one ``loss.backward()`` and ``SGD.step()`` of a
+  digits classifier (scikit-learn's 8 x 8 digits, PyTorch's default initialisation;
+  ``torch_digits.py``), recorded by ``TraceRecorder`` (rows left out without torch),
 
 then ``recover(trace)``.  Columns: network, activation, loss, dtype, batch ``b``; the
 status, the digits vouched for, the largest true error (each true sample matched with
@@ -35,6 +38,7 @@ import mpmath  # noqa: E402
 import numpy as np  # noqa: E402
 
 from symbolic_inversion import Network, recover, simulate  # noqa: E402
+from torch_digits import available, digits_step  # noqa: E402
 
 # (layers, activation of the hidden layer, loss, dtype, batch)
 ROWS = [
@@ -44,6 +48,8 @@ ROWS = [
     ([12, 16, 1], "tanh", "mse", "float64", 6),
     ([64, 256, 10], "tanh", "cross_entropy", "float64", 32),
     ([64, 256, 10], "gelu", "cross_entropy", "float64", 32),
+    ([64, 256, 10], "tanh", "cross_entropy", "float32", 16),
+    ([64, 256, 10], "gelu", "cross_entropy", "float32", 16),
 ]
 
 
@@ -91,9 +97,13 @@ def true_error(samples, X, labels):
 
 def cell(row, seed, limit=None, span=True):
     layers, activation, loss, dtype, n = row
-    network, init, X, Y, labels = problem(layers, activation, loss, n, seed)
-    options = {"dtype": "float64"} if dtype == "float64" else {"dps": 60}
-    trace = simulate(network, X, Y, lr="0.1", epochs=1, init=init, loss=loss, **options)
+    if dtype == "float32":
+        trace, X, labels = digits_step(layers, activation, loss, n, seed)
+    else:
+        network, init, X, Y, labels = problem(layers, activation, loss, n, seed)
+        options = {"dtype": "float64"} if dtype == "float64" else {"dps": 60}
+        trace = simulate(network, X, Y, lr="0.1", epochs=1, init=init, loss=loss,
+                         **options)
     if not span:   # the cold start as it was: no span kind in its schedule
         from symbolic_inversion.solvers import pipeline
         original = pipeline.span_applies
@@ -130,6 +140,7 @@ def main(argv=None):
                         help="comma-separated row numbers (default: all)")
     args = parser.parse_args(argv)
     rows = [ROWS[int(k)] for k in args.rows.split(",")] if args.rows else ROWS
+    rows = [row for row in rows if row[3] != "float32" or available()]
     header = (f"{'network':<11} {'act':<5} {'loss':<14} {'dtype':<8} {'b':>3} {'seed':>4}  "
               f"{'status':<22} {'digits':>6} {'true error':>10} {'time':>8}  start")
     print(header)

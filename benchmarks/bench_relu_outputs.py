@@ -15,7 +15,11 @@ what PyTorch would record); cross-entropy labels are random classes.  Then
 whether every input and label came back *equal* (rationals) to the truth, for float64
 traces the largest error of inputs and labels (classes for cross-entropy: whether each
 recovered label is the one-hot of the true class) and the digits vouched for; the
-recovery time (simulation not counted).
+recovery time (simulation not counted).  ``--kinds float32`` (with torch and
+scikit-learn installed): PyTorch itself, float32, one ``loss.backward()`` and
+``SGD.step()`` on ``n`` of scikit-learn's 8 x 8 digits with PyTorch's default
+initialisation (``torch_digits.py``; d = 64 networks only), recorded by
+``TraceRecorder``; the same columns.
 """
 
 import os
@@ -39,6 +43,7 @@ import numpy as np  # noqa: E402
 
 from symbolic_inversion import Network, get_loss, simulate  # noqa: E402
 from bench_relu import _decimal, run_relu  # noqa: E402
+from torch_digits import digits_step  # noqa: E402
 
 GRIDS = {
     "quick": [((64, 256, 10), [8, 16]), ((100, 256, 10), [8, 16])],
@@ -63,9 +68,13 @@ def problem(layers, n, loss, seed):
 
 def cell(layers, n, loss, kind, seed, limit):
     """One recovery: a dict of status, patterns, quality and time."""
-    network, X, Y, init = problem(layers, n, loss, seed)
-    trace = simulate(network, X, Y, lr="0.1", epochs=1, init=init, loss=loss,
-                     backend="exact" if kind == "exact" else "numpy")
+    if kind == "float32":
+        trace, X, onehot = digits_step(layers, "relu", loss, n, seed)
+        Y = [int(np.argmax(y)) for y in onehot] if loss != "mse" else onehot
+    else:
+        network, X, Y, init = problem(layers, n, loss, seed)
+        trace = simulate(network, X, Y, lr="0.1", epochs=1, init=init, loss=loss,
+                         backend="exact" if kind == "exact" else "numpy")
     started = time.perf_counter()
     try:
         solution, elapsed = run_relu(trace, limit)
@@ -98,7 +107,9 @@ def cell(layers, n, loss, kind, seed, limit):
         if loss == "mse":
             error = max(error, max(abs(a - float(b)) for a, b in zip(found_y, y)))
         else:
-            classes_right &= ce.label_class(found_y, 1e-6) == y
+            # one-hot to the digits vouched for (float32: about 4)
+            classes_right &= ce.label_class(
+                found_y, max(1e-6, 10.0 ** -solution.digits)) == y
     row["error"] = error
     if loss != "mse":
         row["classes"] = bool(classes_right)
@@ -168,6 +179,8 @@ def main(argv=None):
             for kind in args.kinds.split(","):
                 if kind == "exact" and loss != "mse":
                     continue   # softmax: no exact trace of rational data
+                if kind == "float32" and layers[0] != 64:
+                    continue   # PyTorch on the 8 x 8 digits
                 for n in batches:
                     row = cell(layers, n, loss, kind, args.seed, args.limit)
                     line = (f"| {name} | {loss} | {kind} | {n} | {row['status']} | "

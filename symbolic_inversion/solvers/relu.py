@@ -108,6 +108,7 @@ from ..arithmetic import get_arithmetic
 from ..program import layerwise_program
 from ..system import digits_from_error
 from .judge import RESIDUAL_SLACK
+from .span import NOISY_RANK_GAP
 from .solution import Solution, Status
 
 __all__ = ["solve_relu", "supports_relu", "find_patterns"]
@@ -117,6 +118,10 @@ SEARCH_SECONDS = 80.0   # several outputs: the pattern search's time budget
 _FLOAT_DIGITS = 17      # traces with at most this many digits are solved in float64
 _MEMBERSHIP = 1e-6      # float test "pattern in the column space" (binary vectors: O(1) off)
 _STUCK = 1e-3           # misfit of an alternating search that found no pattern (~0.1-0.3)
+# A pattern's float tests allow this many times the rounding's angle sigma_{r+1}/sigma_r
+# (Wedin: the observed column space is that far from the exact one; a wrong support
+# misses by O(1))
+_NOISE_MARGIN = 100
 
 
 def supports_relu(network):
@@ -234,6 +239,10 @@ class _Exact(_Numbers):
     def number(self, decimal_value):
         return Fraction(decimal_value)
 
+    def rank(self, G, samples):
+        """The rank of an exact layer gradient (float64 sees it: its rank is exact)."""
+        return _float_rank(G)
+
     def zero(self, value, scale=1):
         return value == 0
 
@@ -264,6 +273,25 @@ class _Numeric(_Numbers):
 
     def number(self, decimal_value):
         return float(decimal_value) if self.use_float else mpmath.mpf(str(decimal_value))
+
+    def rank(self, G, samples):
+        """The rank of the observed layer gradient ``G`` (floats) under the trace's
+        rounding: the singular values above ``|E|_F``, the largest the rounding ``E``
+        (each entry within :attr:`tolerance`) can leave; ``samples`` when those fall
+        short but ``sigma_{n+1}`` is within that rounding and a gap
+        ``sigma_{n+1} <= NOISY_RANK_GAP sigma_n`` separates it from ``sigma_n`` (the
+        bound is a worst case: on a float32 digits classifier, 64-256-10 ReLU, b = 16,
+        it was 3.2e-3 and ``sigma_{n+1}`` 3.1e-7, with ``sigma_n`` 4.7e-3)."""
+        singular = np.linalg.svd(G, compute_uv=False) if G.size else np.zeros(0)
+        if not singular.size or not singular[0] > 0:
+            return 0
+        rounding = float(self.tolerance) * math.sqrt(G.size)
+        rank = int(np.sum(singular > max(singular[0] * 1e-9, rounding)))
+        n = samples
+        if rank < n < len(singular) and singular[n] <= rounding and \
+                singular[n] <= NOISY_RANK_GAP * singular[n - 1]:
+            return n
+        return rank
 
     def zero(self, value, scale=1):
         return abs(value) <= self.loose * scale
@@ -482,18 +510,22 @@ def _in_span(K, R, pattern):
     return bool(np.max(np.abs(K @ s[R] - s)) < _MEMBERSHIP) and pattern.any()
 
 
-def _ray_for_support(basis, W_out, active):
+def _ray_for_support(basis, W_out, active, noise=0.0):
     """Float test for several outputs: the direction ``diag(s) W_out^T e`` in the
-    column space with support ``active``; returns it or None."""
+    column space (orthonormal ``basis``) with support ``active``; returns it or None.
+    ``noise``: the angle of the basis to the exact column space (rounding), which the
+    direction may miss it by and leave on the inactive rows."""
     w, n = basis.shape
     block = np.hstack([basis, -(W_out.T * active[:, None])])
     _, singular, Vt = np.linalg.svd(block)
-    if singular[-1] > 1e-9 * singular[0] or (len(singular) > 1 and
-                                               singular[-2] <= 1e-9 * singular[0]):
+    level = max(1e-9, _NOISE_MARGIN * noise)
+    if singular[-1] > level * singular[0] or (len(singular) > 1 and
+                                              singular[-2] <= level * singular[0]):
         return None
     direction = basis @ Vt[-1, :n]
-    if np.max(np.abs(direction)) < 1e-9 or np.any(np.abs(direction[~active]) > 1e-7 *
-                                                   np.max(np.abs(direction))):
+    largest = np.max(np.abs(direction))
+    if largest < 1e-9 or np.any(np.abs(direction[~active]) > max(1e-7, _NOISE_MARGIN * noise)
+                                * largest):
         return None
     return direction
 
@@ -530,7 +562,8 @@ def realizable(W_layer, rowspace, bias, nonnegative):
     return test
 
 
-def find_patterns(G, W_out, count, seed=0, budget=None, accept=None, seconds=None):
+def find_patterns(G, W_out, count, seed=0, budget=None, accept=None, seconds=None,
+                  rank=None):
     """Activation patterns (0/1 numpy vectors over the rows of ``G``) of the samples
     behind a layer gradient ``G`` (float, rows = neurons) of a ReLU layer feeding the
     identity output layer with weights ``W_out`` (outputs x neurons).
@@ -538,6 +571,9 @@ def find_patterns(G, W_out, count, seed=0, budget=None, accept=None, seconds=Non
     Returns ``(patterns, how)``: at most ``count`` distinct patterns whose rays lie in
     the column space of ``G`` (and pass ``accept``, e.g. :func:`realizable`), and the
     search used.  Fewer than ``count`` means the search did not find them all.
+    ``rank`` is the rank of ``G`` under its rounding (default: float64's,
+    relative ``1e-9``); the singular values beyond it are taken as the rounding's, and
+    the tests of a pattern allow what they do to the column space.
     """
     rng = np.random.default_rng(seed)
     w = G.shape[0]
@@ -545,11 +581,9 @@ def find_patterns(G, W_out, count, seed=0, budget=None, accept=None, seconds=Non
     visible = np.any(W_out != 0, axis=0)
     if m == 1:
         scaled = np.where(visible[:, None], G / np.where(visible, W_out[0], 1)[:, None], 0)
+        K, R = _coordinates(scaled)
     else:
-        scaled = G
-    K, R = _coordinates(scaled)
-    basis = scaled[:, _independent_rows(scaled.T.copy(), K.shape[1]) or []] \
-        if m > 1 else None
+        U, noise = _column_space(G, rank)
     patterns, rejected = {}, set()
 
     def consider(pattern):
@@ -558,7 +592,7 @@ def find_patterns(G, W_out, count, seed=0, budget=None, accept=None, seconds=Non
         if key in patterns or key in rejected or not pattern.any():
             return False
         if (_in_span(K, R, pattern) if m == 1 else
-                _ray_for_support(basis, W_out, pattern) is not None) and \
+                _ray_for_support(U, W_out, pattern, noise) is not None) and \
                 (accept is None or accept(pattern)):
             patterns[key] = pattern
             return True
@@ -574,8 +608,8 @@ def find_patterns(G, W_out, count, seed=0, budget=None, accept=None, seconds=Non
         return list(patterns.values()), "exhaustive"
     found = []
     if m > 1:
-        return _alternating_patterns(G, W_out, count, rng, consider, patterns, budget,
-                                     seconds)
+        return _alternating_patterns(U, noise, W_out, count, rng, consider, patterns,
+                                     budget, seconds)
     budget = budget if budget is not None else max(40, 6 * count)
     batch = 32 if count <= 64 else 64
     tried = 0
@@ -594,14 +628,26 @@ def find_patterns(G, W_out, count, seed=0, budget=None, accept=None, seconds=Non
     return list(patterns.values()), f"two-level search ({tried} starts)"
 
 
-def _alternating_patterns(G, W_out, count, rng, consider, patterns, budget, seconds):
+def _column_space(G, rank=None):
+    """An orthonormal basis of the column space of ``G`` (``rank`` columns, default
+    float64's rank) and the relative size ``sigma_{r+1} / sigma_r`` of what is left
+    out: the rounding's angle between the observed and the exact column space (Wedin),
+    the scale of every float test of a pattern."""
+    U, singular, _ = np.linalg.svd(G, full_matrices=False)
+    rank = _float_rank(G) if rank is None else rank
+    noise = singular[rank] / singular[rank - 1] if 0 < rank < len(singular) else 0.0
+    return U[:, :rank], float(noise)
+
+
+def _alternating_patterns(U, noise, W_out, count, rng, consider, patterns, budget,
+                          seconds):
     """The search of :func:`find_patterns` for several outputs: batches of alternating
-    searches (:func:`_supports_by_alternation`) until ``count`` patterns pass
-    ``consider``, ``budget`` starts (default ``100 count``) or ``seconds`` (default
-    :data:`SEARCH_SECONDS`) have passed."""
+    searches (:func:`_supports_by_alternation`) in the column space ``U`` until
+    ``count`` patterns pass ``consider``, ``budget`` starts (default ``100 count``) or
+    ``seconds`` (default :data:`SEARCH_SECONDS`) have passed."""
     started = time.perf_counter()
-    rank = _float_rank(G)
-    U = np.linalg.svd(G, full_matrices=False)[0][:, :rank]
+    # a pattern's misfit is the rounding's angle; a stuck search's ~0.1
+    stuck = max(_STUCK, _NOISE_MARGIN * noise)
     budget = budget if budget is not None else max(256, 100 * count)
     seconds = SEARCH_SECONDS if seconds is None else seconds
     found, tried = [], 0
@@ -616,7 +662,7 @@ def _alternating_patterns(G, W_out, count, rng, consider, patterns, budget, seco
                                                               batch)):
             # a stuck search leaves a misfit of order 0.1 (a pattern: rounding only);
             # the exact tests of consider() cost an SVD and a linear program each
-            if misfit < _STUCK and consider(active):
+            if misfit < stuck and consider(active):
                 found.append(a)
             if len(patterns) >= count:
                 break
@@ -653,7 +699,8 @@ def _decompose(network, arithmetic, theta, gradient, patterns, factor):
         # the columns spanning the column space: once, not per pattern (a 1024 x 785
         # gradient's float copy and SVD per pattern took minutes for b = 64)
         floats = _floats(G_top)
-        basis_columns = _independent_rows(floats.T.copy(), _float_rank(floats))
+        basis_columns = _independent_rows(floats.T.copy(),
+                                          arithmetic.rank(floats, len(patterns)))
         for s in patterns:
             ray = _exact_or_numeric_ray(arithmetic, G_top, W_out, s, basis_columns)
             if ray is None:
@@ -668,7 +715,11 @@ def _decompose(network, arithmetic, theta, gradient, patterns, factor):
     for i, (direction, row) in enumerate(zip(directions, H)):
         if network.bias:
             scale = row[-1]
-            if arithmetic.zero(scale):
+            # relative to the row where it is small: a ray's normalisation can make a
+            # whole row small (float32, 64-256-10, b = 32: a bias coordinate of 0.05 read
+            # as zero by float32's loose tolerance of 0.1)
+            size = max(abs(v) for v in row)
+            if arithmetic.zero(scale, size if size < 1 else 1):
                 return None, None, f"sample {i}: zero bias coordinate"
             inputs_top.append([v / scale for v in row[:-1]])
         else:
@@ -959,6 +1010,18 @@ def _dataset(network, arithmetic, theta, gradient, patterns, factor):
     if inputs is None:
         return None, None, reason
     bad = _inconsistent(network, arithmetic, theta, inputs, patterns)
+    if bad and not arithmetic.exact:
+        # a unit whose delta for a sample is below the rounding shows no bit in the
+        # gradient (float32, 64-256-10, b = 32: an active unit read as inactive); the
+        # sample's own input decides it, and the decomposition is done again with the
+        # patterns of the inputs
+        pre, _ = arithmetic.values(theta, inputs)
+        patterns = [[z > 0 for z in row] for row in pre[network.depth - 2]]
+        inputs, residuals, reason = _decompose(network, arithmetic, theta, gradient,
+                                               patterns, factor)
+        if inputs is None:
+            return None, None, reason
+        bad = _inconsistent(network, arithmetic, theta, inputs, patterns)
     if bad:
         return None, None, f"sample {bad[0]}: its input does not have its pattern"
     if not network.bias:
@@ -1006,6 +1069,8 @@ def _attempt(trace, arithmetic, steps, seed, stats):
         return (Status.UNIDENTIFIABLE, samples, _rank_deficit_detail(
             network, arithmetic, gradients[step], inputs, labels, thetas[step], factor, n),
             0, None)
+    if trace.dtype is not None:
+        return _judged_binary(trace, steps, inputs, labels, stats)
     residual = max(arithmetic.gap(thetas[j], inputs, labels, gradients[j])
                    for j in range(steps))
     if arithmetic.exact and residual != 0:
@@ -1044,6 +1109,29 @@ def _attempt(trace, arithmetic, steps, seed, stats):
         notes.insert(0, "inputs are known up to a positive factor per sample (directions "
                         "exact); the labels shown belong to the representative scale")
     return status, samples, "; ".join(notes), digits, residual
+
+
+def _judged_binary(trace, steps, inputs, labels, stats):
+    """A dataset from a binary-float trace (PyTorch's float32 or float64) judged by the
+    shared float judge (:func:`~symbolic_inversion.solvers.judge.assess_float64`): every
+    gradient entry against its own rounding bound at the dataset (backpropagation's
+    running error analysis), a few weighted Gauss-Newton steps, and the error of the
+    data from that rounding.  One tolerance for every entry (the largest bound) is far
+    too loose for float32, where entries differ by orders of magnitude.  A dataset the
+    rounding does not explain is no evidence against the trace here (a pattern chosen
+    wrongly gives one): ``not_converged``."""
+    from ..system import InversionSystem
+    from .judge import assess_float64
+    system = InversionSystem.from_trace(trace, steps)
+    judged = assess_float64(system, inputs, labels, "relu", time.perf_counter())
+    for key in ("judged_in", "refine_iterations", "residual_ratio", "error_bound",
+                "error_bound_worst_case", "condition"):
+        stats[key] = judged.stats.get(key)
+    status, detail = judged.status, judged.detail
+    if status is Status.INCONSISTENT:
+        status = Status.NOT_CONVERGED
+        detail = f"the patterns' dataset does not explain the step: {detail}"
+    return status, judged.samples, detail, judged.digits, judged.residual
 
 
 def _optimizer_name(trace):
@@ -1093,7 +1181,10 @@ def solve_relu(trace, dps, steps=None, seed=0):
     with mpmath.workdps(dps):
         # Only MSE keeps exact data exact: the other links (softmax, logistic) make the
         # gradient of rational data irrational, so such a trace is a rounded one.
-        looks_exact = _looks_exact(trace, network) if trace.loss.name == "mse" else False
+        # A trace trained in a binary format (dtype) is a rounded one too: its full-rank
+        # float gradient sent float32 MSE steps to an exact search of 80 s for 51 patterns.
+        looks_exact = _looks_exact(trace, network) if trace.loss.name == "mse" and \
+            getattr(trace, "dtype", None) is None else False
         if looks_exact is not False:
             outcome = _attempt(trace, _Exact(), steps, seed, stats)
             # A trace can be exact in its first steps and rounded later (short data: the
@@ -1121,7 +1212,7 @@ def _recover_step(network, arithmetic, theta, gradient, factor, seed, n):
     layers = arithmetic.blocks(theta)
     G = _floats(_layer_gradient(network, gradient, network.depth - 2))
     W_out = _floats(layers[-1][0])
-    rank = _float_rank(G)
+    rank = arithmetic.rank(G, n)
     info = {"rank": rank}
     if rank == 0:
         return None, None, "the layer gradient is zero: no sample is visible", info
@@ -1134,7 +1225,7 @@ def _recover_step(network, arithmetic, theta, gradient, factor, seed, n):
     visible = np.any(W_out != 0, axis=0)
     W_layer = np.where(visible[:, None], W_layer, 0)
     accept = realizable(W_layer, rowspace, network.bias, nonnegative=top > 0)
-    patterns, how = find_patterns(G, W_out, rank, seed=seed, accept=accept)
+    patterns, how = find_patterns(G, W_out, rank, seed=seed, accept=accept, rank=rank)
     info.update({"discovery": how, "patterns_found": len(patterns)})
     if len(patterns) < rank:
         return None, None, (f"the pattern search found {len(patterns)} of {rank} activation "
@@ -1148,7 +1239,8 @@ def _recover_step(network, arithmetic, theta, gradient, factor, seed, n):
             return _float_consistent(G_scaled, W_layer, subset, network.bias, top > 0)
         candidates = _select(patterns, rank, consistent)
         if not candidates and "exhaustive" not in how:
-            more, _ = find_patterns(G, W_out, rank + 8, seed=seed + 1, accept=accept)
+            more, _ = find_patterns(G, W_out, rank + 8, seed=seed + 1, accept=accept,
+                                    rank=rank)
             known = {p.tobytes() for p in patterns}
             pool = patterns + [p for p in more if p.tobytes() not in known]
             info["patterns_found"] = len(pool)
