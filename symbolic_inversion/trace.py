@@ -450,6 +450,8 @@ class Trace:
         return reduced
 
     offset = None
+    #: the federated trace this one approximates (:meth:`one_step_approximation`)
+    approximates = None
 
     def one_step_approximation(self):
         """The trace as if every federated round were one full-batch gradient step of
@@ -475,6 +477,9 @@ class Trace:
         approximation = Trace(self.network, [str(r) for r in rates], self.samples,
                               self.parameters, optimizer={"name": "gd"}, loss=self.loss)
         approximation.dtype = self.dtype
+        # the span start reads the rounds' local steps (:func:`~symbolic_inversion.
+        # solvers.span.local_path`)
+        approximation.approximates = self
         return approximation
 
     def with_batches(self, batches):
