@@ -565,6 +565,13 @@ def _span_start(trace, used, seed, rounds, starts):
                 K = first_layer_jacobians(program, theta, X_found)
                 signals = [k.T @ r for k, (_, r) in zip(K, roots)]
                 span = whole.deflated(X_found, signals)
+    if np.ndim(theta) == 2 and len(roots) == n - 1 and span.free == 0:
+        # the approximate equations of a one-step approximation may leave the one input
+        # the deflation fixes a residual above the allowance (measured: 2 of 6 digits
+        # clients); it is the start's last sample, and the exact K-step polish and the
+        # judge decide
+        roots.append((span.inputs(np.zeros((1, 0)))[0], None))
+        stats["last_by_deflation"] = True
     stats.update(starts=tried, rounds=rounds_used, roots=len(roots),
                  seconds=round(time.perf_counter() - started, 3))
     if len(roots) < n:
