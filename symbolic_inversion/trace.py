@@ -450,7 +450,10 @@ class Trace:
         return reduced
 
     offset = None
-    #: the federated trace this one approximates (:meth:`one_step_approximation`)
+    #: the federated trace whose searches run on this one-step approximation (set by the
+    #: cold start, :func:`~symbolic_inversion.solvers.pipeline.run_pipeline`: the span
+    #: start then follows the local steps' path, :func:`~symbolic_inversion.solvers.span.
+    #: local_path`); ``None`` for a trace an attacker approximated on purpose
     approximates = None
 
     def one_step_approximation(self):
@@ -477,9 +480,6 @@ class Trace:
         approximation = Trace(self.network, [str(r) for r in rates], self.samples,
                               self.parameters, optimizer={"name": "gd"}, loss=self.loss)
         approximation.dtype = self.dtype
-        # the span start reads the rounds' local steps (:func:`~symbolic_inversion.
-        # solvers.span.local_path`)
-        approximation.approximates = self
         return approximation
 
     def with_batches(self, batches):

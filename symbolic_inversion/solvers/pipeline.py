@@ -490,6 +490,8 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     # step of the round's effective learning rate), the judge refines on the K-step map
     search = trace.one_step_approximation()
     approximate = search is not trace
+    if approximate:
+        search.approximates = trace
 
     def reported(start, info, attempt, judging):
         """The judge's verdict on a candidate (refined on every step), reported."""
