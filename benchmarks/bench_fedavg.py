@@ -330,6 +330,129 @@ HEADER = ("| network | K | local batch | clients | dtype | status | frac | digit
           "| --- |")
 
 
+# Issue 25's case: scikit-learn's digits, two PyTorch clients of 4 images each, 64-32-10,
+# cross-entropy, K = 5 full-batch SGD steps of lr 0.1, one round seen by the server.
+DIGITS = {"images": 4, "hidden": 32, "K": 5, "lr": 0.1}
+
+
+def digits_round(activation, dtype, seed):
+    """One FedAvg round of the digits case in PyTorch (``dtype`` ``"float64"`` or
+    ``"float32"``): the global trace, each client's trace (the arrays sent and returned,
+    as :class:`~symbolic_inversion.flower.RecordingStrategy` records them, through the
+    same converter) and the true images and classes, client by client."""
+    import torch
+    from sklearn.datasets import load_digits
+    from symbolic_inversion.torch import trace_from_state_dicts
+    per, hidden, K, lr = DIGITS["images"], DIGITS["hidden"], DIGITS["K"], DIGITS["lr"]
+    torch_dtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
+    digits = load_digits()
+    picked = np.random.default_rng(seed).choice(len(digits.images), 2 * per, replace=False)
+    X = torch.tensor(digits.images[picked].reshape(2 * per, -1) / 16.0, dtype=torch_dtype)
+    y = torch.tensor(digits.target[picked])
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(64, hidden),
+                                {"gelu": torch.nn.GELU, "tanh": torch.nn.Tanh}[activation](),
+                                torch.nn.Linear(hidden, 10)).to(torch_dtype)
+    sent = {k: v.clone() for k, v in model.state_dict().items()}
+    returned = []
+    for c in range(2):
+        model.load_state_dict(sent)
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+        for _ in range(K):
+            optimizer.zero_grad()
+            torch.nn.CrossEntropyLoss()(model(X[c * per:(c + 1) * per]),
+                                        y[c * per:(c + 1) * per]).backward()
+            optimizer.step()
+        returned.append({k: v.clone() for k, v in model.state_dict().items()})
+    # FedAvg's weighted mean in the run's dtype (Flower's own aggregation is float64
+    # numpy; equal weights here)
+    mean = {k: (returned[0][k] * per + returned[1][k] * per) / (2 * per) for k in sent}
+    optimizer = {"name": "gd", "lr": repr(lr), "local_steps": K}
+    loss = torch.nn.CrossEntropyLoss()
+    clients = [{"samples": per, "weight": str(per)}] * 2
+    traces = {"global": trace_from_state_dicts([sent, mean], model, optimizer, 2 * per,
+                                               loss=loss, clients=clients)}
+    truth = {"global": (X.double().numpy(), y.tolist())}
+    for c in range(2):
+        traces[f"client {c + 1}"] = trace_from_state_dicts([sent, returned[c]], model,
+                                                           optimizer, per, loss=loss)
+        truth[f"client {c + 1}"] = (X[c * per:(c + 1) * per].double().numpy(),
+                                    y[c * per:(c + 1) * per].tolist())
+    return traces, truth
+
+
+def _digits_errors(inputs, classes, X, y):
+    """Per true image, the largest pixel error of the recovered one matched to it
+    (nearest) and whether its class is right."""
+    if inputs is None or len(inputs) != len(X):
+        return None
+    got = np.asarray(inputs, dtype=float)
+    out = []
+    for x, k in zip(X, y):
+        distances = np.abs(got - x).max(axis=1)
+        best = int(np.argmin(distances))
+        out.append((float(distances[best]), classes is not None and classes[best] == k))
+    return out
+
+
+def digits_baseline(trace):
+    """The one-step baseline of the digits case: the span start on
+    ``trace.one_step_approximation()`` as an attacker who ignores the local steps
+    gets it (every round one GD step of ``K lr``; no local-steps path, no polish):
+    ``(code, inputs, classes, seconds, reason)``."""
+    from symbolic_inversion.solvers.span import span_start
+    started = time.perf_counter()
+    start = span_start(trace.one_step_approximation(), seed=0)
+    seconds = time.perf_counter() - started
+    if start.code != "found":
+        return start.code, None, None, seconds, start.reason
+    return (start.code, start.inputs, [int(np.argmax(v)) for v in start.labels], seconds,
+            "")
+
+
+def run_digits(activation, dtype, seed, timeout, which=("client 1", "client 2", "global")):
+    """Rows of the digits case: per trace, ``recover`` (in a child process, killed after
+    ``timeout`` s) and the one-step baseline."""
+    traces, truth = digits_round(activation, dtype, seed)
+    rows = []
+    for name in which:
+        trace, (X, y) = traces[name], truth[name]
+        result = solve(trace.to_dict(), False, timeout)
+        inputs = [[float(v) for v in x] for x, _ in result.get("samples") or []] or None
+        measured = _digits_errors(inputs, result.get("classes"), X, y)
+        row = {"activation": activation, "dtype": dtype, "seed": seed, "trace": name,
+               "status": result["status"], "digits": result.get("digits"),
+               "time": result["time"], "message": result.get("message", "")}
+        if measured:
+            tolerance = 10.0 ** -max(result.get("digits") or 0, 1)
+            row["recovered"] = sum(d <= tolerance and right for d, right in measured) \
+                if result["status"] == "converged" else 0
+            row["error"] = max(d for d, _ in measured)
+        code, b_inputs, b_classes, b_time, b_reason = digits_baseline(trace)
+        b_measured = _digits_errors(b_inputs, b_classes, X, y)
+        row["baseline"] = {"code": code, "time": b_time, "reason": b_reason,
+                           "error": max(d for d, _ in b_measured) if b_measured else None,
+                           "classes": sum(r for _, r in b_measured) if b_measured else 0}
+        rows.append(row)
+    return rows
+
+
+DIGITS_HEADER = ("| activation | dtype | seed | trace | status | digits | recovered | "
+                 "max pixel err | time s | 1-step start | 1-step err | 1-step time s |\n"
+                 "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+
+
+def digits_markdown(row):
+    b = row["baseline"]
+    n = DIGITS["images"] * (2 if row["trace"] == "global" else 1)
+    error = f"{row['error']:.1e}" if row.get("error") is not None else "-"
+    b_error = f"{b['error']:.1e}" if b["error"] is not None else "-"
+    return (f"| {row['activation']} | {row['dtype']} | {row['seed']} | {row['trace']} | "
+            f"{row['status']} | {row['digits'] if row['digits'] is not None else '-'} | "
+            f"{row.get('recovered', 0)}/{n} | {error} | {row['time']:.0f} | {b['code']} | "
+            f"{b_error} | {b['time']:.0f} |")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2-3-1 with K = 3 only")
@@ -338,7 +461,26 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=900,
                         help="seconds per recovery before it counts as a timeout")
     parser.add_argument("--json", default=None, help="also write the rows to this file")
+    parser.add_argument("--digits", default=None,
+                        help="issue 25's digits case instead of the grid: comma-separated "
+                             "activation:dtype:seed[:trace] (e.g. gelu:float64:0, "
+                             "tanh:float32:1:client 1)")
     args = parser.parse_args(argv)
+    if args.digits:
+        print(DIGITS_HEADER, flush=True)
+        rows = []
+        for spec in args.digits.split(","):
+            activation, dtype, seed, *which = spec.split(":")
+            for row in run_digits(activation, dtype, int(seed), args.timeout,
+                                  which or ("client 1", "client 2", "global")):
+                rows.append(row)
+                print(digits_markdown(row), flush=True)
+                if row["status"] != "converged":
+                    print(f"  ({row['trace']}: {row['message'][:300]})", flush=True)
+        if args.json:
+            with open(args.json, "w") as handle:
+                json.dump(rows, handle, indent=1, default=str)
+        return
     names = cases(args.quick)
     if args.cases:
         names = [n for n in names if any(s in n for s in args.cases.split(","))]

@@ -450,6 +450,11 @@ class Trace:
         return reduced
 
     offset = None
+    #: the federated trace whose searches run on this one-step approximation (set by the
+    #: cold start, :func:`~symbolic_inversion.solvers.pipeline.run_pipeline`: the span
+    #: start then follows the local steps' path, :func:`~symbolic_inversion.solvers.span.
+    #: local_path`); ``None`` for a trace an attacker approximated on purpose
+    approximates = None
 
     def one_step_approximation(self):
         """The trace as if every federated round were one full-batch gradient step of

@@ -190,3 +190,48 @@ def test_two_clients_with_local_steps_are_recovered_grouped_by_client():
             assert abs(found_x[0] - mpmath.mpf(x)) < mpmath.mpf(10) ** -solution.digits
             assert abs(found_y[0] - mpmath.mpf(y)) < mpmath.mpf(10) ** -solution.digits
     assert "client 0: samples 0" in str(solution)
+
+
+def _digits_client_round(activation, seed, images=3, hidden=24, K=3, lr=0.1):
+    """One FedAvg client's round as the server sees it: PyTorch float64, scikit-learn's
+    digits (64 pixels / 16), 64-hidden-10, cross-entropy, K full-batch SGD steps;
+    the trace from the state dicts sent and returned (what docs/flower.md's recorder
+    writes per client) and the true images and classes."""
+    torch = pytest.importorskip("torch")
+    datasets = pytest.importorskip("sklearn.datasets")
+    from symbolic_inversion.torch import trace_from_state_dicts
+    digits = datasets.load_digits()
+    picked = np.random.default_rng(seed).choice(len(digits.images), images, replace=False)
+    X = torch.tensor(digits.images[picked].reshape(images, -1) / 16.0, dtype=torch.float64)
+    y = torch.tensor(digits.target[picked])
+    torch.manual_seed(seed)
+    model = torch.nn.Sequential(torch.nn.Linear(64, hidden),
+                                {"gelu": torch.nn.GELU, "tanh": torch.nn.Tanh}[activation](),
+                                torch.nn.Linear(hidden, 10)).double()
+    sent = {k: v.clone() for k, v in model.state_dict().items()}
+    optimizer = torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range(K):
+        optimizer.zero_grad()
+        torch.nn.CrossEntropyLoss()(model(X), y).backward()
+        optimizer.step()
+    trace = trace_from_state_dicts([sent, model.state_dict()], model,
+                                   {"name": "gd", "lr": repr(lr), "local_steps": K},
+                                   images, loss=torch.nn.CrossEntropyLoss())
+    return trace, X.numpy(), y.tolist()
+
+
+@pytest.mark.parametrize("activation, seed", [("gelu", 0), ("tanh", 1)])
+def test_a_pytorch_digits_clients_round_of_local_steps_is_recovered_from_the_span_start(
+        activation, seed):
+    # the span start on the one-step approximation (its local-steps path), polished on
+    # the exact K-step map: 222 unknowns that the searches without it do not reach
+    trace, X, classes = _digits_client_round(activation, seed)
+    solution = recover(trace)
+    assert solution.status is Status.CONVERGED, solution.detail
+    assert solution.stats["paths"][0]["path"] == "span"
+    got = np.array([[float(v) for v in x] for x in solution.inputs])
+    order = [int(np.argmin(np.abs(got - x).max(axis=1))) for x in X]
+    assert sorted(order) == list(range(len(X)))
+    error = max(np.abs(got[k] - x).max() for k, x in zip(order, X))
+    assert 1 <= solution.digits and error <= 10.0 ** -solution.digits
+    assert [solution.classes[k] for k in order] == classes

@@ -118,6 +118,12 @@ def assess(system, inputs, labels, method, started, dps, stats=None, detail=""):
 # its first Gauss-Newton iteration in 3 minutes (6 GB of mpmath numbers); the 20-32-3
 # network with 8 samples (0.15 million entries) is refined in multiprecision in 20 s.
 FLOAT64_ENTRIES = 4_000_000
+# ... and in the local form (federated rounds), whose every evaluation runs K local steps
+# on dual numbers, beyond this: a 64-32-10 digits client (4 images, K = 5; 2,410 x 296)
+# had not finished its multiprecision refinement after 100 s, its float64 Gauss-Newton
+# takes 2 s an iteration; a 16-4-10 one (236 x 52) is refined in multiprecision in
+# about a minute (docs/flower.md)
+LOCAL_FLOAT64_ENTRIES = 100_000
 # float64 Gauss-Newton steps of that judgement (the Gram matrix of the start reused)
 FLOAT64_STEPS = 3
 # conditioning (sigma_max / sigma_min of the weighted Jacobian) beyond which float64 does
@@ -128,12 +134,14 @@ FLOAT64_CONDITION = 1e10
 def judged_in_float64(system):
     """Whether the :class:`Judge` judges ``system``'s candidates in float64: a binary-float
     trace in the gradient form whose Jacobian has more than :data:`FLOAT64_ENTRIES`
-    entries (its recorded values carry float64's digits at most: multiprecision adds
+    entries, or in the local form (federated rounds) beyond :data:`LOCAL_FLOAT64_ENTRIES`
+    (its recorded values carry float64's digits at most: multiprecision adds
     nothing to them but time)."""
     trace = system.trace
     counts = system.counts
-    return trace is not None and trace.dtype is not None and system.form == "gradient" \
-        and counts["equations"] * counts["unknowns"] > FLOAT64_ENTRIES
+    limit = {"gradient": FLOAT64_ENTRIES, "local": LOCAL_FLOAT64_ENTRIES}.get(system.form)
+    return trace is not None and trace.dtype is not None and limit is not None \
+        and counts["equations"] * counts["unknowns"] > limit
 
 
 def assess_float64(system, inputs, labels, method, started, stats=None):

@@ -490,6 +490,8 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     # step of the round's effective learning rate), the judge refines on the K-step map
     search = trace.one_step_approximation()
     approximate = search is not trace
+    if approximate:
+        search.approximates = trace
 
     def reported(start, info, attempt, judging):
         """The judge's verdict on a candidate (refined on every step), reported."""
@@ -918,7 +920,9 @@ def solve_cold_start(trace, options):
         kinds = ["moments", "projected", "moments_rescaled", "homotopy"]
     else:
         kinds = ["projected", "projected", "homotopy"]
-    if not span_applies(trace, options.steps):
+    # the searches run on federated rounds' one-step approximation (run_pipeline), the
+    # span start too (its local-steps path: span.local_path)
+    if not span_applies(trace.one_step_approximation(), options.steps):
         # one step's first-layer gradient has rank n: each sample alone from its own
         # small system (:mod:`~symbolic_inversion.solvers.span`), in float64; measured
         # on 20-32-3 tanh with n = 8 from one exact step: under a second against 83 s

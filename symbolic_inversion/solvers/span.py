@@ -112,6 +112,11 @@ NOISE_FACTOR = 15
 # resolves the roots of a rank-n gradient to about 1e-12; float64 traces' own rounding
 # leaves more: the judge decides on every step).
 ROOT_RESIDUAL = 1e-7
+# The per-sample equations of a federated round's one-step approximation (:func:`local_path`)
+# are themselves approximate: the true samples' relative residual, measured on 64-32-10
+# GELU and tanh digits clients (K = 5, lr 0.1, three datasets each), 0.002-0.011; roots are
+# accepted to this, and the judge refines them on the exact K-step map.
+APPROXIMATE_ROOT = 0.03
 # ... and in the rounds after the first, whose equations carry the found roots' errors
 DEFLATED_RESIDUAL = 1e-5
 # Two roots closer than this (relative to 1 + |x|) are one sample.
@@ -250,7 +255,10 @@ def layer_span(G, n, gap=RANK_GAP):
 def first_layer_jacobians(program, theta, X):
     """``K(x)^T`` for every row of ``X``: ``(N, m, w)``, the first layer's pre-activation
     signal of each output direction (``delta = K rho``), by the layer-wise program's
-    forward pass and the compiled activations' slopes."""
+    forward pass and the compiled activations' slopes.  ``theta`` of shape ``(T, P)``
+    (the points of a local-steps path, :func:`local_path`): the mean over its rows."""
+    if np.ndim(theta) == 2:
+        return sum(first_layer_jacobians(program, point, X) for point in theta) / len(theta)
     arithmetic = get_arithmetic("float64")
     pre, post = program.layer_values(theta[None, :], X, arithmetic=arithmetic)
     slopes = [None if activation.slope is None else activation.slope(z[0], a[0])
@@ -265,6 +273,26 @@ def first_layer_jacobians(program, theta, X):
         if slopes[layer - 1] is not None:
             rows = rows * slopes[layer - 1][:, None, :]
     return rows
+
+
+def local_path(trace, theta):
+    """The parameters at which a one-step approximation's gradient was taken (``(T,
+    P)``), or ``theta`` itself (``(P,)``).  A federated round of K plain local steps
+    (``trace`` from :meth:`Trace.one_step_approximation
+    <symbolic_inversion.trace.Trace.one_step_approximation>`) sums K gradients taken
+    along the way from ``theta_0`` to ``theta_1``; the row space of their first layer is
+    still the samples' (every term is ``delta xtilde^T``), and their signals are
+    ``sum_k K(x; theta_k) rho_k``: with ``theta_k`` on the straight line between the
+    recorded ends (second order in the learning rate, where ``theta_0`` alone is first
+    order) and one ``rho``, the column-space equations keep their form.  Measured on a
+    64-32-10 GELU digits client (K = 5, lr 0.1): the true samples' relative residual
+    0.004-0.005 with the path, 0.09-0.10 at ``theta_0`` alone."""
+    original = getattr(trace, "approximates", None)
+    K = original.optimizer.local_steps if original is not None else 1
+    if K <= 1:
+        return theta
+    end = np.array([float(v) for v in trace.parameters[1]])
+    return np.array([theta + k / K * (end - theta) for k in range(K)])
 
 
 class _Residual:
@@ -380,7 +408,7 @@ def _new_roots(roots, X, rho):
 DUAL_TOLERANCE = 1e-3
 
 
-def _dual_consistent(span, program, theta, roots, new):
+def _dual_consistent(span, program, theta, roots, new, tolerance=DUAL_TOLERANCE):
     """The roots of ``roots + new`` that can be samples together: samples satisfy
     ``c_i^T S^-1 a_j = [i = j]`` (:meth:`LayerSpan.deflated`), a spurious root of the
     per-sample equations (possible when they have few spare equations) does not; the
@@ -398,7 +426,7 @@ def _dual_consistent(span, program, theta, roots, new):
     scale = np.sqrt(np.abs(np.diag(dual)))
     with np.errstate(all="ignore"):
         relative = np.abs(dual) / np.outer(scale, scale)
-    conflict = ~(relative <= DUAL_TOLERANCE)
+    conflict = ~(relative <= tolerance)
     np.fill_diagonal(conflict, ~(scale > 0))
     conflict = conflict | conflict.T
     keep = list(range(len(everything)))
@@ -451,8 +479,10 @@ def labels_from_signals(program, theta, G, X):
     rho = np.stack([np.linalg.lstsq(k.T, delta, rcond=None)[0]
                     for k, delta in zip(K, signals)])
     arithmetic = get_arithmetic("float64")
-    outputs = program.forward(theta[None, :], X, arithmetic=arithmetic)[0]
-    labels = program.loss.link(outputs, arithmetic) - rho
+    points = theta if np.ndim(theta) == 2 else theta[None, :]
+    links = [program.loss.link(program.forward(point[None, :], X, arithmetic=arithmetic)[0],
+                               arithmetic) for point in points]
+    labels = sum(links) / len(links) - rho
     return labels if np.all(np.isfinite(labels)) else None
 
 
@@ -473,7 +503,7 @@ def _span_start(trace, used, seed, rounds, starts):
     evaluator = system.evaluator("float64", [0])
     network, n = trace.network, system.samples
     d, w = network.input_width, network.layers[1]
-    theta = np.asarray(evaluator.thetas[0], dtype=float)
+    theta = local_path(trace, np.asarray(evaluator.thetas[0], dtype=float))
     rhs = np.asarray(evaluator.rhs, dtype=float)
     weights, bias = network.layer_slices()[0]
     G = np.concatenate([rhs[weights].reshape(w, d), rhs[bias][:, None]], axis=1)
@@ -488,7 +518,8 @@ def _span_start(trace, used, seed, rounds, starts):
     stats["rank_gap"] = float(span.singular[n] / span.singular[n - 1]) \
         if n < len(span.singular) else 0.0
     # the roots' residual allowance: the exact subspaces' or the noisy ones'
-    root = max(ROOT_RESIDUAL, NOISE_FACTOR * stats["rank_gap"])
+    root = max(ROOT_RESIDUAL, NOISE_FACTOR * stats["rank_gap"],
+               APPROXIMATE_ROOT if np.ndim(theta) == 2 else 0)
     deflated_root = max(DEFLATED_RESIDUAL, 10 * root)
     program = evaluator.program
     whole = span
@@ -533,7 +564,7 @@ def _span_start(trace, used, seed, rounds, starts):
             order = np.argsort(value)
             good = order[value[order] < root]
             new = _new_roots(roots, whole.inputs(s_whole[good]), rho_new[good])
-            kept = _dual_consistent(whole, program, theta, roots, new)
+            kept = _dual_consistent(whole, program, theta, roots, new, max(DUAL_TOLERANCE, root))
             if len(kept) <= len(roots) and span.free == 0:
                 if last is not None:
                     roots = roots + [last]
@@ -547,6 +578,13 @@ def _span_start(trace, used, seed, rounds, starts):
                 K = first_layer_jacobians(program, theta, X_found)
                 signals = [k.T @ r for k, (_, r) in zip(K, roots)]
                 span = whole.deflated(X_found, signals)
+    if np.ndim(theta) == 2 and len(roots) == n - 1 and span.free == 0:
+        # the approximate equations of a one-step approximation may leave the one input
+        # the deflation fixes a residual above the allowance (measured: 2 of 6 digits
+        # clients); it is the start's last sample, and the exact K-step polish and the
+        # judge decide
+        roots.append((span.inputs(np.zeros((1, 0)))[0], None))
+        stats["last_by_deflation"] = True
     stats.update(starts=tried, rounds=rounds_used, roots=len(roots),
                  seconds=round(time.perf_counter() - started, 3))
     if len(roots) < n:
@@ -575,6 +613,42 @@ def span_search(trace, steps, arithmetic, rng, dps, record=None, used=None):
     if start.code == "no_root":
         return PathResult(PathCode.NO_ROOT, reason=start.reason,
                           newton=info.get("starts", 0)), info
-    u = np.concatenate([start.inputs, start.labels], axis=1).reshape(-1)
+    inputs, labels = start.inputs, start.labels
+    if getattr(trace, "approximates", None) is not None:
+        inputs, labels = _polish_on_rounds(trace.approximates, inputs, labels, used, info)
+    u = np.concatenate([inputs, labels], axis=1).reshape(-1)
     return (PathResult(PathCode.SUCCESS, newton=info.get("starts", 0),
                        real=[mpmath.mpf(float(v)) for v in u]), info)
+
+
+# Gauss-Newton iterations of that polish (measured from the span start of 64-32-10 digits
+# clients, K = 5: 3-4 iterations from about 1e-2 to float64's last bits)
+ROUNDS_POLISH_ITERATIONS = 12
+
+
+def _polish_on_rounds(trace, inputs, labels, used, info):
+    """A start found on the one-step approximation of federated rounds, polished on the
+    rounds' exact K-step map in float64 (the shared :func:`~symbolic_inversion.solvers.
+    newton.gauss_newton` on the local form): the start is about as far from the data as
+    the approximation is wrong (1e-2 on 64-32-10 digits clients), and the judge's own
+    refinement of a binary-float trace this large is float64's few steps
+    (:func:`~symbolic_inversion.solvers.judge.judged_in_float64`).  The unpolished start
+    when the polish does not end finite; the judge decides either way."""
+    from .newton import gauss_newton
+    started = time.perf_counter()
+    try:
+        X, Y, polish = gauss_newton(trace, inputs.tolist(), labels.tolist(), 16,
+                                    steps=used, arithmetic=get_arithmetic("float64"),
+                                    max_iterations=ROUNDS_POLISH_ITERATIONS)
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError) as error:
+        info["rounds_polish"] = f"failed: {error}"
+        return inputs, labels
+    X, Y = np.array(X, dtype=float), np.array(Y, dtype=float)
+    info["rounds_polish"] = {"iterations": polish["iterations"],
+                             "converged": bool(polish["converged"]),
+                             "residual": float(polish["residual"]),
+                             "seconds": round(time.perf_counter() - started, 3)}
+    if not (np.all(np.isfinite(X)) and np.all(np.isfinite(Y))):
+        return inputs, labels
+    return X, Y
+
