@@ -660,10 +660,14 @@ def _decompose(network, arithmetic, theta, gradient, patterns, factor):
         # gradient's float copy and SVD per pattern took minutes for b = 64)
         floats = _floats(G_top)
         basis_columns = _independent_rows(floats.T.copy(), _float_rank(floats))
+        cache = {}
         for s in patterns:
-            ray = _float_ray(arithmetic, floats, W_out, s, basis_columns) \
-                if getattr(arithmetic, "use_float", False) else \
-                _exact_or_numeric_ray(arithmetic, G_top, W_out, s, basis_columns)
+            if getattr(arithmetic, "use_float", False):
+                ray = _float_ray(arithmetic, floats, W_out, s, basis_columns)
+            elif arithmetic.exact and rational.flint_available():
+                ray = _flint_ray(G_top, floats, W_out, s, basis_columns, cache)
+            else:
+                ray = _exact_or_numeric_ray(arithmetic, G_top, W_out, s, basis_columns)
             if ray is None:
                 return None, None, "a pattern's ray could not be computed"
             directions.append(ray)
@@ -764,6 +768,66 @@ def _float_ray(arithmetic, G, W_out, pattern, basis_columns):
         return None
     f = np.insert(x, pivot, 1.0)[n:]
     return (image @ f).tolist()
+
+
+def _flint_ray(G, floats, W_out, pattern, basis_columns, cache):
+    """:func:`_exact_or_numeric_ray` for exact numbers in python-flint matrices: the
+    null vector from a square system (the ``n + r - 1`` rows that float pivoting finds
+    independent, the coordinate the float null vector shows largest fixed at 1), then
+    checked exactly on every row.  Its nonsingular block leaves a null space of
+    dimension at most one, so the check passing gives the unique null vector of
+    :func:`_exact_or_numeric_ray`, and failing means there is none (``None`` as there).
+    The Python ``Fraction`` products and the tall echelon form took two thirds of an
+    exact 100-256-10 recovery at b = 32 (profiled).  ``cache`` keeps the matrices of
+    ``G`` and ``W_out`` between the patterns of one gradient."""
+    flint = rational._FLINT
+    m, w = len(W_out), len(G)
+    if "B" not in cache:
+        cache["W"] = _floats(W_out)
+        cache["B"] = rational._to_flint(rational._as_rows(
+            [[row[c] for c in basis_columns] for row in G])) \
+            if basis_columns is not None else None
+        cache["Wt"] = [[W_out[o][k] for o in range(m)] for k in range(w)]
+    W = cache["W"]
+    active = np.flatnonzero(pattern)
+    weights = W[:, active].T
+    spanning = _independent_rows(weights, _float_rank(weights))
+    if basis_columns is None or not spanning:
+        return None
+    n, r = len(basis_columns), len(spanning)
+    zero = [0] * m
+    masked = rational._to_flint(rational._as_rows(
+        [row if pattern[k] else zero for k, row in enumerate(cache["Wt"])]))
+    P = rational._to_flint(rational._as_rows(
+        [[W_out[o][k] for k in active[spanning]] for o in range(m)]))
+    image = masked * P                                          # diag(s) W^T P, w x r
+    image_f = (W.T @ W[:, active[spanning]]) * np.asarray(pattern, float)[:, None]
+    block_f = np.hstack([floats[:, basis_columns], -image_f])
+    _, singular, Vt = np.linalg.svd(block_f, full_matrices=False)
+    if len(singular) > 1 and singular[-2] <= 1e-9 * singular[0]:
+        return None
+    pivot = n + int(np.argmax(np.abs(Vt[-1, n:])))
+    others = [c for c in range(n + r) if c != pivot]
+    rows = _independent_rows(block_f[:, others])
+    if rows is None:
+        return None
+    B = cache["B"]
+
+    def entry(k, c):
+        return B[k, c] if c < n else -image[k, c - n]
+    square = flint.fmpq_mat(len(rows), n + r - 1, [entry(k, c) for k in rows for c in others])
+    rhs = flint.fmpq_mat(len(rows), 1, [-entry(k, pivot) for k in rows])
+    try:
+        x = square.solve(rhs).entries()
+    except ZeroDivisionError:
+        return None
+    v = list(x[:pivot]) + [flint.fmpq(1)] + list(x[pivot:])
+    c_part = flint.fmpq_mat(n, 1, v[:n])
+    f_part = flint.fmpq_mat(r, 1, v[n:])
+    ray = image * f_part
+    if B * c_part != ray:
+        return None
+    return [Fraction(int(e.p), int(e.q)) for e in ray.entries()]
 
 
 def _exact_or_numeric_ray(arithmetic, G, W_out, pattern, basis_columns):
