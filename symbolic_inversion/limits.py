@@ -65,9 +65,11 @@ class Limits:
     ==========
 
     max_file_bytes : int
-        Largest file read (trace, CSV, oracle, solution): 10 MB.  A trace of that size
-        already holds about 10^5 60-digit numbers; a larger file would take gigabytes as
-        Python objects before any check could look at it.
+        Largest file read (trace, CSV, oracle, solution): 100 MB, the size of a one-step
+        float64 trace of a 784-2048-10 network (2 x 1.63 million values written with 17
+        digits: 79 MB).  The value counts of a trace are checked in the text before any
+        is parsed (:attr:`max_trace_values`); a larger file would take gigabytes as
+        Python objects.
     max_json_depth : int
         Deepest nesting of ``[`` and ``{`` in a JSON file: 32 (a trace needs 3).
     max_number_digits : int
@@ -78,12 +80,19 @@ class Limits:
         solvers add their guard digits on top; one Newton step at 3000 digits of a small
         problem takes about a second.
     max_trace_values : int
-        Most numbers in a trace (parameters x (steps + 1)): 1,000,000, checked before any
-        is converted.  Every value is an exact decimal in memory, and numeric work holds
-        mpmath numbers besides (10^6 steps of 2 parameters took 1.2 GB in version 0.1).
+        Most numbers in a trace (parameters x (steps + 1)): 4,000,000, checked before any
+        is converted: one step of a network of :attr:`max_parameters`.  Every value is an
+        exact decimal in memory: measured, a one-step trace of 784-2048-10 (3.26 million
+        values) holds 366 MB once read, 618 MB at the peak of reading its 79 MB of JSON
+        (about 190 bytes per value); the ReLU solver works on float copies of single
+        layers, never on dense symbolic objects of that size (in version 0.1, 10^6 steps
+        of 2 parameters took 1.2 GB with mpmath numbers besides).
     max_parameters : int
-        Largest network for numeric work (recover, simulate, certify): 200,000 parameters
-        (a 100-256-1 ReLU network has 26,113; 1000-1000 has 10^6).
+        Largest network for numeric work (recover, simulate, certify): 2,000,000
+        parameters, so that MNIST-sized networks pass (784-1024-10 has 814,090
+        parameters, 784-2048-10 1,628,170; a 100-256-1 ReLU network has 26,113).  The
+        network's symbolic expressions are built lazily, only for the symbolic work
+        (:attr:`max_symbolic_parameters`).
     max_symbolic_parameters : int
         Largest network whose equations are derived symbolically with SymPy (``derive``,
         LaTeX, instantiated equations): 40 parameters.  Measured: a 4-6-1 network (37)
@@ -118,14 +127,14 @@ class Limits:
         oracle): 3600 seconds; ``--max-seconds`` sets it per command, ``0`` means none.
     """
 
-    max_file_bytes: int = 10_000_000
+    max_file_bytes: int = 100_000_000
     max_json_depth: int = 32
     max_number_digits: int = 3000
     max_dps: int = 3000
-    max_trace_values: int = 1_000_000
+    max_trace_values: int = 4_000_000
     #: the environment variables' prefix (``SYMBOLIC_INVERSION_MAX_DPS``)
     env_prefix: ClassVar[str] = ENV_PREFIX
-    max_parameters: int = 200_000
+    max_parameters: int = 2_000_000
     max_symbolic_parameters: int = 40
     max_symbolic_terms: int = 2000
     max_attempts: int = 10_000

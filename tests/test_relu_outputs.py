@@ -52,6 +52,39 @@ def test_the_search_finds_every_pattern_of_32_samples_through_64_256_10():
     assert sorted(p.tobytes() for p in patterns) == sorted(s.tobytes() for s in truth)
 
 
+def test_the_last_pattern_follows_from_the_coefficients_of_the_others():
+    # the coefficient vectors a_i (delta_i = U a_i) of every sample but one fix the last
+    # sample's input up to scale, hence its pattern: compared with the true patterns of
+    # the simulated inputs, for each sample left out in turn, on two batches
+    for seed, n in ((1, 16), (2, 20)):
+        network, X, Y, init = _problem([24, 96, 4], n, seed=seed)
+        trace = simulate(network, X, Y, lr="0.1", epochs=1, init=init, backend="exact")
+        (w1, b1), (w2, _) = network.layer_slices()
+        first, second = trace.parameters[0], trace.parameters[1]
+        gradient = [(Fraction(a) - Fraction(b)) / Fraction("0.1")
+                    for a, b in zip(first, second)]
+        G = np.hstack([np.array([float(v) for v in gradient[w1]]).reshape(96, 24),
+                       np.array([float(v) for v in gradient[b1]])[:, None]])
+        W_out = np.array([float(v) for v in first[w2]]).reshape(4, 96)
+        W_layer = np.hstack([np.array([float(v) for v in first[w1]]).reshape(96, 24),
+                             np.array([float(v) for v in first[b1]])[:, None]])
+        truth = _true_patterns(network, first, X)
+        # the true deltas s_i o (W_out^T r_i), their coefficients in the basis U
+        X_f = np.array([[float(v) for v in x] for x in X])
+        hidden = np.maximum(X_f @ W_layer[:, :-1].T + W_layer[:, -1], 0)
+        b2 = network.layer_slices()[1][1]
+        outputs = hidden @ W_out.T + np.array([float(v) for v in first[b2]])
+        residuals = outputs - np.array([[float(v) for v in y] for y in Y])
+        deltas = (residuals @ W_out) * np.array(truth, float)
+        U, S, Vt = np.linalg.svd(G, full_matrices=False)
+        U, S, Vt = U[:, :n], S[:n], Vt[:n]
+        coefficients = deltas @ U
+        for left_out in range(n):
+            others = [a for i, a in enumerate(coefficients) if i != left_out]
+            (pattern,) = relu._last_pattern(S, Vt, others, W_layer, True)
+            assert np.array_equal(pattern, truth[left_out])
+
+
 def test_cross_entropy_from_a_float64_step_gives_inputs_and_classes():
     network, X, _, init = _problem([40, 96, 5], 8, seed=6)
     classes = [int(c) for c in np.random.default_rng(7).integers(0, 5, 8)]

@@ -39,10 +39,15 @@ exponential search):
    cell of the layer's hyperplane arrangement restricted to the row space (a linear
    program, with scipy): binary vectors in the column space by coincidence (sums such
    as ``s_5 + s_6 - s_11``) fail it.  Of the candidates, the set is chosen whose
-   decomposition gives every sample an input with its own pattern.
+   decomposition gives every sample an input with its own pattern.  With several
+   outputs and more than ``2 (n + m)`` neurons a wrong support passes the ray test
+   only by a coincidence of measure zero: there the program (about a second per
+   pattern at 1024 neurons) runs only when the exact decomposition fails.
 3. With the ``n`` patterns, ``G = D Htilde^T`` is *linear*: ``Htilde`` by an exact solve
    (python-flint's ``fmpq_mat`` where installed, ``fractions`` otherwise), each scale
    fixed by the bias coordinate ``1``; the residual factors ``r_i`` from the active rows;
+   the rays ``diag(s_i) W_out^T e_i`` of several outputs by a square solve on
+   float-pivoted rows checked exactly on every row (python-flint matrices);
    lower layers by the same linear solve with the now known ``delta`` (back-propagated
    through the patterns read off the recovered activations), down to the inputs.
 4. Labels: ``y_i = f(x_i) - r_i / c`` (the link and ``c`` from the trace's
@@ -445,49 +450,55 @@ def _supports_by_alternation(U, W_out, rng, found, starts, iterations=96, wideni
     measured); an exact eigenvector polishes the end.  Returns the
     ``(patterns, coefficients, misfits)`` of the searches."""
     w, n = U.shape
-    W_t = W_out.T
-    outputs = W_t.shape[1]
-    ridge = 1e-12 * np.eye(outputs)   # rows with no active unit: r is then arbitrary
+    outputs = W_out.shape[0]
     A = rng.standard_normal((n, starts))
     if found:
         F, _ = np.linalg.qr(np.array(found).T)
         A[:, ::2] -= F @ (F.T @ A[:, ::2])
     A /= np.linalg.norm(A, axis=0)
 
-    def weight_gram(weights):
-        # W^T diag(weights_s) W for every search s: (starts, outputs, outputs)
-        return np.matmul(W_t.T[None] * weights.T[:, None, :], W_t) + ridge
+    def weight_gram(W_t, weights, ridge):
+        # W^T diag(weights_s) W for every search s: (starts, outputs, outputs); the
+        # ridge for rows with no active unit (r is then arbitrary)
+        return np.matmul(W_t.T[None] * weights.T[:, None, :], W_t) + ridge * np.eye(outputs)
 
-    def levels(A, active):
+    def levels(U, W_t, A, active, ridge):
         Q = U @ A
         rhs = (W_t.T @ (active * Q)).T[..., None]
-        r = np.linalg.solve(weight_gram(active), rhs)[..., 0]
+        r = np.linalg.solve(weight_gram(W_t, active, ridge), rhs)[..., 0]
         V = W_t @ r.T
         return Q, V
 
-    active = np.ones((w, starts))
+    # The alternation's decisions need a few digits: float32 there (about twice as fast,
+    # measured at 784-1024-10, with the same patterns found), float64 for the polish
+    # and the misfit that decides which searches are tested.
+    U32, W32 = U.astype(np.float32), W_out.T.astype(np.float32)
+    A = A.astype(np.float32)
+    active = np.ones((w, starts), np.float32)
     for iteration in range(iterations):
-        Q, V = levels(A, active)
-        active = (np.abs(Q - V) < np.abs(Q)).astype(float)
-        clarity = np.abs(np.abs(Q) - np.abs(Q - V)) / (np.abs(Q) + np.abs(V) + 1e-300)
+        Q, V = levels(U32, W32, A, active, 1e-6)
+        active = (np.abs(Q - V) < np.abs(Q)).astype(np.float32)
+        clarity = np.abs(np.abs(Q) - np.abs(Q - V)) / (np.abs(Q) + np.abs(V) + 1e-30)
         fraction = min(1.0, 0.5 + 0.5 * iteration / widening)
         kept = max(n + outputs + 2, int(fraction * w))
-        include = (clarity >= -np.sort(-clarity, axis=0)[kept - 1]).astype(float)
+        include = (clarity >= -np.sort(-clarity, axis=0)[kept - 1]).astype(np.float32)
         weighted = include * active
-        inverse = np.linalg.inv(weight_gram(weighted))
+        inverse = np.linalg.inv(weight_gram(W32, weighted, 1e-6))
         for _ in range(inner):
-            Y = (U @ A) * include
-            r = np.einsum("skl,sl->sk", inverse, (W_t.T @ (Y * active)).T)
-            Y -= (W_t @ r.T) * weighted
-            A = A - U.T @ (Y * include)
+            Y = (U32 @ A) * include
+            r = np.einsum("skl,sl->sk", inverse, (W32.T @ (Y * active)).T)
+            Y -= (W32 @ r.T) * weighted
+            A = A - U32.T @ (Y * include)
             A /= np.linalg.norm(A, axis=0)
+    W_t = W_out.T
+    active = active.astype(float)
     for _ in range(20):   # polish with every row and exact eigenvectors
-        gram_w = weight_gram(active)
+        gram_w = weight_gram(W_t, active, 1e-12)
         UW = np.matmul(U.T[None] * active.T[:, None, :], W_t)
         gram = np.eye(n)[None] - UW @ np.linalg.solve(gram_w, np.transpose(UW, (0, 2, 1)))
         values, vectors = np.linalg.eigh(gram)
         A = vectors[:, :, 0].T
-        Q, V = levels(A, active)
+        Q, V = levels(U, W_t, A, active, 1e-12)
         again = (np.abs(Q - V) < np.abs(Q)).astype(float)
         if np.array_equal(again, active):
             break
@@ -563,7 +574,7 @@ def realizable(W_layer, rowspace, bias, nonnegative):
 
 
 def find_patterns(G, W_out, count, seed=0, budget=None, accept=None, seconds=None,
-                  rank=None):
+                  rank=None, layer=None):
     """Activation patterns (0/1 numpy vectors over the rows of ``G``) of the samples
     behind a layer gradient ``G`` (float, rows = neurons) of a ReLU layer feeding the
     identity output layer with weights ``W_out`` (outputs x neurons).
@@ -574,6 +585,8 @@ def find_patterns(G, W_out, count, seed=0, budget=None, accept=None, seconds=Non
     ``rank`` is the rank of ``G`` under its rounding (default: float64's,
     relative ``1e-9``); the singular values beyond it are taken as the rounding's, and
     the tests of a pattern allow what they do to the column space.
+    ``layer = (W_layer, bias)`` (the layer's weights, the bias as last column) lets the
+    search of several outputs complete the last pattern (:func:`_last_pattern`).
     """
     rng = np.random.default_rng(seed)
     w = G.shape[0]
@@ -583,7 +596,7 @@ def find_patterns(G, W_out, count, seed=0, budget=None, accept=None, seconds=Non
         scaled = np.where(visible[:, None], G / np.where(visible, W_out[0], 1)[:, None], 0)
         K, R = _coordinates(scaled)
     else:
-        U, noise = _column_space(G, rank)
+        U, noise, S, Vt = _column_space(G, rank)
     patterns, rejected = {}, set()
 
     def consider(pattern):
@@ -609,7 +622,7 @@ def find_patterns(G, W_out, count, seed=0, budget=None, accept=None, seconds=Non
     found = []
     if m > 1:
         return _alternating_patterns(U, noise, W_out, count, rng, consider, patterns,
-                                     budget, seconds)
+                                     budget, seconds, layer, S, Vt)
     budget = budget if budget is not None else max(40, 6 * count)
     batch = 32 if count <= 64 else 64
     tried = 0
@@ -629,18 +642,40 @@ def find_patterns(G, W_out, count, seed=0, budget=None, accept=None, seconds=Non
 
 
 def _column_space(G, rank=None):
-    """An orthonormal basis of the column space of ``G`` (``rank`` columns, default
-    float64's rank) and the relative size ``sigma_{r+1} / sigma_r`` of what is left
-    out: the rounding's angle between the observed and the exact column space (Wedin),
-    the scale of every float test of a pattern."""
-    U, singular, _ = np.linalg.svd(G, full_matrices=False)
+    """An orthonormal basis ``U`` of the column space of ``G`` (``rank`` columns, default
+    float64's rank), the relative size ``sigma_{r+1} / sigma_r`` of what is left out (the
+    rounding's angle between the observed and the exact column space, Wedin: the scale
+    of every float test of a pattern), and the singular values ``S`` and right singular
+    vectors ``Vt`` kept with ``U`` (:func:`_last_pattern`)."""
+    U, singular, Vt = np.linalg.svd(G, full_matrices=False)
     rank = _float_rank(G) if rank is None else rank
     noise = singular[rank] / singular[rank - 1] if 0 < rank < len(singular) else 0.0
-    return U[:, :rank], float(noise)
+    return U[:, :rank], float(noise), singular[:rank], Vt[:rank]
+
+
+def _last_pattern(S, Vt, found, W_layer, bias):
+    """The activation patterns the one sample still missing can have, from the
+    coefficient vectors ``a_i`` (``delta_i = U a_i``) of all the others.
+
+    With ``G = U S V^T = D Htilde^T`` and ``D = U A``: ``Htilde = V S A^{-T}``, so sample
+    ``j``'s layer input ``htilde_j = V c_j`` has ``a_i^T S^{-1} c_j = 0`` for every
+    ``i != j``.  With ``n - 1`` of the ``a_i`` known, ``c_j`` is their null vector, up to
+    a scale fixed by the bias coordinate (its sign, without a bias: both are returned),
+    and the pattern is ``[W htilde_j > 0]``.  The searches find the last pattern worst
+    (measured: 63 of 64 for thousands of starts on some batches), since their starts
+    orthogonal to the coefficients found are no longer random."""
+    F = np.array(found) / S[None, :]
+    c = np.linalg.svd(F)[2][-1]
+    h = Vt.T @ c
+    if bias:
+        if abs(h[-1]) <= 1e-12 * np.max(np.abs(h)):
+            return []
+        return [W_layer @ (h / h[-1]) > 0]
+    return [W_layer @ h > 0, W_layer @ -h > 0]
 
 
 def _alternating_patterns(U, noise, W_out, count, rng, consider, patterns, budget,
-                          seconds):
+                          seconds, layer=None, S=None, Vt=None):
     """The search of :func:`find_patterns` for several outputs: batches of alternating
     searches (:func:`_supports_by_alternation`) in the column space ``U`` until
     ``count`` patterns pass ``consider``, ``budget`` starts (default ``100 count``) or
@@ -666,6 +701,10 @@ def _alternating_patterns(U, noise, W_out, count, rng, consider, patterns, budge
                 found.append(a)
             if len(patterns) >= count:
                 break
+        if layer is not None and len(found) == count - 1 == len(patterns) and count > 1:
+            for pattern in _last_pattern(S, Vt, found, *layer):
+                if consider(pattern):
+                    break
     return list(patterns.values()), f"alternating search ({tried} starts)"
 
 
@@ -701,8 +740,14 @@ def _decompose(network, arithmetic, theta, gradient, patterns, factor):
         floats = _floats(G_top)
         basis_columns = _independent_rows(floats.T.copy(),
                                           arithmetic.rank(floats, len(patterns)))
+        cache = {}
         for s in patterns:
-            ray = _exact_or_numeric_ray(arithmetic, G_top, W_out, s, basis_columns)
+            if getattr(arithmetic, "use_float", False):
+                ray = _float_ray(arithmetic, floats, W_out, s, basis_columns)
+            elif arithmetic.exact and rational.flint_available():
+                ray = _flint_ray(G_top, floats, W_out, s, basis_columns, cache)
+            else:
+                ray = _exact_or_numeric_ray(arithmetic, G_top, W_out, s, basis_columns)
             if ray is None:
                 return None, None, "a pattern's ray could not be computed"
             directions.append(ray)
@@ -778,6 +823,95 @@ def _sign_without_bias(arithmetic, layers, top, row, pattern):
         if ok:
             return sign
     return None
+
+
+def _float_ray(arithmetic, G, W_out, pattern, basis_columns):
+    """:func:`_exact_or_numeric_ray` in float64 arrays (``G`` one): the same null
+    vector and least squares, without a Python number per entry (the list version took
+    most of the time of a 784-1024-10 recovery at b = 64, three rays per pattern with
+    the sensitivity estimate)."""
+    W = np.asarray(W_out, float)
+    active = np.flatnonzero(pattern)
+    weights = W[:, active].T
+    spanning = _independent_rows(weights, _float_rank(weights))
+    if basis_columns is None or not spanning:
+        return None
+    image = (W.T @ W[:, active[spanning]]) * np.asarray(pattern, float)[:, None]
+    n = len(basis_columns)
+    block = np.hstack([G[:, basis_columns], -image])
+    _, singular, Vt = np.linalg.svd(block, full_matrices=False)
+    if len(singular) > 1 and singular[-2] <= 1e-9 * singular[0]:
+        return None
+    pivot = n + int(np.argmax(np.abs(Vt[-1, n:])))
+    others = np.r_[0:pivot, pivot + 1:block.shape[1]]
+    D, rhs = block[:, others], -block[:, pivot]
+    if _independent_rows(D) is None:
+        return None
+    x, *_ = np.linalg.lstsq(D, rhs, rcond=None)
+    if np.max(np.abs(D @ x - rhs)) > arithmetic.loose * (1 + np.max(np.abs(x))):
+        return None
+    f = np.insert(x, pivot, 1.0)[n:]
+    return (image @ f).tolist()
+
+
+def _flint_ray(G, floats, W_out, pattern, basis_columns, cache):
+    """:func:`_exact_or_numeric_ray` for exact numbers in python-flint matrices: the
+    null vector from a square system (the ``n + r - 1`` rows that float pivoting finds
+    independent, the coordinate the float null vector shows largest fixed at 1), then
+    checked exactly on every row.  Its nonsingular block leaves a null space of
+    dimension at most one, so the check passing gives the unique null vector of
+    :func:`_exact_or_numeric_ray`, and failing means there is none (``None`` as there).
+    The Python ``Fraction`` products and the tall echelon form took two thirds of an
+    exact 100-256-10 recovery at b = 32 (profiled).  ``cache`` keeps the matrices of
+    ``G`` and ``W_out`` between the patterns of one gradient."""
+    flint = rational._FLINT
+    m, w = len(W_out), len(G)
+    if "B" not in cache:
+        cache["W"] = _floats(W_out)
+        cache["B"] = rational._to_flint(rational._as_rows(
+            [[row[c] for c in basis_columns] for row in G])) \
+            if basis_columns is not None else None
+        cache["Wt"] = [[W_out[o][k] for o in range(m)] for k in range(w)]
+    W = cache["W"]
+    active = np.flatnonzero(pattern)
+    weights = W[:, active].T
+    spanning = _independent_rows(weights, _float_rank(weights))
+    if basis_columns is None or not spanning:
+        return None
+    n, r = len(basis_columns), len(spanning)
+    zero = [0] * m
+    masked = rational._to_flint(rational._as_rows(
+        [row if pattern[k] else zero for k, row in enumerate(cache["Wt"])]))
+    P = rational._to_flint(rational._as_rows(
+        [[W_out[o][k] for k in active[spanning]] for o in range(m)]))
+    image = masked * P                                          # diag(s) W^T P, w x r
+    image_f = (W.T @ W[:, active[spanning]]) * np.asarray(pattern, float)[:, None]
+    block_f = np.hstack([floats[:, basis_columns], -image_f])
+    _, singular, Vt = np.linalg.svd(block_f, full_matrices=False)
+    if len(singular) > 1 and singular[-2] <= 1e-9 * singular[0]:
+        return None
+    pivot = n + int(np.argmax(np.abs(Vt[-1, n:])))
+    others = [c for c in range(n + r) if c != pivot]
+    rows = _independent_rows(block_f[:, others])
+    if rows is None:
+        return None
+    B = cache["B"]
+
+    def entry(k, c):
+        return B[k, c] if c < n else -image[k, c - n]
+    square = flint.fmpq_mat(len(rows), n + r - 1, [entry(k, c) for k in rows for c in others])
+    rhs = flint.fmpq_mat(len(rows), 1, [-entry(k, pivot) for k in rows])
+    try:
+        x = square.solve(rhs).entries()
+    except ZeroDivisionError:
+        return None
+    v = list(x[:pivot]) + [flint.fmpq(1)] + list(x[pivot:])
+    c_part = flint.fmpq_mat(n, 1, v[:n])
+    f_part = flint.fmpq_mat(r, 1, v[n:])
+    ray = image * f_part
+    if B * c_part != ray:
+        return None
+    return [Fraction(int(e.p), int(e.q)) for e in ray.entries()]
 
 
 def _exact_or_numeric_ray(arithmetic, G, W_out, pattern, basis_columns):
@@ -1225,7 +1359,17 @@ def _recover_step(network, arithmetic, theta, gradient, factor, seed, n):
     visible = np.any(W_out != 0, axis=0)
     W_layer = np.where(visible[:, None], W_layer, 0)
     accept = realizable(W_layer, rowspace, network.bias, nonnegative=top > 0)
-    patterns, how = find_patterns(G, W_out, rank, seed=seed, accept=accept, rank=rank)
+    # Several outputs and many more neurons than unknowns (w equations, n + m unknowns
+    # per ray): a wrong support passes the ray test (diag(s) W_out^T e in the column
+    # space) only by a coincidence of measure zero, unlike the binary sums of one
+    # output.  Then the linear program (about a second per pattern at 1024 neurons,
+    # profiled: more than the search itself at b = 128) runs only when the exact
+    # decomposition fails, to name the patterns that are no cell.
+    lazy = network.output_width > 1 and int(visible.sum()) > max(
+        EXHAUSTIVE_WIDTH, 2 * (rank + network.output_width))
+    patterns, how = find_patterns(G, W_out, rank, seed=seed,
+                                  accept=None if lazy else accept, rank=rank,
+                                  layer=(W_layer, network.bias))
     info.update({"discovery": how, "patterns_found": len(patterns)})
     if len(patterns) < rank:
         return None, None, (f"the pattern search found {len(patterns)} of {rank} activation "
@@ -1276,6 +1420,9 @@ def _recover_step(network, arithmetic, theta, gradient, factor, seed, n):
             info["search_incomplete"] = True
             reason = (f"the {rank} patterns found do not decompose the gradient "
                       f"({reason}): the search stopped at {rank}, one of them may be wrong")
+            if accept is not None:
+                cells = sum(bool(accept(p)) for p in patterns)
+                reason += f" ({rank - cells} of them no cell of the layer's arrangement)"
         return None, None, reason, info
     return best[0], best[1], None, info
 

@@ -96,8 +96,9 @@ def _first_layer_silent(trace):
     if network.depth < 2:
         return False
     weights = network.layer_slices()[1][0]
-    return all(mpmath.mpf(v) == 0 for j in range(trace.steps)
-               for v in trace.theta(j)[weights])
+    # the trace's own numbers, stopping at the first nonzero weight: converting every
+    # parameter to mpmath first took minutes for a 784-1024-10 network (profiled)
+    return all(v == 0 for j in range(trace.steps) for v in trace.parameters[j][weights])
 
 
 def client_grouping(trace):
