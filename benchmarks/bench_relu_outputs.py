@@ -40,7 +40,7 @@ from fractions import Fraction  # noqa: E402
 import numpy as np  # noqa: E402
 
 from symbolic_inversion import Network, get_loss, simulate  # noqa: E402
-from bench_relu import _decimal, run_relu  # noqa: E402
+from bench_relu import SPEAR, _decimal, run_relu  # noqa: E402
 from torch_digits import digits_step  # noqa: E402
 
 GRIDS = {
@@ -164,6 +164,9 @@ def main(argv=None):
         return 0
     grid = GRIDS["quick" if args.quick else "large" if args.large else "default"]
     print("# ReLU networks with several outputs: batches from one GD step")
+    print()
+    print(f"{SPEAR}; SPEAR++ (2025) reports about ten times larger batches with sparse "
+          "dictionary learning.")
     print()
     header = "| network | loss | trace | n | seed | status | patterns | " \
              "exact / error (digits) | time (s) |"
