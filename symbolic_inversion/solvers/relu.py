@@ -825,12 +825,13 @@ def _sign_without_bias(arithmetic, layers, top, row, pattern):
     return None
 
 
-def _float_ray(arithmetic, G, W_out, pattern, basis_columns):
-    """:func:`_exact_or_numeric_ray` in float64 arrays (``G`` one): the same null
-    vector and least squares, without a Python number per entry (the list version took
-    most of the time of a 784-1024-10 recovery at b = 64, three rays per pattern with
-    the sensitivity estimate)."""
-    W = np.asarray(W_out, float)
+def _float_ray_block(G, W, pattern, basis_columns):
+    """The float side of every ray of several outputs (:func:`_float_ray`,
+    :func:`_flint_ray`): ``(active, spanning, image, block, pivot)`` with ``image =
+    diag(s) W^T P`` (``P`` the active neurons' spanning output weights), ``block = [B |
+    -image]`` (``B`` the columns ``basis_columns`` of the float ``G``) and ``pivot`` the
+    coordinate of ``f`` the float null vector of ``block`` shows largest; ``None`` when
+    no ray exists (no spanning weights, or a null space of dimension above one)."""
     active = np.flatnonzero(pattern)
     weights = W[:, active].T
     spanning = _independent_rows(weights, _float_rank(weights))
@@ -843,6 +844,18 @@ def _float_ray(arithmetic, G, W_out, pattern, basis_columns):
     if len(singular) > 1 and singular[-2] <= 1e-9 * singular[0]:
         return None
     pivot = n + int(np.argmax(np.abs(Vt[-1, n:])))
+    return active, spanning, image, block, pivot
+
+
+def _float_ray(arithmetic, G, W_out, pattern, basis_columns):
+    """:func:`_exact_or_numeric_ray` in float64 arrays (``G`` one): the same null
+    vector and least squares, without a Python number per entry (the list version took
+    most of the time of a 784-1024-10 recovery at b = 64, three rays per pattern with
+    the sensitivity estimate)."""
+    found = _float_ray_block(G, np.asarray(W_out, float), pattern, basis_columns)
+    if found is None:
+        return None
+    _, _, image, block, pivot = found
     others = np.r_[0:pivot, pivot + 1:block.shape[1]]
     D, rhs = block[:, others], -block[:, pivot]
     if _independent_rows(D) is None:
@@ -850,7 +863,7 @@ def _float_ray(arithmetic, G, W_out, pattern, basis_columns):
     x, *_ = np.linalg.lstsq(D, rhs, rcond=None)
     if np.max(np.abs(D @ x - rhs)) > arithmetic.loose * (1 + np.max(np.abs(x))):
         return None
-    f = np.insert(x, pivot, 1.0)[n:]
+    f = np.insert(x, pivot, 1.0)[len(basis_columns):]
     return (image @ f).tolist()
 
 
@@ -872,12 +885,10 @@ def _flint_ray(G, floats, W_out, pattern, basis_columns, cache):
             [[row[c] for c in basis_columns] for row in G])) \
             if basis_columns is not None else None
         cache["Wt"] = [[W_out[o][k] for o in range(m)] for k in range(w)]
-    W = cache["W"]
-    active = np.flatnonzero(pattern)
-    weights = W[:, active].T
-    spanning = _independent_rows(weights, _float_rank(weights))
-    if basis_columns is None or not spanning:
+    found = _float_ray_block(floats, cache["W"], pattern, basis_columns)
+    if found is None:
         return None
+    active, spanning, _, block_f, pivot = found
     n, r = len(basis_columns), len(spanning)
     zero = [0] * m
     masked = rational._to_flint(rational._as_rows(
@@ -885,12 +896,6 @@ def _flint_ray(G, floats, W_out, pattern, basis_columns, cache):
     P = rational._to_flint(rational._as_rows(
         [[W_out[o][k] for k in active[spanning]] for o in range(m)]))
     image = masked * P                                          # diag(s) W^T P, w x r
-    image_f = (W.T @ W[:, active[spanning]]) * np.asarray(pattern, float)[:, None]
-    block_f = np.hstack([floats[:, basis_columns], -image_f])
-    _, singular, Vt = np.linalg.svd(block_f, full_matrices=False)
-    if len(singular) > 1 and singular[-2] <= 1e-9 * singular[0]:
-        return None
-    pivot = n + int(np.argmax(np.abs(Vt[-1, n:])))
     others = [c for c in range(n + r) if c != pivot]
     rows = _independent_rows(block_f[:, others])
     if rows is None:
