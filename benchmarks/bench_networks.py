@@ -1,7 +1,7 @@
 """Cold-start recovery across networks (issue 11), next to an older version of the toolkit.
 
     python benchmarks/bench_networks.py [--datasets 5] [--baseline 0fc847c]
-        [--baseline-datasets K] [--quick] [--cases NAME,...] [--timeout S]
+        [--baseline-datasets K] [--quick] [--cases NAME,...] [--timeout S] [--repeat K]
 
 For every case: ``--datasets`` random datasets (inputs and labels uniform in [-1, 1], 6
 decimals, seeded; initial parameters uniform in [-1, 1], seeded), full-batch GD with
@@ -20,7 +20,10 @@ lr 0.1 recorded exactly to the case's digits, then ``recover(trace)``.  A recove
 (``versions.py``), on only the first ``--baseline-datasets`` datasets (it is slow: up to
 minutes per dataset), each under ``--timeout`` seconds (a timeout is a failure).  The
 table prints, per case and version: unknowns, successes, statuses, the worst error and
-the fewest digits vouched for, median and maximum time per dataset.
+the fewest digits vouched for, median and maximum time per dataset.  ``--repeat K``
+runs every dataset up to K times per version, the versions taking turns, and keeps the
+fastest (:meth:`versions.Worker.fastest`): what ``side_by_side.py`` uses, so a short
+case's time is the recovery's and not a one-off cost's.
 """
 
 import argparse
@@ -185,6 +188,9 @@ def main(argv=None):
     parser.add_argument("--baseline-datasets", type=int, default=None, metavar="K",
                         help="run the baseline on the first K datasets only (default all)")
     parser.add_argument("--quick", action="store_true", help="the small cases only")
+    parser.add_argument("--repeat", type=int, default=1, metavar="K",
+                        help="run each dataset up to K times per version and keep the "
+                             "fastest (runs over 1 s are not repeated; default 1)")
     parser.add_argument("--cases", default=None, help="comma-separated case names")
     parser.add_argument("--timeout", type=float, default=600,
                         help="seconds per recovery before it counts as a failure")
@@ -207,8 +213,8 @@ def main(argv=None):
                 for worker in versions.workers:
                     if worker.label != "current" and seed >= baseline_k:
                         continue
-                    result = worker.call("bench_networks", "run_case", name=name, seed=seed,
-                                         timeout=args.timeout)
+                    result = worker.fastest("bench_networks", "run_case", args.repeat,
+                                            name=name, seed=seed, timeout=args.timeout)
                     rows.setdefault(worker.label, []).append(result)
             for label, results in rows.items():
                 good = sum(r["ok"] for r in results)

@@ -1,14 +1,15 @@
 """Cold-start recovery from exact single-neuron traces, next to the paper's baselines.
 
     python benchmarks/bench_recover.py [--sizes 2,4,8,12,16,24] [--datasets 5]
-        [--no-baselines] [--backends auto,mpmath,flint] [--baseline REV]
+        [--no-baselines] [--backends auto,mpmath,flint] [--baseline REV [--repeat K]]
         [--workers N | --scheduler ADDRESS] [--progress]
 
 This checkout's toolkit runs as a study (``symbolic_inversion.study``: one grid per
 backend, on ``--workers N`` local processes or a Dask ``--scheduler``; its cells are
 exactly the datasets below).  ``--baseline REV`` runs the toolkit of that git revision
-beside it, case by case in a worker process of its own (see ``versions.py``; older
-revisions have no study module, so that side keeps its own loop, on the same traces).
+beside it instead: both versions case by case in worker processes of their own, taking
+turns (see ``versions.py``; older revisions have no study module), each dataset up to
+``--repeat`` times per version, the fastest kept.
 
 For every n: ``--datasets`` random datasets (x, y uniform in [0, 1], 6 decimals, seeded),
 the paper's neuron (w = b = 0.5, lr = 0.1), E = 2n steps of full-batch GD recorded to
@@ -218,6 +219,9 @@ def main(argv=None):
     where.add_argument("--scheduler", metavar="ADDRESS",
                        help="run this checkout's study on a Dask scheduler")
     parser.add_argument("--progress", action="store_true", help="a bar on stderr")
+    parser.add_argument("--repeat", type=int, default=1, metavar="K",
+                        help="with --baseline: run each dataset up to K times per version "
+                             "and keep the fastest (runs over 1 s are not repeated)")
     args = parser.parse_args(argv)
     sizes = [int(v) for v in args.sizes.split(",")]
     backends = [None if b == "auto" else b for b in args.backends.split(",")]
@@ -233,20 +237,22 @@ def main(argv=None):
     from symbolic_inversion.solvers.executors import make_executor
     from symbolic_inversion.study import run_study
     executor = make_executor(scheduler=args.scheduler) if args.scheduler else None
-    studies = {backend: run_study(study_config(sizes, args.datasets, backend),
-                                  executor=executor, workers=args.workers,
-                                  progress=args.progress).records
-               for backend in backends}
+    studies = {} if args.baseline else {
+        backend: run_study(study_config(sizes, args.datasets, backend), executor=executor,
+                           workers=args.workers, progress=args.progress).records
+        for backend in backends}
     with Versions(args.baseline) as versions:
         for n in sizes:
             rows = {}
             for seed in range(args.datasets):
                 for backend in backends:
                     name = f"toolkit/{backend or 'auto'}"
-                    for worker in versions.workers[:-1]:  # the baseline revision
-                        result = worker.call("bench_recover", "run_case", n=n, seed=seed,
-                                             backend=backend)
-                        rows.setdefault((worker.label, name), []).append(result)
+                    if args.baseline:   # both versions the same way, taking turns
+                        for worker in versions.workers:
+                            result = worker.fastest("bench_recover", "run_case", args.repeat,
+                                                    n=n, seed=seed, backend=backend)
+                            rows.setdefault((worker.label, name), []).append(result)
+                        continue
                     record = next(r for r in studies[backend]
                                   if r["samples"] == n and r["seed"] == seed)
                     rows.setdefault(("current", name), []).append(case_of_record(record))

@@ -3,8 +3,9 @@
     python benchmarks/side_by_side.py --baseline e76f688 [--rounds 2] [--only oracle,relu]
 
 Benchmarks with a ``--baseline`` option of their own (``bench_networks``,
-``bench_recover``, ``bench_symbolic``) alternate the versions case by case and print
-both in one table; they are run once, with that option.  Every other benchmark runs as
+``bench_recover``, ``bench_symbolic``, ``bench_oracle``) alternate the versions case by
+case and print both in one table; they are run once, with that option (and ``--repeat
+3``: a case under a second runs up to three times per version, the fastest kept).  Every other benchmark runs as
 each version's own script (the revision's ``benchmarks/`` and package, unpacked with
 ``git archive``; this checkout's for the current version), the two versions taking turns
 ``--rounds`` times (the order flipped each round), so both see the same machine load.
@@ -24,10 +25,11 @@ from versions import REPOSITORY, unpack_revision  # noqa: E402
 
 # name: (arguments, whether the script alternates the versions itself)
 BENCHMARKS = {
-    "networks": (["--quick", "--baseline-datasets", "5"], True),
-    "recover": (["--sizes", "2,4,8", "--datasets", "3", "--no-baselines"], True),
+    "networks": (["--quick", "--baseline-datasets", "5", "--repeat", "3"], True),
+    "recover": (["--sizes", "2,4,8", "--datasets", "3", "--no-baselines", "--repeat", "3"],
+                True),
     "symbolic": ([], True),
-    "oracle": (["--quick"], False),
+    "oracle": (["--quick", "--repeat", "3"], True),
     "relu": (["--quick"], False),
     "sgd": ([], False),
     "certify": ([], False),

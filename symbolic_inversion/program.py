@@ -214,14 +214,16 @@ class LayerwiseProgram:
 
     def _forward(self, arithmetic, blocks, X, S, slopes_wanted=True):
         """Activations ``posts`` (input first) and ``(z, a, slope)`` per layer (``slope``
-        ``None`` throughout when not ``slopes_wanted``: values only)."""
-        h = X[S]                                                    # (E, nb, d)
+        ``None`` throughout when not ``slopes_wanted``: values only).  ``blocks`` are
+        stacks ``(E, fan_out, fan_in)`` with the layout ``S``, or one parameter vector's
+        ``(fan_out, fan_in)`` blocks on every sample (``S`` ``None``)."""
+        h = X if S is None else X[S]                        # (n, d) or (E, nb, d)
         posts, slopes = [h], []
         matmul = arithmetic.matmul
         for (W, b), activation in zip(blocks, self.activations(arithmetic)):
-            z = matmul(posts[-1], W.transpose(0, 2, 1))
+            z = matmul(posts[-1], W.swapaxes(-1, -2))
             if b is not None:
-                z = z + b[:, None, :]
+                z = z + b[..., None, :]
             a = activation.value(z)
             posts.append(a)
             slope = activation.slope(z, a) if activation.slope is not None and \
@@ -285,9 +287,14 @@ class LayerwiseProgram:
         and a :class:`~symbolic_inversion.losses.Loss`: for a caller that evaluates the
         loss of one dataset at many parameter vectors (a loss black box) and converts its
         data once."""
-        S, _ = self.layout(1, len(X), None)
-        posts, _ = self._forward(arithmetic, self._layers(thetas), X, S, False)
-        return loss.value(posts[-1][0], Y, arithmetic)
+        # one parameter vector, every sample once: 2-D blocks and no batch layout (the
+        # (E, nb, .) stacks cost more than the arithmetic on a small network)
+        theta = thetas[0]
+        blocks = [(theta[weights].reshape(fan_out, fan_in),
+                   None if bias is None else theta[bias])
+                  for weights, bias, fan_in, fan_out in self._shapes]
+        posts, _ = self._forward(arithmetic, blocks, X, None, False)
+        return loss.value(posts[-1], Y, arithmetic)
 
     def term_sums(self, thetas, X, Y, batches=None, arithmetic=None):
         """``sum_{i in batch j} B_i (ell(f_i) - y_i)`` at every step ``j``: an ``(E, P)``

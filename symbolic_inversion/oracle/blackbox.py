@@ -189,6 +189,7 @@ class LossOracle:
             dps = check_int(dps, "dps", minimum=5, limit="max_dps")
         self.dps = dps
         self.evaluations = 0
+        self._size = network.num_parameters
         self.loss = get_loss("mse")   # (1/n) sum_i ||f(x_i) - y_i||^2
         self._program = layerwise_program(network, self.loss)
         self._rational = get_arithmetic("rational")
@@ -224,8 +225,8 @@ class LossOracle:
 
     def __call__(self, theta):
         theta = list(theta)
-        if len(theta) != self.num_parameters:
-            raise InputError(f"parameters: expected {self.num_parameters} values, "
+        if len(theta) != self._size:
+            raise InputError(f"parameters: expected {self._size} values, "
                              f"got {len(theta)}")
         self.evaluations += 1
         program = self._program
@@ -249,10 +250,13 @@ def _exact(kind, value):
     """``value`` as the rational arithmetic's ``kind``, exactly (:func:`to_fraction`);
     Fractions, ints and the reconstruction's own rationals (``mpq``) without the
     detour."""
-    if type(value) is kind:
+    cls = type(value)
+    if cls is kind:
         return value
-    if type(value) is int:
+    if cls is int:
         return kind(value)
-    if type(value) is not Fraction and type(value) is not mpq:
+    if cls is Fraction:   # the reconstruction's probes: ints for numerator and denominator
+        return kind(value.numerator, value.denominator)
+    if cls is not mpq:
         value = to_fraction(value)
     return kind(int(value.numerator), int(value.denominator))
