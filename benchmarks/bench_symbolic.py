@@ -1,7 +1,9 @@
 """Speed of the symbolic layer on a 4-16-16-2 tanh network with 8 samples.
 
-Run: ``python benchmarks/bench_symbolic.py [--baseline REV]`` (about 30 s per version;
-``--baseline`` measures that git revision beside this checkout, see ``versions.py``).  Prints two tables:
+Run: ``python benchmarks/bench_symbolic.py [--baseline REV] [--rounds K]`` (about 30 s
+per version and round; ``--baseline`` measures that git revision beside this checkout,
+see ``versions.py``; ``--rounds`` measures K times, the versions taking turns, and keeps
+each evaluation's least time).  Prints three tables:
 
 1. deriving the per-sample terms by symbolic backpropagation (``f`` and ``B``, the
    source of truth for LaTeX and closed forms) and compiling the activations of the
@@ -10,7 +12,8 @@ Run: ``python benchmarks/bench_symbolic.py [--baseline REV]`` (about 30 s per ve
 2. evaluating the system's residual (``E * P`` numbers) and its Jacobian with respect
    to all ``n (d + m)`` data values in float64, by the layer-wise program and by the
    hand-written numpy implementation below (goal: within 3x of hand-written), with the
-   largest difference between them.
+   largest difference between them;
+3. the public ``InversionSystem.residual`` and ``.jacobian`` in mpmath at 60 digits.
 
 With ``--baseline REV`` the same cases run in that version (e.g. e76f688, whose
 ``LayerwiseFloat64`` was the same program before losses and activations were objects).
@@ -196,17 +199,36 @@ def multiprecision_times(dps=60):
     return rows
 
 
+def fastest(measured):
+    """The least time of every evaluation over several :func:`measure` results of one
+    version (names and differences from the first).  The derivation phases are the
+    first round's: later rounds in the same process find SymPy's caches warm."""
+    first = measured[0]
+    return {"phases": first["phases"],
+            "evaluations": [(name, min(m["evaluations"][k][1] for m in measured),
+                             min(m["evaluations"][k][2] for m in measured), diff)
+                            for k, (name, _, _, diff) in enumerate(first["evaluations"])],
+            "multiprecision": [(name, min(m["multiprecision"][k][1] for m in measured),
+                                min(m["multiprecision"][k][2] for m in measured))
+                               for k, (name, _, _) in enumerate(first["multiprecision"])]}
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--baseline", metavar="REV", default=None,
                         help="also measure the package at this git revision, side by side")
+    parser.add_argument("--rounds", type=int, default=1, metavar="K",
+                        help="measure K times, the versions taking turns, and keep each "
+                             "entry's least time (default 1)")
     args = parser.parse_args(argv)
     network = Network(LAYERS, "tanh")
     P = network.num_parameters
     print(f"network {LAYERS} tanh, {P} parameters, {SAMPLES} samples, {STEPS} steps: "
           f"{STEPS * P} equations, {SAMPLES * (LAYERS[0] + LAYERS[-1])} unknowns\n")
     with Versions(args.baseline) as versions:
-        results = versions.call("bench_symbolic", "measure")
+        rounds = [versions.call("bench_symbolic", "measure") for _ in range(args.rounds)]
+    results = [(label, fastest([r[k][1] for r in rounds]))
+               for k, (label, _) in enumerate(rounds[0])]
     labels = [label for label, _ in results]
     print(f"{'derivation and compilation (s)':<42}" + "".join(f"{l:>18}" for l in labels))
     for k, (name, _) in enumerate(results[0][1]["phases"]):

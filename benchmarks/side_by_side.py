@@ -28,7 +28,7 @@ BENCHMARKS = {
     "networks": (["--quick", "--baseline-datasets", "5", "--repeat", "3"], True),
     "recover": (["--sizes", "2,4,8", "--datasets", "3", "--no-baselines", "--repeat", "3"],
                 True),
-    "symbolic": ([], True),
+    "symbolic": (["--rounds", "3"], True),
     "oracle": (["--quick", "--repeat", "3"], True),
     "relu": (["--quick"], False),
     "sgd": ([], False),

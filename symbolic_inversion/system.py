@@ -478,8 +478,7 @@ class InversionSystem:
             for c in range(J.cols):
                 J[k, c] *= weight
         left, sigma_min, sigma_max = weighted_left_inverse(J, dps)
-        if left is None or sigma_min == 0 or \
-                sigma_min < sigma_max * mpmath.mpf(10) ** (3 - dps):
+        if left is None or numerically_rank_deficient(sigma_min, sigma_max, dps):
             return mpmath.inf, sigma_min
         # |du_i| <= sum_k |L_ik| w_k eps_k for every dataset within the allowances
         scaled = [w * b if mpmath.isfinite(b) else 0 for w, b in zip(weights, bounds)]
@@ -561,7 +560,8 @@ def smallest_singular_value(J, dps):
 def weighted_left_inverse(J, dps):
     """``(L, sigma_min, sigma_max)`` for an mpmath matrix ``J`` of full column rank at
     ``dps`` digits: ``L = (J^T J)^{-1} J^T`` as a list of rows (``None`` when ``J`` is
-    rank deficient), and the bounds of :func:`smallest_singular_value`.  The normal
+    rank deficient, :func:`numerically_rank_deficient`), and the bounds of
+    :func:`smallest_singular_value`.  The normal
     equations (python-flint's ``arb_mat`` when installed) while they keep
     :data:`NORMAL_GUARD_DIGITS` digits, else the SVD.
 
@@ -577,13 +577,23 @@ def weighted_left_inverse(J, dps):
             return [[A.to_mpmath(v) for v in row] for row in left], sigma, largest
     cols = J.cols
     with mpmath.workdps(dps):
-        U, S, V = mpmath.svd_r(J)
+        # the singular values alone first: a rank-deficient J (data known only up to a
+        # symmetry) needs no singular vectors, and their SVD costs twice as much
+        S = mpmath.svd_r(J, compute_uv=False)
         smallest, biggest = min(abs(v) for v in S), max(abs(v) for v in S)
-        if smallest == 0:
-            return None, mpmath.mpf(0), biggest
+        if numerically_rank_deficient(smallest, biggest, dps):
+            return None, smallest, biggest
+        U, S, V = mpmath.svd_r(J)
         left = [[mpmath.fsum(V[c, i] * U[k, c] / S[c] for c in range(cols))
                  for k in range(J.rows)] for i in range(cols)]
         return left, smallest, biggest
+
+
+def numerically_rank_deficient(sigma_min, sigma_max, dps):
+    """Whether singular values ``sigma_min <= sigma_max`` computed at ``dps`` digits
+    leave the matrix rank deficient: ``sigma_min`` zero, or within the last few digits
+    of ``sigma_max`` (below them it is the working precision's noise)."""
+    return sigma_min == 0 or sigma_min < sigma_max * mpmath.mpf(10) ** (3 - dps)
 
 
 def digits_from_error(error):
