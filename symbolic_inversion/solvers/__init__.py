@@ -17,10 +17,14 @@ name            when
 =============== ==========================================================
 """
 
+import contextlib
+import time
+
 import mpmath
 import numpy as np
 
 from ..errors import InputError, NotSupportedError, boundary
+from ..limits import BudgetExceeded, budget_seconds, deadline
 from ..precision import check_learning_rate, default_dps
 from ..report.progress import Progress
 from ..trace import Trace
@@ -72,7 +76,8 @@ def _choose(trace):
 
 @boundary("recover")
 def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, attempts=None,
-            verify=False, known=None, executor=None, progress=None, record_paths=False):
+            verify=False, known=None, executor=None, progress=None, record_paths=False,
+            max_seconds=None):
     """Recover the training data behind ``trace``.
 
     Parameters
@@ -111,6 +116,12 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
     record_paths : bool
         Keep the points of every homotopy path in ``solution.stats["paths"]`` (for
         :func:`symbolic_inversion.plot.plot_paths`).
+    max_seconds : float, optional
+        A time budget for the recovery: once spent, the solvers stop at their next safe
+        point (a tracker step, a Newton iteration, a judged candidate, an iteration of a
+        search) and the status is ``not_converged``, saying so; nothing is vouched for.
+        Default (``None`` or ``0``): no budget.  Unlike the command line's
+        ``--max-seconds`` (an error ending the command), the answer is a status.
 
     Examples
     ========
@@ -152,17 +163,36 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
     name = _choose(target) if method == "auto" else method
     if not isinstance(name, str) or name not in SOLVERS:
         raise InputError(f"method: unknown solver {name!r}; known: {', '.join(SOLVERS)}")
+    seconds = budget_seconds(max_seconds, "max_seconds") if max_seconds is not None else 0
     reporter = Progress.create(progress, "recover")
     options = options.with_(progress=reporter, record_paths=bool(record_paths))
+    started = time.perf_counter()
     try:
-        with one_blas_thread():
+        with one_blas_thread(), (deadline(seconds, _budget_spent(seconds)) if seconds
+                                 else contextlib.nullcontext()):
             solution = _recover(trace, target, name, options, reporter)
+    except _BudgetSpent as spent:
+        solution = Solution([], Status.NOT_CONVERGED, None, 0,
+                            {"method": name, "max_seconds": seconds,
+                             "time": round(time.perf_counter() - started, 4)}, str(spent))
     finally:
         if reporter is not progress:
             reporter.close()
     if verify:
         solution.raise_for_status()
     return solution
+
+
+class _BudgetSpent(BudgetExceeded):
+    """``recover``'s own time budget, told apart from an enclosing one (a command's
+    ``--max-seconds``, a study's cell timeout), which still ends the whole run."""
+
+
+def _budget_spent(seconds):
+    return lambda: _BudgetSpent(
+        f"the time budget of {seconds:g} s (max_seconds) was spent before a verdict: the "
+        f"search was stopped and nothing is vouched for; a larger budget, more recorded "
+        f"steps or fewer unknowns may decide it")
 
 
 def _recover(trace, target, name, options, reporter):

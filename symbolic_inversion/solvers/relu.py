@@ -110,6 +110,7 @@ import numpy as np
 from .. import rational
 from ..errors import NotSupportedError
 from ..arithmetic import get_arithmetic
+from ..limits import check_time
 from ..program import layerwise_program
 from ..system import digits_from_error
 from .judge import RESIDUAL_SLACK
@@ -412,6 +413,7 @@ def _two_level_directions(K, rng, found, starts):
     w = Z.shape[0]
     previous = np.full(A.shape[1], np.inf)
     for iteration in range(1, 401):
+        check_time()
         Y = Z @ A
         Y2 = Y * Y          # products, not **: numpy's float power is ~20x slower
         Y3 = Y2 * Y
@@ -476,6 +478,7 @@ def _supports_by_alternation(U, W_out, rng, found, starts, iterations=96, wideni
     A = A.astype(np.float32)
     active = np.ones((w, starts), np.float32)
     for iteration in range(iterations):
+        check_time()
         Q, V = levels(U32, W32, A, active, 1e-6)
         active = (np.abs(Q - V) < np.abs(Q)).astype(np.float32)
         clarity = np.abs(np.abs(Q) - np.abs(Q - V)) / (np.abs(Q) + np.abs(V) + 1e-30)

@@ -89,6 +89,7 @@ import numpy as np
 
 from ..activations import get_activation
 from ..arithmetic import get_arithmetic
+from ..limits import check_time
 from ..system import InversionSystem
 from .executors import one_blas_thread
 from .path_result import PathCode, PathResult
@@ -349,6 +350,7 @@ def _levenberg_marquardt(residual, s, rho, iterations=ITERATIONS, root=ROOT_RESI
     active = np.isfinite(value)
     k = s.shape[1]
     for _ in range(iterations):
+        check_time()
         active &= value > root * 1e-5
         if not active.any():
             break

@@ -23,7 +23,8 @@ def test_defaults_come_from_precision(trace):
 
 
 @pytest.mark.parametrize("bad", [dict(dps=5), dict(dps=True), dict(backend="gpu"),
-                                 dict(seed="1"), dict(attempts=0)])
+                                 dict(seed="1"), dict(attempts=0), dict(max_seconds=-1),
+                                 dict(max_seconds=float("nan")), dict(max_seconds="60")])
 def test_bad_options_are_refused(trace, bad):
     with pytest.raises(InputError):
         recover(trace, **bad)
@@ -51,3 +52,25 @@ def test_seed_backend_and_attempts_reach_the_solver(trace):
     again = solve_cold_start(trace, backend="mpmath", seed=3, attempts=2)
     assert [p["gamma"] for p in again.stats["paths"]] == \
         [p["gamma"] for p in solution.stats["paths"]]
+
+
+def test_a_spent_time_budget_is_a_status_and_an_enclosing_one_still_ends_the_run():
+    """``max_seconds``: the recovery stops at a safe point and says so (the paper's neuron
+    with 8 samples from a cold start takes seconds; its budget is a hundredth of one).
+    The budget of an enclosing block (a command's ``--max-seconds``) is not the
+    recovery's to absorb: it still raises."""
+    import time
+    from symbolic_inversion import Status
+    from symbolic_inversion.limits import BudgetExceeded, time_budget
+    xs = ["0.61", "0.12", "0.93", "0.35", "0.77", "0.08", "0.49", "0.26"]
+    ys = ["0.5", "0.4", "0.3", "0.9", "0.1", "0.7", "0.2", "0.8"]
+    trace = simulate(Network([1, 1], "tanh"), xs, ys, lr="0.1", epochs=16,
+                     init=["0.5", "0.5"], dps=72)
+    started = time.perf_counter()
+    solution = recover(trace, max_seconds=0.01)
+    assert time.perf_counter() - started < 5
+    assert solution.status is Status.NOT_CONVERGED and not solution.samples
+    assert "time budget of 0.01 s" in solution.detail
+    with pytest.raises(BudgetExceeded):
+        with time_budget(0.01):
+            recover(trace, max_seconds=60)
