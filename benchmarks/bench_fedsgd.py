@@ -2,7 +2,9 @@
 
 One command, one table: ``python benchmarks/bench_fedsgd.py`` (about 2 minutes on 2 shared
 cores; ``--seeds 3`` three datasets per row; ``--baseline 120`` also runs the cold start
-without the span start, each cell cut at that many seconds).  For each row: random data
+without the span start, each cell cut at that many seconds; ``--max-seconds 120`` gives
+every recovery that budget, ``recover(..., max_seconds=120)``, whose end is a status;
+``--rows 7 --batch 32`` one row at another batch size).  For each row: random data
 and fan-in scaled parameters (short decimals), one full-batch GD step recorded
 
 - ``exact``: 60 significant digits (``simulate(..., dps=60)``; smooth activations have
@@ -51,6 +53,7 @@ ROWS = [
     ([64, 256, 10], "tanh", "cross_entropy", "float32", 16),
     ([64, 256, 10], "gelu", "cross_entropy", "float32", 16),
 ]
+ROWS = [tuple(row) for row in ROWS]
 
 
 class CellTimeout(Exception):
@@ -95,7 +98,7 @@ def true_error(samples, X, labels):
         return worst
 
 
-def cell(row, seed, limit=None, span=True):
+def cell(row, seed, limit=None, span=True, max_seconds=None):
     layers, activation, loss, dtype, n = row
     if dtype == "float32":
         trace, X, labels = digits_step(layers, activation, loss, n, seed)
@@ -113,7 +116,7 @@ def cell(row, seed, limit=None, span=True):
         signal.signal(signal.SIGALRM, _alarm)
         signal.alarm(int(limit))
     try:
-        solution = recover(trace)
+        solution = recover(trace, max_seconds=max_seconds)
         seconds = time.perf_counter() - started
         paths = solution.stats.get("paths") or []
         accepted = [p.get("path") for p in paths if p.get("status") == solution.status.value]
@@ -138,9 +141,16 @@ def main(argv=None):
                              "this many seconds (0: not run)")
     parser.add_argument("--rows", type=str, default="",
                         help="comma-separated row numbers (default: all)")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="recover(..., max_seconds=S): the status when the budget is "
+                             "spent (default: no budget)")
+    parser.add_argument("--batch", type=int, default=None,
+                        help="the batch size of every row chosen (default: each row's)")
     args = parser.parse_args(argv)
     rows = [ROWS[int(k)] for k in args.rows.split(",")] if args.rows else ROWS
     rows = [row for row in rows if row[3] != "float32" or available()]
+    if args.batch:
+        rows = [row[:4] + (args.batch,) for row in rows]
     print("One gradient step (FedSGD). For comparison (their papers, ReLU layers): SPEAR "
           "(Dimitrov et al., NeurIPS 2024)\nrecovers batches exactly up to about b = 25 "
           "from one float64 gradient, at a cost exponential in b;\nSPEAR++ (2025) reports "
@@ -153,7 +163,7 @@ def main(argv=None):
     for row in rows:
         layers, activation, loss, dtype, n = row
         for seed in range(args.seeds):
-            runs = [("", cell(row, seed))]
+            runs = [("", cell(row, seed, max_seconds=args.max_seconds))]
             if args.baseline:
                 runs.append((" (before)", cell(row, seed, args.baseline, span=False)))
             for tag, r in runs:
