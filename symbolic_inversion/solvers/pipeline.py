@@ -232,6 +232,17 @@ SPLIT_STEPS = 200    # a split path is short: the data are near its start
 SPLIT_UNKNOWNS = 30
 
 
+# The restart.  Measured on the neuron with n = 32 and inputs in [-1, 1.5] (issue 26):
+# every moment path (either variable, 32 or all 64 steps, 126 or 190 digits) creeps to
+# t = 1 like log(1 - t) and stalls next to a complex point whose outer samples are the
+# data's to 1e-5 and whose middle ones are complex-conjugate pairs 0.01-0.06 off the real
+# axis; Gauss-Newton from its real part does not reach the data, though the data's
+# Jacobian on those steps loses only 54 digits (126 are tracked).  A parameter path from
+# that real part (its own random gamma and squaring-up) reaches the data in 14 steps.
+# Each restart is one short path (``SPLIT_STEPS``); a few per search bound its cost.
+RESTARTS = 3
+
+
 def split_starts(projected, endpoint, rng):
     """Start data for paths from the end of a stalled path (``endpoint``, a flat vector):
     when one sample's contribution to the gradients vanishes (:meth:`~symbolic_inversion.
@@ -604,12 +615,35 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                             stats, f"samples {pairs} of the best "
                             f"candidate coincide; refinement cannot settle at a duplicated "
                             f"sample ({verdict.detail})")
+        if info.get("refined_from_stall") and restarts_left > 0:
+            final = restart(endpoint, attempt, info)
+            if final is not None:
+                runner.cancel()
+                return final
         if info.get("refined_from_stall") and splits_left > 0:
             final = split(endpoint, attempt, info)
             if final is not None:
                 runner.cancel()
                 return final
         return None
+
+    def restart(endpoint, attempt, info):
+        """A parameter path from the real part of a stalled path's end
+        (:data:`RESTARTS`): its real endpoint judged; the final solution, or ``None``."""
+        nonlocal restarts_left
+        restarts_left -= 1
+        rng = random.Random(f"symbolic_inversion:{seed}:{attempt}:restart")
+        progress.event("restart", attempt=attempt + 1, of=total)
+        start = [mpmath.re(v) for v in endpoint]
+        path, _ = split_path(search, square, arithmetic, rng, track_dps, start)
+        record = {"path": "restart", "code": path.code.value, "steps": path.steps}
+        info["restart"] = record
+        if path.real is None:
+            return None
+        # not independent of the stalled path: no evidence of inconsistency
+        verdict = judge.judge_vector(canonical_vector(trace, path.real), record,
+                                     attempts=attempt + 1, split=True)
+        return judge.add(verdict)
 
     def split(endpoint, attempt, info):
         """The split endgame (:func:`split_starts`) from a stalled path's end: paths from
@@ -670,6 +704,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     tried = []  # starts of the least-squares fits from complex endpoints
     # split paths this search may still take (:func:`split_starts`)
     splits_left = system.samples - 1 if counts["unknowns"] <= SPLIT_UNKNOWNS else 0
+    restarts_left = RESTARTS
     begin = 0
     for end in bounds[bounds.index(first):]:
         for attempt in range(begin, end):
