@@ -23,8 +23,10 @@
    reject a wrong root; a second independent path must then reach the same dataset, and
    two different datasets that both explain the trace give ``not_unique`` (the judge's
    ``"confirm"`` policy).
-5. **Fallbacks**: a path that stalled next to ``t = 1`` is refined from where it stopped,
-   and when one of its samples vanishes (clustered data) the *split endgame*
+5. **Fallbacks**: a path that stalled next to ``t = 1`` is refined from where it stopped;
+   when the judge rejects that, a parameter path *restarts* from the real part of where
+   it stopped (:data:`RESTARTS`; the neuron from n = 32), and when one of its samples
+   vanishes (clustered data) the *split endgame*
    (:func:`split_starts`) starts short paths with that sample next to each other one;
    rounds beyond the third run on small systems (:func:`rounds_for`); when no path
    reaches a real root, the real parts of complex endpoints start
