@@ -617,13 +617,15 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
                             stats, f"samples {pairs} of the best "
                             f"candidate coincide; refinement cannot settle at a duplicated "
                             f"sample ({verdict.detail})")
-        if info.get("refined_from_stall") and restarts_left > 0:
-            final = restart(endpoint, attempt, info)
+        if info.get("refined_from_stall") and splits_left > 0:
+            final = split(endpoint, attempt, info)
             if final is not None:
                 runner.cancel()
                 return final
-        if info.get("refined_from_stall") and splits_left > 0:
-            final = split(endpoint, attempt, info)
+        # after the split endgame: on small systems (1-4-1, clustered inputs) it is what
+        # was measured to finish such stalls
+        if info.get("refined_from_stall") and restarts_left > 0:
+            final = restart(endpoint, attempt, info)
             if final is not None:
                 runner.cancel()
                 return final
