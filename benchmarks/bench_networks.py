@@ -2,6 +2,7 @@
 
     python benchmarks/bench_networks.py [--datasets 5] [--baseline 0fc847c]
         [--baseline-datasets K] [--quick] [--cases NAME,...] [--timeout S] [--repeat K]
+        [--neuron-scale [SIZES]]
 
 For every case: ``--datasets`` random datasets (inputs and labels uniform in [-1, 1], 6
 decimals, seeded; initial parameters uniform in [-1, 1], seeded), full-batch GD with
@@ -24,6 +25,12 @@ the fewest digits vouched for, median and maximum time per dataset.  ``--repeat 
 runs every dataset up to K times per version, the versions taking turns, and keeps the
 fastest (:meth:`versions.Worker.fastest`): what ``side_by_side.py`` uses, so a short
 case's time is the recovery's and not a one-off cost's.
+
+``--neuron-scale`` (issue 26) runs only the paper's neuron at n = 24, 32, 48, 64 (or the
+comma-separated ``SIZES``) on three input ranges, [0, 1] (labels in [0, 1], as the
+paper), [-1, 1.5] and [-3, 3] (labels in [-0.8, 0.9]): E = 2n steps, 40 + 4n digits,
+init (0.5, 0.5); the worst time matters as much as the median.  These rows are not in
+the default run (minutes per dataset).
 """
 
 import argparse
@@ -71,6 +78,20 @@ CASES = {
     "neuron n24": ([1, 1], "tanh", True, 24, 48, 136, "random", None),
     "neuron n32": ([1, 1], "tanh", True, 32, 64, 168, "random", None),
 }
+# The neuron at scale (issue 26), only with --neuron-scale: name -> (n, low, high)
+NEURON_RANGES = {"[0,1]": (0, 1), "[-1,1.5]": (-1, 1.5), "[-3,3]": (-3, 3)}
+NEURON_SIZES = [24, 32, 48, 64]
+
+
+def neuron_scale_cases(sizes=NEURON_SIZES):
+    """The --neuron-scale rows: ``{name: case}`` in the format of ``CASES``."""
+    return {f"neuron n{n} x{label}": ([1, 1], "tanh", True, n, 2 * n, 40 + 4 * n,
+                                       f"range:{low}:{high}", None)
+            for n in sizes for label, (low, high) in NEURON_RANGES.items()}
+
+
+CASES.update(neuron_scale_cases())
+DEFAULT = [name for name in CASES if not name.startswith("neuron n") or " x" not in name]
 QUICK = ["1-1 tanh n3", "2-3-1 n4 E1", "2-3-1 n4 E2", "1-4-1 n5 E1", "2-3-1 nobias n3",
          "1-1 identity n4", "1-1 tanh nobias n2", "1-1 tanh far n3", "1-1 tanh dup n3",
          "1-1 tanh lr-off n4", "neuron n8"]
@@ -88,7 +109,13 @@ def instance(name, seed):
         xs[0], xs[1] = ["5"], ["8"]
     if kind == "duplicate":
         xs[1], ys[1] = list(xs[0]), list(ys[0])
-    if name.startswith("neuron"):  # the paper's neuron: x, y in [0, 1], w = b = 0.5
+    if kind.startswith("range:"):  # the neuron on other data (issue 26)
+        low, high = (float(v) for v in kind.split(":")[1:])
+        ys_range = (0, 1) if (low, high) == (0, 1) else (-0.8, 0.9)
+        xs = [[f"{rng.uniform(low, high):.6f}"] for _ in range(n)]
+        ys = [[f"{rng.uniform(*ys_range):.6f}"] for _ in range(n)]
+        init = ["0.5", "0.5"]
+    elif name.startswith("neuron"):  # the paper's neuron: x, y in [0, 1], w = b = 0.5
         xs = [[f"{rng.uniform(0, 1):.6f}"] for _ in range(n)]
         ys = [[f"{rng.uniform(0, 1):.6f}"] for _ in range(n)]
         init = ["0.5", "0.5"]
@@ -194,8 +221,17 @@ def main(argv=None):
     parser.add_argument("--cases", default=None, help="comma-separated case names")
     parser.add_argument("--timeout", type=float, default=600,
                         help="seconds per recovery before it counts as a failure")
+    parser.add_argument("--neuron-scale", nargs="?", const="24,32,48,64", default=None,
+                        metavar="SIZES", help="only the neuron at these sizes on three "
+                        "data ranges (issue 26; default 24,32,48,64)")
     args = parser.parse_args(argv)
-    names = args.cases.split(",") if args.cases else (QUICK if args.quick else list(CASES))
+    if args.neuron_scale:
+        sizes = [int(v) for v in args.neuron_scale.split(",")]
+        CASES.update(neuron_scale_cases(sizes))
+        names = list(neuron_scale_cases(sizes))
+    else:
+        names = args.cases.split(",") if args.cases else \
+            (QUICK if args.quick else DEFAULT)
     baseline_k = args.datasets if args.baseline_datasets is None else args.baseline_datasets
     print(f"exact traces, lr 0.1, {args.datasets} datasets per case (baseline: "
           f"{baseline_k if args.baseline else 0}); success = converged within the digits "

@@ -23,8 +23,10 @@
    reject a wrong root; a second independent path must then reach the same dataset, and
    two different datasets that both explain the trace give ``not_unique`` (the judge's
    ``"confirm"`` policy).
-5. **Fallbacks**: a path that stalled next to ``t = 1`` is refined from where it stopped,
-   and when one of its samples vanishes (clustered data) the *split endgame*
+5. **Fallbacks**: a path that stalled next to ``t = 1`` is refined from where it stopped;
+   when the judge rejects that, a parameter path *restarts* from the real part of where
+   it stopped (:data:`RESTARTS`; the neuron from n = 32), and when one of its samples
+   vanishes (clustered data) the *split endgame*
    (:func:`split_starts`) starts short paths with that sample next to each other one;
    rounds beyond the third run on small systems (:func:`rounds_for`); when no path
    reaches a real root, the real parts of complex endpoints start
@@ -230,6 +232,17 @@ SPLIT_STEPS = 200    # a split path is short: the data are near its start
 # ... on systems this small (measured at 10 unknowns; not measured on larger systems whose
 # paths also stall, such as the neuron's from n = 24, where each split path costs more)
 SPLIT_UNKNOWNS = 30
+
+
+# The restart.  Measured on the neuron with n = 32 and inputs in [-1, 1.5] (issue 26):
+# every moment path (either variable, 32 or all 64 steps, 126 or 190 digits) creeps to
+# t = 1 like log(1 - t) and stalls next to a complex point whose outer samples are the
+# data's to 1e-5 and whose middle ones are complex-conjugate pairs 0.01-0.06 off the real
+# axis; Gauss-Newton from its real part does not reach the data, though the data's
+# Jacobian on those steps loses only 54 digits (126 are tracked).  A parameter path from
+# that real part (its own random gamma and squaring-up) reaches the data in 14 steps.
+# Each restart is one short path (``SPLIT_STEPS``); a few per search bound its cost.
+RESTARTS = 3
 
 
 def split_starts(projected, endpoint, rng):
@@ -609,7 +622,32 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
             if final is not None:
                 runner.cancel()
                 return final
+        # after the split endgame: on small systems (1-4-1, clustered inputs) it is what
+        # was measured to finish such stalls
+        if info.get("refined_from_stall") and restarts_left > 0:
+            final = restart(endpoint, attempt, info)
+            if final is not None:
+                runner.cancel()
+                return final
         return None
+
+    def restart(endpoint, attempt, info):
+        """A parameter path from the real part of a stalled path's end
+        (:data:`RESTARTS`): its real endpoint judged; the final solution, or ``None``."""
+        nonlocal restarts_left
+        restarts_left -= 1
+        rng = random.Random(f"symbolic_inversion:{seed}:{attempt}:restart")
+        progress.event("restart", attempt=attempt + 1, of=total)
+        start = [mpmath.re(v) for v in endpoint]
+        path, _ = split_path(search, square, arithmetic, rng, track_dps, start)
+        record = {"path": "restart", "code": path.code.value, "steps": path.steps}
+        info["restart"] = record
+        if path.real is None:
+            return None
+        # not independent of the stalled path: no evidence of inconsistency
+        verdict = judge.judge_vector(canonical_vector(trace, path.real), record,
+                                     attempts=attempt + 1, split=True)
+        return judge.add(verdict)
 
     def split(endpoint, attempt, info):
         """The split endgame (:func:`split_starts`) from a stalled path's end: paths from
@@ -670,6 +708,7 @@ def run_pipeline(trace, method, dps=None, steps=None, backend=None, attempts=4, 
     tried = []  # starts of the least-squares fits from complex endpoints
     # split paths this search may still take (:func:`split_starts`)
     splits_left = system.samples - 1 if counts["unknowns"] <= SPLIT_UNKNOWNS else 0
+    restarts_left = RESTARTS
     begin = 0
     for end in bounds[bounds.index(first):]:
         for attempt in range(begin, end):

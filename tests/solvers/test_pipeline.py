@@ -88,3 +88,45 @@ def test_the_split_endgame_recovers_clustered_one_step_141_data_early():
         assert same_dataset(truth, solution.samples, mpmath.mpf(10) ** -solution.digits)
     paths = solution.stats["paths"]
     assert any(p.get("splits") for p in paths) and len(paths) <= 6 * ROUNDS
+
+
+def test_a_stalled_end_that_refinement_misses_is_restarted(monkeypatch):
+    """Issue 26: moment paths of the neuron at n = 32 on [-1, 1.5] stall next to t = 1 at
+    a point whose middle samples are off the data (complex pairs); Gauss-Newton from its
+    real part misses, a parameter path from there reaches the data.  Here a stand-in
+    path stalls at the data of an independently generated trace with its middle samples
+    moved (inputs by 0.15, labels by 1)."""
+    from symbolic_inversion.solvers import pipeline
+    from symbolic_inversion.solvers.tracking import PathCode, PathResult
+    from tests.generator import exact_trace
+    from symbolic_inversion import Trace
+
+    n = 8
+    rng = random.Random("test_pipeline restart")
+    xs = [f"{rng.uniform(-1, 1.5):.6f}" for _ in range(n)]
+    ys = [f"{rng.uniform(-0.8, 0.9):.6f}" for _ in range(n)]
+    trace = Trace.from_dict(exact_trace(Network([1, 1], "tanh"), [[x] for x in xs],
+                                        [[y] for y in ys], ["0.5", "0.5"],
+                                        {"name": "gd", "lr": "0.1"}, 2 * n, dps=40 + 4 * n))
+    order = sorted(range(n), key=lambda i: float(xs[i]))
+    moved = set(order[1:-1])
+
+    def stalled(trace, steps, arithmetic, rng, dps, record=None, used=None):
+        last = []
+        for i in range(n):
+            shift = (-1) ** i if i in moved else 0
+            last += [mpmath.mpc(mpmath.mpf(xs[i]) + 0.15 * shift, 0.02 * shift),
+                     mpmath.mpc(mpmath.mpf(ys[i]) + 1.0 * shift, 0.3 * shift)]
+        return PathResult(PathCode.STALLED, reason="stand-in", t=1 - 1e-12,
+                          last=last), {}
+
+    monkeypatch.setitem(pipeline.PATHS, "stalled", stalled)
+    solution = run_pipeline(trace, "stalled", attempts=1)
+    first = solution.stats["paths"][0]
+    assert first["refined_from_stall"] and first["status"] != "converged"
+    assert first["restart"]["code"] == "success"
+    assert solution.status is Status.CONVERGED, solution.message
+    with mpmath.workdps(60):
+        found = sorted(x[0] for x in solution.inputs)
+        truth = sorted(mpmath.mpf(x) for x in xs)
+        assert max(abs(a - b) for a, b in zip(found, truth)) < mpmath.mpf(10) ** -40
