@@ -169,9 +169,9 @@ def assess_float64(system, inputs, labels, method, started, stats=None):
     """:func:`assess` in float64 for a large binary-float trace or float32 rounds
     (:func:`judged_in_float64`): a few Gauss-Newton steps towards the least-squares fit
     of every step's equations, each weighted by its rounding bound (the trace's
-    backpropagation rounding at the candidate, :meth:`InversionSystem.rhs_uncertainties`), then the same tests: every
-    equation within ``RESIDUAL_SLACK`` times its bound (plus the float64 evaluation's own
-    rounding, one unit of the right-hand side).  The error of the data is the
+    backpropagation rounding at the candidate, :meth:`InversionSystem.rhs_uncertainties`),
+    then the same tests: every equation within ``RESIDUAL_SLACK`` times its bound (plus
+    the float64 evaluation's own rounding, one unit of the right-hand side).  The error of the data is the
     statistical one of least squares (:func:`_rounding_error`: the standard errors from
     the weighted residual, with a Gaussian tail at :data:`FAILURE_PROBABILITY`, plus the
     Gauss-Newton step still to go); the worst-case first-order bound ``|du_i| <= sum_k
