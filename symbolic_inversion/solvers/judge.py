@@ -171,8 +171,8 @@ def assess_float64(system, inputs, labels, method, started, stats=None):
     of every step's equations, each weighted by its rounding bound (the trace's
     backpropagation rounding at the candidate, :meth:`InversionSystem.rhs_uncertainties`),
     then the same tests: every equation within ``RESIDUAL_SLACK`` times its bound (plus
-    the float64 evaluation's own rounding, one unit of the right-hand side).  The error of the data is the
-    statistical one of least squares (:func:`_rounding_error`: the standard errors from
+    the float64 evaluation's own rounding, one unit of the right-hand side).  The error
+    of the data is the statistical one of least squares (:func:`_rounding_error`: the standard errors from
     the weighted residual, with a Gaussian tail at :data:`FAILURE_PROBABILITY`, plus the
     Gauss-Newton step still to go); the worst-case first-order bound ``|du_i| <= sum_k
     |L_ik| eps_k <= sqrt(rows (J_w^T J_w)^-1_ii)`` (every rounding error at its bound,
