@@ -167,18 +167,19 @@ def judged_in_float64(system):
 
 def assess_float64(system, inputs, labels, method, started, stats=None):
     """:func:`assess` in float64 for a large binary-float trace or float32 rounds
-    (:func:`judged_in_float64`): a few Gauss-Newton steps towards the least-squares fit
-    of every step's equations, each weighted by its rounding bound (the trace's
+    (:func:`judged_in_float64`): a few Gauss-Newton steps towards the least-squares fit of
+    every step's equations, each weighted by its rounding bound (the trace's
     backpropagation rounding at the candidate, :meth:`InversionSystem.rhs_uncertainties`),
     then the same tests: every equation within ``RESIDUAL_SLACK`` times its bound (plus
-    the float64 evaluation's own rounding, one unit of the right-hand side).  The error
-    of the data is the statistical one of least squares (:func:`_rounding_error`: the standard errors from
-    the weighted residual, with a Gaussian tail at :data:`FAILURE_PROBABILITY`, plus the
-    Gauss-Newton step still to go); the worst-case first-order bound ``|du_i| <= sum_k
-    |L_ik| eps_k <= sqrt(rows (J_w^T J_w)^-1_ii)`` (every rounding error at its bound,
-    all aligned) is kept as ``stats["error_bound_worst_case"]``: on a float32 digits
-    classifier (64-256-10 ReLU, b = 16) it was 0.17 against a true error of 1e-5 and
-    vouched for nothing.  Digits are capped at float64's 15."""
+    the float64 evaluation's own rounding, one unit of the right-hand side).  The error of
+    the data is the statistical one of least squares (:func:`_rounding_error`: the
+    standard errors from the weighted residual, with a Gaussian tail at
+    :data:`FAILURE_PROBABILITY`, plus the Gauss-Newton step still to go); the worst-case
+    first-order bound ``|du_i| <= sum_k |L_ik| eps_k <= sqrt(rows (J_w^T J_w)^-1_ii)``
+    (every rounding error at its bound, all aligned) is kept as
+    ``stats["error_bound_worst_case"]``: on a float32 digits classifier (64-256-10 ReLU,
+    b = 16) it was 0.17 against a true error of 1e-5 and vouched for nothing.  Digits are
+    capped at float64's 15."""
     from scipy.linalg import cho_solve
     stats = dict(stats or {})
     evaluator = system.evaluator(get_arithmetic("float64"))
