@@ -192,8 +192,9 @@ def test_two_clients_with_local_steps_are_recovered_grouped_by_client():
     assert "client 0: samples 0" in str(solution)
 
 
-def _digits_client_round(activation, seed, images=3, hidden=24, K=3, lr=0.1):
-    """One FedAvg client's round as the server sees it: PyTorch float64, scikit-learn's
+def _digits_client_round(activation, seed, images=3, hidden=24, K=3, lr=0.1,
+                         dtype="float64"):
+    """One FedAvg client's round as the server sees it: PyTorch ``dtype``, scikit-learn's
     digits (64 pixels / 16), 64-hidden-10, cross-entropy, K full-batch SGD steps;
     the trace from the state dicts sent and returned (what docs/flower.md's recorder
     writes per client) and the true images and classes."""
@@ -202,12 +203,13 @@ def _digits_client_round(activation, seed, images=3, hidden=24, K=3, lr=0.1):
     from symbolic_inversion.torch import trace_from_state_dicts
     digits = datasets.load_digits()
     picked = np.random.default_rng(seed).choice(len(digits.images), images, replace=False)
-    X = torch.tensor(digits.images[picked].reshape(images, -1) / 16.0, dtype=torch.float64)
+    torch_dtype = {"float64": torch.float64, "float32": torch.float32}[dtype]
+    X = torch.tensor(digits.images[picked].reshape(images, -1) / 16.0, dtype=torch_dtype)
     y = torch.tensor(digits.target[picked])
     torch.manual_seed(seed)
     model = torch.nn.Sequential(torch.nn.Linear(64, hidden),
                                 {"gelu": torch.nn.GELU, "tanh": torch.nn.Tanh}[activation](),
-                                torch.nn.Linear(hidden, 10)).double()
+                                torch.nn.Linear(hidden, 10)).to(torch_dtype)
     sent = {k: v.clone() for k, v in model.state_dict().items()}
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     for _ in range(K):
@@ -217,7 +219,7 @@ def _digits_client_round(activation, seed, images=3, hidden=24, K=3, lr=0.1):
     trace = trace_from_state_dicts([sent, model.state_dict()], model,
                                    {"name": "gd", "lr": repr(lr), "local_steps": K},
                                    images, loss=torch.nn.CrossEntropyLoss())
-    return trace, X.numpy(), y.tolist()
+    return trace, X.double().numpy(), y.tolist()
 
 
 @pytest.mark.parametrize("activation, seed", [("gelu", 0), ("tanh", 1)])
@@ -229,6 +231,25 @@ def test_a_pytorch_digits_clients_round_of_local_steps_is_recovered_from_the_spa
     solution = recover(trace)
     assert solution.status is Status.CONVERGED, solution.detail
     assert solution.stats["paths"][0]["path"] == "span"
+    got = np.array([[float(v) for v in x] for x in solution.inputs])
+    order = [int(np.argmin(np.abs(got - x).max(axis=1))) for x in X]
+    assert sorted(order) == list(range(len(X)))
+    error = max(np.abs(got[k] - x).max() for k, x in zip(order, X))
+    assert 1 <= solution.digits and error <= 10.0 ** -solution.digits
+    assert [solution.classes[k] for k in order] == classes
+
+
+@pytest.mark.parametrize("activation, seed", [("gelu", 0), ("tanh", 1)])
+def test_a_float32_digits_clients_round_vouches_for_digits_that_hold(activation, seed):
+    # float32 rounds: the images are found to float32's resolution (about 5e-7) and the
+    # digits come from the weighted least-squares fit's statistical error; the
+    # worst-case bound over every rounding error of the K local steps (0.3-0.4 here)
+    # would vouch for none
+    trace, X, classes = _digits_client_round(activation, seed, dtype="float32")
+    assert trace.dtype == "float32"
+    solution = recover(trace)
+    assert solution.status is Status.CONVERGED, solution.detail
+    assert "statistical" in solution.detail
     got = np.array([[float(v) for v in x] for x in solution.inputs])
     order = [int(np.argmin(np.abs(got - x).max(axis=1))) for x in X]
     assert sorted(order) == list(range(len(X)))
