@@ -222,6 +222,17 @@ def _digits_client_round(activation, seed, images=3, hidden=24, K=3, lr=0.1,
     return trace, X.double().numpy(), y.tolist()
 
 
+def _assert_images_and_classes(solution, X, classes):
+    """Every true image matched by a recovered one within the digits vouched for (at
+    least one), and its class."""
+    got = np.array([[float(v) for v in x] for x in solution.inputs])
+    order = [int(np.argmin(np.abs(got - x).max(axis=1))) for x in X]
+    assert sorted(order) == list(range(len(X)))
+    error = max(np.abs(got[k] - x).max() for k, x in zip(order, X))
+    assert 1 <= solution.digits and error <= 10.0 ** -solution.digits
+    assert [solution.classes[k] for k in order] == classes
+
+
 @pytest.mark.parametrize("activation, seed", [("gelu", 0), ("tanh", 1)])
 def test_a_pytorch_digits_clients_round_of_local_steps_is_recovered_from_the_span_start(
         activation, seed):
@@ -231,12 +242,7 @@ def test_a_pytorch_digits_clients_round_of_local_steps_is_recovered_from_the_spa
     solution = recover(trace)
     assert solution.status is Status.CONVERGED, solution.detail
     assert solution.stats["paths"][0]["path"] == "span"
-    got = np.array([[float(v) for v in x] for x in solution.inputs])
-    order = [int(np.argmin(np.abs(got - x).max(axis=1))) for x in X]
-    assert sorted(order) == list(range(len(X)))
-    error = max(np.abs(got[k] - x).max() for k, x in zip(order, X))
-    assert 1 <= solution.digits and error <= 10.0 ** -solution.digits
-    assert [solution.classes[k] for k in order] == classes
+    _assert_images_and_classes(solution, X, classes)
 
 
 @pytest.mark.parametrize("activation, seed", [("gelu", 0), ("tanh", 1)])
@@ -250,9 +256,4 @@ def test_a_float32_digits_clients_round_vouches_for_digits_that_hold(activation,
     solution = recover(trace)
     assert solution.status is Status.CONVERGED, solution.detail
     assert "statistical" in solution.detail
-    got = np.array([[float(v) for v in x] for x in solution.inputs])
-    order = [int(np.argmin(np.abs(got - x).max(axis=1))) for x in X]
-    assert sorted(order) == list(range(len(X)))
-    error = max(np.abs(got[k] - x).max() for k, x in zip(order, X))
-    assert 1 <= solution.digits and error <= 10.0 ** -solution.digits
-    assert [solution.classes[k] for k in order] == classes
+    _assert_images_and_classes(solution, X, classes)
