@@ -177,7 +177,9 @@ class LayerwiseProgram:
         ``(fan_out, fan_in)`` array, ``b`` a vector or ``None``; entries as given."""
         theta = np.asarray(theta, dtype=object) if not isinstance(theta, np.ndarray) \
             else theta
-        return [(W[0], None if b is None else b[0]) for W, b in self._layers(theta[None])]
+        return [(theta[weights].reshape(fan_out, fan_in),
+                 None if bias is None else theta[bias])
+                for weights, bias, fan_in, fan_out in self._shapes]
 
     def _layers(self, thetas):
         E = len(thetas)
@@ -289,11 +291,7 @@ class LayerwiseProgram:
         data once."""
         # one parameter vector, every sample once: 2-D blocks and no batch layout (the
         # (E, nb, .) stacks cost more than the arithmetic on a small network)
-        theta = thetas[0]
-        blocks = [(theta[weights].reshape(fan_out, fan_in),
-                   None if bias is None else theta[bias])
-                  for weights, bias, fan_in, fan_out in self._shapes]
-        posts, _ = self._forward(arithmetic, blocks, X, None, False)
+        posts, _ = self._forward(arithmetic, self.blocks(thetas[0]), X, None, False)
         return loss.value(posts[-1], Y, arithmetic)
 
     def term_sums(self, thetas, X, Y, batches=None, arithmetic=None):

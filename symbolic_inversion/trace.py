@@ -36,7 +36,7 @@ FORMAT_NAME = "symbolic-inversion-trace"
 FORMAT_VERSION = 1
 
 
-def _written(number):
+def _as_written(number):
     """``(significant digits, exponent of the last place)`` of a Decimal as written (a
     zero has no significant digits), from its text: ``as_tuple`` builds a tuple of
     every digit and took twice as long on a trace of 1.6 million values."""
@@ -233,6 +233,9 @@ class Trace:
         if self.dtype is not None:
             from .floats import round_trip_digits
             return round_trip_digits(self.dtype)
+        return self._per_parameters("digits", self._median_digits)
+
+    def _median_digits(self):
         digits, _ = self._written()
         counts = np.sort(digits[digits > 0])   # zeros have no significant digits
         return int(counts[(len(counts) - 1) // 2]) if len(counts) else 1
@@ -244,7 +247,7 @@ class Trace:
         :attr:`digits` and :meth:`last_places`."""
         def scan():
             shape = (len(self.parameters), self.network.num_parameters)
-            written = [_written(v) for vector in self.parameters for v in vector]
+            written = [_as_written(v) for vector in self.parameters for v in vector]
             counts = np.fromiter((d for d, _ in written), dtype=int, count=len(written))
             exponents = np.fromiter((e for _, e in written), dtype=int, count=len(written))
             return counts.reshape(shape), exponents.reshape(shape)

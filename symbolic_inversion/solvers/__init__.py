@@ -29,6 +29,7 @@ from ..precision import check_learning_rate, default_dps
 from ..report.progress import Progress
 from ..trace import Trace
 from .executors import one_blas_thread
+from .judge import elapsed
 from .options import RecoverOptions, make_options
 from .ratio import solve_closed_form
 from .sgd import solve_joint, solve_per_sample, solve_schedule_search, solve_sgd
@@ -174,7 +175,7 @@ def recover(trace, method="auto", dps=None, steps=None, backend=None, seed=0, at
     except _BudgetSpent as spent:
         solution = Solution([], Status.NOT_CONVERGED, None, 0,
                             {"method": name, "max_seconds": seconds,
-                             "time": round(time.perf_counter() - started, 4)}, str(spent))
+                             "time": elapsed(started)}, str(spent))
     finally:
         if reporter is not progress:
             reporter.close()
